@@ -1,0 +1,21 @@
+"""nodeflow: node-based workflows for Stable Diffusion.
+
+The public API for node authors::
+
+    from nodeflow import node, Field, Latent, Conditioning, Model
+
+Importing nodeflow never imports torch.
+"""
+from .declare import Migration, NodeDef, migration, node
+from .errors import Interrupted, NodeError, Problem, WorkflowError
+from .fields import Field
+from .types import (AnyType, Boolean, Clip, Conditioning, Float, Image, Int, Latent, Mask, Model,
+                    SocketType, String, Vae, socket_type)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "node", "Field", "migration", "Migration", "NodeDef", "NodeError", "Interrupted", "Problem",
+    "WorkflowError", "SocketType", "socket_type", "AnyType", "Int", "Float", "String", "Boolean",
+    "Model", "Clip", "Vae", "Conditioning", "Latent", "Image", "Mask", "__version__",
+]

@@ -1,0 +1,229 @@
+"""The `nodeflow` command. Exit 0 ok, 1 bad workflow or failed run, 2 bad usage, 130 stopped.
+
+A user's mistake prints one line per problem and no traceback; results go to stdout,
+progress and messages to stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import Problem, WorkflowError
+
+EXIT_OK, EXIT_WORKFLOW, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(Exception):
+    """Bad command-line usage (exit 2)."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return args.handler(args)
+    except UsageError as exc:
+        print(f"nodeflow {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except WorkflowError as exc:
+        _print_problems(exc.problems)
+        return EXIT_WORKFLOW
+    except BrokenPipeError:  # stdout closed early (`nodeflow nodes --json | head`)
+        sys.stderr.close()
+        return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--base-dir", metavar="DIR",
+                        help="the user folder (default: $NODEFLOW_HOME, else ~/nodeflow)")
+    parser = argparse.ArgumentParser(prog="nodeflow", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", parents=[common], help="run a workflow (.json or .png)")
+    run.add_argument("file", help="workflow .json, or a PNG saved by nodeflow")
+    run.add_argument("--set", dest="overrides", action="append", default=[],
+                     metavar="NODE.INPUT=VALUE", help="change one input value (repeatable)")
+    run.add_argument("--output-dir", metavar="DIR", help="where saved images go")
+    run.set_defaults(handler=cmd_run)
+
+    validate = sub.add_parser("validate", parents=[common], help="check a workflow")
+    validate.add_argument("file")
+    validate.set_defaults(handler=cmd_validate)
+
+    nodes = sub.add_parser("nodes", parents=[common],
+                           help="list node types and packs that failed to load")
+    nodes.add_argument("--json", action="store_true", help="machine-readable output")
+    nodes.set_defaults(handler=cmd_nodes)
+    return parser
+
+
+def _settings(args: argparse.Namespace):
+    from .settings import Settings
+
+    settings = Settings.from_args(args.base_dir)
+    if getattr(args, "output_dir", None):
+        settings = settings.with_output_dir(args.output_dir)
+    return settings
+
+
+def _load(args: argparse.Namespace):
+    """(settings, registry, upgraded workflow); migration notes go to stderr."""
+    from .files import read_workflow_file
+    from .migrations import upgrade_workflow
+    from .plugins import load_registry
+
+    settings = _settings(args)
+    registry = load_registry(settings)
+    _warn_failures(registry)
+    workflow, notes = upgrade_workflow(read_workflow_file(args.file), registry)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    return settings, registry, workflow
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .validate import validate
+
+    settings, registry, workflow = _load(args)
+    problems = validate(workflow, registry, settings)
+    if problems:
+        _print_problems(problems)
+        return EXIT_WORKFLOW
+    print("ok")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .executor import Executor
+    from .progress import ProgressPrinter
+
+    settings, registry, workflow = _load(args)
+    workflow = apply_overrides(workflow, registry, args.overrides)
+    executor = Executor(registry, settings)
+    interrupt = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["result"] = executor.run(workflow, listener=ProgressPrinter(),
+                                             interrupt=interrupt)
+        except BaseException as exc:  # handed to the main thread, which reports it
+            outcome["exc"] = exc
+
+    worker = threading.Thread(target=work, name="nodeflow-run", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.1)
+    except KeyboardInterrupt:
+        interrupt.set()
+        print("\nstopping after the current step...", file=sys.stderr)
+        worker.join()
+    if "exc" in outcome:
+        raise outcome["exc"]
+    result = outcome["result"]
+    _print_outputs(result, settings)
+    if result.status == "interrupted":
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if result.status == "error":
+        _print_run_error(result.error)
+        return EXIT_WORKFLOW
+    return EXIT_OK
+
+
+def apply_overrides(workflow, registry, overrides: Sequence[str]):
+    """``NODE.INPUT=VALUE`` edits. A string input takes VALUE as it is; others parse it as
+    JSON (so ``7`` is a number); either way the value is then validated like any literal."""
+    if not overrides:
+        return workflow
+    nodes = dict(workflow.nodes)
+    for item in overrides:
+        target, sep, raw = item.partition("=")
+        node_id, dot, input_name = target.rpartition(".")
+        if not sep or not dot or not node_id or not input_name:
+            raise UsageError(f"--set {item!r}: expected NODE.INPUT=VALUE")
+        if node_id not in nodes:
+            raise UsageError(f"--set {item!r}: the workflow has no node '{node_id}'")
+        spec = nodes[node_id]
+        node_def = registry.get(spec.type)
+        input_spec = node_def.inputs.get(input_name) if node_def else None
+        value: Any = raw
+        if input_spec is None or input_spec.socket.type_name != "STRING":
+            try:
+                value = json.loads(raw)
+            except ValueError:
+                value = raw
+        nodes[node_id] = spec.model_copy(update={"inputs": {**spec.inputs, input_name: value}})
+    return workflow.model_copy(update={"nodes": nodes})
+
+
+def cmd_nodes(args: argparse.Namespace) -> int:
+    from .plugins import load_registry
+
+    settings = _settings(args)
+    registry = load_registry(settings)
+    if args.json:
+        json.dump({"nodes": registry.schemas(settings),
+                   "packs": [{"name": p.name, "version": p.version, "kind": p.kind,
+                              "origin": p.origin, "nodes": p.node_types}
+                             for p in registry.packs.values()],
+                   "failures": registry.failures_json()}, sys.stdout, indent=2)
+        print()
+        return EXIT_OK
+    by_category: dict[str, list] = {}
+    for node_def in registry.nodes.values():
+        by_category.setdefault(node_def.category, []).append(node_def)
+    for category in sorted(by_category):
+        print(f"{category}:")
+        for nd in sorted(by_category[category], key=lambda n: n.type_name):
+            print(f"  {nd.type_name:<28} {nd.version:<8} {nd.pack}")
+    if registry.failures:
+        print("\npacks that failed to load:")
+        for failure in registry.failures:
+            print(f"  {failure}")
+    return EXIT_OK
+
+
+def _warn_failures(registry) -> None:
+    for failure in registry.failures:
+        print(f"warning: node pack {failure}", file=sys.stderr)
+
+
+def _print_problems(problems: list[Problem]) -> None:
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+
+
+def _print_outputs(result, settings) -> None:
+    """Saved files, one path per line on stdout; other reported text as 'node: text'."""
+    for node_id, ui in result.outputs.items():
+        for item in ui.get("images", []) + ui.get("files", []):
+            if isinstance(item, dict) and item.get("type", "output") == "output":
+                print(Path(settings.output_dir, item.get("subfolder", ""), item["filename"]))
+        for text in ui.get("text", []):
+            print(f"{node_id}: {text}")
+
+
+def _print_run_error(error: dict) -> None:
+    where = f"node '{error['node']}' ({error['node_type']})"
+    if error.get("input"):
+        where += f", input '{error['input']}'"
+    if error.get("traceback"):
+        print(error["traceback"].rstrip(), file=sys.stderr)
+        print(f"error: {where} failed with a bug in the node ({error['type']}): "
+              f"{error['message']}", file=sys.stderr)
+    else:
+        print(f"error: {where}: {error['message']}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

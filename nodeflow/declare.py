@@ -1,0 +1,325 @@
+"""The ``@node`` decorator: turns a typed Python function into a node definition.
+
+Inputs come from the signature, outputs from the return annotation, literal values are
+validated with pydantic in strict mode (no silent coercion: "5" is not an int).
+"""
+from __future__ import annotations
+
+import inspect
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Annotated, Any, Callable, Literal
+
+import annotated_types
+import pydantic
+
+from .errors import DeclarationError
+from .fields import REQUIRED, FieldSpec
+from .types import SocketType, as_socket_type
+
+SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:[-+][0-9A-Za-z.\-+]+)?$")
+TYPE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+_STRICT = pydantic.ConfigDict(strict=True, allow_inf_nan=False)
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    name: str
+    socket: type[SocketType]
+    field: FieldSpec
+    optional: bool
+
+    @property
+    def required(self) -> bool:
+        return not self.optional and not self.field.has_default
+
+    @property
+    def accepts_literal(self) -> bool:
+        return self.socket.is_literal()
+
+    @cached_property
+    def adapter(self) -> pydantic.TypeAdapter | None:
+        """Validates a literal value: its type and numeric range, strictly."""
+        if not self.accepts_literal:
+            return None
+        constraints = []
+        if self.field.ge is not None:
+            constraints.append(annotated_types.Ge(self.field.ge))
+        if self.field.le is not None:
+            constraints.append(annotated_types.Le(self.field.le))
+        if self.field.max_length is not None:
+            constraints.append(annotated_types.MaxLen(self.field.max_length))
+        target = self.socket.python_type
+        if self.optional:
+            target = target | None
+        annotated = Annotated[(target, *constraints)] if constraints else target
+        return pydantic.TypeAdapter(annotated, config=_STRICT)
+
+    def schema(self, settings: Any = None) -> dict:
+        f = self.field
+        out: dict[str, Any] = {"name": self.name, "type": self.socket.type_name,
+                               "required": self.required}
+        if f.has_default:
+            out["default"] = f.default
+        for key in ("ge", "le", "step", "max_length"):
+            if getattr(f, key) is not None:
+                out[{"ge": "min", "le": "max"}.get(key, key)] = getattr(f, key)
+        choices = f.choice_list(settings)
+        if choices is not None:
+            out["choices"] = choices
+        if f.multiline:
+            out["multiline"] = True
+        if f.tooltip:
+            out["tooltip"] = f.tooltip
+        if f.display_name:
+            out["display_name"] = f.display_name
+        if f.control_after_generate:
+            out["control_after_generate"] = True
+        if not self.accepts_literal:
+            out["link_only"] = True
+        return out
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    name: str
+    socket: type[SocketType]
+
+
+@dataclass(eq=False)
+class NodeDef:
+    """A node type: what the registry stores and the executor calls."""
+
+    type_name: str
+    fn: Callable[..., Any]
+    version: str
+    category: str
+    display_name: str
+    description: str
+    inputs: dict[str, InputSpec]
+    outputs: list[OutputSpec]
+    output_node: bool = False
+    always_run: bool = False
+    wants_ctx: bool = False
+    fingerprint: Callable[..., Any] | None = None
+    returns_tuple: bool = False
+    pack: str | None = field(default=None)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the function itself (handy in tests and in other nodes)."""
+        return self.fn(*args, **kwargs)
+
+    @property
+    def major(self) -> int:
+        return int(self.version.split(".", 1)[0])
+
+    @cached_property
+    def output_names(self) -> dict[str, OutputSpec]:
+        return {o.name: o for o in self.outputs}
+
+    def outputs_from_result(self, result: Any) -> dict[str, Any]:
+        """Map what the function returned onto the declared output names."""
+        if not self.outputs:
+            if result is not None:
+                raise TypeError(f"{self.type_name} declares no outputs but returned "
+                                f"{type(result).__name__}")
+            return {}
+        if not self.returns_tuple:
+            values = (result,)
+        elif isinstance(result, tuple) and len(result) == len(self.outputs):
+            values = result
+        else:
+            got = len(result) if isinstance(result, tuple) else type(result).__name__
+            raise TypeError(f"{self.type_name} declares {len(self.outputs)} outputs but "
+                            f"returned {got}")
+        out = {}
+        for spec, value in zip(self.outputs, values):
+            expected = spec.socket.python_type
+            if expected is not None and not _is_instance(value, expected):
+                raise TypeError(f"{self.type_name} output '{spec.name}' should be "
+                                f"{spec.socket.type_name} but the node returned "
+                                f"{type(value).__name__}")
+            out[spec.name] = value
+        return out
+
+    def schema(self, settings: Any = None) -> dict:
+        """The JSON description the editor and API render; no node-specific code needed."""
+        return {
+            "type": self.type_name,
+            "display_name": self.display_name,
+            "category": self.category,
+            "description": self.description,
+            "version": self.version,
+            "pack": self.pack,
+            "output_node": self.output_node,
+            "always_run": self.always_run,
+            "inputs": [spec.schema(settings) for spec in self.inputs.values()],
+            "outputs": [{"name": o.name, "type": o.socket.type_name, "color": o.socket.color}
+                        for o in self.outputs],
+        }
+
+
+def _is_instance(value: Any, expected: type) -> bool:
+    if expected is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, expected)
+
+
+def node(fn: Callable | None = None, *, name: str | None = None, category: str = "utils",
+         version: str = "1.0.0", display_name: str | None = None,
+         description: str | None = None, output: bool = False, always_run: bool = False,
+         fingerprint: Callable[..., Any] | None = None) -> Any:
+    """Declare a node from a typed function.
+
+    ``output=True`` marks nodes that produce results (the graph runs what they need);
+    ``always_run=True`` nodes never come from the cache; ``fingerprint(literal_inputs,
+    settings)`` returns a JSON-able value folded into the cache key (e.g. a file's mtime), so a
+    node re-runs when something outside the workflow changed.
+    """
+    def wrap(f: Callable) -> NodeDef:
+        return _make_node_def(f, name=name or f.__name__, category=category, version=version,
+                              display_name=display_name, description=description,
+                              output=output, always_run=always_run, fingerprint=fingerprint)
+    return wrap(fn) if fn is not None else wrap
+
+
+def _make_node_def(fn: Callable, *, name: str, category: str, version: str,
+                   display_name: str | None, description: str | None, output: bool,
+                   always_run: bool, fingerprint: Callable | None) -> NodeDef:
+    where = f"node {name!r} ({fn.__module__}.{fn.__qualname__})"
+    if not TYPE_NAME.match(name):
+        raise DeclarationError(f"{where}: type name must be letters, digits, '_', '.', '-'")
+    if not SEMVER.match(version):
+        raise DeclarationError(f"{where}: version {version!r} is not semver (like 1.0.0)")
+    try:
+        hints = typing.get_type_hints(fn, include_extras=True)
+    except Exception as exc:  # unresolvable annotation: a declaration bug in the pack
+        raise DeclarationError(f"{where}: cannot read annotations: {exc}") from exc
+    inputs, wants_ctx = _inputs(fn, hints, where)
+    outputs, returns_tuple = _outputs(hints.get("return", None), where)
+    if not outputs and not output:
+        raise DeclarationError(f"{where}: a node without outputs must be declared output=True")
+    doc = inspect.getdoc(fn) or ""
+    return NodeDef(
+        type_name=name, fn=fn, version=version, category=category,
+        display_name=display_name or _spaced(name),
+        description=description if description is not None else doc.split("\n\n")[0].strip(),
+        inputs=inputs, outputs=outputs, output_node=output, always_run=always_run,
+        wants_ctx=wants_ctx, fingerprint=fingerprint, returns_tuple=returns_tuple)
+
+
+def _spaced(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name)
+
+
+def _inputs(fn: Callable, hints: dict, where: str) -> tuple[dict[str, InputSpec], bool]:
+    inputs: dict[str, InputSpec] = {}
+    wants_ctx = False
+    for param in inspect.signature(fn).parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise DeclarationError(f"{where}: *args/**kwargs cannot be node inputs")
+        if param.name == "ctx":
+            wants_ctx = True
+            continue
+        if param.name not in hints:
+            raise DeclarationError(f"{where}: input '{param.name}' needs a type annotation")
+        socket, optional, literal_choices = _input_type(hints[param.name], where, param.name)
+        spec = param.default if isinstance(param.default, FieldSpec) else FieldSpec(
+            default=REQUIRED if param.default is inspect.Parameter.empty else param.default)
+        if literal_choices is not None and spec.choices is None:
+            spec = FieldSpec(**{**spec.__dict__, "choices": literal_choices})
+        if not socket.is_literal() and spec.has_default and spec.default is not None:
+            raise DeclarationError(f"{where}: input '{param.name}' of type {socket.type_name} "
+                                   "comes from a link and can only default to None")
+        if spec.has_default and spec.default is None:
+            optional = True
+        inp = InputSpec(param.name, socket, spec, optional)
+        if spec.has_default and spec.default is not None:
+            _check_default(inp, where)
+        inputs[param.name] = inp
+    return inputs, wants_ctx
+
+
+def _input_type(annotation: Any, where: str, name: str):
+    """(socket type, optional, choices from Literal[...]) for one annotation."""
+    optional = False
+    if typing.get_origin(annotation) is Annotated:
+        annotation = typing.get_args(annotation)[0]
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) == 1:
+            annotation, optional = rest[0], True
+    if typing.get_origin(annotation) is Literal:
+        values = typing.get_args(annotation)
+        socket = as_socket_type(type(values[0]))
+        if socket is None or any(type(v) is not type(values[0]) for v in values):
+            raise DeclarationError(f"{where}: input '{name}': Literal values must share one "
+                                   "primitive type")
+        return socket, optional, list(values)
+    socket = as_socket_type(annotation)
+    if socket is None:
+        raise DeclarationError(f"{where}: input '{name}' has type {annotation!r}; use int, "
+                               "float, str, bool or a nodeflow socket type")
+    return socket, optional, None
+
+
+def _check_default(inp: InputSpec, where: str) -> None:
+    try:
+        inp.adapter.validate_python(inp.field.default)
+    except pydantic.ValidationError as exc:
+        raise DeclarationError(f"{where}: default of input '{inp.name}' is invalid: "
+                               f"{exc.errors()[0]['msg']}") from None
+    choices = inp.field.choices
+    if isinstance(choices, (list, tuple)) and inp.field.default not in choices:
+        raise DeclarationError(f"{where}: default of input '{inp.name}' is not one of its "
+                               "choices")
+
+
+def _outputs(annotation: Any, where: str) -> tuple[list[OutputSpec], bool]:
+    if annotation is None or annotation is type(None):
+        return [], False
+    socket = as_socket_type(annotation)
+    if socket is not None:
+        name = "value" if socket.type_name == "*" else socket.type_name.lower()
+        return [OutputSpec(name, socket)], False
+    if isinstance(annotation, type) and issubclass(annotation, tuple) and hasattr(
+            annotation, "_fields"):
+        field_hints = typing.get_type_hints(annotation)
+        outputs = []
+        for field_name in annotation._fields:
+            field_socket = as_socket_type(field_hints.get(field_name))
+            if field_socket is None:
+                raise DeclarationError(f"{where}: output '{field_name}' needs a socket type "
+                                       "annotation")
+            outputs.append(OutputSpec(field_name, field_socket))
+        return outputs, True
+    raise DeclarationError(f"{where}: return annotation {annotation!r} is not a socket type "
+                           "or a NamedTuple of socket types")
+
+
+@dataclass(frozen=True)
+class Migration:
+    """Upgrades a saved node's inputs from one major version of its type to a later one."""
+
+    node_type: str
+    from_major: int
+    to_version: str
+    fn: Callable[[dict], dict]
+
+
+def migration(node_type: str, from_version: str, to_version: str) -> Callable[[Callable], Migration]:
+    """Register ``fn(inputs) -> inputs`` upgrading ``node_type`` saved at ``from_version``
+    (any version with that major number) to ``to_version``. Keep it in the pack module."""
+    if not SEMVER.match(to_version):
+        raise DeclarationError(f"migration of {node_type!r}: {to_version!r} is not semver")
+    from_major = int(str(from_version).split(".", 1)[0])
+
+    def wrap(fn: Callable[[dict], dict]) -> Migration:
+        return Migration(node_type, from_major, to_version, fn)
+    return wrap

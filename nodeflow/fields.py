@@ -1,0 +1,65 @@
+"""``Field``: an input's default value and its constraints, as node authors write them."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+
+class _Required:
+    """Marks an input that has no default."""
+
+    _instance = None
+
+    def __new__(cls):
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+
+Choices = Sequence[Any] | Callable[..., Sequence[Any]]
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    default: Any = REQUIRED
+    ge: float | None = None
+    le: float | None = None
+    step: float | None = None
+    choices: Choices | None = None
+    multiline: bool = False
+    max_length: int | None = None
+    tooltip: str = ""
+    display_name: str | None = None
+    control_after_generate: bool = False
+
+    @property
+    def has_default(self) -> bool:
+        return self.default is not REQUIRED
+
+    def choice_list(self, settings: Any = None) -> list[Any] | None:
+        """The allowed values; a callable is asked now (model folders change at run time)."""
+        if self.choices is None:
+            return None
+        if callable(self.choices):
+            return list(self.choices(settings))
+        return list(self.choices)
+
+
+def Field(default: Any = REQUIRED, *, ge: float | None = None, le: float | None = None,
+          step: float | None = None, choices: Choices | None = None, multiline: bool = False,
+          max_length: int | None = None, tooltip: str = "", display_name: str | None = None,
+          control_after_generate: bool = False) -> Any:
+    """Declare an input's default and constraints.
+
+    ``choices`` is a list, or a callable taking the run's :class:`~nodeflow.settings.Settings`
+    (for lists that depend on the user's folders, such as checkpoint names).
+    ``control_after_generate`` asks the editor for the seed widget's randomize/increment menu.
+    """
+    return FieldSpec(default=default, ge=ge, le=le, step=step, choices=choices,
+                     multiline=multiline, max_length=max_length, tooltip=tooltip,
+                     display_name=display_name, control_after_generate=control_after_generate)

@@ -1,0 +1,129 @@
+"""Loading node packs: the built-in ones, pip-installed ones and the user's custom_nodes.
+
+All three go through :func:`load_pack_path` / :func:`load_entry_point` into one
+:class:`~nodeflow.registry.Registry`. A pack that fails to import is recorded with a one-line
+reason and everything else keeps loading.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import re
+import sys
+import traceback
+from pathlib import Path
+
+from .paths import shipped_dir
+from .registry import PackFailure, PackInfo, Registry
+from .settings import Settings
+
+ENTRY_POINT_GROUP = "nodeflow.nodes"
+_MODULE_PREFIX = {"builtin": "nodeflow_builtin_", "custom": "nodeflow_custom_"}
+
+
+def load_registry(settings: Settings | None = None, *, builtin: bool = True,
+                  entry_points: bool = True, custom: bool = True) -> Registry:
+    """Everything installed, in a fixed order: built-in packs, pip packs, custom_nodes."""
+    registry = Registry()
+    if builtin:
+        for path in pack_paths(shipped_dir("nodes")):
+            load_pack_path(registry, path, kind="builtin")
+    if entry_points:
+        for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP),
+                         key=lambda e: e.name):
+            load_entry_point(registry, ep)
+    if custom and settings is not None:
+        for path in pack_paths(settings.custom_nodes_dir):
+            load_pack_path(registry, path, kind="custom")
+    return registry
+
+
+def pack_paths(folder: Path) -> list[Path]:
+    """Python files and package folders in ``folder`` that look like packs, sorted."""
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith((".", "_")) or path.name.endswith(".disabled"):
+            continue
+        if (path.is_file() and path.suffix == ".py") or (path / "__init__.py").is_file():
+            found.append(path)
+    return found
+
+
+def load_pack_path(registry: Registry, path: Path, *, kind: str, reload: bool = False) -> bool:
+    """Import a pack from a .py file or a package folder and register its nodes."""
+    name = path.stem if path.is_file() else path.name
+    module_name = _MODULE_PREFIX[kind] + re.sub(r"\W", "_", name)
+    try:
+        module = _import_path(module_name, path, reload=reload)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - any failure of a pack is the pack's
+        registry.failures.append(PackFailure(name, str(path), _short_reason(exc, path)))
+        return False
+    version = str(getattr(module, "__version__", "0.0.0"))
+    if kind == "builtin":
+        from . import __version__
+        version = __version__
+    registry.add_module(module, PackInfo(name, version, str(path), kind))
+    return True
+
+
+def load_entry_point(registry: Registry, ep: importlib.metadata.EntryPoint) -> bool:
+    dist = getattr(ep, "dist", None)
+    origin = f"{dist.name if dist else '?'} ({ep.value})"
+    try:
+        obj = ep.load()
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - any failure of a pack is the pack's
+        registry.failures.append(PackFailure(ep.name, origin, _short_reason(exc, None)))
+        return False
+    info = PackInfo(ep.name, dist.version if dist else "0.0.0", origin, "entry_point")
+    if isinstance(obj, (list, tuple)):
+        registry.add_nodes(obj, info)
+    else:
+        registry.add_module(obj, info)
+    return True
+
+
+def _import_path(module_name: str, path: Path, *, reload: bool):
+    init = path / "__init__.py" if path.is_dir() else path
+    existing = sys.modules.get(module_name)
+    if existing is not None and not reload and getattr(existing, "__file__", None) == str(init):
+        return existing
+    _forget(module_name)
+    locations = [str(path)] if path.is_dir() else None
+    spec = importlib.util.spec_from_file_location(module_name, init,
+                                                  submodule_search_locations=locations)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {init}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        _forget(module_name)
+        raise
+    return module
+
+
+def _forget(module_name: str) -> None:
+    for key in [k for k in sys.modules if k == module_name or k.startswith(module_name + ".")]:
+        del sys.modules[key]
+
+
+def _short_reason(exc: BaseException, path: Path | None) -> str:
+    """One line: the exception and where in the pack it happened."""
+    if isinstance(exc, SyntaxError):
+        where = f" ({Path(exc.filename or '?').name}, line {exc.lineno})"
+        return f"SyntaxError: {exc.msg}{where}"
+    text = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    frames = traceback.extract_tb(exc.__traceback__)
+    if path is not None:
+        root = str(path.parent if path.is_file() else path)
+        frames = [f for f in frames if f.filename.startswith(root)]
+    if frames:
+        text += f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})"
+    return text

@@ -1,0 +1,80 @@
+"""The registry: every installed node type, the packs they came from, and pack failures."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, Iterable
+
+from .declare import Migration, NodeDef
+
+
+@dataclass
+class PackInfo:
+    name: str
+    version: str
+    origin: str
+    kind: str  # "builtin", "entry_point" or "custom"
+    node_types: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PackFailure:
+    """A pack (or part of one) that could not be loaded, with a one-line reason."""
+
+    pack: str
+    origin: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.pack} ({self.origin}): {self.reason}"
+
+
+class Registry:
+    """Node types by name. Built by :func:`nodeflow.plugins.load_registry`; tests build
+    their own from small packs with :meth:`add_nodes`."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, NodeDef] = {}
+        self.packs: dict[str, PackInfo] = {}
+        self.failures: list[PackFailure] = []
+        self.migrations: dict[tuple[str, int], Migration] = {}
+
+    def __contains__(self, type_name: str) -> bool:
+        return type_name in self.nodes
+
+    def get(self, type_name: str) -> NodeDef | None:
+        return self.nodes.get(type_name)
+
+    def add_module(self, module: ModuleType, info: PackInfo) -> None:
+        """Register every node and migration a pack module exposes as an attribute."""
+        self.add_nodes(vars(module).values(), info)
+
+    def add_nodes(self, objects: Iterable[Any], info: PackInfo) -> None:
+        self.packs[info.name] = info
+        seen: set[int] = set()
+        for obj in objects:
+            if id(obj) in seen:
+                continue
+            seen.add(id(obj))
+            if isinstance(obj, Migration):
+                self.migrations[(obj.node_type, obj.from_major)] = obj
+            elif isinstance(obj, NodeDef):
+                self._add_node(obj, info)
+
+    def _add_node(self, node_def: NodeDef, info: PackInfo) -> None:
+        existing = self.nodes.get(node_def.type_name)
+        if existing is not None:
+            self.failures.append(PackFailure(
+                info.name, info.origin,
+                f"node type '{node_def.type_name}' is also defined by pack '{existing.pack}'; "
+                f"kept the one from '{existing.pack}'"))
+            return
+        self.nodes[node_def.type_name] = dataclasses.replace(node_def, pack=info.name)
+        info.node_types.append(node_def.type_name)
+
+    def schemas(self, settings: Any = None) -> dict[str, dict]:
+        return {name: nd.schema(settings) for name, nd in self.nodes.items()}
+
+    def failures_json(self) -> list[dict]:
+        return [dataclasses.asdict(f) for f in self.failures]

@@ -1,0 +1,130 @@
+"""Socket types: the typed values that travel along links.
+
+A socket type is a Python class with a wire name (``LATENT``), a colour for the editor and the
+names of other types it accepts (FLOAT accepts INT). Nodes use the classes as annotations;
+the values that travel are whatever the producing node returns (tensors, dataclasses, ...).
+The four primitives (INT, FLOAT, STRING, BOOLEAN) can also be typed in as literal values.
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class SocketType:
+    """Base of every socket type. Subclass it (or call :func:`socket_type`) to add one."""
+
+    type_name: ClassVar[str] = "*"
+    color: ClassVar[str] = "#a0a0a0"
+    accepts: ClassVar[tuple[str, ...]] = ()
+    python_type: ClassVar[type | tuple[type, ...] | None] = None
+    """When set, values of this type may be literals and are checked against it."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "type_name" not in cls.__dict__:
+            cls.type_name = cls.__name__.upper()
+
+    @classmethod
+    def is_literal(cls) -> bool:
+        return cls.python_type is not None
+
+
+def socket_type(type_name: str, color: str = "#a0a0a0", accepts: tuple[str, ...] = (),
+                doc: str = "") -> type[SocketType]:
+    """Make a new socket type, e.g. ``Mesh = socket_type("MESH", "#8bc34a")``."""
+    cls = type(type_name.title().replace("_", ""), (SocketType,),
+               {"type_name": type_name, "color": color, "accepts": tuple(accepts), "__doc__": doc})
+    return cls
+
+
+class AnyType(SocketType):
+    """Accepts and produces anything (reroutes, debugging nodes)."""
+
+    type_name = "*"
+
+
+class Int(SocketType):
+    type_name = "INT"
+    color = "#7fb3d5"
+    python_type = int
+
+
+class Float(SocketType):
+    type_name = "FLOAT"
+    color = "#a9cce3"
+    accepts = ("INT",)
+    python_type = float
+
+
+class String(SocketType):
+    type_name = "STRING"
+    color = "#82e0aa"
+    python_type = str
+
+
+class Boolean(SocketType):
+    type_name = "BOOLEAN"
+    color = "#f7dc6f"
+    python_type = bool
+
+
+class Model(SocketType):
+    """The denoising model (UNet) with its noise schedule."""
+    type_name = "MODEL"
+    color = "#b39ddb"
+
+
+class Clip(SocketType):
+    """Text encoder(s) with their tokenizer."""
+    type_name = "CLIP"
+    color = "#ffd500"
+
+
+class Vae(SocketType):
+    """The autoencoder between images and latents."""
+    type_name = "VAE"
+    color = "#ff6e6e"
+
+
+class Conditioning(SocketType):
+    type_name = "CONDITIONING"
+    color = "#ffa931"
+
+
+class Latent(SocketType):
+    type_name = "LATENT"
+    color = "#ff9cf9"
+
+
+class Image(SocketType):
+    """A batch of images: float tensor [batch, height, width, channels] in 0..1."""
+    type_name = "IMAGE"
+    color = "#64b5f6"
+
+
+class Mask(SocketType):
+    """A batch of masks: float tensor [batch, height, width] in 0..1, 1 = change this pixel."""
+    type_name = "MASK"
+    color = "#81c784"
+
+
+BUILTIN_TYPES: tuple[type[SocketType], ...] = (
+    AnyType, Int, Float, String, Boolean, Model, Clip, Vae, Conditioning, Latent, Image, Mask)
+
+PRIMITIVES: dict[type, type[SocketType]] = {int: Int, float: Float, str: String, bool: Boolean}
+
+
+def as_socket_type(annotation: Any) -> type[SocketType] | None:
+    """The socket type for an annotation: a SocketType subclass or a primitive Python type."""
+    if isinstance(annotation, type):
+        if issubclass(annotation, SocketType):
+            return annotation
+        return PRIMITIVES.get(annotation)
+    return None
+
+
+def can_connect(output_type: str, input_type: type[SocketType]) -> bool:
+    """Whether an output of wire type ``output_type`` may feed ``input_type``."""
+    if input_type.type_name == "*" or output_type == "*":
+        return True
+    return output_type == input_type.type_name or output_type in input_type.accepts

@@ -1,0 +1,182 @@
+"""Checks a workflow against the installed node types and reports every problem at once.
+
+Nothing is corrected silently: a value out of range, a name not in the choices, a string
+where a number belongs are errors that name the node and the input.
+"""
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+import networkx as nx
+import pydantic
+
+from .declare import SEMVER, InputSpec, NodeDef
+from .errors import Problem, short_repr
+from .graph import build_graph, cycles
+from .registry import Registry
+from .types import can_connect
+from .workflow import Workflow, as_link
+
+_MAX_LISTED = 12
+
+
+def validate(workflow: Workflow, registry: Registry, settings: Any = None,
+             graph: nx.DiGraph | None = None) -> list[Problem]:
+    """All problems of ``workflow``; an empty list means it can run."""
+    problems: list[Problem] = []
+    missing_types: dict[str, list[str]] = {}
+    for node_id, spec in workflow.nodes.items():
+        node_def = registry.get(spec.type)
+        if node_def is None:
+            missing_types.setdefault(spec.type, []).append(node_id)
+            continue
+        problems.extend(_version_problems(node_id, spec.version, node_def, registry))
+        problems.extend(_input_problems(node_id, spec.inputs, node_def, workflow, registry,
+                                        settings))
+    for type_name, node_ids in missing_types.items():
+        hint = _pack_hint(workflow, type_name)
+        for node_id in node_ids:
+            problems.append(Problem(node_id, None, f"unknown node type '{type_name}'{hint}"))
+    graph = graph if graph is not None else build_graph(workflow)
+    for cycle in cycles(graph):
+        names = ", ".join(f"'{n}'" for n in cycle)
+        problems.append(Problem(cycle[0], None, f"cycle: nodes {names} depend on each other"))
+    if not any((nd := registry.get(s.type)) is not None and nd.output_node
+               for s in workflow.nodes.values()) and not missing_types:
+        problems.append(Problem(None, None, "the workflow has no output node (such as "
+                                            "SaveImage), so nothing would run"))
+    return problems
+
+
+def _version_problems(node_id: str, saved: str | None, node_def: NodeDef,
+                      registry: Registry) -> list[Problem]:
+    if saved is None:
+        return []
+    if not SEMVER.match(saved):
+        return [Problem(node_id, None, f"version {saved!r} is not semver (like 1.0.0)")]
+    saved_major = int(saved.split(".", 1)[0])
+    if saved_major == node_def.major:
+        return []
+    if saved_major > node_def.major:
+        return [Problem(node_id, None, f"saved with {node_def.type_name} {saved}, newer than "
+                                       f"the installed {node_def.version}; update pack "
+                                       f"'{node_def.pack}'")]
+    return [Problem(node_id, None, f"saved with {node_def.type_name} {saved}; the installed "
+                                   f"version is {node_def.version} and pack '{node_def.pack}' "
+                                   f"registers no migration from {saved_major}.x")]
+
+
+def _input_problems(node_id: str, inputs: dict[str, Any], node_def: NodeDef,
+                    workflow: Workflow, registry: Registry, settings: Any) -> list[Problem]:
+    problems = []
+    for name, value in inputs.items():
+        spec = node_def.inputs.get(name)
+        if spec is None:
+            known = ", ".join(node_def.inputs) or "none"
+            problems.append(Problem(node_id, name, f"unknown input ({node_def.type_name} has "
+                                                   f"inputs: {known})"))
+            continue
+        message = _value_problem(spec, value, workflow, registry, settings)
+        if message:
+            problems.append(Problem(node_id, name, message))
+    for name, spec in node_def.inputs.items():
+        if spec.required and name not in inputs:
+            what = "a link" if not spec.accepts_literal else "a value or a link"
+            problems.append(Problem(node_id, name, f"missing required input (needs {what} of "
+                                                   f"type {spec.socket.type_name})"))
+    return problems
+
+
+def _value_problem(spec: InputSpec, value: Any, workflow: Workflow, registry: Registry,
+                   settings: Any) -> str | None:
+    try:
+        link = as_link(value)
+    except ValueError as exc:
+        return str(exc)
+    if link is not None:
+        return _link_problem(spec, link.node, link.output, workflow, registry)
+    return literal_problem(spec, value, settings)
+
+
+def _link_problem(spec: InputSpec, source_id: str, output: str, workflow: Workflow,
+                  registry: Registry) -> str | None:
+    source = workflow.nodes.get(source_id)
+    if source is None:
+        return f"links to node '{source_id}', which is not in the workflow"
+    source_def = registry.get(source.type)
+    if source_def is None:
+        return None  # reported as an unknown type
+    out = source_def.output_names.get(output)
+    if out is None:
+        outs = ", ".join(source_def.output_names) or "none"
+        return (f"links to output '{output}' of node '{source_id}', but {source.type} has "
+                f"no such output (its outputs: {outs})")
+    if not can_connect(out.socket.type_name, spec.socket):
+        return (f"type mismatch: output '{output}' of node '{source_id}' is "
+                f"{out.socket.type_name}, this input needs {spec.socket.type_name}")
+    return None
+
+
+def literal_problem(spec: InputSpec, value: Any, settings: Any = None) -> str | None:
+    """Why a literal value is not acceptable for ``spec``, or None when it is."""
+    if not spec.accepts_literal:
+        if value is None and spec.optional:
+            return None
+        return (f"needs a link from a {spec.socket.type_name} output; a literal value "
+                f"({short_repr(value)}) cannot be used here")
+    try:
+        spec.adapter.validate_python(value)
+    except pydantic.ValidationError as exc:
+        return _pydantic_message(exc.errors()[0], value, spec)
+    if value is None:
+        return None
+    try:
+        choices = spec.field.choice_list(settings)
+    except Exception as exc:  # a pack's choices callable failed: the user should see why
+        return f"could not list the choices: {type(exc).__name__}: {exc}"
+    if choices is not None and value not in choices:
+        return _not_a_choice(value, choices)
+    return None
+
+
+def _not_a_choice(value: Any, choices: list[Any]) -> str:
+    listed = ", ".join(str(c) for c in choices[:_MAX_LISTED])
+    if len(choices) > _MAX_LISTED:
+        listed += f", ... ({len(choices)} in all)"
+    if not choices:
+        return f"{short_repr(value)} is not available (there are no choices)"
+    close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f"{short_repr(value)} is not one of the choices ({listed}){hint}"
+
+
+def _pydantic_message(err: dict, value: Any, spec: InputSpec) -> str:
+    kind = err.get("type", "")
+    ctx = err.get("ctx", {})
+    type_words = {"int_type": "an integer", "float_type": "a number", "string_type": "a string",
+                  "bool_type": "true or false", "int_from_float": "an integer"}
+    if kind in type_words:
+        return f"expected {type_words[kind]} ({spec.socket.type_name}), got {short_repr(value)}"
+    if kind == "greater_than_equal":
+        return f"{short_repr(value)} is below the minimum {ctx.get('ge')}"
+    if kind == "less_than_equal":
+        return f"{short_repr(value)} is above the maximum {ctx.get('le')}"
+    if kind == "finite_number":
+        return f"expected a finite number, got {short_repr(value)}"
+    if kind == "too_long":
+        return f"is longer than the maximum of {ctx.get('max_length')} characters"
+    return f"{err.get('msg', 'invalid value')} (got {short_repr(value)})"
+
+
+def _pack_hint(workflow: Workflow, type_name: str) -> str:
+    """Name the pack that provides ``type_name`` when the file's ``requires`` says so."""
+    packs = (workflow.requires or {}).get("packs")
+    if isinstance(packs, dict):
+        for pack, info in packs.items():
+            if isinstance(info, dict) and type_name in (info.get("nodes") or ()):
+                version = info.get("version")
+                return f" (provided by pack '{pack}'{f' {version}' if version else ''}, " \
+                       "which is not installed)"
+    return " (not installed)"
+

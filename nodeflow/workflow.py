@@ -1,0 +1,132 @@
+"""The workflow file, format version 1: pydantic models, loading and saving.
+
+Links and values are by name: an input is either a link ``{"node": id, "output": name}`` or a
+literal JSON value. ``ui`` (per node and top level) is layout for the editor; the engine ignores
+it. Saving a loaded file without edits gives back the same text.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+import pydantic
+from pydantic import BaseModel, ConfigDict
+
+from .errors import Problem, WorkflowError, short_repr
+
+FORMAT_VERSION = 1
+
+
+class Link(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    node: str
+    output: str
+
+
+class NodeSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    type: str
+    version: str | None = None
+    inputs: dict[str, Any] = {}
+    ui: dict[str, Any] | None = None
+
+
+class Workflow(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    nodeflow: Literal[1]
+    name: str | None = None
+    description: str | None = None
+    requires: dict[str, Any] | None = None
+    nodes: dict[str, NodeSpec]
+    ui: dict[str, Any] | None = None
+
+
+def as_link(value: Any) -> Link | None:
+    """The link a value stands for, or None for a literal. Malformed links raise ValueError."""
+    if not isinstance(value, dict) or "node" not in value:
+        return None
+    if set(value) != {"node", "output"} or not all(isinstance(v, str) for v in value.values()):
+        raise ValueError('a link must be {"node": "<node id>", "output": "<output name>"} '
+                         f"with two strings, got {short_repr(value)}")
+    return Link(node=value["node"], output=value["output"])
+
+
+def parse_workflow(source: str | bytes | dict) -> Workflow:
+    """Read a workflow from JSON text or an already-parsed dict.
+
+    Raises :class:`WorkflowError` (and nothing else) for anything that is not a valid
+    version-1 workflow file.
+    """
+    data = _json(source) if isinstance(source, (str, bytes, bytearray)) else source
+    if not isinstance(data, dict):
+        raise WorkflowError([Problem(None, None, "a workflow must be a JSON object, got "
+                                     f"{_json_type(data)}")])
+    if "nodeflow" not in data:
+        raise WorkflowError([Problem(None, None, _not_nodeflow_hint(data))])
+    if data.get("nodeflow") != FORMAT_VERSION:
+        raise WorkflowError([Problem(None, None, f"unsupported format version "
+                                     f"{short_repr(data.get('nodeflow'))}; this nodeflow reads "
+                                     f'"nodeflow": {FORMAT_VERSION}')])
+    try:
+        return Workflow.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise WorkflowError([_problem_from_pydantic(err) for err in exc.errors()]) from None
+    except RecursionError:
+        raise WorkflowError([Problem(None, None, "the file is nested too deeply")]) from None
+
+
+def dump_workflow(workflow: Workflow) -> str:
+    """JSON text in nodeflow's stable layout (2-space indent, UTF-8, trailing newline)."""
+    data = workflow.model_dump(mode="json", exclude_unset=True)
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def _json(text: str | bytes | bytearray) -> Any:
+    try:
+        return json.loads(text)
+    except UnicodeDecodeError:
+        raise WorkflowError([Problem(None, None, "the file is not UTF-8 text")]) from None
+    except json.JSONDecodeError as exc:
+        raise WorkflowError([Problem(None, None, f"not valid JSON: {exc.msg} at line "
+                                     f"{exc.lineno} column {exc.colno}")]) from None
+    except RecursionError:
+        raise WorkflowError([Problem(None, None, "the file is nested too deeply")]) from None
+
+
+def _not_nodeflow_hint(data: dict) -> str:
+    if "nodes" in data and "links" in data:
+        kind = "a ComfyUI editor workflow"
+    elif data and all(isinstance(v, dict) and "class_type" in v for v in data.values()):
+        kind = "a ComfyUI API-format workflow"
+    else:
+        return 'not a nodeflow workflow: the key "nodeflow" (the format version) is missing'
+    return f"this is {kind}, not a nodeflow one; it must be converted first"
+
+
+def _problem_from_pydantic(err: dict) -> Problem:
+    loc = [str(part) for part in err.get("loc", ())]
+    node = inp = None
+    if len(loc) >= 2 and loc[0] == "nodes":
+        node = loc[1]
+        if len(loc) >= 4 and loc[2] == "inputs":
+            inp = loc[3]
+        rest = loc[2:3] if inp is None else loc[4:]
+    else:
+        rest = loc
+    field = ".".join(rest)
+    kind = err.get("type", "")
+    if kind == "missing":
+        message = f"'{field}' is missing"
+    elif kind == "extra_forbidden":
+        message = f"unknown key '{field}'"
+    else:
+        message = (f"'{field}': " if field else "") + err.get("msg", "invalid")
+        if kind not in ("dict_type",) and "input" in err:
+            message += f" (got {short_repr(err['input'])})"
+    return Problem(node, inp, message)
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
+            int: "a number", float: "a number", type(None): "null"}.get(type(value), "a value")
+
