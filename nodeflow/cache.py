@@ -39,7 +39,7 @@ class ResultCache:
         return entry
 
     def put(self, key: str, outputs: dict[str, Any], ui: dict[str, Any]) -> None:
-        size = size_of(outputs)
+        size = sum(size_of(v) for v in outputs.values())
         if size > self.budget_bytes:
             return
         old = self._entries.pop(key, None)
@@ -68,7 +68,7 @@ def size_of(value: Any, _seen: set[int] | None = None) -> int:
     if isinstance(nbytes, int):
         return nbytes
     if isinstance(value, dict):
-        return sum(size_of(k, seen) + size_of(v, seen) for k, v in value.items())
+        return sum(size_of(v, seen) for v in value.values()) + sys.getsizeof(value)
     if isinstance(value, (list, tuple, set, frozenset)):
         return sum(size_of(v, seen) for v in value) + sys.getsizeof(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

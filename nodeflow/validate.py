@@ -146,7 +146,9 @@ def _not_a_choice(value: Any, choices: list[Any]) -> str:
         listed += f", ... ({len(choices)} in all)"
     if not choices:
         return f"{short_repr(value)} is not available (there are no choices)"
-    close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+    names = [str(c) for c in choices]
+    close = [n for n in names if n.lower() == str(value).lower()] or difflib.get_close_matches(
+        str(value), names, n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""
     return f"{short_repr(value)} is not one of the choices ({listed}){hint}"
 
@@ -164,7 +166,7 @@ def _pydantic_message(err: dict, value: Any, spec: InputSpec) -> str:
         return f"{short_repr(value)} is above the maximum {ctx.get('le')}"
     if kind == "finite_number":
         return f"expected a finite number, got {short_repr(value)}"
-    if kind == "too_long":
+    if kind in ("too_long", "string_too_long"):
         return f"is longer than the maximum of {ctx.get('max_length')} characters"
     return f"{err.get('msg', 'invalid value')} (got {short_repr(value)})"
 

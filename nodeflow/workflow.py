@@ -83,6 +83,8 @@ def dump_workflow(workflow: Workflow) -> str:
 
 def _json(text: str | bytes | bytearray) -> Any:
     try:
+        if isinstance(text, (bytes, bytearray)):
+            text = text.decode("utf-8-sig")
         return json.loads(text)
     except UnicodeDecodeError:
         raise WorkflowError([Problem(None, None, "the file is not UTF-8 text")]) from None
