@@ -12,11 +12,12 @@ SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 def read_text_chunks(data: bytes) -> dict[str, str]:
     """The tEXt, zTXt and iTXt chunks of a PNG as {keyword: text}. Raises ValueError for data
-    that is not a PNG or is truncated before the first image data."""
+    that is not a PNG, or that is cut short before any text chunk could be read."""
     if not data.startswith(SIGNATURE):
         raise ValueError("not a PNG file")
     chunks: dict[str, str] = {}
     pos = len(SIGNATURE)
+    ended = False
     while pos + 8 <= len(data):
         length, kind = struct.unpack(">I4s", data[pos:pos + 8])
         body = data[pos + 8:pos + 8 + length]
@@ -24,6 +25,7 @@ def read_text_chunks(data: bytes) -> dict[str, str]:
             raise ValueError("the PNG file is truncated")
         pos += 12 + length
         if kind == b"IEND":
+            ended = True
             break
         try:
             if kind == b"tEXt":
@@ -41,6 +43,8 @@ def read_text_chunks(data: bytes) -> dict[str, str]:
                                                  else text).decode("utf-8")
         except (zlib.error, UnicodeDecodeError, IndexError):
             continue  # a damaged text chunk is skipped; the image may carry another
+    if not ended and not chunks:
+        raise ValueError("the PNG file is truncated")
     return chunks
 
 

@@ -7,6 +7,7 @@ it. Saving a loaded file without edits gives back the same text.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Literal
 
 import pydantic
@@ -68,6 +69,10 @@ def parse_workflow(source: str | bytes | dict) -> Workflow:
                                      f"{short_repr(data.get('nodeflow'))}; this nodeflow reads "
                                      f'"nodeflow": {FORMAT_VERSION}')])
     try:
+        where = _non_finite(data)
+        if where is not None:
+            raise WorkflowError([Problem(None, None, f"{where}: NaN and infinity are not JSON "
+                                         "numbers")])
         return Workflow.model_validate(data)
     except pydantic.ValidationError as exc:
         raise WorkflowError([_problem_from_pydantic(err) for err in exc.errors()]) from None
@@ -93,6 +98,23 @@ def _json(text: str | bytes | bytearray) -> Any:
                                      f"{exc.lineno} column {exc.colno}")]) from None
     except RecursionError:
         raise WorkflowError([Problem(None, None, "the file is nested too deeply")]) from None
+
+
+def _non_finite(value: Any, path: str = "") -> str | None:
+    """The path of the first NaN or infinite number inside ``value``, if any."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path or "value"
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = _non_finite(item, f"{path}.{key}" if path else str(key))
+        if found is not None:
+            return found
+    return None
 
 
 def _not_nodeflow_hint(data: dict) -> str:

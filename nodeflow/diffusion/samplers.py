@@ -295,3 +295,972 @@ def sample_lms(model, x, sigmas, extra_args=None, callback=None, disable=None, o
             coeffs = [_lms_coefficient(cur_order, sigmas_cpu, i, j) for j in range(cur_order)]
             x = x + sum(c * d for c, d in zip(coeffs, reversed(ds)))
     return x
+
+
+# --- DPM-Solver++ family (Lu et al. 2022, arXiv:2211.01095) -----------------------------------
+
+
+@torch.no_grad()
+def sample_dpmpp_2s_ancestral(model, x, sigmas, extra_args=None, callback=None, disable=None,
+                              eta=1.0, s_noise=1.0, noise_sampler=None):
+    """Ancestral sampling with DPM-Solver++(2S) second-order single-step updates."""
+    args, seed = _split_args(extra_args)
+    noise_sampler = default_noise_sampler(x, seed) if noise_sampler is None else noise_sampler
+    s_in = x.new_ones([x.shape[0]])
+    for i in range(len(sigmas) - 1):
+        denoised = model(x, sigmas[i] * s_in, **args)
+        sigma_down, sigma_up = get_ancestral_step(sigmas[i], sigmas[i + 1], eta)
+        _report(callback, x, i, sigmas[i], denoised)
+        if sigma_down == 0:
+            x = x + to_d(x, sigmas[i], denoised) * (sigma_down - sigmas[i])
+        else:
+            t, t_next = _lambda(sigmas[i]), _lambda(sigma_down)
+            h = t_next - t
+            s = t + h / 2
+            x_2 = (_sigma(s) / _sigma(t)) * x - (-h / 2).expm1() * denoised
+            denoised_2 = model(x_2, _sigma(s) * s_in, **args)
+            x = (_sigma(t_next) / _sigma(t)) * x - (-h).expm1() * denoised_2
+        if sigmas[i + 1] > 0:
+            x = x + noise_sampler(sigmas[i], sigmas[i + 1]) * s_noise * sigma_up
+    return x
+
+
+@torch.no_grad()
+def sample_dpmpp_2s_ancestral_cfg_pp(model, x, sigmas, extra_args=None, callback=None, disable=None,
+                                     eta=1.0, s_noise=1.0, noise_sampler=None):
+    """DPM-Solver++(2S) ancestral with CFG++ (Chung et al. 2024, arXiv:2406.08070): renoise with the uncond."""
+    args, seed = _split_args(extra_args)
+    noise_sampler = default_noise_sampler(x, seed) if noise_sampler is None else noise_sampler
+    s_in = x.new_ones([x.shape[0]])
+    for i in range(len(sigmas) - 1):
+        denoised, uncond = _with_uncond(model, x, sigmas[i] * s_in, args)
+        sigma_down, sigma_up = get_ancestral_step(sigmas[i], sigmas[i + 1], eta)
+        _report(callback, x, i, sigmas[i], denoised)
+        if sigma_down == 0:
+            x = denoised + to_d(x, sigmas[i], uncond) * sigma_down
+        else:
+            t, t_next = _lambda(sigmas[i]), _lambda(sigma_down)
+            h = t_next - t
+            s = t + h / 2
+            x_guided = x + (denoised - uncond)
+            x_2 = (_sigma(s) / _sigma(t)) * x_guided - (-h / 2).expm1() * denoised
+            denoised_2 = model(x_2, _sigma(s) * s_in, **args)
+            x = (_sigma(t_next) / _sigma(t)) * x_guided - (-h).expm1() * denoised_2
+        if sigmas[i + 1] > 0:
+            x = x + noise_sampler(sigmas[i], sigmas[i + 1]) * s_noise * sigma_up
+    return x
+
+
+@torch.no_grad()
+def sample_dpmpp_sde(model, x, sigmas, extra_args=None, callback=None, disable=None,
+                     eta=1.0, s_noise=1.0, noise_sampler=None, r=1 / 2):
+    """DPM-Solver++ (stochastic): the second-order SDE variant from k-diffusion, Brownian-tree noise."""
+    if len(sigmas) <= 1:
+        return x
+    args, seed = _split_args(extra_args)
+    noise_sampler = _brownian_noise_sampler(x, sigmas, seed, noise_sampler)
+    s_in = x.new_ones([x.shape[0]])
+    fac = 1 / (2 * r)
+    for i in range(len(sigmas) - 1):
+        denoised = model(x, sigmas[i] * s_in, **args)
+        _report(callback, x, i, sigmas[i], denoised)
+        if sigmas[i + 1] == 0:
+            x = denoised
+            continue
+        lambda_s, lambda_t = _lambda(sigmas[i]), _lambda(sigmas[i + 1])
+        h = lambda_t - lambda_s
+        lambda_s_1 = lambda_s + r * h
+        sigma_s_1 = _sigma(lambda_s_1)
+        alpha_s = sigmas[i] * lambda_s.exp()
+        alpha_s_1 = sigma_s_1 * lambda_s_1.exp()
+        alpha_t = sigmas[i + 1] * lambda_t.exp()
+
+        # Step 1: ancestral half-step to lambda_s_1
+        sd, su = get_ancestral_step(lambda_s.neg().exp(), lambda_s_1.neg().exp(), eta)
+        h_ = sd.log().neg() - lambda_s
+        x_2 = (alpha_s_1 / alpha_s) * (-h_).exp() * x - alpha_s_1 * (-h_).expm1() * denoised
+        if eta > 0 and s_noise > 0:
+            x_2 = x_2 + alpha_s_1 * noise_sampler(sigmas[i], sigma_s_1) * s_noise * su
+        denoised_2 = model(x_2, sigma_s_1 * s_in, **args)
+
+        # Step 2: full step with the blended denoised estimate
+        sd, su = get_ancestral_step(lambda_s.neg().exp(), lambda_t.neg().exp(), eta)
+        h_ = sd.log().neg() - lambda_s
+        denoised_d = (1 - fac) * denoised + fac * denoised_2
+        x = (alpha_t / alpha_s) * (-h_).exp() * x - alpha_t * (-h_).expm1() * denoised_d
+        if eta > 0 and s_noise > 0:
+            x = x + alpha_t * noise_sampler(sigmas[i], sigmas[i + 1]) * s_noise * su
+    return x
+
+
+@torch.no_grad()
+def sample_dpmpp_2m(model, x, sigmas, extra_args=None, callback=None, disable=None):
+    """DPM-Solver++(2M): second-order multistep in data prediction (Lu et al. 2022, Algorithm 2)."""
+    args, _ = _split_args(extra_args)
+    s_in = x.new_ones([x.shape[0]])
+    old_denoised = None
+    for i in range(len(sigmas) - 1):
+        denoised = model(x, sigmas[i] * s_in, **args)
+        _report(callback, x, i, sigmas[i], denoised)
+        t, t_next = _lambda(sigmas[i]), _lambda(sigmas[i + 1])
+        h = t_next - t
+        if old_denoised is None or sigmas[i + 1] == 0:
+            x = (_sigma(t_next) / _sigma(t)) * x - (-h).expm1() * denoised
+        else:
+            r = (t - _lambda(sigmas[i - 1])) / h
+            denoised_d = (1 + 1 / (2 * r)) * denoised - (1 / (2 * r)) * old_denoised
+            x = (_sigma(t_next) / _sigma(t)) * x - (-h).expm1() * denoised_d
+        old_denoised = denoised
+    return x
+
+
+@torch.no_grad()
+def sample_dpmpp_2m_cfg_pp(model, x, sigmas, extra_args=None, callback=None, disable=None):
+    """DPM-Solver++(2M) with CFG++ (Chung et al. 2024): the x-term is renoised with the uncond estimate."""
+    args, _ = _split_args(extra_args)
+    s_in = x.new_ones([x.shape[0]])
+    old_uncond = None
+    for i in range(len(sigmas) - 1):
+        denoised, uncond = _with_uncond(model, x, sigmas[i] * s_in, args)
+        _report(callback, x, i, sigmas[i], denoised)
+        t, t_next = _lambda(sigmas[i]), _lambda(sigmas[i + 1])
+        h = t_next - t
+        if old_uncond is None or sigmas[i + 1] == 0:
+            mix = -torch.exp(-h) * uncond
+        else:
+            r = (t - _lambda(sigmas[i - 1])) / h
+            mix = -torch.exp(-h) * uncond - torch.expm1(-h) * (1 / (2 * r)) * (denoised - old_uncond)
+        x = denoised + mix + torch.exp(-h) * x
+        old_uncond = uncond
+    return x
+
+
+@torch.no_grad()
+def sample_dpmpp_2m_sde(model, x, sigmas, extra_args=None, callback=None, disable=None,
+                        eta=1.0, s_noise=1.0, noise_sampler=None, solver_type="midpoint"):
+    """DPM-Solver++(2M) SDE (k-diffusion), midpoint or Heun correction, Brownian-tree noise."""
+    if len(sigmas) <= 1:
+        return x
+    if solver_type not in {"heun", "midpoint"}:
+        raise ValueError("solver_type must be 'heun' or 'midpoint'")
+    args, seed = _split_args(extra_args)
+    noise_sampler = _brownian_noise_sampler(x, sigmas, seed, noise_sampler)
+    s_in = x.new_ones([x.shape[0]])
+    old_denoised, h, h_last = None, None, None
+    for i in range(len(sigmas) - 1):
+        denoised = model(x, sigmas[i] * s_in, **args)
+        _report(callback, x, i, sigmas[i], denoised)
+        if sigmas[i + 1] == 0:
+            x = denoised
+        else:
+            lambda_s, lambda_t = _lambda(sigmas[i]), _lambda(sigmas[i + 1])
+            h = lambda_t - lambda_s
+            h_eta = h * (eta + 1)
+            alpha_t = sigmas[i + 1] * lambda_t.exp()
+            x = sigmas[i + 1] / sigmas[i] * (-h * eta).exp() * x + alpha_t * (-h_eta).expm1().neg() * denoised
+            if old_denoised is not None:
+                r = h_last / h
+                if solver_type == "heun":
+                    x = x + alpha_t * ((-h_eta).expm1().neg() / (-h_eta) + 1) * (1 / r) * (denoised - old_denoised)
+                else:
+                    x = x + 0.5 * alpha_t * (-h_eta).expm1().neg() * (1 / r) * (denoised - old_denoised)
+            if eta > 0 and s_noise > 0:
+                x = x + noise_sampler(sigmas[i], sigmas[i + 1]) * sigmas[i + 1] \
+                    * (-2 * h * eta).expm1().neg().sqrt() * s_noise
+        old_denoised, h_last = denoised, h
+    return x
+
+
+@torch.no_grad()
+def sample_dpmpp_2m_sde_heun(model, x, sigmas, extra_args=None, callback=None, disable=None,
+                             eta=1.0, s_noise=1.0, noise_sampler=None, solver_type="heun"):
+    """DPM-Solver++(2M) SDE with the Heun-style correction."""
+    return sample_dpmpp_2m_sde(model, x, sigmas, extra_args, callback, disable, eta, s_noise,
+                               noise_sampler, solver_type)
+
+
+@torch.no_grad()
+def sample_dpmpp_3m_sde(model, x, sigmas, extra_args=None, callback=None, disable=None,
+                        eta=1.0, s_noise=1.0, noise_sampler=None):
+    """DPM-Solver++(3M) SDE (k-diffusion): third-order multistep, Brownian-tree noise."""
+    if len(sigmas) <= 1:
+        return x
+    args, seed = _split_args(extra_args)
+    noise_sampler = _brownian_noise_sampler(x, sigmas, seed, noise_sampler)
+    s_in = x.new_ones([x.shape[0]])
+    denoised_1 = denoised_2 = None
+    h = h_1 = h_2 = None
+    for i in range(len(sigmas) - 1):
+        denoised = model(x, sigmas[i] * s_in, **args)
+        _report(callback, x, i, sigmas[i], denoised)
+        if sigmas[i + 1] == 0:
+            x = denoised
+        else:
+            lambda_s, lambda_t = _lambda(sigmas[i]), _lambda(sigmas[i + 1])
+            h = lambda_t - lambda_s
+            h_eta = h * (eta + 1)
+            alpha_t = sigmas[i + 1] * lambda_t.exp()
+            x = sigmas[i + 1] / sigmas[i] * (-h * eta).exp() * x + alpha_t * (-h_eta).expm1().neg() * denoised
+            if h_2 is not None:
+                r0, r1 = h_1 / h, h_2 / h
+                d1_0 = (denoised - denoised_1) / r0
+                d1_1 = (denoised_1 - denoised_2) / r1
+                d1 = d1_0 + (d1_0 - d1_1) * r0 / (r0 + r1)
+                d2 = (d1_0 - d1_1) / (r0 + r1)
+                phi_2 = h_eta.neg().expm1() / h_eta + 1
+                phi_3 = phi_2 / h_eta - 0.5
+                x = x + (alpha_t * phi_2) * d1 - (alpha_t * phi_3) * d2
+            elif h_1 is not None:
+                d = (denoised - denoised_1) / (h_1 / h)
+                phi_2 = h_eta.neg().expm1() / h_eta + 1
+                x = x + (alpha_t * phi_2) * d
+            if eta > 0 and s_noise > 0:
+                x = x + noise_sampler(sigmas[i], sigmas[i + 1]) * sigmas[i + 1] \
+                    * (-2 * h * eta).expm1().neg().sqrt() * s_noise
+        denoised_1, denoised_2 = denoised, denoised_1
+        h_1, h_2 = h, h_1
+    return x
+
+
+# --- CFG++ Euler (Chung et al. 2024, arXiv:2406.08070) ----------------------------------------
+
+
+@torch.no_grad()
+def sample_euler_ancestral_cfg_pp(model, x, sigmas, extra_args=None, callback=None, disable=None,
+                                  eta=1.0, s_noise=1.0, noise_sampler=None):
+    """Ancestral Euler with CFG++: step from the guided x0 along the unconditional noise direction."""
+    args, seed = _split_args(extra_args)
+    noise_sampler = default_noise_sampler(x, seed) if noise_sampler is None else noise_sampler
+    s_in = x.new_ones([x.shape[0]])
+    for i in range(len(sigmas) - 1):
+        denoised, uncond = _with_uncond(model, x, sigmas[i] * s_in, args)
+        _report(callback, x, i, sigmas[i], denoised)
+        if sigmas[i + 1] == 0:
+            x = denoised
+            continue
+        # VP model in the sigma parameterisation: alpha_s = alpha_t = 1
+        d = to_d(x, sigmas[i], uncond)
+        sigma_down, sigma_up = get_ancestral_step(sigmas[i], sigmas[i + 1], eta)
+        x = denoised + sigma_down * d
+        if eta > 0 and s_noise > 0:
+            x = x + noise_sampler(sigmas[i], sigmas[i + 1]) * s_noise * sigma_up
+    return x
+
+
+@torch.no_grad()
+def sample_euler_cfg_pp(model, x, sigmas, extra_args=None, callback=None, disable=None):
+    """Euler with CFG++ (deterministic)."""
+    return sample_euler_ancestral_cfg_pp(model, x, sigmas, extra_args, callback, disable, eta=0.0, s_noise=0.0)
+
+
+# --- discrete-time samplers ---------------------------------------------------------------------
+
+
+def _ddpm_step(x, sigma, sigma_prev, noise, noise_sampler):
+    """One DDPM ancestral step (Ho et al. 2020, eq. 11) in the VP scale, x = x_k / sqrt(1 + sigma^2)."""
+    alpha_cumprod = 1 / (sigma * sigma + 1)
+    alpha_cumprod_prev = 1 / (sigma_prev * sigma_prev + 1)
+    alpha = alpha_cumprod / alpha_cumprod_prev
+    mu = (1.0 / alpha).sqrt() * (x - (1 - alpha) * noise / (1 - alpha_cumprod).sqrt())
+    if sigma_prev > 0:
+        mu += ((1 - alpha) * (1.0 - alpha_cumprod_prev) / (1.0 - alpha_cumprod)).sqrt() * noise_sampler(sigma, sigma_prev)
+    return mu
+
+
+@torch.no_grad()
+def sample_ddpm(model, x, sigmas, extra_args=None, callback=None, disable=None, noise_sampler=None):
+    """DDPM ancestral sampling (Ho et al. 2020) on an arbitrary sigma schedule."""
+    args, seed = _split_args(extra_args)
+    noise_sampler = default_noise_sampler(x, seed) if noise_sampler is None else noise_sampler
+    s_in = x.new_ones([x.shape[0]])
+    for i in range(len(sigmas) - 1):
+        denoised = model(x, sigmas[i] * s_in, **args)
+        _report(callback, x, i, sigmas[i], denoised)
+        eps = (x - denoised) / sigmas[i]
+        x = _ddpm_step(x / torch.sqrt(1.0 + sigmas[i] ** 2.0), sigmas[i], sigmas[i + 1], eps, noise_sampler)
+        if sigmas[i + 1] != 0:
+            x *= torch.sqrt(1.0 + sigmas[i + 1] ** 2.0)
+    return x
+
+
+@torch.no_grad()
+def sample_lcm(model, x, sigmas, extra_args=None, callback=None, disable=None, noise_sampler=None):
+    """Latent Consistency Model multistep sampling (Luo et al. 2023): jump to x0, renoise to the next sigma."""
+    args, seed = _split_args(extra_args)
+    noise_sampler = default_noise_sampler(x, seed) if noise_sampler is None else noise_sampler
+    s_in = x.new_ones([x.shape[0]])
+    for i in range(len(sigmas) - 1):
+        denoised = model(x, sigmas[i] * s_in, **args)
+        _report(callback, x, i, sigmas[i], denoised)
+        x = denoised
+        if sigmas[i + 1] > 0:
+            x = noise_sampler(sigmas[i], sigmas[i + 1]) * sigmas[i + 1] + x  # VP noise scaling
+    return x
+
+
+# --- multistep solvers from zju-pi/diff-sampler (Apache-2.0), as ported by ComfyUI --------------
+
+
+def _ipndm_coefficients(d_cur, buffer, order):
+    """Fixed Adams-Bashforth weights of iPNDM (Zhang & Chen 2023, DEIS paper, Appendix)."""
+    if order == 2:
+        return (3 * d_cur - buffer[-1]) / 2
+    if order == 3:
+        return (23 * d_cur - 16 * buffer[-1] + 5 * buffer[-2]) / 12
+    return (55 * d_cur - 59 * buffer[-1] + 37 * buffer[-2] - 9 * buffer[-3]) / 24
+
+
+@torch.no_grad()
+def sample_ipndm(model, x, sigmas, extra_args=None, callback=None, disable=None, max_order=4):
+    """Improved PNDM (iPNDM): Adams-Bashforth in sigma with fixed weights (Zhang & Chen 2023)."""
+    args, _ = _split_args(extra_args)
+    s_in = x.new_ones([x.shape[0]])
+    buffer = []
+    for i in range(len(sigmas) - 1):
+        t_cur, t_next = sigmas[i], sigmas[i + 1]
+        denoised = model(x, t_cur * s_in, **args)
+        _report(callback, x, i, sigmas[i], denoised)
+        d_cur = (x - denoised) / t_cur
+        order = min(max_order, i + 1)
+        if t_next == 0:
+            x = denoised
+        elif order == 1:
+            x = x + (t_next - t_cur) * d_cur
+        else:
+            x = x + (t_next - t_cur) * _ipndm_coefficients(d_cur, buffer, order)
+        buffer = (buffer + [d_cur])[-(max_order - 1):]
+    return x
+
+
+def _ipndm_v_combination(d_cur, buffer, t, i, order):
+    """Variable-step Adams-Bashforth weights of iPNDM-v (zju-pi/diff-sampler)."""
+    h_n = t[i + 1] - t[i]
+    h_n_1 = t[i] - t[i - 1]
+    if order == 2:
+        c1 = (2 + h_n / h_n_1) / 2
+        c2 = -(h_n / h_n_1) / 2
+        return c1 * d_cur + c2 * buffer[-1]
+    h_n_2 = t[i - 1] - t[i - 2]
+    temp1 = (1 - h_n / (3 * (h_n + h_n_1)) * (h_n * (h_n + h_n_1)) / (h_n_1 * (h_n_1 + h_n_2))) / 2
+    if order == 3:
+        c1 = (2 + h_n / h_n_1) / 2 + temp1
+        c2 = -(h_n / h_n_1) / 2 - (1 + h_n_1 / h_n_2) * temp1
+        c3 = temp1 * h_n_1 / h_n_2
+        return c1 * d_cur + c2 * buffer[-1] + c3 * buffer[-2]
+    h_n_3 = t[i - 2] - t[i - 3]
+    temp2 = ((1 - h_n / (3 * (h_n + h_n_1))) / 2 + (1 - h_n / (2 * (h_n + h_n_1))) * h_n / (6 * (h_n + h_n_1 + h_n_2))) \
+        * (h_n * (h_n + h_n_1) * (h_n + h_n_1 + h_n_2)) / (h_n_1 * (h_n_1 + h_n_2) * (h_n_1 + h_n_2 + h_n_3))
+    ratio = h_n_1 * (h_n_1 + h_n_2) / (h_n_2 * (h_n_2 + h_n_3))
+    c1 = (2 + h_n / h_n_1) / 2 + temp1 + temp2
+    c2 = -(h_n / h_n_1) / 2 - (1 + h_n_1 / h_n_2) * temp1 - (1 + h_n_1 / h_n_2 + ratio) * temp2
+    c3 = temp1 * h_n_1 / h_n_2 + (h_n_1 / h_n_2 + ratio * (1 + h_n_2 / h_n_3)) * temp2
+    c4 = -temp2 * ratio * h_n_1 / h_n_2
+    return c1 * d_cur + c2 * buffer[-1] + c3 * buffer[-2] + c4 * buffer[-3]
+
+
+@torch.no_grad()
+def sample_ipndm_v(model, x, sigmas, extra_args=None, callback=None, disable=None, max_order=4):
+    """iPNDM with variable step sizes (zju-pi/diff-sampler)."""
+    args, _ = _split_args(extra_args)
+    s_in = x.new_ones([x.shape[0]])
+    buffer = []
+    for i in range(len(sigmas) - 1):
+        t_cur, t_next = sigmas[i], sigmas[i + 1]
+        denoised = model(x, t_cur * s_in, **args)
+        _report(callback, x, i, sigmas[i], denoised)
+        d_cur = (x - denoised) / t_cur
+        order = min(max_order, i + 1)
+        if t_next == 0:
+            x = denoised
+        elif order == 1:
+            x = x + (t_next - t_cur) * d_cur
+        else:
+            x = x + (t_next - t_cur) * _ipndm_v_combination(d_cur, buffer, sigmas, i, order)
+        buffer = (buffer + [d_cur])[-(max_order - 1):]
+    return x
+
+
+def _deis_coefficients(sigmas, max_order, n=10000):
+    """DEIS "tAB" coefficients (Zhang & Chen 2023): Lagrange basis integrated against the VP
+    exponential-integrator weight, by a Riemann sum over n points, on EDM's default VP mapping."""
+    # EDM sigma -> VP time t, for the VP-SDE through sigma 0.002 at t=1e-3 and sigma 80 at t=1.
+    eps_s, sigma_lo, sigma_hi = 1e-3, torch.tensor(0.002), torch.tensor(80.0)
+    beta_d = 2 * (torch.log(sigma_lo ** 2 + 1) / eps_s - torch.log(sigma_hi ** 2 + 1)) / (eps_s - 1)
+    beta_min = torch.log(sigma_hi ** 2 + 1) - 0.5 * beta_d
+    t_steps = ((beta_min ** 2 + 2 * beta_d * (sigmas.detach().cpu() ** 2 + 1).log()).sqrt() - beta_min) / beta_d
+    beta_0, beta_1 = beta_min, beta_d + beta_min
+    coeffs = []
+    for i in range(len(t_steps) - 1):
+        order = min(i + 1, max_order)
+        if order == 1:
+            coeffs.append([])
+            continue
+        t_cur, t_next = t_steps[i], t_steps[i + 1]
+        taus = torch.linspace(t_cur, t_next, n)
+        dtau = (t_next - t_cur) / n
+        prev_t = t_steps[[i - k for k in range(order)]]
+        alpha = torch.exp(-0.5 * taus ** 2 * (beta_1 - beta_0) - taus * beta_0)
+        d_log_alpha = -taus * (beta_1 - beta_0) - beta_0
+        integrand = -0.5 * d_log_alpha / torch.sqrt(alpha * (1 - alpha))
+        row = []
+        for j in range(order):
+            poly = 1
+            for k in range(order):
+                if k != j:
+                    poly = poly * (taus - prev_t[k]) / (prev_t[j] - prev_t[k])
+            row.append(torch.sum(integrand * poly) * dtau)
+        coeffs.append(row)
+    return coeffs
+
+
+@torch.no_grad()
+def sample_deis(model, x, sigmas, extra_args=None, callback=None, disable=None, max_order=3):
+    """Diffusion Exponential Integrator Sampler, tAB variant (Zhang & Chen 2023, arXiv:2204.13902)."""
+    args, _ = _split_args(extra_args)
+    s_in = x.new_ones([x.shape[0]])
+    coeffs = _deis_coefficients(sigmas, max_order)
+    buffer = []
+    for i in range(len(sigmas) - 1):
+        t_cur, t_next = sigmas[i], sigmas[i + 1]
+        denoised = model(x, t_cur * s_in, **args)
+        _report(callback, x, i, sigmas[i], denoised)
+        d_cur = (x - denoised) / t_cur
+        order = 1 if t_next <= 0 else min(max_order, i + 1)
+        if order == 1:
+            x = x + (t_next - t_cur) * d_cur
+        else:
+            c = coeffs[i]
+            x = x + c[0] * d_cur + sum(c[k] * buffer[-k] for k in range(1, order))
+        buffer = (buffer + [d_cur])[-(max_order - 1):]
+    return x
+
+
+# --- exponential-integrator and SDE solvers added by ComfyUI ------------------------------------
+
+
+def _res_multistep(model, x, sigmas, extra_args, callback, s_noise, noise_sampler, eta, cfg_pp):
+    """RES second-order multistep (Zhang et al. 2023, arXiv:2308.02157), optionally ancestral / CFG++."""
+    args, seed = _split_args(extra_args)
+    noise_sampler = default_noise_sampler(x, seed) if noise_sampler is None else noise_sampler
+    s_in = x.new_ones([x.shape[0]])
+    phi1 = lambda t: torch.expm1(t) / t  # noqa: E731
+    phi2 = lambda t: (phi1(t) - 1.0) / t  # noqa: E731
+    old_sigma_down = old_denoised = None
+    for i in range(len(sigmas) - 1):
+        if cfg_pp:
+            denoised, uncond = _with_uncond(model, x, sigmas[i] * s_in, args)
+        else:
+            denoised = uncond = model(x, sigmas[i] * s_in, **args)
+        sigma_down, sigma_up = get_ancestral_step(sigmas[i], sigmas[i + 1], eta)
+        _report(callback, x, i, sigmas[i], denoised)
+        if sigma_down == 0 or old_denoised is None:
+            if cfg_pp:
+                x = denoised + to_d(x, sigmas[i], uncond) * sigma_down
+            else:
+                x = x + to_d(x, sigmas[i], denoised) * (sigma_down - sigmas[i])
+        else:
+            t, t_old = _lambda(sigmas[i]), _lambda(old_sigma_down)
+            t_next, t_prev = _lambda(sigma_down), _lambda(sigmas[i - 1])
+            h = t_next - t
+            c2 = (t_prev - t_old) / h
+            phi1_val, phi2_val = phi1(-h), phi2(-h)
+            b1 = torch.nan_to_num(phi1_val - phi2_val / c2, nan=0.0)
+            b2 = torch.nan_to_num(phi2_val / c2, nan=0.0)
+            if cfg_pp:
+                x = x + (denoised - uncond)
+            x = _sigma(h) * x + h * (b1 * uncond + b2 * old_denoised)
+        if sigmas[i + 1] > 0:
+            x = x + noise_sampler(sigmas[i], sigmas[i + 1]) * s_noise * sigma_up
+        old_denoised, old_sigma_down = uncond, sigma_down
+    return x
+
+
+@torch.no_grad()
+def sample_res_multistep(model, x, sigmas, extra_args=None, callback=None, disable=None, s_noise=1.0,
+                         noise_sampler=None):
+    """RES multistep, deterministic (Zhang et al. 2023, arXiv:2308.02157)."""
+    return _res_multistep(model, x, sigmas, extra_args, callback, s_noise, noise_sampler, eta=0.0, cfg_pp=False)
+
+
+@torch.no_grad()
+def sample_res_multistep_cfg_pp(model, x, sigmas, extra_args=None, callback=None, disable=None, s_noise=1.0,
+                                noise_sampler=None):
+    """RES multistep with CFG++."""
+    return _res_multistep(model, x, sigmas, extra_args, callback, s_noise, noise_sampler, eta=0.0, cfg_pp=True)
+
+
+@torch.no_grad()
+def sample_res_multistep_ancestral(model, x, sigmas, extra_args=None, callback=None, disable=None, eta=1.0,
+                                   s_noise=1.0, noise_sampler=None):
+    """RES multistep with ancestral noise."""
+    return _res_multistep(model, x, sigmas, extra_args, callback, s_noise, noise_sampler, eta=eta, cfg_pp=False)
+
+
+@torch.no_grad()
+def sample_res_multistep_ancestral_cfg_pp(model, x, sigmas, extra_args=None, callback=None, disable=None,
+                                          eta=1.0, s_noise=1.0, noise_sampler=None):
+    """RES multistep with ancestral noise and CFG++."""
+    return _res_multistep(model, x, sigmas, extra_args, callback, s_noise, noise_sampler, eta=eta, cfg_pp=True)
+
+
+@torch.no_grad()
+def sample_gradient_estimation(model, x, sigmas, extra_args=None, callback=None, disable=None, ge_gamma=2.0,
+                               cfg_pp=False):
+    """Euler plus a gradient-estimation correction (Permenter & Yuan 2024, openreview o2ND9v0CeK)."""
+    args, _ = _split_args(extra_args)
+    s_in = x.new_ones([x.shape[0]])
+    old_d = None
+    for i in range(len(sigmas) - 1):
+        if cfg_pp:
+            denoised, uncond = _with_uncond(model, x, sigmas[i] * s_in, args)
+        else:
+            denoised = uncond = model(x, sigmas[i] * s_in, **args)
+        d = to_d(x, sigmas[i], uncond)
+        _report(callback, x, i, sigmas[i], denoised)
+        dt = sigmas[i + 1] - sigmas[i]
+        if sigmas[i + 1] == 0:
+            x = denoised
+        else:
+            x = denoised + d * sigmas[i + 1] if cfg_pp else x + d * dt
+            if i >= 1:
+                x = x + (ge_gamma - 1) * (d - old_d) * dt
+        old_d = d
+    return x
+
+
+@torch.no_grad()
+def sample_gradient_estimation_cfg_pp(model, x, sigmas, extra_args=None, callback=None, disable=None,
+                                      ge_gamma=2.0):
+    """Gradient estimation with CFG++."""
+    return sample_gradient_estimation(model, x, sigmas, extra_args, callback, disable, ge_gamma, cfg_pp=True)
+
+
+@torch.no_grad()
+def sample_er_sde(model, x, sigmas, extra_args=None, callback=None, disable=None, s_noise=1.0,
+                  noise_sampler=None, noise_scaler=None, max_stage=3):
+    """Extended Reverse-Time SDE solver, VP ER-SDE-Solver-3 (Cui et al. 2023, arXiv:2309.06169)."""
+    args, seed = _split_args(extra_args)
+    noise_sampler = default_noise_sampler(x, seed) if noise_sampler is None else noise_sampler
+    s_in = x.new_ones([x.shape[0]])
+    if noise_scaler is None:
+        noise_scaler = lambda v: v * ((v ** 0.3).exp() + 10.0)  # noqa: E731  (the paper's default)
+    num_points = 200.0
+    point_indices = torch.arange(0, num_points, dtype=torch.float32, device=x.device)
+    er_lambdas = _lambda(sigmas).neg().exp()  # sigma_t / alpha_t, which is sigma for a VP model
+    old_denoised = old_denoised_d = None
+    for i in range(len(sigmas) - 1):
+        denoised = model(x, sigmas[i] * s_in, **args)
+        _report(callback, x, i, sigmas[i], denoised)
+        stage = min(max_stage, i + 1)
+        if sigmas[i + 1] == 0:
+            x = denoised
+        else:
+            er_s, er_t = er_lambdas[i], er_lambdas[i + 1]
+            alpha_s, alpha_t = sigmas[i] / er_s, sigmas[i + 1] / er_t
+            r = noise_scaler(er_t) / noise_scaler(er_s)
+            x = alpha_t / alpha_s * r * x + alpha_t * (1 - r) * denoised
+            if stage >= 2:
+                dt = er_t - er_s
+                step = -dt / num_points
+                lambda_pos = er_t + point_indices * step
+                scaled_pos = noise_scaler(lambda_pos)
+                s = torch.sum(1 / scaled_pos) * step
+                denoised_d = (denoised - old_denoised) / (er_s - er_lambdas[i - 1])
+                x = x + alpha_t * (dt + s * noise_scaler(er_t)) * denoised_d
+                if stage >= 3:
+                    s_u = torch.sum((lambda_pos - er_s) / scaled_pos) * step
+                    denoised_u = (denoised_d - old_denoised_d) / ((er_s - er_lambdas[i - 2]) / 2)
+                    x = x + alpha_t * ((dt ** 2) / 2 + s_u * noise_scaler(er_t)) * denoised_u
+                old_denoised_d = denoised_d
+            if s_noise > 0:
+                x = x + alpha_t * noise_sampler(sigmas[i], sigmas[i + 1]) * s_noise \
+                    * (er_t ** 2 - er_s ** 2 * r ** 2).sqrt().nan_to_num(nan=0.0)
+        old_denoised = denoised
+    return x
+
+
+def _h_phi_1(h):
+    return torch.expm1(h)
+
+
+def _h_phi_2(h):
+    return (torch.expm1(h) - h) / h
+
+
+@torch.no_grad()
+def sample_seeds_2(model, x, sigmas, extra_args=None, callback=None, disable=None, eta=1.0, s_noise=1.0,
+                   noise_sampler=None, r=0.5, solver_type="phi_1"):
+    """SEEDS-2, stochastic explicit exponential derivative-free solver (Gonzalez et al. 2023, arXiv:2305.14267)."""
+    if solver_type not in {"phi_1", "phi_2"}:
+        raise ValueError("solver_type must be 'phi_1' or 'phi_2'")
+    args, seed = _split_args(extra_args)
+    noise_sampler = default_noise_sampler(x, seed) if noise_sampler is None else noise_sampler
+    s_in = x.new_ones([x.shape[0]])
+    inject_noise = eta > 0 and s_noise > 0
+    fac = 1 / (2 * r)
+    for i in range(len(sigmas) - 1):
+        denoised = model(x, sigmas[i] * s_in, **args)
+        _report(callback, x, i, sigmas[i], denoised)
+        if sigmas[i + 1] == 0:
+            x = denoised
+            continue
+        lambda_s, lambda_t = _lambda(sigmas[i]), _lambda(sigmas[i + 1])
+        h = lambda_t - lambda_s
+        h_eta = h * (eta + 1)
+        lambda_s_1 = torch.lerp(lambda_s, lambda_t, r)
+        sigma_s_1 = _sigma(lambda_s_1)
+        alpha_s_1 = sigma_s_1 * lambda_s_1.exp()
+        alpha_t = sigmas[i + 1] * lambda_t.exp()
+
+        x_2 = sigma_s_1 / sigmas[i] * (-r * h * eta).exp() * x - alpha_s_1 * _h_phi_1(-r * h_eta) * denoised
+        if inject_noise:
+            sde_noise = (-2 * r * h * eta).expm1().neg().sqrt() * noise_sampler(sigmas[i], sigma_s_1)
+            x_2 = x_2 + sde_noise * sigma_s_1 * s_noise
+        denoised_2 = model(x_2, sigma_s_1 * s_in, **args)
+
+        if solver_type == "phi_1":
+            denoised_d = torch.lerp(denoised, denoised_2, fac)
+            x = sigmas[i + 1] / sigmas[i] * (-h * eta).exp() * x - alpha_t * _h_phi_1(-h_eta) * denoised_d
+        else:
+            b2 = _h_phi_2(-h_eta) / r
+            b1 = _h_phi_1(-h_eta) - b2
+            x = sigmas[i + 1] / sigmas[i] * (-h * eta).exp() * x - alpha_t * (b1 * denoised + b2 * denoised_2)
+        if inject_noise:
+            # Continue the same Brownian path: reuse the first segment's noise, add the rest.
+            segment = (r - 1) * h * eta
+            sde_noise = sde_noise * segment.exp()
+            sde_noise = sde_noise + segment.mul(2).expm1().neg().sqrt() * noise_sampler(sigma_s_1, sigmas[i + 1])
+            x = x + sde_noise * sigmas[i + 1] * s_noise
+    return x
+
+
+@torch.no_grad()
+def sample_seeds_3(model, x, sigmas, extra_args=None, callback=None, disable=None, eta=1.0, s_noise=1.0,
+                   noise_sampler=None, r_1=1.0 / 3, r_2=2.0 / 3):
+    """SEEDS-3, the three-stage variant (Gonzalez et al. 2023, arXiv:2305.14267)."""
+    args, seed = _split_args(extra_args)
+    noise_sampler = default_noise_sampler(x, seed) if noise_sampler is None else noise_sampler
+    s_in = x.new_ones([x.shape[0]])
+    inject_noise = eta > 0 and s_noise > 0
+    for i in range(len(sigmas) - 1):
+        denoised = model(x, sigmas[i] * s_in, **args)
+        _report(callback, x, i, sigmas[i], denoised)
+        if sigmas[i + 1] == 0:
+            x = denoised
+            continue
+        lambda_s, lambda_t = _lambda(sigmas[i]), _lambda(sigmas[i + 1])
+        h = lambda_t - lambda_s
+        h_eta = h * (eta + 1)
+        lambda_s_1, lambda_s_2 = torch.lerp(lambda_s, lambda_t, r_1), torch.lerp(lambda_s, lambda_t, r_2)
+        sigma_s_1, sigma_s_2 = _sigma(lambda_s_1), _sigma(lambda_s_2)
+        alpha_s_1 = sigma_s_1 * lambda_s_1.exp()
+        alpha_s_2 = sigma_s_2 * lambda_s_2.exp()
+        alpha_t = sigmas[i + 1] * lambda_t.exp()
+
+        x_2 = sigma_s_1 / sigmas[i] * (-r_1 * h * eta).exp() * x - alpha_s_1 * _h_phi_1(-r_1 * h_eta) * denoised
+        if inject_noise:
+            sde_noise = (-2 * r_1 * h * eta).expm1().neg().sqrt() * noise_sampler(sigmas[i], sigma_s_1)
+            x_2 = x_2 + sde_noise * sigma_s_1 * s_noise
+        denoised_2 = model(x_2, sigma_s_1 * s_in, **args)
+
+        a3_2 = r_2 / r_1 * _h_phi_2(-r_2 * h_eta)
+        a3_1 = _h_phi_1(-r_2 * h_eta) - a3_2
+        x_3 = sigma_s_2 / sigmas[i] * (-r_2 * h * eta).exp() * x - alpha_s_2 * (a3_1 * denoised + a3_2 * denoised_2)
+        if inject_noise:
+            segment = (r_1 - r_2) * h * eta
+            sde_noise = sde_noise * segment.exp()
+            sde_noise = sde_noise + segment.mul(2).expm1().neg().sqrt() * noise_sampler(sigma_s_1, sigma_s_2)
+            x_3 = x_3 + sde_noise * sigma_s_2 * s_noise
+        denoised_3 = model(x_3, sigma_s_2 * s_in, **args)
+
+        b3 = _h_phi_2(-h_eta) / r_2
+        b1 = _h_phi_1(-h_eta) - b3
+        x = sigmas[i + 1] / sigmas[i] * (-h * eta).exp() * x - alpha_t * (b1 * denoised + b3 * denoised_3)
+        if inject_noise:
+            segment = (r_2 - 1) * h * eta
+            sde_noise = sde_noise * segment.exp()
+            sde_noise = sde_noise + segment.mul(2).expm1().neg().sqrt() * noise_sampler(sigma_s_2, sigmas[i + 1])
+            x = x + sde_noise * sigmas[i + 1] * s_noise
+    return x
+
+
+def _sa_exponential_coeffs(s, t, order, tau):
+    """Integrals of exp((1+tau^2) x) x^p over [s, t] for p < order, exp((1+tau^2) t) factored out
+    (SA-Solver, Xue et al. 2023, eqs. 15/18, by repeated integration by parts)."""
+    tau_mul = 1 + tau ** 2
+    h = t - s
+    p = torch.arange(order, dtype=s.dtype, device=s.device)
+    product_terms = t ** p - s ** p * (-tau_mul * h).exp()
+    depth = p.unsqueeze(1) - p.unsqueeze(0)
+    log_factorial = (p + 1).lgamma()
+    log_coeff = log_factorial.unsqueeze(1) - log_factorial.unsqueeze(0)
+    if tau > 0:
+        log_coeff = log_coeff - depth * math.log(tau_mul)
+    signs = torch.where(depth % 2 == 0, 1.0, -1.0)
+    return (log_coeff.exp() * signs).tril() @ product_terms
+
+
+def _sa_b_coeffs(sigma_next, lambdas, lambda_s, lambda_t, tau):
+    """SA-Solver's b_i: the Lagrange basis through `lambdas` integrated with the SDE's exponential weight."""
+    n = lambdas.shape[0]
+    integrals = _sa_exponential_coeffs(lambda_s, lambda_t, n, tau)
+    lagrange = torch.linalg.solve(torch.vander(lambdas, n, increasing=True).T, integrals)
+    return sigma_next * lambda_t.exp() * lagrange  # alpha_t times the integrals
+
+
+def _sa_tau_interval(start_sigma, end_sigma, eta=1.0):
+    """Stochasticity tau(sigma): eta inside [end_sigma, start_sigma], 0 (ODE) outside (SA-Solver README)."""
+    def tau(sigma):
+        if eta <= 0:
+            return 0.0
+        sigma = sigma.item() if isinstance(sigma, torch.Tensor) else sigma
+        return eta if start_sigma >= sigma >= end_sigma else 0.0
+    return tau
+
+
+@torch.no_grad()
+def sample_sa_solver(model, x, sigmas, extra_args=None, callback=None, disable=None, tau_func=None, s_noise=1.0,
+                     noise_sampler=None, predictor_order=3, corrector_order=4, use_pece=False):
+    """Stochastic Adams predictor-corrector solver (Xue et al. 2023, SA-Solver, arXiv:2309.05019).
+
+    The default noise interval is the middle 60% of the model's schedule (`model.schedule`, or the
+    SD schedule when the model does not carry one), as ComfyUI chooses it.
+    """
+    if len(sigmas) <= 1:
+        return x
+    args, seed = _split_args(extra_args)
+    noise_sampler = default_noise_sampler(x, seed) if noise_sampler is None else noise_sampler
+    s_in = x.new_ones([x.shape[0]])
+    lambdas = _lambda(sigmas)
+    if tau_func is None:
+        schedule = getattr(model, "schedule", None)
+        if schedule is None:
+            from .schedules import sd_schedule
+            schedule = sd_schedule()
+        tau_func = _sa_tau_interval(schedule.percent_to_sigma(0.2), schedule.percent_to_sigma(0.8))
+
+    max_order = max(predictor_order, corrector_order)
+    x_pred = x
+    h, tau_t, noise = 0.0, 0.0, 0.0
+    preds = []
+    lower_order_to_end = sigmas[-1].item() == 0  # lower the order near the end for stability
+    for i in range(len(sigmas) - 1):
+        denoised = model(x_pred, sigmas[i] * s_in, **args)
+        _report(callback, x_pred, i, sigmas[i], denoised)
+        preds = (preds + [denoised])[-max_order:]
+
+        p_order = min(predictor_order, len(preds))
+        c_order = 0 if i == 0 or (sigmas[i + 1] == 0 and not use_pece) else min(corrector_order, len(preds))
+        if lower_order_to_end:
+            p_order = min(p_order, len(sigmas) - 2 - i)
+            c_order = min(c_order, len(sigmas) - 1 - i)
+
+        # Corrector: redo the last step with the new evaluation included.
+        if c_order == 0:
+            x = x_pred
+        else:
+            b = _sa_b_coeffs(sigmas[i], lambdas[i - c_order + 1:i + 1], lambdas[i - 1], lambdas[i], tau_t)
+            corr = torch.tensordot(torch.stack(preds[-c_order:], dim=1), b, dims=([1], [0]))
+            x = sigmas[i] / sigmas[i - 1] * (-(tau_t ** 2) * h).exp() * x + corr
+            if tau_t > 0 and s_noise > 0:
+                x = x + noise  # the same noise the predictor added
+            if use_pece:
+                denoised = model(x, sigmas[i] * s_in, **args)
+                preds[-1] = denoised
+
+        # Predictor
+        if sigmas[i + 1] == 0:
+            x_pred = denoised
+        else:
+            tau_t = tau_func(sigmas[i + 1])
+            b = _sa_b_coeffs(sigmas[i + 1], lambdas[i - p_order + 1:i + 1], lambdas[i], lambdas[i + 1], tau_t)
+            pred = torch.tensordot(torch.stack(preds[-p_order:], dim=1), b, dims=([1], [0]))
+            h = lambdas[i + 1] - lambdas[i]
+            x_pred = sigmas[i + 1] / sigmas[i] * (-(tau_t ** 2) * h).exp() * x + pred
+            if tau_t > 0 and s_noise > 0:
+                noise = noise_sampler(sigmas[i], sigmas[i + 1]) * sigmas[i + 1] \
+                    * (-2 * tau_t ** 2 * h).expm1().neg().sqrt() * s_noise
+                x_pred = x_pred + noise
+    return x_pred
+
+
+@torch.no_grad()
+def sample_sa_solver_pece(model, x, sigmas, extra_args=None, callback=None, disable=None, tau_func=None,
+                          s_noise=1.0, noise_sampler=None, predictor_order=3, corrector_order=4):
+    """SA-Solver in PECE mode (predict, evaluate, correct, evaluate)."""
+    return sample_sa_solver(model, x, sigmas, extra_args, callback, disable, tau_func, s_noise, noise_sampler,
+                            predictor_order, corrector_order, use_pece=True)
+
+
+# --- UniPC (Zhao et al. 2023, arXiv:2302.04867), as ComfyUI runs it ----------------------------
+# ComfyUI solves in the VP scale x_vp = x / sqrt(1 + sigma^2) with the model as a data predictor,
+# multistep, order min(3, steps - 1), lower order on the final steps, no corrector on the last.
+
+
+def _vp_log_alpha(sigma):
+    return 0.5 * torch.log(1 / (sigma * sigma + 1))
+
+
+def _vp_std(sigma):
+    return torch.sqrt(1.0 - torch.exp(2.0 * _vp_log_alpha(sigma)))
+
+
+def _vp_lambda(sigma):
+    log_alpha = _vp_log_alpha(sigma)
+    return log_alpha - 0.5 * torch.log(1.0 - torch.exp(2.0 * log_alpha))
+
+
+def _unipc_update(data_fn, x, preds, times, t, order, variant, use_corrector):
+    """One UniPC step from times[-1] to t: the B(h) predictor (UniP) and, if asked, the corrector (UniC)."""
+    dims = (slice(None),) + (None,) * (x.ndim - 1)
+    t_prev_0, m0 = times[-1], preds[-1]
+    lambda_prev_0, lambda_t = _vp_lambda(t_prev_0), _vp_lambda(t)
+    sigma_prev_0, sigma_t = _vp_std(t_prev_0), _vp_std(t)
+    alpha_t = torch.exp(_vp_log_alpha(t))
+    h = lambda_t - lambda_prev_0
+
+    rks, d1s = [], []
+    for i in range(1, order):
+        rk = ((_vp_lambda(times[-(i + 1)]) - lambda_prev_0) / h)[0]
+        rks.append(rk)
+        d1s.append((preds[-(i + 1)] - m0) / rk)
+    rks.append(1.0)
+    rks = torch.tensor(rks, device=x.device)
+
+    hh = -h[0]  # data prediction integrates in -lambda
+    h_phi_1 = torch.expm1(hh)
+    h_phi_k = h_phi_1 / hh - 1
+    b_h = hh if variant == "bh1" else torch.expm1(hh)
+    rows, b, factorial = [], [], 1
+    for i in range(1, order + 1):
+        rows.append(torch.pow(rks, i - 1))
+        b.append(h_phi_k * factorial / b_h)
+        factorial *= i + 1
+        h_phi_k = h_phi_k / hh - 1 / factorial
+    R = torch.stack(rows)
+    b = torch.tensor(b, device=x.device)
+
+    d1s = torch.stack(d1s, dim=1) if d1s else None
+    x_t_ = (sigma_t / sigma_prev_0)[dims] * x - (alpha_t * h_phi_1)[dims] * m0
+    if d1s is not None:
+        rhos_p = torch.tensor([0.5], device=x.device) if order == 2 else torch.linalg.solve(R[:-1, :-1], b[:-1])
+        x_t = x_t_ - (alpha_t * b_h)[dims] * torch.einsum("k,bk...->b...", rhos_p, d1s)
+    else:
+        x_t = x_t_
+    if not use_corrector:
+        return x_t, None
+    rhos_c = torch.tensor([0.5], device=x.device) if order == 1 else torch.linalg.solve(R, b)
+    model_t = data_fn(x_t, t)
+    corr = torch.einsum("k,bk...->b...", rhos_c[:-1], d1s) if d1s is not None else 0
+    x_t = x_t_ - (alpha_t * b_h)[dims] * (corr + rhos_c[-1] * (model_t - m0))
+    return x_t, model_t
+
+
+@torch.no_grad()
+def sample_uni_pc(model, x, sigmas, extra_args=None, callback=None, disable=None, variant="bh1"):
+    """UniPC multistep predictor-corrector (Zhao et al. 2023), B(h) = h ("bh1") or e^h - 1 ("bh2")."""
+    if variant not in {"bh1", "bh2"}:
+        raise ValueError("variant must be 'bh1' or 'bh2'")
+    args, _ = _split_args(extra_args)
+    timesteps = sigmas.clone()
+    if timesteps[-1] == 0:
+        timesteps[-1] = 0.001  # UniPC needs a finite log-SNR at the end
+    dims = (slice(None),) + (None,) * (x.ndim - 1)
+
+    def data_fn(x_vp, t):
+        sigma = t[dims]
+        x_k = x_vp * (sigma ** 2 + 1.0) ** 0.5
+        eps = (x_k - model(x_k, t, **args)) / sigma
+        return (x_vp - _vp_std(t)[dims] * eps) / torch.exp(_vp_log_alpha(t))[dims]
+
+    def report(x_vp, i, t, denoised):
+        _report(callback, x_vp * (t[dims] ** 2 + 1.0) ** 0.5, i, sigmas[min(i, len(sigmas) - 1)], denoised)
+
+    x = x / torch.sqrt(1.0 + timesteps[0] ** 2.0)
+    steps = len(timesteps) - 1
+    order = min(3, len(timesteps) - 2)
+    batch = x.shape[0]
+    for step_index in range(steps):
+        if step_index == 0:
+            vec_t = timesteps[0].expand(batch)
+            preds, times = [data_fn(x, vec_t)], [vec_t]
+        elif step_index < order:  # warm-up with increasing order
+            vec_t = timesteps[step_index].expand(batch)
+            x, model_x = _unipc_update(data_fn, x, preds, times, vec_t, step_index, variant, True)
+            preds.append(data_fn(x, vec_t) if model_x is None else model_x)
+            times.append(vec_t)
+        else:
+            last = step_index + (2 if step_index == steps - 1 else 1)
+            for step in range(step_index, last):
+                vec_t = timesteps[step].expand(batch)
+                step_order = min(order, steps + 1 - step)
+                x, model_x = _unipc_update(data_fn, x, preds, times, vec_t, step_order, variant, step != steps)
+                times, preds = times[1:] + [vec_t], preds[1:] + [preds[-1]]
+                if step < steps:
+                    preds[-1] = data_fn(x, vec_t) if model_x is None else model_x
+        report(x, step_index, vec_t, preds[-1])
+    return x / torch.exp(_vp_log_alpha(timesteps[-1]))
+
+
+@torch.no_grad()
+def sample_uni_pc_bh2(model, x, sigmas, extra_args=None, callback=None, disable=None):
+    """UniPC with B(h) = e^h - 1."""
+    return sample_uni_pc(model, x, sigmas, extra_args, callback, disable, variant="bh2")
+
+
+# --- the table the nodes use ---------------------------------------------------------------------
+# "_gpu" variants differ in ComfyUI only by where the Brownian tree lives; here it is always on
+# the CPU, which gives the same numbers. "ddim" is Euler (ComfyUI's DDIM is Euler on the DDIM
+# schedule; sampling.sample gives it ComfyUI's separately seeded inpainting noise).
+
+SAMPLERS = {
+    "euler": sample_euler,
+    "euler_cfg_pp": sample_euler_cfg_pp,
+    "euler_ancestral": sample_euler_ancestral,
+    "euler_ancestral_cfg_pp": sample_euler_ancestral_cfg_pp,
+    "heun": sample_heun,
+    "heunpp2": sample_heunpp2,
+    "dpm_2": sample_dpm_2,
+    "dpm_2_ancestral": sample_dpm_2_ancestral,
+    "lms": sample_lms,
+    "dpmpp_2s_ancestral": sample_dpmpp_2s_ancestral,
+    "dpmpp_2s_ancestral_cfg_pp": sample_dpmpp_2s_ancestral_cfg_pp,
+    "dpmpp_sde": sample_dpmpp_sde,
+    "dpmpp_sde_gpu": sample_dpmpp_sde,
+    "dpmpp_2m": sample_dpmpp_2m,
+    "dpmpp_2m_cfg_pp": sample_dpmpp_2m_cfg_pp,
+    "dpmpp_2m_sde": sample_dpmpp_2m_sde,
+    "dpmpp_2m_sde_gpu": sample_dpmpp_2m_sde,
+    "dpmpp_2m_sde_heun": sample_dpmpp_2m_sde_heun,
+    "dpmpp_2m_sde_heun_gpu": sample_dpmpp_2m_sde_heun,
+    "dpmpp_3m_sde": sample_dpmpp_3m_sde,
+    "dpmpp_3m_sde_gpu": sample_dpmpp_3m_sde,
+    "ddpm": sample_ddpm,
+    "lcm": sample_lcm,
+    "ipndm": sample_ipndm,
+    "ipndm_v": sample_ipndm_v,
+    "deis": sample_deis,
+    "res_multistep": sample_res_multistep,
+    "res_multistep_cfg_pp": sample_res_multistep_cfg_pp,
+    "res_multistep_ancestral": sample_res_multistep_ancestral,
+    "res_multistep_ancestral_cfg_pp": sample_res_multistep_ancestral_cfg_pp,
+    "gradient_estimation": sample_gradient_estimation,
+    "gradient_estimation_cfg_pp": sample_gradient_estimation_cfg_pp,
+    "er_sde": sample_er_sde,
+    "seeds_2": sample_seeds_2,
+    "seeds_3": sample_seeds_3,
+    "sa_solver": sample_sa_solver,
+    "sa_solver_pece": sample_sa_solver_pece,
+    "ddim": sample_euler,
+    "uni_pc": sample_uni_pc,
+    "uni_pc_bh2": sample_uni_pc_bh2,
+}
+assert tuple(SAMPLERS) == SAMPLER_NAMES, "names.SAMPLER_NAMES and SAMPLERS must list the same names in order"
+
+
+def get_sampler(name: str):
+    """The sampler function for a ComfyUI sampler name; ValueError listing the valid ones."""
+    try:
+        return SAMPLERS[name]
+    except KeyError:
+        raise ValueError(unknown_name_message("sampler", name, SAMPLER_NAMES)) from None

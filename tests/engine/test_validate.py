@@ -39,7 +39,6 @@ def test_a_good_workflow_has_no_problems(registry):
     ({"type": "Decode", "inputs": {"latent": 3}}, "latent",
      "needs a link from a LATENT output; a literal value (3) cannot be used here"),
     ({"type": "Sink", "inputs": {"x": {"node": "c"}}}, "x", "a link must be"),
-    ({"type": "Scale", "inputs": {"x": float("nan")}}, "x", "finite number"),
 ])
 def test_each_problem_kind(registry, node, expected_input, words):
     nodes = {"c": {"type": "Const"}, "n": node, "out": {"type": "Sink", "inputs": {"x": 1}}}

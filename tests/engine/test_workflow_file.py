@@ -82,6 +82,8 @@ def test_migration_renames_an_input_and_keeps_the_old_default(registry):
     ('{"nodeflow": 1, "nodes": {"a": {"inputs": {}}}}', "'type' is missing"),
     ('{"nodeflow": 1, "nodes": {"a": {"type": 5}}}', "Input should be a valid string"),
     ('{"nodes": [], "links": []}', "ComfyUI editor workflow"),
+    ('{"nodeflow": 1, "nodes": {"a": {"type": "S", "inputs": {"x": NaN}}}}',
+     "nodes.a.inputs.x: NaN and infinity are not JSON numbers"),
     ('{"3": {"class_type": "KSampler", "inputs": {}}}', "ComfyUI API-format workflow"),
 ])
 def test_bad_files_give_clear_errors(source, words):
