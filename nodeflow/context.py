@@ -1,7 +1,8 @@
 """``ctx``: what a running node may use besides its inputs.
 
-Progress and previews, the interrupt check, the user's folders, results to show (``report``),
-and the workflow being run (SaveImage embeds it in its PNGs).
+Progress and previews, the interrupt check, messages (``log``), results to show (``report``),
+the user's folders, the process-wide model cache (``models``), and the workflow being run
+(SaveImage embeds it in its PNGs).
 """
 from __future__ import annotations
 
@@ -10,18 +11,21 @@ from pathlib import Path
 from typing import Any
 
 from .errors import Interrupted
-from .events import PROGRESS, Event, Listener
+from .events import LOG, PROGRESS, Event, Listener
+from .model_cache import ModelCache
 from .settings import Settings
 
 
 class NodeContext:
     def __init__(self, *, node_id: str, type_name: str, run_id: str, settings: Settings,
-                 listener: Listener, interrupt: threading.Event, workflow: dict | None):
+                 listener: Listener, interrupt: threading.Event, workflow: Any = None,
+                 models: ModelCache | None = None):
         self.node_id = node_id
         self.type_name = type_name
         self.run_id = run_id
         self.settings = settings
         self.workflow = workflow
+        self.models = models if models is not None else ModelCache()
         self.ui: dict[str, list[Any]] = {}
         self._listener = listener
         self._interrupt = interrupt
@@ -39,6 +43,10 @@ class NodeContext:
         if preview is not None:
             data["preview"] = preview
         self._listener(Event(PROGRESS, self.run_id, self.node_id, data))
+
+    def log(self, message: str) -> None:
+        """A line for the user (the device and precision chosen, a fallback taken, ...)."""
+        self._listener(Event(LOG, self.run_id, self.node_id, {"message": message}))
 
     def report(self, **items: list[Any]) -> None:
         """Add results to show, e.g. ``ctx.report(images=[{"filename": ..., "subfolder": "",

@@ -50,6 +50,8 @@ class InputSpec:
             constraints.append(annotated_types.Ge(self.field.ge))
         if self.field.le is not None:
             constraints.append(annotated_types.Le(self.field.le))
+        if self.field.multiple_of is not None:
+            constraints.append(annotated_types.MultipleOf(self.field.multiple_of))
         if self.field.max_length is not None:
             constraints.append(annotated_types.MaxLen(self.field.max_length))
         target = self.socket.python_type
@@ -64,7 +66,7 @@ class InputSpec:
                                "required": self.required}
         if f.has_default:
             out["default"] = f.default
-        for key in ("ge", "le", "step", "max_length"):
+        for key in ("ge", "le", "step", "multiple_of", "max_length"):
             if getattr(f, key) is not None:
                 out[{"ge": "min", "le": "max"}.get(key, key)] = getattr(f, key)
         choices = f.choice_list(settings)

@@ -3,7 +3,8 @@
 Kinds, in the order a run emits them::
 
     run_started (data["nodes"]: what will run) -> nodes_cached (data["nodes"]) -> for each node that runs:
-    node_started -> progress* (data: value, max, preview?) -> node_finished (data["ui"])
+    node_started -> progress* (data: value, max, preview?) and log* (data["message"])
+    -> node_finished (data["ui"])
     then one of run_succeeded, run_failed (data: type, message, input, traceback),
     run_interrupted.
 """
@@ -17,6 +18,7 @@ NODES_CACHED = "nodes_cached"
 NODE_STARTED = "node_started"
 PROGRESS = "progress"
 NODE_FINISHED = "node_finished"
+LOG = "log"
 RUN_SUCCEEDED = "run_succeeded"
 RUN_FAILED = "run_failed"
 RUN_INTERRUPTED = "run_interrupted"

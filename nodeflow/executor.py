@@ -22,6 +22,7 @@ from .context import NodeContext
 from .declare import NodeDef
 from .errors import Interrupted, NodeError, WorkflowError
 from .graph import build_graph, run_order
+from .model_cache import ModelCache
 from .registry import Registry
 from .settings import Settings
 from .validate import validate
@@ -52,10 +53,12 @@ class Executor:
     """Runs workflows against one registry, keeping a result cache between runs."""
 
     def __init__(self, registry: Registry, settings: Settings | None = None,
-                 cache: ResultCache | None = None):
+                 cache: ResultCache | None = None, models: ModelCache | None = None):
         self.registry = registry
         self.settings = settings or Settings()
         self.cache = cache if cache is not None else ResultCache(self.settings.cache_budget_bytes)
+        self.models = models if models is not None else ModelCache(
+            self.settings.model_budget_bytes)
 
     def run(self, workflow: Workflow, *, listener: ev.Listener = ev.ignore,
             interrupt: threading.Event | None = None, run_id: str | None = None) -> RunResult:
@@ -170,7 +173,7 @@ class Executor:
         if node_def.wants_ctx:
             ctx = NodeContext(node_id=node_id, type_name=spec.type, run_id=run_id,
                               settings=self.settings, listener=listener, interrupt=interrupt,
-                              workflow=workflow)
+                              workflow=workflow, models=self.models)
             kwargs["ctx"] = ctx
         outputs = node_def.outputs_from_result(node_def.fn(**kwargs))
         ui = ctx.ui if ctx is not None else {}

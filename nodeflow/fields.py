@@ -30,6 +30,7 @@ class FieldSpec:
     ge: float | None = None
     le: float | None = None
     step: float | None = None
+    multiple_of: int | None = None
     choices: Choices | None = None
     multiline: bool = False
     max_length: int | None = None
@@ -51,15 +52,18 @@ class FieldSpec:
 
 
 def Field(default: Any = REQUIRED, *, ge: float | None = None, le: float | None = None,
-          step: float | None = None, choices: Choices | None = None, multiline: bool = False,
-          max_length: int | None = None, tooltip: str = "", display_name: str | None = None,
+          step: float | None = None, multiple_of: int | None = None,
+          choices: Choices | None = None, multiline: bool = False, max_length: int | None = None,
+          tooltip: str = "", display_name: str | None = None,
           control_after_generate: bool = False) -> Any:
     """Declare an input's default and constraints.
 
     ``choices`` is a list, or a callable taking the run's :class:`~nodeflow.settings.Settings`
     (for lists that depend on the user's folders, such as checkpoint names).
+    ``multiple_of`` rejects other values (an image width of 1001 is an error, never rounded).
     ``control_after_generate`` asks the editor for the seed widget's randomize/increment menu.
     """
-    return FieldSpec(default=default, ge=ge, le=le, step=step, choices=choices,
+    return FieldSpec(default=default, ge=ge, le=le, step=step, multiple_of=multiple_of,
+                     choices=choices,
                      multiline=multiline, max_length=max_length, tooltip=tooltip,
                      display_name=display_name, control_after_generate=control_after_generate)

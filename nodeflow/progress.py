@@ -40,6 +40,8 @@ class ProgressPrinter:
             filled = int(_BAR * value / max(total, 1))
             bar = "#" * filled + "." * (_BAR - filled)
             self._draw(f"{self._label(event.node)} [{bar}] {value}/{total}")
+        elif event.kind == ev.LOG:
+            self._line(f"{event.node}: {event.data['message']}")
         elif event.kind in (ev.RUN_SUCCEEDED, ev.RUN_FAILED, ev.RUN_INTERRUPTED) and self.tty:
             self.stream.write("\n")
             self.stream.flush()

@@ -22,6 +22,8 @@ class Settings:
     output_override: Path | None = None
     allow_pickle: bool = False
     cache_budget_bytes: int = DEFAULT_BUDGET_BYTES
+    model_budget_bytes: int | None = None  # None: 60% of the machine's memory
+    precision: str = "auto"  # auto (fp32 on CPU, fp16 on CUDA), fp32, bf16 or fp16
 
     @classmethod
     def from_args(cls, base_dir: str | os.PathLike | None = None, **kwargs) -> "Settings":

@@ -164,6 +164,8 @@ def _pydantic_message(err: dict, value: Any, spec: InputSpec) -> str:
         return f"{short_repr(value)} is below the minimum {ctx.get('ge')}"
     if kind == "less_than_equal":
         return f"{short_repr(value)} is above the maximum {ctx.get('le')}"
+    if kind == "multiple_of":
+        return f"{short_repr(value)} is not a multiple of {ctx.get('multiple_of')}"
     if kind == "finite_number":
         return f"expected a finite number, got {short_repr(value)}"
     if kind in ("too_long", "string_too_long"):
