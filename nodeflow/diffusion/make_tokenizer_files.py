@@ -59,7 +59,8 @@ def byte_symbols() -> list[str]:
 
 
 def read_merges(path: Path) -> list[tuple[str, str]]:
-    lines = gzip.open(path).read().decode("utf-8").split("\n")
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        lines = f.read().split("\n")
     # Line 0 is a header ("...#version: 0.2"); the vocabulary uses the next NUM_MERGES lines.
     merges = [tuple(line.split()) for line in lines[1 : 1 + NUM_MERGES]]
     if len(merges) != NUM_MERGES or any(len(m) != 2 for m in merges):
@@ -84,12 +85,11 @@ def build_files(merges: list[tuple[str, str]]) -> dict[str, str]:
         "errors": "replace",
         **special,
     }
-    dump = lambda obj: json.dumps(obj, ensure_ascii=False, indent=2) + "\n"  # noqa: E731
     return {
         "vocab.json": json.dumps(vocab, ensure_ascii=False) + "\n",
         "merges.txt": "#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges),
-        "tokenizer_config.json": dump(config),
-        "special_tokens_map.json": dump(special),
+        "tokenizer_config.json": json.dumps(config, indent=2) + "\n",
+        "special_tokens_map.json": json.dumps(special, indent=2) + "\n",
     }
 
 

@@ -42,7 +42,7 @@ __all__ = ["Segment", "parse_prompt_weights", "parse_prompt_sections", "escape_p
 EMPHASIS = 1.1
 DEEMPHASIS = 1 / 1.1  # A1111 multiplies by the reciprocal, so we do too (same rounding)
 ESCAPABLE = "()[]"
-_WEIGHT = re.compile(r":\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*$", re.ASCII)
+_WEIGHT = re.compile(r":\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*\Z", re.ASCII)
 # A1111's re_break: the word BREAK with the whitespace around it.
 _BREAK = re.compile(r"\s*\bBREAK\b\s*")
 

@@ -61,9 +61,12 @@ def tokenize_prompt(
     """Split a prompt string, or sections already parsed, into weighted chunks of 77 tokens.
 
     `pad_with` defaults to the tokenizer's own pad token (see load_clip_tokenizer). For
-    ComfyUI's exact syntax pass parse_prompt_sections(text, square_brackets=False).
+    ComfyUI's syntax exactly (no [] de-emphasis, no BREAK) pass
+    `[parse_prompt_weights(text, square_brackets=False)]`.
     """
     sections = parse_prompt_sections(prompt) if isinstance(prompt, str) else prompt
+    if any(isinstance(section, Segment) for section in sections):
+        raise TypeError("pass a list of sections (parse_prompt_sections), not a flat list of segments")
     start, end = tokenizer.bos_token_id, tokenizer.eos_token_id
     pad = tokenizer.pad_token_id if pad_with is None else tokenizer.convert_tokens_to_ids(PAD_TOKENS[pad_with])
 
@@ -111,7 +114,7 @@ def _weighted_words(section: Sequence[Segment], tokenizer: CLIPTokenizer) -> lis
     # ones), so BPE alone is used. Without lower-casing it maps a capital "A" to the token
     # "A</w>" (288) instead of "a</w>" (320).
     ids = tokenizer([w for w, _ in words], add_special_tokens=False, verbose=False)["input_ids"]
-    return [[(i, weight) for i in word_ids] for word_ids, (_, weight) in zip(ids, words) if word_ids]
+    return [[(i, weight) for i in word_ids] for word_ids, (_, weight) in zip(ids, words, strict=True) if word_ids]
 
 
 def encode_tokens(

@@ -1,0 +1,40 @@
+"""LATENT: what travels between EmptyLatent, VAEEncode, the samplers and VAEDecode.
+
+``samples`` are raw VAE latents [batch, channels, height/f, width/f] (f = the VAE's downscale
+factor, 8 for Stable Diffusion), float32, not yet multiplied by the model's scaling factor: the
+same convention as ComfyUI, so latents mean the same thing in both. An empty latent made without
+knowing the model remembers its pixel size, so a sampler can re-make it with the model's own
+channel count and downscale factor. This module does not import torch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass(frozen=True)
+class LatentBatch:
+    samples: "torch.Tensor"
+    noise_mask: "torch.Tensor | None" = None
+    """[batch or 1, 1, h, w] in 0..1: 1 = the sampler may change this area (inpainting)."""
+    empty_pixels: tuple[int, int] | None = None
+    """(height, width) in pixels when this is an untouched EmptyLatent."""
+    downscale: int = 8
+    """Pixels per latent pixel of the VAE these latents belong to."""
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.samples.shape[0])
+
+    @property
+    def pixel_size(self) -> tuple[int, int]:
+        """(height, width) of the images these latents decode to."""
+        return (int(self.samples.shape[-2]) * self.downscale,
+                int(self.samples.shape[-1]) * self.downscale)
+
+    def with_samples(self, samples: "torch.Tensor", **changes: Any) -> "LatentBatch":
+        """A new batch with other samples; it is no longer 'empty'."""
+        return replace(self, samples=samples, empty_pixels=None, **changes)

@@ -1,0 +1,143 @@
+"""The VAE steps a user can see: encode (mean or sample), decode, tiled versions, fidelity.
+
+Works on a diffusers AutoencoderKL. Images are IMAGE tensors [B, H, W, 3] in 0..1; latents are
+raw VAE latents [B, C, H/f, W/f] (see latent.py).
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+
+def downscale_factor(vae) -> int:
+    return 2 ** (len(vae.config.block_out_channels) - 1)
+
+
+def _to_vae(images: torch.Tensor, vae) -> torch.Tensor:
+    param = next(vae.parameters())
+    return (images.movedim(-1, 1) * 2.0 - 1.0).to(param.device, param.dtype)
+
+
+def _from_vae(decoded: torch.Tensor) -> torch.Tensor:
+    return ((decoded.float() + 1.0) / 2.0).clamp(0, 1).movedim(1, -1).cpu()
+
+
+@torch.no_grad()
+def encode(vae, images: torch.Tensor, mode: str = "mean", seed: int = 0) -> torch.Tensor:
+    """The posterior q(z|x) of each image: its mean, or a sample drawn with ``seed``."""
+    dist = vae.encode(_to_vae(images, vae)).latent_dist
+    if mode == "mean":
+        return dist.mean.float().cpu()
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    noise = torch.randn(dist.mean.shape, generator=generator, dtype=torch.float32)
+    return (dist.mean.float().cpu() + dist.std.float().cpu() * noise)
+
+
+@torch.no_grad()
+def decode(vae, latents: torch.Tensor) -> torch.Tensor:
+    param = next(vae.parameters())
+    return _from_vae(vae.decode(latents.to(param.device, param.dtype)).sample)
+
+
+def _starts(length: int, tile: int, stride: int) -> list[int]:
+    """Tile starts covering 0..length, the last one flush with the end."""
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile, stride))
+    return starts + [length - tile]
+
+
+def _ramp(length: int, overlap: int, device) -> torch.Tensor:
+    """1-D blending weights: rising over ``overlap`` at both ends, 1 in the middle, never 0."""
+    index = torch.arange(length, device=device, dtype=torch.float32)
+    edge = torch.minimum(index + 1, length - index)
+    return (edge / (overlap + 1)).clamp(max=1.0) if overlap > 0 else torch.ones(length)
+
+
+def _tiled(source: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor], tile: int,
+           overlap: int, scale: float, on_tile: Callable[[int, int], None] | None) -> torch.Tensor:
+    """Apply ``fn`` to overlapping square tiles of ``source`` [B, C, H, W] and blend the results
+    (which are ``scale`` times larger) with feathered weights, so seams do not show."""
+    height, width = source.shape[-2:]
+    stride = max(tile - overlap, 1)
+    ys, xs = _starts(height, tile, stride), _starts(width, tile, stride)
+    out = weight = None
+    done, total = 0, len(ys) * len(xs)
+    for y in ys:
+        for x in xs:
+            part = fn(source[..., y:y + tile, x:x + tile])
+            if out is None:
+                out_h, out_w = round(height * scale), round(width * scale)
+                out = torch.zeros(part.shape[:2] + (out_h, out_w), dtype=torch.float32)
+                weight = torch.zeros((1, 1, out_h, out_w), dtype=torch.float32)
+            ph, pw = part.shape[-2:]
+            o = round(overlap * scale)
+            mask = _ramp(ph, o, "cpu")[:, None] * _ramp(pw, o, "cpu")[None, :]
+            oy, ox = round(y * scale), round(x * scale)
+            out[..., oy:oy + ph, ox:ox + pw] += part.float().cpu() * mask
+            weight[..., oy:oy + ph, ox:ox + pw] += mask
+            done += 1
+            if on_tile is not None:
+                on_tile(done, total)
+    return out / weight
+
+
+@torch.no_grad()
+def decode_tiled(vae, latents: torch.Tensor, tile_size: int = 512, overlap: int = 64,
+                 on_tile: Callable[[int, int], None] | None = None) -> torch.Tensor:
+    """Decode in overlapping tiles (sizes in pixels): memory stays that of one tile."""
+    f = downscale_factor(vae)
+    param = next(vae.parameters())
+    decoded = _tiled(latents, lambda z: vae.decode(z.to(param.device, param.dtype)).sample,
+                     max(tile_size // f, 1), overlap // f, f, on_tile)
+    return ((decoded + 1.0) / 2.0).clamp(0, 1).movedim(1, -1)
+
+
+@torch.no_grad()
+def encode_tiled(vae, images: torch.Tensor, tile_size: int = 512, overlap: int = 64,
+                 mode: str = "mean", seed: int = 0,
+                 on_tile: Callable[[int, int], None] | None = None) -> torch.Tensor:
+    """Encode in overlapping pixel tiles, blending the posterior means (and stds) per tile."""
+    f = downscale_factor(vae)
+    pixels = _to_vae(images, vae)
+
+    def posterior(x: torch.Tensor) -> torch.Tensor:
+        dist = vae.encode(x).latent_dist
+        return torch.cat([dist.mean, dist.std], dim=1)
+
+    stats = _tiled(pixels, posterior, tile_size, overlap, 1.0 / f, on_tile)
+    mean, std = stats.chunk(2, dim=1)
+    if mode == "mean":
+        return mean
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    return mean + std * torch.randn(mean.shape, generator=generator, dtype=torch.float32)
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Peak signal-to-noise ratio in dB of two IMAGE batches in 0..1."""
+    mse = F.mse_loss(a.float(), b.float()).item()
+    return float("inf") if mse == 0 else 10.0 * math.log10(1.0 / mse)
+
+
+def ssim(a: torch.Tensor, b: torch.Tensor, window: int = 11, sigma: float = 1.5) -> float:
+    """Mean structural similarity (Wang et al. 2004): Gaussian window, per channel."""
+    x, y = a.float().movedim(-1, 1), b.float().movedim(-1, 1)
+    window = min(window, x.shape[-1], x.shape[-2]) | 1
+    coords = torch.arange(window, dtype=torch.float32) - window // 2
+    g = torch.exp(-(coords**2) / (2 * sigma**2))
+    g = (g / g.sum())
+    kernel = (g[:, None] * g[None, :]).expand(x.shape[1], 1, window, window).contiguous()
+
+    def blur(t: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(t, kernel, groups=x.shape[1])
+
+    mu_x, mu_y = blur(x), blur(y)
+    var_x = blur(x * x) - mu_x**2
+    var_y = blur(y * y) - mu_y**2
+    cov = blur(x * y) - mu_x * mu_y
+    c1, c2 = 0.01**2, 0.03**2
+    value = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+    return float(value.mean())

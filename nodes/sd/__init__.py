@@ -1,0 +1,21 @@
+"""Stable Diffusion nodes on diffusers: loaders, text encoding, samplers, VAE, latents, images.
+
+A built-in pack, loaded by the same loader as third-party packs. Importing it does not import
+torch: each node imports what it needs when it runs, so `nodeflow nodes` and the server start
+fast.
+"""
+from .images import LoadImage, LoadImageMask, PreviewImage, SaveAnimation, SaveImage
+from .latents import (EmptyLatent, LatentBatchJoin, LatentFromBatch, LatentInterpolate,
+                      LatentSweep, LatentUpscale, LatentUpscaleBy, SetLatentNoiseMask)
+from .loaders import CheckpointLoader, LoadLoRA, LoadVAE
+from .sampling import KSampler, KSamplerAdvanced
+from .text import ClipSkip, ConditioningCombine, TextEncode
+from .vae import VAEDecode, VAEDecodeTiled, VAEEncode, VAEEncodeTiled, VAEFidelity
+
+__all__ = [
+    "CheckpointLoader", "LoadVAE", "LoadLoRA", "TextEncode", "ConditioningCombine", "ClipSkip",
+    "EmptyLatent", "LatentUpscale", "LatentUpscaleBy", "LatentInterpolate", "LatentSweep",
+    "LatentBatchJoin", "LatentFromBatch", "SetLatentNoiseMask", "KSampler", "KSamplerAdvanced",
+    "VAEEncode", "VAEDecode", "VAEEncodeTiled", "VAEDecodeTiled", "VAEFidelity", "LoadImage",
+    "LoadImageMask", "SaveImage", "PreviewImage", "SaveAnimation",
+]

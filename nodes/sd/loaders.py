@@ -1,0 +1,128 @@
+"""Loader nodes: checkpoints, standalone VAEs and LoRAs, from the user's model folders."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+from nodeflow import Clip, Field, Model, NodeError, Vae, node
+
+BUILTIN_MODEL = "nodeflow-tiny"
+
+
+class ModelClipVae(NamedTuple):
+    model: Model
+    clip: Clip
+    vae: Vae
+
+
+class ModelClip(NamedTuple):
+    model: Model
+    clip: Clip
+
+
+def _builtin_path() -> Path | None:
+    from nodeflow.paths import shipped_dir
+
+    path = shipped_dir("models") / BUILTIN_MODEL
+    return path if path.is_dir() else None
+
+
+def _dirs(settings, kind: str) -> list[Path]:
+    from nodeflow.diffusion.checkpoint_paths import model_dirs
+
+    return model_dirs(settings.base_dir, kind) if settings is not None else []
+
+
+def model_names(kind: str):
+    """Choices for a model input: the files of that kind (the built-in model first)."""
+    def names(settings) -> list[str]:
+        from nodeflow.diffusion.checkpoint_paths import find_models
+
+        found = [str(n) for n in find_models(kind, _dirs(settings, kind))]
+        if kind == "checkpoints" and _builtin_path() is not None:
+            found = [BUILTIN_MODEL] + [n for n in found if n != BUILTIN_MODEL]
+        return found
+    return names
+
+
+def _resolve(kind: str, name: str, settings, input_name: str) -> Path:
+    from nodeflow.diffusion.checkpoint_errors import CheckpointError
+    from nodeflow.diffusion.checkpoint_paths import resolve_model
+
+    if kind == "checkpoints" and name == BUILTIN_MODEL and _builtin_path() is not None:
+        return _builtin_path()
+    try:
+        return resolve_model(kind, name, _dirs(settings, kind))
+    except (CheckpointError, FileNotFoundError, ValueError) as exc:
+        raise NodeError(str(exc), input=input_name) from None
+
+
+def _file_state(kind: str, input_name: str):
+    """Cache fingerprint: a changed file on disk re-runs the loader."""
+    def state(inputs: dict, settings) -> list:
+        from nodeflow.diffusion.refs import FileIdentity
+
+        identity = FileIdentity.of(_resolve(kind, inputs[input_name], settings, input_name))
+        return [identity.path, identity.mtime_ns, identity.size]
+    return state
+
+
+def _load_or_explain(load, input_name: str):
+    from nodeflow.diffusion.checkpoint_errors import CheckpointError
+
+    try:
+        return load()
+    except CheckpointError as exc:
+        raise NodeError(str(exc), input=input_name) from None
+
+
+@node(category="loaders", display_name="Load Checkpoint",
+      fingerprint=_file_state("checkpoints", "checkpoint"))
+def CheckpointLoader(checkpoint: str = Field(BUILTIN_MODEL, choices=model_names("checkpoints")),
+                     *, ctx) -> ModelClipVae:
+    """A Stable Diffusion checkpoint (SD 1.x, 2.x, XL: single .safetensors file or diffusers
+    folder), split into the denoising model, the text encoder and the VAE. Pickle files
+    (.ckpt) load only when the user allowed them."""
+    from nodeflow.diffusion.refs import CheckpointSource, ClipRef, FileIdentity, ModelRef, VaeRef
+    from nodeflow.diffusion.runtime import Runtime
+
+    path = _resolve("checkpoints", checkpoint, ctx.settings, "checkpoint")
+    source = CheckpointSource(FileIdentity.of(path), allow_pickle=ctx.settings.allow_pickle)
+    runtime = Runtime.for_ctx(ctx)
+    loaded = _load_or_explain(lambda: source.load(ctx, runtime), "checkpoint")
+    ctx.log(f"{checkpoint}: {loaded.arch} ({loaded.prediction_type}), {runtime.describe()}")
+    return ModelClipVae(ModelRef(source), ClipRef(source), VaeRef(checkpoint=source))
+
+
+@node(category="loaders", display_name="Load VAE", fingerprint=_file_state("vae", "vae"))
+def LoadVAE(vae: str = Field(choices=model_names("vae")), *, ctx) -> Vae:
+    """A standalone VAE file (such as sd-vae-ft-mse or the SDXL VAE) to swap in."""
+    from nodeflow.diffusion.refs import FileIdentity, VaeRef
+    from nodeflow.diffusion.runtime import Runtime
+
+    path = _resolve("vae", vae, ctx.settings, "vae")
+    ref = VaeRef(file=FileIdentity.of(path), allow_pickle=ctx.settings.allow_pickle)
+    _load_or_explain(lambda: ref.load(ctx, Runtime.for_ctx(ctx)), "vae")
+    return ref
+
+
+STRENGTH = {"ge": -10.0, "le": 10.0, "step": 0.01}
+
+
+@node(category="loaders", display_name="Load LoRA", fingerprint=_file_state("loras", "lora"))
+def LoadLoRA(model: Model, clip: Clip, lora: str = Field(choices=model_names("loras")),
+             strength_model: float = Field(1.0, **STRENGTH),
+             strength_clip: float = Field(1.0, **STRENGTH), *, ctx) -> ModelClip:
+    """A kohya/A1111 LoRA applied to the model and the text encoder. The base model is not
+    changed (other nodes still see it without the LoRA); strength 0 changes nothing."""
+    from nodeflow.diffusion.refs import FileIdentity, LoraSpec
+    from nodeflow.diffusion.runtime import Runtime
+
+    if strength_model == 0 and strength_clip == 0:
+        return ModelClip(model, clip)
+    path = _resolve("loras", lora, ctx.settings, "lora")
+    spec = LoraSpec(FileIdentity.of(path), strength_model, strength_clip)
+    new_model, new_clip = model.with_lora(spec), clip.with_lora(spec)  # one patched copy
+    runtime = Runtime.for_ctx(ctx)
+    _load_or_explain(lambda: (new_model.load(ctx, runtime), new_clip.load(ctx, runtime)), "lora")
+    return ModelClip(new_model if strength_model else model, new_clip if strength_clip else clip)
