@@ -74,7 +74,9 @@ def fill(module: torch.nn.Module, tensors: Mapping[str, torch.Tensor], names: Ma
         if tensor is None:
             raise CheckpointError(f"{source}: {names[key]} has shape {tuple(tensors[names[key]].shape)} but the {what} "
                                   f"config expects {tuple(meta.shape)}; is this a different model variant?")
-        state[key] = tensor.to(device=device, dtype=dtype if tensor.is_floating_point() else tensor.dtype)
+        # A copy, never a view into the file's memory map: that would keep the file mapped (a
+        # crash if it is replaced on disk) and leave tensors unaligned (slower SIMD paths).
+        state[key] = tensor.to(device=device, dtype=dtype if tensor.is_floating_point() else tensor.dtype, copy=True)
         used.add(names[key])
     module.load_state_dict(state, strict=True, assign=True)
     _materialize_buffers(module, device)
@@ -93,4 +95,5 @@ def _materialize_buffers(module: torch.nn.Module, device) -> None:
                 continue
             if buf_name != "position_ids":
                 raise RuntimeError(f"no rule to materialise buffer {name}.{buf_name} of {type(sub).__name__}")
-            sub.register_buffer(buf_name, torch.arange(buf.shape[-1], device=device).expand(buf.shape), persistent=False)
+            positions = torch.arange(buf.shape[-1], device=device).expand(buf.shape)
+            sub.register_buffer(buf_name, positions, persistent=False)

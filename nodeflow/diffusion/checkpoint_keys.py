@@ -63,7 +63,8 @@ def _unet_pairs(config: Mapping) -> list[Pair]:
             if kind.startswith("CrossAttn"):
                 pairs.append((f"down_blocks.{i}.attentions.{j}", f"input_blocks.{block}.1", {}))
         if i < n - 1:
-            pairs.append((f"down_blocks.{i}.downsamplers.0.conv", f"input_blocks.{1 + i * (layers + 1) + layers}.0.op", {}))
+            last = 1 + i * (layers + 1) + layers
+            pairs.append((f"down_blocks.{i}.downsamplers.0.conv", f"input_blocks.{last}.0.op", {}))
     for i, kind in enumerate(config["up_block_types"]):
         attn = kind.startswith("CrossAttn")
         for j in range(layers + 1):
@@ -148,7 +149,8 @@ _OPENCLIP_TOP = {"token_embedding.weight": "embeddings.token_embedding.weight",
                  "ln_final.weight": "final_layer_norm.weight", "ln_final.bias": "final_layer_norm.bias"}
 
 
-def openclip_to_hf(get: Callable[[str], torch.Tensor], num_layers: int, with_projection: bool) -> dict[str, torch.Tensor]:
+def openclip_to_hf(get: Callable[[str], torch.Tensor], num_layers: int,
+                   with_projection: bool) -> dict[str, torch.Tensor]:
     """An OpenCLIP text tower as CLIPTextModel tensors, keyed by `clip_core` names.
 
     `get(name)` returns the OpenCLIP tensor of that name (it raises KeyError when missing).
@@ -162,8 +164,8 @@ def openclip_to_hf(get: Callable[[str], torch.Tensor], num_layers: int, with_pro
             for p in ("weight", "bias"):
                 out[f"{dst}{hf}.{p}"] = get(f"{src}{oc}.{p}")
         for p in ("weight", "bias"):
-            q, k, v = get(f"{src}attn.in_proj_{p}").chunk(3, dim=0)
-            out[f"{dst}self_attn.q_proj.{p}"], out[f"{dst}self_attn.k_proj.{p}"], out[f"{dst}self_attn.v_proj.{p}"] = q, k, v
+            for name, part in zip("qkv", get(f"{src}attn.in_proj_{p}").chunk(3, dim=0), strict=True):
+                out[f"{dst}self_attn.{name}_proj.{p}"] = part
     if with_projection:
         out["text_projection.weight"] = get("text_projection").t().contiguous()
     return out

@@ -32,7 +32,7 @@ class ModelName(str):
     pickle: bool
     diffusers: bool
 
-    def __new__(cls, name: str, *, pickle: bool = False, diffusers: bool = False) -> "ModelName":
+    def __new__(cls, name: str, *, pickle: bool = False, diffusers: bool = False) -> ModelName:
         obj = super().__new__(cls, name)
         obj.pickle, obj.diffusers = pickle, diffusers
         return obj
@@ -88,14 +88,16 @@ def resolve_model(kind: str, name: str, search_dirs: Iterable[str | os.PathLike]
     parts = name.replace("\\", "/").split("/")
     if not name or Path(name).is_absolute() or name.startswith(("/", "\\")) or ":" in parts[0] \
             or any(p in ("..", "") for p in parts):
-        raise CheckpointError(f"model name {name!r} is not allowed: use a name relative to the {kind} folder, without '..'")
+        raise CheckpointError(f"model name {name!r} is not allowed: use a name relative to the {kind} folder, "
+                              "without '..'")
     for root in dirs:
         candidate = root.joinpath(*parts)
         if not candidate.exists():
             continue
         real_root, real = root.resolve(), candidate.resolve()
         if not real.is_relative_to(real_root):
-            raise CheckpointError(f"model {name!r} in {root} is a link to {real}, outside that folder; refusing to load it")
+            raise CheckpointError(f"model {name!r} in {root} is a link to {real}, outside that folder; "
+                                  "refusing to load it")
         return real
     where = ", ".join(str(d) for d in dirs) or "no folders"
     raise CheckpointError(f"{kind} model {name!r} not found in {where}")

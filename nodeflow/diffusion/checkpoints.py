@@ -69,7 +69,7 @@ def _shape(value) -> tuple[int, ...] | None:
 
 
 def detect_architecture(state_dict: Mapping[str, object], *, override: str | None = None) -> str:
-    """"sd1" | "sd2" | "sd2-v" | "sdxl" for a state dict in the original single-file layout.
+    """The architecture ("sd1" | "sd2" | "sd2-v" | "sdxl") of an original-layout state dict.
 
     Values are tensors or plain shapes. The family comes from structure, not sizes, so it
     holds for fine-tunes and tiny test models alike:
@@ -120,7 +120,7 @@ def _sd2_is_v(state_dict: Mapping[str, object], unet_in: tuple[int, ...]) -> boo
         return True
     if unet_in[1] != 4:  # SD 2.x inpainting and depth models are eps models
         return False
-    last = max(int(k.split(".")[2]) for k in state_dict if k.startswith(keys.UNET_PREFIX + "output_blocks."))
+    last = max(int(k.split(".")[3]) for k in state_dict if k.startswith(keys.UNET_PREFIX + "output_blocks."))
     probe = state_dict.get(f"{keys.UNET_PREFIX}output_blocks.{last}.1.transformer_blocks.0.norm1.bias")
     if not isinstance(probe, torch.Tensor):
         raise CheckpointError("cannot tell sd2 from sd2-v from shapes alone: pass the tensors or an override")
@@ -139,7 +139,8 @@ def _what_is_it(state_dict: Mapping[str, object]) -> str:
 def _prediction(state_dict: Mapping[str, object], arch: str, override: str | None) -> str:
     if override is not None:
         if override not in PREDICTION_TYPES:
-            raise CheckpointError(f"unknown prediction_type {override!r}; expected one of {', '.join(PREDICTION_TYPES)}")
+            raise CheckpointError(f"unknown prediction_type {override!r}; "
+                                  f"expected one of {', '.join(PREDICTION_TYPES)}")
         return override
     return "v_prediction" if arch == "sd2-v" or "v_pred" in state_dict else "epsilon"
 
@@ -158,9 +159,12 @@ def load_checkpoint(path: str | os.PathLike, *, allow_pickle: bool = False, devi
         return _load_diffusers_folder(path, allow_pickle, device, dtype, arch, prediction_type)
     sd = read_state_dict(path, allow_pickle=allow_pickle)
     try:
-        arch = detect_architecture(sd, override=arch)
+        detected = detect_architecture(sd, override=arch)
     except CheckpointError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
+    if arch is None and prediction_type is not None and detected.startswith("sd2"):
+        detected = "sd2-v" if prediction_type == "v_prediction" else "sd2"  # SD2 ties config to prediction
+    arch = detected
     prediction = _prediction(sd, arch, prediction_type)
     root = Path(configs) if configs is not None else CONFIG_ROOT
     cfg = lambda part: read_config(root / arch / part)  # noqa: E731
@@ -182,11 +186,12 @@ def load_checkpoint(path: str | os.PathLike, *, allow_pickle: bool = False, devi
         encoder = build_text_encoder(cfg("text_encoder" if i == 0 else f"text_encoder_{i + 1}"))
         if prefix.endswith(".model."):
             tensors = _openclip_tensors(sd, prefix, encoder, used, path)
-            names = {k: f"{prefix}<openclip>.{k}" for k in encoder.state_dict()}
+            names = {k: k for k in encoder.state_dict()}
             fill(encoder, tensors, names, set(), path, f"text encoder {i + 1}", device, dtype)
         else:
             if not any(k.startswith(prefix + "text_model.") for k in sd):  # pre-2022 transformers layout
-                sd = {(prefix + "text_model." + k[len(prefix):] if k.startswith(prefix) else k): v for k, v in sd.items()}
+                sd = {(prefix + "text_model." + k[len(prefix):] if k.startswith(prefix) else k): v
+                      for k, v in sd.items()}
             names = {k: f"{prefix}text_model.{keys.clip_core(k)}" for k in encoder.state_dict()}
             fill(encoder, sd, names, used, path, f"text encoder {i + 1}", device, dtype)
         encoders.append(encoder)
@@ -202,7 +207,8 @@ def _openclip_tensors(sd, prefix, encoder, used, path) -> dict[str, torch.Tensor
         return sd[prefix + name]
 
     try:
-        core = keys.openclip_to_hf(get, encoder.config.num_hidden_layers, with_projection=hasattr(encoder, "text_projection"))
+        projected = hasattr(encoder, "text_projection")
+        core = keys.openclip_to_hf(get, encoder.config.num_hidden_layers, with_projection=projected)
     except KeyError as exc:
         raise CheckpointError(f"{path}: the OpenCLIP text encoder is incomplete: missing {exc.args[0]}") from None
     return {k: core[keys.clip_core(k)] for k in encoder.state_dict() if keys.clip_core(k) in core}
@@ -213,16 +219,17 @@ def _load_diffusers_folder(folder: Path, allow_pickle, device, dtype, arch, pred
         raise CheckpointError(f"{folder}: a folder but not a diffusers model (no model_index.json)")
     unet_cfg = read_config(folder / "unet")
     scheduler_cfg = read_config(folder / "scheduler") if (folder / "scheduler").is_dir() else {}
-    prediction = prediction_type or scheduler_cfg.get("prediction_type", "epsilon")
+    default_prediction = scheduler_cfg.get("prediction_type", "epsilon")
     if (folder / "text_encoder_2").is_dir():
         family = "sdxl"
     else:
         family = "sd2" if unet_cfg.get("use_linear_projection") else "sd1"
-    detected = "sd2-v" if family == "sd2" and prediction == "v_prediction" else family
+    detected = "sd2-v" if family == "sd2" and (prediction_type or default_prediction) == "v_prediction" else family
     if arch is not None and arch.split("-")[0] != family:
         raise CheckpointError(f"{folder}: architecture override {arch!r} does not fit this model, which is {family}")
     arch = arch or detected
-    prediction = _prediction({}, arch, prediction_type) if arch.startswith("sd2") else prediction
+    explicit = prediction_type is not None or arch.startswith("sd2")
+    prediction = _prediction({}, arch, prediction_type) if explicit else default_prediction
 
     unet = build_unet(unet_cfg)
     sd = read_component_folder(folder / "unet", allow_pickle=allow_pickle)
@@ -238,7 +245,8 @@ def _load_diffusers_folder(folder: Path, allow_pickle, device, dtype, arch, pred
              "text encoder", device, dtype)
         encoders.append(encoder)
     return LoadedCheckpoint(arch=arch, prediction_type=prediction, unet=unet, vae=vae, text_encoders=tuple(encoders),
-                            latent_channels=unet_cfg["out_channels"], scaling_factor=vae_cfg.get("scaling_factor", 0.18215),
+                            latent_channels=unet_cfg["out_channels"],
+                            scaling_factor=vae_cfg.get("scaling_factor", 0.18215),
                             scheduler_config=dict(scheduler_cfg, prediction_type=prediction), source=folder)
 
 
