@@ -37,8 +37,8 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t, dim: int | None = None) -> torch.
     """Spherical interpolation (Shoemake 1985) along ``dim`` (all but the batch axis if None),
     scaling the norm linearly; falls back to lerp where the two are nearly parallel."""
     dims = tuple(range(1, a.ndim)) if dim is None else (dim,)
-    na = a.norm(dim=dims, keepdim=True).clamp_min(1e-8)
-    nb = b.norm(dim=dims, keepdim=True).clamp_min(1e-8)
+    na = torch.linalg.vector_norm(a, dim=dims, keepdim=True).clamp_min(1e-8)
+    nb = torch.linalg.vector_norm(b, dim=dims, keepdim=True).clamp_min(1e-8)
     ua, ub = a / na, b / nb
     dot = (ua * ub).sum(dim=dims, keepdim=True).clamp(-1.0, 1.0)
     omega = torch.acos(dot)

@@ -52,5 +52,6 @@ class Runtime:
         """Put the parts on the device; channels_last helps convolutions in bf16 on CPUs."""
         if self.dtype == torch.bfloat16:
             checkpoint.unet.to(memory_format=torch.channels_last)
-        checkpoint.vae.to(dtype=self.vae_dtype)
+        if next(checkpoint.vae.parameters()).dtype != self.vae_dtype:
+            checkpoint.vae.to(dtype=self.vae_dtype)
         return checkpoint

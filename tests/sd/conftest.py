@@ -13,7 +13,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "diffusion"))
 
 import tiny_models  # noqa: E402  (tests/diffusion/tiny_models.py)
 
+from nodeflow import AnyType, Mask, node  # noqa: E402
 from nodeflow.executor import Executor  # noqa: E402
+from nodeflow.registry import PackInfo  # noqa: E402
 from nodeflow.plugins import load_registry  # noqa: E402
 from nodeflow.settings import Settings  # noqa: E402
 from nodeflow.workflow import parse_workflow  # noqa: E402
@@ -58,10 +60,47 @@ def base(tmp_path_factory) -> Path:
     return base
 
 
+CAPTURED: dict[str, object] = {}
+
+
+@node(category="test", output=True, always_run=True)
+def Capture(value: AnyType, key: str = "value") -> None:
+    """Test-only output node: keeps what it receives in CAPTURED[key]."""
+    CAPTURED[key] = value
+
+
+@node(category="test")
+def RightHalfMask(width: int = 32, height: int = 32) -> Mask:
+    """Test-only: a mask that repaints the right half of an image."""
+    import torch
+
+    mask = torch.zeros((1, height, width))
+    mask[:, :, width // 2:] = 1.0
+    return mask
+
+
 @pytest.fixture(scope="module")
 def executor(base) -> Executor:
     settings = Settings(base_dir=base)
-    return Executor(load_registry(settings), settings)
+    registry = load_registry(settings)
+    registry.add_nodes([Capture, RightHalfMask], PackInfo("test-nodes", "0", "tests", "custom"))
+    return Executor(registry, settings)
+
+
+def capture(data: dict, node: str, output: str, key: str = "value") -> dict:
+    """``data`` with a Capture node reading ``node.output``."""
+    nodes = dict(data["nodes"])
+    nodes[f"capture-{key}"] = {"type": "Capture", "inputs": {"value": {"node": node,
+                                                                     "output": output},
+                                                           "key": key}}
+    return dict(data, nodes=nodes)
+
+
+def computed(executor, data: dict, node: str, output: str):
+    """What ``node`` outputs on ``output`` when ``data`` runs."""
+    result = run(executor, capture(data, node, output))
+    assert result.status == "success", result.error
+    return CAPTURED.pop("value")
 
 
 def txt2img(checkpoint: str = "tiny-sd1.safetensors", *, seed: int = 1, steps: int = 3,
