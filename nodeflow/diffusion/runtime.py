@@ -43,7 +43,13 @@ class Runtime:
 
     @classmethod
     def for_ctx(cls, ctx) -> "Runtime":
-        return cls.choose(getattr(ctx.settings, "precision", "auto"))
+        """The runtime for a node; a precision this machine cannot use is the user's error."""
+        from nodeflow import NodeError
+
+        try:
+            return cls.choose(getattr(ctx.settings, "precision", "auto"))
+        except ValueError as exc:
+            raise NodeError(f"precision: {exc}") from None
 
     def describe(self) -> str:
         return f"device {self.device}, {str(self.dtype).removeprefix('torch.')}"
