@@ -139,11 +139,10 @@ class NodeDef:
                             f"returned {got}")
         out = {}
         for spec, value in zip(self.outputs, values):
-            expected = spec.socket.python_type
-            if expected is not None and not _is_instance(value, expected):
+            problem = spec.socket.check(value)
+            if problem is not None:
                 raise TypeError(f"{self.type_name} output '{spec.name}' should be "
-                                f"{spec.socket.type_name} but the node returned "
-                                f"{type(value).__name__}")
+                                f"{spec.socket.type_name}: {problem}")
             out[spec.name] = value
         return out
 
@@ -162,14 +161,6 @@ class NodeDef:
             "outputs": [{"name": o.name, "type": o.socket.type_name, "color": o.socket.color}
                         for o in self.outputs],
         }
-
-
-def _is_instance(value: Any, expected: type) -> bool:
-    if expected is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if expected is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, expected)
 
 
 def node(fn: Callable | None = None, *, name: str | None = None, category: str = "utils",

@@ -117,8 +117,9 @@ class Executor:
         for node_id in order:
             spec = workflow.nodes[node_id]
             node_def = self.registry.get(spec.type)
-            literals[node_id] = _literal_inputs(node_def, spec.inputs)
-            keys[node_id] = self._key(node_def, spec.inputs, literals[node_id], keys, nonce)
+            literals[node_id] = literal_inputs(node_def, spec.inputs)
+            keys[node_id] = node_key(node_def, spec.inputs, literals[node_id], keys,
+                                     self.settings, nonce)
         to_run: set[str] = set()
         cached: dict[str, CacheEntry] = {}
         stack = list(reversed(outputs))
@@ -138,25 +139,6 @@ class Executor:
             for source in graph.predecessors(node_id):
                 consumers[source] += 1
         return _Plan(order, to_run, cached, keys, literals, consumers)
-
-    def _key(self, node_def: NodeDef, inputs: dict[str, Any], literals: dict[str, Any],
-             keys: dict[str, str], nonce: str) -> str:
-        links = {}
-        for name, value in inputs.items():
-            link = as_link(value)
-            if link is not None:
-                links[name] = [keys[link.node], link.output]
-        extra: Any = None
-        if node_def.always_run:
-            extra = nonce
-        elif node_def.fingerprint is not None:
-            try:
-                extra = node_def.fingerprint(dict(literals), self.settings)
-            except Exception:  # the node itself will report the problem when it runs
-                extra = nonce
-        payload = [node_def.type_name, node_def.version, literals, links, extra]
-        text = json.dumps(payload, sort_keys=True, default=repr, separators=(",", ":"))
-        return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
     def _run_node(self, workflow: Workflow, graph: nx.DiGraph, plan: _Plan,
                   values: dict[str, dict[str, Any]], node_id: str, run_id: str,
@@ -195,7 +177,30 @@ class Executor:
             values.pop(node_id, None)
 
 
-def _literal_inputs(node_def: NodeDef, inputs: dict[str, Any]) -> dict[str, Any]:
+def node_key(node_def: NodeDef, inputs: dict[str, Any], literals: dict[str, Any],
+             upstream_keys: dict[str, str], settings: Settings, nonce: str) -> str:
+    """The cache key of one node: its type, version, literal values (defaults included), the
+    keys of the nodes feeding it and, if declared, its fingerprint. ``always_run`` nodes (and
+    fingerprints that fail) get the run's ``nonce``, so they and what follows always run."""
+    links = {}
+    for name, value in inputs.items():
+        link = as_link(value)
+        if link is not None:
+            links[name] = [upstream_keys[link.node], link.output]
+    extra: Any = None
+    if node_def.always_run:
+        extra = nonce
+    elif node_def.fingerprint is not None:
+        try:
+            extra = node_def.fingerprint(dict(literals), settings)
+        except Exception:  # the node itself will report the problem when it runs
+            extra = nonce
+    payload = [node_def.type_name, node_def.version, literals, links, extra]
+    text = json.dumps(payload, sort_keys=True, default=repr, separators=(",", ":"))
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def literal_inputs(node_def: NodeDef, inputs: dict[str, Any]) -> dict[str, Any]:
     """The literal values a node gets: what the file says, else the declared defaults."""
     literals = {}
     for name, spec in node_def.inputs.items():

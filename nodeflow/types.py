@@ -28,6 +28,30 @@ class SocketType:
     def is_literal(cls) -> bool:
         return cls.python_type is not None
 
+    @classmethod
+    def check(cls, value: Any) -> str | None:
+        """Why ``value`` cannot travel as this type (a node returned the wrong thing), or None.
+        Duck-typed, so checking never imports torch."""
+        expected = cls.python_type
+        if expected is None:
+            return None
+        if expected is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        elif expected is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, expected)
+        return None if ok else f"got {type(value).__name__}"
+
+
+def _tensor_problem(value: Any, ndim: int, layout: str, last: tuple[int, ...] = ()) -> str | None:
+    shape = getattr(value, "shape", None)
+    if shape is None or getattr(value, "ndim", None) is None:
+        return f"got {type(value).__name__}, not a tensor {layout}"
+    if value.ndim != ndim or (last and shape[-1] not in last):
+        return f"got a tensor of shape {tuple(shape)}, expected {layout}"
+    return None
+
 
 def socket_type(type_name: str, color: str = "#a0a0a0", accepts: tuple[str, ...] = (),
                 doc: str = "") -> type[SocketType]:
@@ -87,25 +111,45 @@ class Vae(SocketType):
 
 
 class Conditioning(SocketType):
+    """Text conditioning: entries of token embeddings (and pooled embeddings for SDXL)."""
     type_name = "CONDITIONING"
     color = "#ffa931"
 
+    @classmethod
+    def check(cls, value: Any) -> str | None:
+        return None if hasattr(value, "entries") else f"got {type(value).__name__}"
+
 
 class Latent(SocketType):
+    """Raw VAE latents [batch, channels, height/8, width/8] with an optional noise mask."""
     type_name = "LATENT"
     color = "#ff9cf9"
 
+    @classmethod
+    def check(cls, value: Any) -> str | None:
+        if not hasattr(value, "samples"):
+            return f"got {type(value).__name__}, not a LatentBatch"
+        return _tensor_problem(value.samples, 4, "[batch, channels, height, width]")
+
 
 class Image(SocketType):
-    """A batch of images: float tensor [batch, height, width, channels] in 0..1."""
+    """A batch of images: float tensor [batch, height, width, 3] in 0..1."""
     type_name = "IMAGE"
     color = "#64b5f6"
+
+    @classmethod
+    def check(cls, value: Any) -> str | None:
+        return _tensor_problem(value, 4, "[batch, height, width, 3]", (1, 3, 4))
 
 
 class Mask(SocketType):
     """A batch of masks: float tensor [batch, height, width] in 0..1, 1 = change this pixel."""
     type_name = "MASK"
     color = "#81c784"
+
+    @classmethod
+    def check(cls, value: Any) -> str | None:
+        return _tensor_problem(value, 3, "[batch, height, width]")
 
 
 BUILTIN_TYPES: tuple[type[SocketType], ...] = (

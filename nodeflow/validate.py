@@ -118,7 +118,8 @@ def _link_problem(spec: InputSpec, source_id: str, output: str, workflow: Workfl
     return None
 
 
-def literal_problem(spec: InputSpec, value: Any, settings: Any = None) -> str | None:
+def literal_problem(spec: InputSpec, value: Any, settings: Any = None,
+                    check_choices: bool = True) -> str | None:
     """Why a literal value is not acceptable for ``spec``, or None when it is."""
     if not spec.accepts_literal:
         if value is None and spec.optional:
@@ -129,7 +130,7 @@ def literal_problem(spec: InputSpec, value: Any, settings: Any = None) -> str | 
         spec.adapter.validate_python(value)
     except pydantic.ValidationError as exc:
         return _pydantic_message(exc.errors()[0], value, spec)
-    if value is None:
+    if value is None or not check_choices:
         return None
     try:
         choices = spec.field.choice_list(settings)

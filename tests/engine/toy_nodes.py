@@ -30,6 +30,7 @@ def Const(value: int = Field(1, ge=0, le=100)) -> int:
 
 @node(category="test")
 def Add(a: int, b: int = 0) -> int:
+    """a + b."""
     CALLS.append("Add")
     return a + b
 
@@ -59,6 +60,7 @@ def Split(value: int) -> Pair:
 
 @node(category="test", output=True)
 def Show(value: AnyType, *, ctx) -> None:
+    """Report the value as text."""
     CALLS.append("Show")
     ctx.report(text=[repr(value)])
 
@@ -120,6 +122,7 @@ def UseBlob(blob: AnyType) -> AnyType:
 
 @node(category="test")
 def BadOutput(x: int) -> int:
+    """Declares INT, returns a string."""
     return "not an int"
 
 
