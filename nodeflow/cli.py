@@ -44,10 +44,17 @@ def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--base-dir", metavar="DIR",
                         help="the user folder (default: $NODEFLOW_HOME, else ~/nodeflow)")
+    models = argparse.ArgumentParser(add_help=False)
+    models.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
+                        help="model precision (auto: fp32 on the CPU, fp16 on a GPU; bf16 is "
+                             "faster on recent CPUs and changes images slightly)")
+    models.add_argument("--allow-pickle", action="store_true",
+                        help="allow loading pickle model files (.ckpt, .pt, .bin); only for "
+                             "files you trust (loaded with weights_only=True)")
     parser = argparse.ArgumentParser(prog="nodeflow", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    run = sub.add_parser("run", parents=[common], help="run a workflow (.json or .png)")
+    run = sub.add_parser("run", parents=[common, models], help="run a workflow (.json or .png)")
     run.add_argument("file", help="workflow .json, or a PNG saved by nodeflow")
     run.add_argument("--set", dest="overrides", action="append", default=[],
                      metavar="NODE.INPUT=VALUE", help="change one input value (repeatable)")
@@ -57,6 +64,16 @@ def _parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", parents=[common], help="check a workflow")
     validate.add_argument("file")
     validate.set_defaults(handler=cmd_validate)
+
+    serve = sub.add_parser("serve", parents=[common, models], help="the editor and the API")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to bind (default 127.0.0.1; others need a token)")
+    serve.add_argument("--port", type=int, default=8188)
+    serve.add_argument("--token", help="access token required when binding beyond loopback "
+                                       "(generated and printed if not given)")
+    serve.add_argument("--dev", action="store_true",
+                       help="reload custom node files when they change")
+    serve.set_defaults(handler=cmd_serve)
 
     nodes = sub.add_parser("nodes", parents=[common],
                            help="list node types and packs that failed to load")
@@ -68,7 +85,8 @@ def _parser() -> argparse.ArgumentParser:
 def _settings(args: argparse.Namespace):
     from .settings import Settings
 
-    settings = Settings.from_args(args.base_dir)
+    settings = Settings.from_args(args.base_dir, precision=getattr(args, "precision", "auto"),
+                                  allow_pickle=getattr(args, "allow_pickle", False))
     if getattr(args, "output_dir", None):
         settings = settings.with_output_dir(args.output_dir)
     return settings
@@ -164,6 +182,13 @@ def apply_overrides(workflow, registry, overrides: Sequence[str]):
                 value = raw
         nodes[node_id] = spec.model_copy(update={"inputs": {**spec.inputs, input_name: value}})
     return workflow.model_copy(update={"nodes": nodes})
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .server.main import serve
+
+    return serve(_settings(args), host=args.host, port=args.port, token=args.token,
+                 dev=args.dev)
 
 
 def cmd_nodes(args: argparse.Namespace) -> int:

@@ -24,7 +24,9 @@ _MAX_LISTED = 12
 def validate(workflow: Workflow, registry: Registry, settings: Any = None,
              graph: nx.DiGraph | None = None) -> list[Problem]:
     """All problems of ``workflow``; an empty list means it can run."""
-    problems: list[Problem] = []
+    from .requires import requirement_problems
+
+    problems: list[Problem] = requirement_problems(workflow)
     missing_types: dict[str, list[str]] = {}
     for node_id, spec in workflow.nodes.items():
         node_def = registry.get(spec.type)

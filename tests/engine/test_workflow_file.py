@@ -97,3 +97,26 @@ def test_node_level_file_errors_name_the_node():
         parse_workflow('{"nodeflow": 1, "nodes": {"a": {"type": "X", "inptus": {}}}}')
     [problem] = info.value.problems
     assert problem.node == "a" and problem.message == "unknown key 'inptus'"
+
+
+def test_saving_stamps_requires_and_versions(registry):
+    from nodeflow.registry import PackInfo
+    from nodeflow.requires import with_requirements
+
+    registry.packs["toy"] = PackInfo("toy", "1.2.3", "tests", "custom", ["Const"])
+    workflow = parse_workflow({"nodeflow": 1, "requires": {"nodeflow": ">=0.0"}, "nodes": {
+        "c": {"type": "Const"}, "x": {"type": "Unknown", "version": "9.0.0"},
+        "s": {"type": "Show", "inputs": {"value": link("c", "int")}}}})
+    stamped = with_requirements(workflow, registry)
+    assert stamped.requires == {"nodeflow": ">=0.1",
+                                "packs": {"toy": {"version": "1.2.3", "nodes": ["Const", "Show"]}}}
+    assert stamped.nodes["c"].version == "1.0.0" and stamped.nodes["x"].version == "9.0.0"
+    assert json.loads(dump_workflow(stamped))["requires"]["packs"]["toy"]["nodes"] == [
+        "Const", "Show"]
+
+
+def test_a_newer_nodeflow_requirement_is_reported(registry):
+    workflow = parse_workflow({"nodeflow": 1, "requires": {"nodeflow": ">=99.0"}, "nodes": {
+        "s": {"type": "Sink", "inputs": {"x": 1}}}})
+    [problem] = validate(workflow, registry)
+    assert problem.message.startswith("this workflow needs nodeflow >=99.0; this is nodeflow")

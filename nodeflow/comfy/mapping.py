@@ -1,0 +1,134 @@
+"""The one translation table between ComfyUI's core nodes and nodeflow's.
+
+Each entry says, for one ComfyUI class type: the nodeflow type it becomes, how its input names
+change, how a few values change form ("enable" -> True), the names of its outputs in ComfyUI's
+output order (ComfyUI links point at outputs by index, nodeflow links by name), the inputs
+ComfyUI has that nodeflow drops (and which values may be dropped without changing the result),
+and its widget order (the editor's UI format stores widget values by position).
+
+Both converters read this table: API-format prompts (:mod:`nodeflow.comfy.api_format`) and the
+editor's UI format. Keep it data; the converters hold the logic.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+ANY_VALUE = None
+"""In ``dropped``: the input is dropped whatever its value."""
+
+
+def enable_to_bool(value: Any) -> Any:
+    """ComfyUI's "enable"/"disable" switches are nodeflow booleans."""
+    if isinstance(value, bool):
+        return value
+    if value in ("enable", "disable"):
+        return value == "enable"
+    raise ValueError(f"expected \"enable\" or \"disable\", got {value!r}")
+
+
+def clip_layer_to_skip(value: Any) -> Any:
+    """CLIPSetLastLayer's stop_at_clip_layer=-n is ClipSkip's skip=n."""
+    if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+        return -value
+    raise ValueError(f"expected a negative integer such as -2, got {value!r}")
+
+
+_CHANNELS = {"alpha": "A", "red": "R", "green": "G", "blue": "B"}
+
+
+def channel_letter(value: Any) -> Any:
+    """LoadImageMask's channel: ComfyUI says "alpha"/"red"/..., nodeflow "A"/"R"/..."""
+    if value in _CHANNELS.values():
+        return value
+    if value in _CHANNELS:
+        return _CHANNELS[value]
+    raise ValueError(f"expected one of {', '.join(_CHANNELS)}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class NodeMapping:
+    comfy_type: str
+    nodeflow_type: str
+    outputs: tuple[str, ...] = ()
+    """nodeflow output names in ComfyUI's output order."""
+    inputs: dict[str, str] = field(default_factory=dict)
+    """ComfyUI input name -> nodeflow input name, for the names that differ."""
+    values: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
+    """ComfyUI input name -> converter of its literal value (raises ValueError)."""
+    dropped: dict[str, tuple[Any, ...] | None] = field(default_factory=dict)
+    """ComfyUI inputs with no nodeflow counterpart -> the values that may be dropped
+    (``ANY_VALUE``: any). Another value cannot be translated."""
+    widgets: tuple[str, ...] = ()
+    """ComfyUI widget names in the order of the UI format's ``widgets_values``
+    ("control_after_generate" is the seed widget's companion, not an input)."""
+
+    def input_name(self, comfy_name: str) -> str:
+        return self.inputs.get(comfy_name, comfy_name)
+
+
+_MAPPINGS = (
+    NodeMapping("CheckpointLoaderSimple", "CheckpointLoader", ("model", "clip", "vae"),
+                inputs={"ckpt_name": "checkpoint"}, widgets=("ckpt_name",)),
+    NodeMapping("VAELoader", "LoadVAE", ("vae",), inputs={"vae_name": "vae"},
+                widgets=("vae_name",)),
+    NodeMapping("LoraLoader", "LoadLoRA", ("model", "clip"), inputs={"lora_name": "lora"},
+                widgets=("lora_name", "strength_model", "strength_clip")),
+    NodeMapping("CLIPTextEncode", "TextEncode", ("conditioning",), widgets=("text",)),
+    NodeMapping("ConditioningCombine", "ConditioningCombine", ("conditioning",),
+                inputs={"conditioning_1": "a", "conditioning_2": "b"}),
+    NodeMapping("CLIPSetLastLayer", "ClipSkip", ("clip",),
+                inputs={"stop_at_clip_layer": "skip"},
+                values={"stop_at_clip_layer": clip_layer_to_skip},
+                widgets=("stop_at_clip_layer",)),
+    NodeMapping("EmptyLatentImage", "EmptyLatent", ("latent",),
+                widgets=("width", "height", "batch_size")),
+    NodeMapping("KSampler", "KSampler", ("latent",),
+                inputs={"sampler_name": "sampler", "latent_image": "latent"},
+                widgets=("seed", "control_after_generate", "steps", "cfg", "sampler_name",
+                         "scheduler", "denoise")),
+    NodeMapping("KSamplerAdvanced", "KSamplerAdvanced", ("latent",),
+                inputs={"noise_seed": "seed", "sampler_name": "sampler",
+                        "latent_image": "latent"},
+                values={"add_noise": enable_to_bool,
+                        "return_with_leftover_noise": enable_to_bool},
+                widgets=("add_noise", "noise_seed", "control_after_generate", "steps", "cfg",
+                         "sampler_name", "scheduler", "start_at_step", "end_at_step",
+                         "return_with_leftover_noise")),
+    NodeMapping("VAEDecode", "VAEDecode", ("image",), inputs={"samples": "latent"}),
+    NodeMapping("VAEEncode", "VAEEncode", ("latent",), inputs={"pixels": "image"}),
+    NodeMapping("VAEDecodeTiled", "VAEDecodeTiled", ("image",), inputs={"samples": "latent"},
+                dropped={"temporal_size": ANY_VALUE, "temporal_overlap": ANY_VALUE},
+                widgets=("tile_size", "overlap", "temporal_size", "temporal_overlap")),
+    NodeMapping("VAEEncodeTiled", "VAEEncodeTiled", ("latent",), inputs={"pixels": "image"},
+                dropped={"temporal_size": ANY_VALUE, "temporal_overlap": ANY_VALUE},
+                widgets=("tile_size", "overlap", "temporal_size", "temporal_overlap")),
+    NodeMapping("LoadImage", "LoadImage", ("image", "mask"),
+                dropped={"upload": ANY_VALUE}, widgets=("image", "upload")),
+    NodeMapping("LoadImageMask", "LoadImageMask", ("mask",),
+                values={"channel": channel_letter},
+                dropped={"upload": ANY_VALUE}, widgets=("image", "channel", "upload")),
+    NodeMapping("SaveImage", "SaveImage", (), inputs={"filename_prefix": "prefix"},
+                widgets=("filename_prefix",)),
+    NodeMapping("PreviewImage", "PreviewImage", ()),
+    NodeMapping("LatentUpscale", "LatentUpscale", ("latent",),
+                inputs={"samples": "latent", "upscale_method": "method"},
+                dropped={"crop": ("disabled",)},
+                widgets=("upscale_method", "width", "height", "crop")),
+    NodeMapping("LatentUpscaleBy", "LatentUpscaleBy", ("latent",),
+                inputs={"samples": "latent", "upscale_method": "method"},
+                widgets=("upscale_method", "scale_by")),
+    NodeMapping("SetLatentNoiseMask", "SetLatentNoiseMask", ("latent",),
+                inputs={"samples": "latent"}),
+)
+
+NODE_MAPPINGS: dict[str, NodeMapping] = {m.comfy_type: m for m in _MAPPINGS}
+"""ComfyUI class type -> its mapping."""
+
+COMFY_TYPE_OF: dict[str, str] = {m.nodeflow_type: m.comfy_type for m in _MAPPINGS}
+"""nodeflow type -> ComfyUI class type (for exporting ComfyUI's prompt metadata)."""
+
+
+def mapping_for(comfy_type: str) -> NodeMapping | None:
+    return NODE_MAPPINGS.get(comfy_type)

@@ -1,0 +1,84 @@
+"""The application factory: ``create_app(settings)`` for ``serve`` and for tests.
+
+State lives in typed keys (state.py). The queue store, the websocket publisher and the worker
+start and stop in one cleanup context; websockets are closed on shutdown.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from ..executor import Executor
+from ..registry import Registry
+from ..settings import Settings
+from . import (
+    routes_editor,
+    routes_files,
+    routes_nodes,
+    routes_queue,
+    routes_system,
+    routes_workflows,
+    routes_ws,
+)
+from .config import ServerConfig
+from .errors import error_middleware
+from .queue_store import QueueStore
+from .routing import add_routes
+from .security import add_security_headers, origin_guard, token_guard
+from .state import CONFIG, HUB, REGISTRY, SETTINGS, STORE, WORKER
+from .websocket import Hub
+from .worker import Worker
+
+log = logging.getLogger("nodeflow.server")
+
+# the editor's catch-all static route comes last
+ROUTE_TABLES = [routes_queue.routes, routes_nodes.routes, routes_files.routes,
+                routes_workflows.routes, routes_system.routes, routes_ws.routes,
+                routes_editor.routes]
+
+
+def create_app(settings: Settings, *, registry: Registry | None = None,
+               config: ServerConfig | None = None) -> web.Application:
+    """The server for ``settings``' base folder. Without ``registry`` every installed pack is
+    loaded (none of them may import torch at import time)."""
+    if registry is None:
+        from ..plugins import load_registry
+
+        registry = load_registry(settings)
+    config = config or ServerConfig()
+    app = web.Application(middlewares=[error_middleware, origin_guard, token_guard],
+                          client_max_size=config.max_body_bytes)
+    app[SETTINGS] = settings
+    app[CONFIG] = config
+    app[REGISTRY] = registry
+    app[HUB] = Hub()
+    app.on_response_prepare.append(add_security_headers)
+    add_routes(app, ROUTE_TABLES)
+    app.cleanup_ctx.append(queue_and_worker)
+    app.on_shutdown.append(close_websockets)
+    return app
+
+
+async def queue_and_worker(app: web.Application) -> AsyncIterator[None]:
+    settings, config, hub = app[SETTINGS], app[CONFIG], app[HUB]
+    store = QueueStore(settings.queue_db, config.history_limit)
+    for prompt_id in store.recovered:
+        log.warning("prompt %s was running when the server stopped; marked failed", prompt_id)
+    worker = Worker(store, hub, Executor(app[REGISTRY], settings), paused=config.paused,
+                    grace_s=config.shutdown_grace_s)
+    app[STORE] = store
+    app[WORKER] = worker
+    publisher = asyncio.create_task(hub.publish_forever(), name="nodeflow-websocket")
+    worker.start()
+    yield
+    await worker.stop()
+    publisher.cancel()
+    await asyncio.gather(publisher, return_exceptions=True)
+    store.close()
+
+
+async def close_websockets(app: web.Application) -> None:
+    await app[HUB].close_all()

@@ -1,0 +1,43 @@
+"""What a server instance is allowed to do: where it listens, its token, its limits."""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or name, IPv6 with or without brackets) is loopback."""
+    host = host.strip().lower().strip("[]")
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    """The address the server binds; when it is loopback, requests must name a loopback Host
+    (no DNS rebinding)."""
+    token: str | None = None
+    """When set, every request needs it (Authorization: Bearer, ?token= or the cookie)."""
+    max_body_bytes: int = 16 * 1024**2
+    """JSON bodies (prompts, saved workflows)."""
+    max_upload_bytes: int = 50 * 1024**2
+    max_upload_pixels: int = 8192 * 8192
+    history_limit: int = 10_000
+    paused: bool = False
+    """Accept prompts but run none (tests, maintenance)."""
+    shutdown_grace_s: float = 10.0
+    """How long shutdown waits for the running prompt to stop after interrupting it."""
+    web_dir: Path | None = None
+    """The editor's static files; None means the shipped web/ folder."""
+
+    @property
+    def loopback_only(self) -> bool:
+        return is_loopback(self.host)

@@ -1,0 +1,45 @@
+"""``nodeflow serve``: bind, print where to open the editor, run until Ctrl-C."""
+from __future__ import annotations
+
+import logging
+import secrets
+import sys
+
+from aiohttp import web
+
+from ..settings import Settings
+from .config import ServerConfig, is_loopback
+
+log = logging.getLogger("nodeflow.server")
+
+
+def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8188,
+          token: str | None = None, dev: bool = False) -> int:
+    """Run the server; returns the exit code. Binding beyond loopback needs an access token:
+    the one given, else a new one that is printed."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if not is_loopback(host) and not token:
+        token = secrets.token_urlsafe(24)
+        print(f"nodeflow: {host} is reachable from other machines, so every request needs "
+              f"this access token:\n  {token}", file=sys.stderr)
+    if dev:
+        # the hot-reload hook belongs to its own issue: it would watch custom_nodes/ and swap
+        # app[REGISTRY] and the worker's executor between runs
+        print("nodeflow: --dev (reloading custom nodes) is not available yet; serving "
+              "normally", file=sys.stderr)
+    from .app import create_app
+
+    app = create_app(settings, config=ServerConfig(host=host, token=token))
+    shown = f"[{host}]" if ":" in host else host
+    link = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+
+    def ready(_message: str) -> None:
+        print(f"nodeflow: serving the editor at {link}", file=sys.stderr, flush=True)
+
+    try:
+        web.run_app(app, host=host, port=port, print=ready, access_log=None)
+    except OSError as exc:
+        print(f"nodeflow serve: cannot listen on {host}:{port}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,104 @@
+"""Accepting a prompt: a nodeflow workflow or a ComfyUI API-format graph, translated,
+upgraded and validated before it may enter the queue.
+
+A prompt that cannot run is rejected with ComfyUI's 400 shape: ``error`` (type, message,
+details, extra_info, and nodeflow's ``problems`` list) and ``node_errors`` per node
+(``errors`` with type/message/details/extra_info.input_name, ``dependent_outputs``,
+``class_type``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..comfy import convert_api_prompt, is_api_prompt
+from ..errors import Problem, WorkflowError
+from ..migrations import upgrade_workflow
+from ..registry import Registry
+from ..settings import Settings
+from ..validate import validate
+from ..workflow import Workflow, parse_workflow
+
+
+@dataclass
+class Accepted:
+    workflow: dict
+    """The nodeflow workflow to run, as JSON."""
+    outputs: list[str]
+    """The output node ids (ComfyUI's outputs_to_execute)."""
+
+
+class PromptRejected(Exception):
+    def __init__(self, kind: str, message: str, problems: list[Problem],
+                 class_types: dict[str, str]):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.problems = problems
+        self.class_types = class_types
+
+    def to_json(self) -> dict[str, Any]:
+        general = [str(p) for p in self.problems if p.node is None]
+        node_errors: dict[str, dict] = {}
+        for problem in self.problems:
+            if problem.node is None:
+                continue
+            entry = node_errors.setdefault(problem.node, {
+                "errors": [], "dependent_outputs": [],
+                "class_type": self.class_types.get(problem.node)})
+            entry["errors"].append({
+                "type": _problem_type(self.kind, problem), "message": problem.message,
+                "details": str(problem),
+                "extra_info": {"input_name": problem.input} if problem.input else {}})
+        return {"error": {"type": self.kind, "message": self.message,
+                          "details": "; ".join(general) if general else "",
+                          "extra_info": {},
+                          "problems": [p.to_json() for p in self.problems]},
+                "node_errors": node_errors}
+
+
+def accept_prompt(prompt: Any, registry: Registry, settings: Settings) -> Accepted:
+    """Raises :class:`PromptRejected`. Runs validation, so call it off the event loop."""
+    if isinstance(prompt, dict) and "nodeflow" in prompt:
+        class_types = {k: v.get("type") for k, v in (prompt.get("nodes") or {}).items()
+                       if isinstance(v, dict)} if isinstance(prompt.get("nodes"), dict) else {}
+        workflow = _parse(prompt, class_types)
+    elif is_api_prompt(prompt):
+        class_types = {str(k): v["class_type"] for k, v in prompt.items()}
+        converted, problems = convert_api_prompt(prompt, registry)
+        if problems:
+            untranslatable = [f"{p.node} ({class_types.get(p.node)})" for p in problems
+                              if p.input is None and p.node is not None]
+            message = ("Prompt has nodes with no nodeflow counterpart: "
+                       + ", ".join(untranslatable)) if untranslatable else \
+                "Prompt could not be translated to a nodeflow workflow"
+            raise PromptRejected("prompt_translation_failed", message, problems, class_types)
+        workflow = _parse(converted, class_types)
+    else:
+        raise PromptRejected("invalid_prompt", "Invalid prompt: expected a nodeflow workflow "
+                             "or a ComfyUI API-format prompt", [], {})
+    workflow, _notes = upgrade_workflow(workflow, registry)
+    problems = validate(workflow, registry, settings)
+    if problems:
+        raise PromptRejected("prompt_outputs_failed_validation",
+                             "Prompt outputs failed validation", problems, class_types)
+    outputs = [n for n, spec in workflow.nodes.items() if registry.get(spec.type).output_node]
+    return Accepted(workflow.model_dump(mode="json", exclude_unset=True), outputs)
+
+
+def _parse(data: dict, class_types: dict[str, str]) -> Workflow:
+    try:
+        return parse_workflow(data)
+    except WorkflowError as exc:
+        raise PromptRejected("invalid_prompt", "Invalid prompt: not a valid workflow",
+                             exc.problems, class_types) from None
+
+
+def _problem_type(kind: str, problem: Problem) -> str:
+    if kind == "prompt_translation_failed":
+        return "untranslatable_node" if problem.input is None else "untranslatable_input"
+    if problem.message.startswith("missing required input"):
+        return "required_input_missing"
+    if problem.message.startswith("unknown node type"):
+        return "invalid_node_type"
+    return "invalid_input" if problem.input else "invalid_node"

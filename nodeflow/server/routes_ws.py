@@ -1,0 +1,37 @@
+"""GET /ws?clientId=: the websocket that carries status, progress and results."""
+from __future__ import annotations
+
+import uuid
+
+from aiohttp import web
+
+from .errors import ApiError
+from .routing import Param, RouteTable
+from .state import HUB, WORKER
+
+routes = RouteTable("websocket")
+
+
+@routes.get("/ws", "Websocket: ComfyUI's status/execution_*/executing/progress/executed "
+            "messages and binary preview frames",
+            query=(Param("clientId", "your client id (send it as client_id with /prompt); "
+                                     "one is made up if missing"),),
+            responses={101: ("Switching to the websocket protocol", None),
+                       400: ("Not a websocket request", "Error")})
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse(heartbeat=30)
+    if not ws.can_prepare(request).ok:
+        raise ApiError(400, "this route needs a websocket upgrade request")
+    sid = request.query.get("clientId") or uuid.uuid4().hex
+    if len(sid) > 200:
+        raise ApiError(400, "clientId is too long")
+    await ws.prepare(request)
+    hub, worker = request.app[HUB], request.app[WORKER]
+    hub.add(sid, ws)  # a reconnecting client takes its id back from the old socket
+    hub.post("status", {"status": worker.queue_info(), "sid": sid}, sid)
+    try:
+        async for _message in ws:
+            pass  # clients have nothing to say yet; ComfyUI's feature flags are ignored
+    finally:
+        hub.remove(sid, ws)
+    return ws

@@ -1,0 +1,230 @@
+"""Train nodeflow-tiny from scratch on the CPU and write it as a diffusers folder.
+
+Latent diffusion as Stable Diffusion does it (Rombach et al. 2022), in three phases:
+1. the VAE alone: L1 + MSE reconstruction of painted digits, a small KL term so the latent
+   stays a smooth distribution (mean and variance) that the VAE nodes can show;
+2. a pool of latents: every digit painted in several colour pairs, encoded once; the latent
+   scaling factor is 1 / their standard deviation (how SD's 0.18215 was chosen);
+3. the UNet and the text encoder together (no pretrained CLIP exists offline), eps prediction
+   on SD 1.x's noise schedule, 10% empty captions so classifier-free guidance works, with an
+   exponential moving average of the weights, which is what ships.
+
+Everything random comes from `seed`, so `train(out, seed=0)` gives the shipped weights again
+(same torch build, same thread count). Weights are stored in fp16 safetensors.
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from . import configs, data
+
+THREADS = 2
+VAE_STEPS, VAE_BATCH, VAE_LR, KL_WEIGHT = 700, 64, 2e-3, 1e-4
+COLORINGS = 16  # colour pairs per digit in the latent pool
+UNET_STEPS, UNET_BATCH, UNET_LR, EMA_DECAY = 1400, 128, 1e-3, 0.995
+WARMUP = 0.05
+
+
+def _lr_factor(step: int, steps: int) -> float:
+    """Linear warmup, then cosine decay to 10%."""
+    warm = max(1, int(WARMUP * steps))
+    if step < warm:
+        return (step + 1) / warm
+    progress = (step - warm) / max(1, steps - warm)
+    return 0.1 + 0.45 * (1 + math.cos(math.pi * progress))
+
+
+def _painted(torch, masks, palette, idx, ink, paper):
+    """A batch [B, 3, 32, 32] in -1..1 (the VAE's range) of painted digits."""
+    m = masks[idx][:, None]
+    ink_rgb, paper_rgb = palette[ink][..., None, None], palette[paper][..., None, None]
+    return (paper_rgb + m * (ink_rgb - paper_rgb)) * 2 - 1
+
+
+def _train_vae(torch, masks, palette, steps, rng, gen, log):
+    from diffusers import AutoencoderKL
+
+    vae = AutoencoderKL.from_config(configs.vae_config())
+    opt = torch.optim.AdamW(vae.parameters(), lr=VAE_LR, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, steps))
+    for step in range(steps):
+        idx = rng.integers(0, len(masks), VAE_BATCH)
+        x = _painted(torch, masks, palette, idx, *data.color_pairs(rng, VAE_BATCH))
+        posterior = vae.encode(x).latent_dist
+        z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=gen)
+        rec = vae.decode(z).sample
+        kl = posterior.kl().mean() / posterior.mean[0].numel()
+        loss = (rec - x).abs().mean() + ((rec - x) ** 2).mean() + KL_WEIGHT * kl
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % max(1, steps // 10) == 0 or step == steps - 1:
+            log(f"vae {step + 1}/{steps}: loss {loss.item():.4f} (kl {kl.item():.2f})")
+    return vae.eval().requires_grad_(False)
+
+
+def _pool(torch, vae, masks, palette, colorings, rng):
+    means, stds, inks, papers = [], [], [], []
+    with torch.no_grad():
+        for _ in range(colorings):
+            ink, paper = data.color_pairs(rng, len(masks))
+            for start in range(0, len(masks), 512):
+                idx = np.arange(start, min(start + 512, len(masks)))
+                x = _painted(torch, masks, palette, idx, ink[idx], paper[idx])
+                dist = vae.encode(x).latent_dist
+                means.append(dist.mean)
+                stds.append(dist.std)
+            inks.append(ink)
+            papers.append(paper)
+    return torch.cat(means), torch.cat(stds), np.concatenate(inks), np.concatenate(papers)
+
+
+def _prompt_ids(torch):
+    """Token ids [P, 77] of every training caption, tokenized exactly as TextEncode does."""
+    from nodeflow.diffusion.text_encoding import tokenize_prompt
+    from nodeflow.diffusion.tokenizer import load_clip_tokenizer
+
+    tokenizer = load_clip_tokenizer("eos")
+    texts = data.all_prompts()
+    ids = [tokenize_prompt(text, tokenizer, pad_with="eos").ids[0] for text in texts]
+    return {text: row for row, text in enumerate(texts)}, torch.tensor(ids)
+
+
+def _train_unet(torch, pool, labels, steps, rng, gen, log):
+    from diffusers import UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    means, stds, inks, papers, scale = pool
+    rows, ids = _prompt_ids(torch)
+    unet = UNet2DConditionModel.from_config(configs.unet_config())
+    encoder = CLIPTextModel(CLIPTextConfig.from_dict(configs.text_encoder_config()))
+    params = list(unet.parameters()) + list(encoder.parameters())
+    ema = [p.detach().clone() for p in params]
+    opt = torch.optim.AdamW(params, lr=UNET_LR, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, steps))
+    sc = configs.scheduler_config()
+    betas = torch.linspace(sc["beta_start"] ** 0.5, sc["beta_end"] ** 0.5, sc["num_train_timesteps"]) ** 2
+    alphas_cumprod = torch.cumprod(1.0 - betas, dim=0)
+    digit_of = np.tile(labels, len(means) // len(labels))
+    for step in range(steps):
+        idx = rng.integers(0, len(means), UNET_BATCH)
+        draws = rng.random(UNET_BATCH)
+        captions = [data.training_prompt(int(digit_of[i]), data.COLORS[inks[i]], data.COLORS[papers[i]], d)
+                    for i, d in zip(idx, draws)]
+        unique, inverse = np.unique([rows[c] for c in captions], return_inverse=True)
+        z = (means[idx] + stds[idx] * torch.randn(means[idx].shape, generator=gen)) * scale
+        t = torch.randint(0, len(betas), (UNET_BATCH,), generator=gen)
+        eps = torch.randn(z.shape, generator=gen)
+        ab = alphas_cumprod[t][:, None, None, None]
+        noisy = ab.sqrt() * z + (1 - ab).sqrt() * eps
+        hidden = encoder(input_ids=ids[torch.from_numpy(unique)]).last_hidden_state[torch.from_numpy(inverse)]
+        loss = ((unet(noisy, t, hidden).sample - eps) ** 2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        decay = min(EMA_DECAY, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for e, p in zip(ema, params):
+                e.lerp_(p, 1 - decay)
+        if step % max(1, steps // 20) == 0 or step == steps - 1:
+            log(f"unet {step + 1}/{steps}: loss {loss.item():.4f}")
+    with torch.no_grad():
+        for e, p in zip(ema, params):
+            p.copy_(e)
+    return unet.eval().requires_grad_(False), encoder.eval().requires_grad_(False)
+
+
+def _write(out: Path, vae, unet, encoder, info: dict) -> None:
+    """A diffusers StableDiffusionPipeline folder with fp16 safetensors weights."""
+    import diffusers
+    import torch
+
+    from nodeflow.diffusion.tokenizer import TOKENIZER_DIR
+
+    out.mkdir(parents=True, exist_ok=True)
+    vae.to(torch.float16).save_pretrained(out / "vae", safe_serialization=True)
+    unet.to(torch.float16).save_pretrained(out / "unet", safe_serialization=True)
+    encoder.to(torch.float16).save_pretrained(out / "text_encoder", safe_serialization=True)
+    (out / "scheduler").mkdir(exist_ok=True)
+    scheduler = dict(configs.scheduler_config(), _diffusers_version=diffusers.__version__)
+    (out / "scheduler" / "scheduler_config.json").write_text(json.dumps(scheduler, indent=2) + "\n")
+    shutil.copytree(TOKENIZER_DIR, out / "tokenizer", dirs_exist_ok=True)
+    index = {"_class_name": "StableDiffusionPipeline", "_diffusers_version": diffusers.__version__,
+             "feature_extractor": [None, None], "requires_safety_checker": False,
+             "safety_checker": [None, None], "scheduler": ["diffusers", "EulerDiscreteScheduler"],
+             "text_encoder": ["transformers", "CLIPTextModel"], "tokenizer": ["transformers", "CLIPTokenizer"],
+             "unet": ["diffusers", "UNet2DConditionModel"], "vae": ["diffusers", "AutoencoderKL"]}
+    (out / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
+    (out / "training.json").write_text(json.dumps(info, indent=2) + "\n")
+
+
+def train(out_dir, *, seed: int = 0, scale: float = 1.0, log: Callable[[str], None] = print) -> Path:
+    """Train nodeflow-tiny into `out_dir` (a diffusers folder) and return its path.
+
+    `scale` multiplies the length of every phase (at least one step each): 1.0 is the shipped
+    model (about 15 minutes on two cores), 0.01 a smoke test of a few seconds.
+    """
+    import torch
+
+    if not 0 < scale <= 1:
+        raise ValueError(f"scale must be in (0, 1], not {scale}")
+    out = Path(out_dir)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(THREADS)
+    started = time.monotonic()
+    try:
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            rng = np.random.default_rng(seed)
+            gen = torch.Generator().manual_seed(seed)
+            masks = torch.from_numpy(data.masks()).float()
+            _, labels = data.source_digits()
+            palette = torch.tensor([data.PALETTE[c] for c in data.COLORS], dtype=torch.float32) / 255
+            vae_steps, unet_steps = max(1, round(VAE_STEPS * scale)), max(1, round(UNET_STEPS * scale))
+            log(f"training nodeflow-tiny (seed {seed}, scale {scale}): VAE {vae_steps} steps, "
+                f"UNet + text encoder {unet_steps} steps, {THREADS} threads")
+            vae = _train_vae(torch, masks, palette, vae_steps, rng, gen, log)
+            vae_seconds = time.monotonic() - started
+            means, stds, inks, papers = _pool(torch, vae, masks, palette, max(1, round(COLORINGS * scale)), rng)
+            sampled = means + stds * torch.randn(means.shape, generator=gen)
+            latent_scale = float(1.0 / sampled.std())
+            vae.register_to_config(scaling_factor=round(latent_scale, 5))
+            log(f"latent pool: {len(means)} latents, std of samples {sampled.std():.4f}, "
+                f"mean posterior std {stds.mean():.4f}, scaling_factor {latent_scale:.5f}")
+            unet, encoder = _train_unet(torch, (means, stds, inks, papers, round(latent_scale, 5)), labels,
+                                        unet_steps, rng, gen, log)
+        seconds = time.monotonic() - started
+        info = {"seed": seed, "scale": scale, "vae_steps": vae_steps, "unet_steps": unet_steps,
+                "threads": THREADS, "torch": torch.__version__, "seconds": round(seconds),
+                "vae_seconds": round(vae_seconds), "scaling_factor": round(latent_scale, 5)}
+        _write(out, vae, unet, encoder, info)
+        log(f"wrote {out} in {seconds:.0f} s")
+        return out
+    finally:
+        torch.set_num_threads(threads)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m nodeflow.tiny.train --out DIR [--seed N] [--scale S]`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m nodeflow.tiny.train", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, help="folder to write the model to")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--scale", type=float, default=1.0, help="shorten training (0 < S <= 1)")
+    args = parser.parse_args(argv)
+    train(args.out, seed=args.seed, scale=args.scale, log=lambda m: print(m, flush=True))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
