@@ -60,8 +60,9 @@ class PromptRejected(Exception):
 def accept_prompt(prompt: Any, registry: Registry, settings: Settings) -> Accepted:
     """Raises :class:`PromptRejected`. Runs validation, so call it off the event loop."""
     if isinstance(prompt, dict) and "nodeflow" in prompt:
-        class_types = {k: v.get("type") for k, v in (prompt.get("nodes") or {}).items()
-                       if isinstance(v, dict)} if isinstance(prompt.get("nodes"), dict) else {}
+        nodes = prompt.get("nodes")
+        class_types = {k: v.get("type") for k, v in nodes.items()
+                       if isinstance(v, dict)} if isinstance(nodes, dict) else {}
         workflow = _parse(prompt, class_types)
     elif is_api_prompt(prompt):
         class_types = {str(k): v["class_type"] for k, v in prompt.items()}
