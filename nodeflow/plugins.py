@@ -22,8 +22,10 @@ _MODULE_PREFIX = {"builtin": "nodeflow_builtin_", "custom": "nodeflow_custom_"}
 
 
 def load_registry(settings: Settings | None = None, *, builtin: bool = True,
-                  entry_points: bool = True, custom: bool = True) -> Registry:
-    """Everything installed, in a fixed order: built-in packs, pip packs, custom_nodes."""
+                  entry_points: bool = True, custom: bool = True,
+                  reload_custom: bool = False) -> Registry:
+    """Everything installed, in a fixed order: built-in packs, pip packs, custom_nodes.
+    ``reload_custom`` imports the custom_nodes files again even if already imported."""
     registry = Registry()
     if builtin:
         for path in pack_paths(shipped_dir("nodes")):
@@ -34,7 +36,7 @@ def load_registry(settings: Settings | None = None, *, builtin: bool = True,
             load_entry_point(registry, ep)
     if custom and settings is not None:
         for path in pack_paths(settings.custom_nodes_dir):
-            load_pack_path(registry, path, kind="custom")
+            load_pack_path(registry, path, kind="custom", reload=reload_custom)
     return registry
 
 

@@ -73,6 +73,12 @@ class Registry:
         self.nodes[node_def.type_name] = dataclasses.replace(node_def, pack=info.name)
         info.node_types.append(node_def.type_name)
 
+    def replace_with(self, other: "Registry") -> None:
+        """Take ``other``'s contents, keeping this object (the server and its executor share
+        it): how hot reload swaps in freshly loaded packs."""
+        self.nodes, self.packs = other.nodes, other.packs
+        self.failures, self.migrations = other.failures, other.migrations
+
     def schemas(self, settings: Any = None) -> dict[str, dict]:
         return {name: nd.schema(settings) for name, nd in self.nodes.items()}
 

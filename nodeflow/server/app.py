@@ -24,6 +24,7 @@ from . import (
     routes_ws,
 )
 from .config import ServerConfig
+from .dev_reload import watch_custom_nodes
 from .errors import error_middleware
 from .queue_store import QueueStore
 from .routing import add_routes
@@ -58,6 +59,7 @@ def create_app(settings: Settings, *, registry: Registry | None = None,
     app.on_response_prepare.append(add_security_headers)
     add_routes(app, ROUTE_TABLES)
     app.cleanup_ctx.append(queue_and_worker)
+    app.cleanup_ctx.append(watch_custom_nodes)
     app.on_shutdown.append(close_websockets)
     return app
 

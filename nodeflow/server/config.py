@@ -35,6 +35,9 @@ class ServerConfig:
     """Accept prompts but run none (tests, maintenance)."""
     shutdown_grace_s: float = 10.0
     """How long shutdown waits for the running prompt to stop after interrupting it."""
+    dev: bool = False
+    """Reload custom_nodes/ when its files change (``nodeflow serve --dev``)."""
+    reload_interval_s: float = 1.0
     web_dir: Path | None = None
     """The editor's static files; None means the shipped web/ folder."""
 

@@ -23,13 +23,11 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8188,
         print(f"nodeflow: {host} is reachable from other machines, so every request needs "
               f"this access token:\n  {token}", file=sys.stderr)
     if dev:
-        # the hot-reload hook belongs to its own issue: it would watch custom_nodes/ and swap
-        # app[REGISTRY] and the worker's executor between runs
-        print("nodeflow: --dev (reloading custom nodes) is not available yet; serving "
-              "normally", file=sys.stderr)
+        print(f"nodeflow: --dev: reloading node packs in {settings.custom_nodes_dir} when "
+              "they change", file=sys.stderr)
     from .app import create_app
 
-    app = create_app(settings, config=ServerConfig(host=host, token=token))
+    app = create_app(settings, config=ServerConfig(host=host, token=token, dev=dev))
     shown = f"[{host}]" if ":" in host else host
     link = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
 
