@@ -13,11 +13,15 @@ def short_repr(value: Any, limit: int = 60) -> str:
 
 @dataclass(frozen=True)
 class Problem:
-    """One validation problem: which node, which input, and a sentence."""
+    """One validation problem: which node, which input, a sentence, and a machine-readable
+    ``kind`` for clients (unknown_type, missing_input, unknown_input, missing_node,
+    missing_output, type_mismatch, link_required, bad_link, wrong_type, below_min, above_max,
+    not_multiple, too_long, not_a_choice, cycle, no_output, version, requires, file)."""
 
     node: str | None
     input: str | None
     message: str
+    kind: str = "file"
 
     def __str__(self) -> str:
         where = []
@@ -28,7 +32,8 @@ class Problem:
         return f"{', '.join(where)}: {self.message}" if where else self.message
 
     def to_json(self) -> dict:
-        return {"node": self.node, "input": self.input, "message": self.message}
+        return {"node": self.node, "input": self.input, "message": self.message,
+                "kind": self.kind}
 
 
 class WorkflowError(Exception):

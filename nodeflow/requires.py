@@ -53,8 +53,8 @@ def requirement_problems(workflow: Workflow) -> list[Problem]:
         spec = SpecifierSet(wanted)
     except InvalidSpecifier:
         return [Problem(None, None, f"requires.nodeflow {wanted!r} is not a version "
-                                    "specifier (like >=0.1)")]
+                                    "specifier (like >=0.1)", "requires")]
     if Version(__version__) in spec:
         return []
     return [Problem(None, None, f"this workflow needs nodeflow {wanted}; this is nodeflow "
-                                f"{__version__}")]
+                                f"{__version__}", "requires")]

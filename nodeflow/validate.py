@@ -39,15 +39,17 @@ def validate(workflow: Workflow, registry: Registry, settings: Any = None,
     for type_name, node_ids in missing_types.items():
         hint = _pack_hint(workflow, type_name)
         for node_id in node_ids:
-            problems.append(Problem(node_id, None, f"unknown node type '{type_name}'{hint}"))
+            problems.append(Problem(node_id, None, f"unknown node type '{type_name}'{hint}",
+                                    "unknown_type"))
     graph = graph if graph is not None else build_graph(workflow)
     for cycle in cycles(graph):
         names = ", ".join(f"'{n}'" for n in cycle)
-        problems.append(Problem(cycle[0], None, f"cycle: nodes {names} depend on each other"))
+        problems.append(Problem(cycle[0], None, f"cycle: nodes {names} depend on each other",
+                                "cycle"))
     if not any((nd := registry.get(s.type)) is not None and nd.output_node
                for s in workflow.nodes.values()) and not missing_types:
         problems.append(Problem(None, None, "the workflow has no output node (such as "
-                                            "SaveImage), so nothing would run"))
+                                            "SaveImage), so nothing would run", "no_output"))
     return problems
 
 
@@ -56,17 +58,18 @@ def _version_problems(node_id: str, saved: str | None, node_def: NodeDef,
     if saved is None:
         return []
     if not SEMVER.match(saved):
-        return [Problem(node_id, None, f"version {saved!r} is not semver (like 1.0.0)")]
+        return [Problem(node_id, None, f"version {saved!r} is not semver (like 1.0.0)",
+                        "version")]
     saved_major = int(saved.split(".", 1)[0])
     if saved_major == node_def.major:
         return []
     if saved_major > node_def.major:
         return [Problem(node_id, None, f"saved with {node_def.type_name} {saved}, newer than "
                                        f"the installed {node_def.version}; update pack "
-                                       f"'{node_def.pack}'")]
+                                       f"'{node_def.pack}'", "version")]
     return [Problem(node_id, None, f"saved with {node_def.type_name} {saved}; the installed "
                                    f"version is {node_def.version} and pack '{node_def.pack}' "
-                                   f"registers no migration from {saved_major}.x")]
+                                   f"registers no migration from {saved_major}.x", "version")]
 
 
 def _input_problems(node_id: str, inputs: dict[str, Any], node_def: NodeDef,
@@ -77,69 +80,81 @@ def _input_problems(node_id: str, inputs: dict[str, Any], node_def: NodeDef,
         if spec is None:
             known = ", ".join(node_def.inputs) or "none"
             problems.append(Problem(node_id, name, f"unknown input ({node_def.type_name} has "
-                                                   f"inputs: {known})"))
+                                                   f"inputs: {known})", "unknown_input"))
             continue
-        message = _value_problem(spec, value, workflow, registry, settings)
-        if message:
-            problems.append(Problem(node_id, name, message))
+        issue = _value_problem(spec, value, workflow, registry, settings)
+        if issue:
+            problems.append(Problem(node_id, name, issue[1], issue[0]))
     for name, spec in node_def.inputs.items():
         if spec.required and name not in inputs:
             what = "a link" if not spec.accepts_literal else "a value or a link"
             problems.append(Problem(node_id, name, f"missing required input (needs {what} of "
-                                                   f"type {spec.socket.type_name})"))
+                                                   f"type {spec.socket.type_name})",
+                                    "missing_input"))
     return problems
 
 
+Issue = tuple[str, str]  # (kind, message)
+
+
 def _value_problem(spec: InputSpec, value: Any, workflow: Workflow, registry: Registry,
-                   settings: Any) -> str | None:
+                   settings: Any) -> Issue | None:
     try:
         link = as_link(value)
     except ValueError as exc:
-        return str(exc)
+        return "bad_link", str(exc)
     if link is not None:
         return _link_problem(spec, link.node, link.output, workflow, registry)
-    return literal_problem(spec, value, settings)
+    return literal_issue(spec, value, settings)
 
 
 def _link_problem(spec: InputSpec, source_id: str, output: str, workflow: Workflow,
-                  registry: Registry) -> str | None:
+                  registry: Registry) -> Issue | None:
     source = workflow.nodes.get(source_id)
     if source is None:
-        return f"links to node '{source_id}', which is not in the workflow"
+        return "missing_node", f"links to node '{source_id}', which is not in the workflow"
     source_def = registry.get(source.type)
     if source_def is None:
         return None  # reported as an unknown type
     out = source_def.output_names.get(output)
     if out is None:
         outs = ", ".join(source_def.output_names) or "none"
-        return (f"links to output '{output}' of node '{source_id}', but {source.type} has "
-                f"no such output (its outputs: {outs})")
+        return "missing_output", (f"links to output '{output}' of node '{source_id}', but "
+                                  f"{source.type} has no such output (its outputs: {outs})")
     if not can_connect(out.socket.type_name, spec.socket):
-        return (f"type mismatch: output '{output}' of node '{source_id}' is "
-                f"{out.socket.type_name}, this input needs {spec.socket.type_name}")
+        return "type_mismatch", (f"type mismatch: output '{output}' of node '{source_id}' is "
+                                 f"{out.socket.type_name}, this input needs "
+                                 f"{spec.socket.type_name}")
     return None
 
 
 def literal_problem(spec: InputSpec, value: Any, settings: Any = None,
                     check_choices: bool = True) -> str | None:
     """Why a literal value is not acceptable for ``spec``, or None when it is."""
+    issue = literal_issue(spec, value, settings, check_choices)
+    return None if issue is None else issue[1]
+
+
+def literal_issue(spec: InputSpec, value: Any, settings: Any = None,
+                  check_choices: bool = True) -> Issue | None:
+    """(kind, message) for a literal value ``spec`` does not accept, or None."""
     if not spec.accepts_literal:
         if value is None and spec.optional:
             return None
-        return (f"needs a link from a {spec.socket.type_name} output; a literal value "
-                f"({short_repr(value)}) cannot be used here")
+        return "link_required", (f"needs a link from a {spec.socket.type_name} output; a "
+                                 f"literal value ({short_repr(value)}) cannot be used here")
     try:
         spec.adapter.validate_python(value)
     except pydantic.ValidationError as exc:
-        return _pydantic_message(exc.errors()[0], value, spec)
+        return _pydantic_issue(exc.errors()[0], value, spec)
     if value is None or not check_choices:
         return None
     try:
         choices = spec.field.choice_list(settings)
     except Exception as exc:  # a pack's choices callable failed: the user should see why
-        return f"could not list the choices: {type(exc).__name__}: {exc}"
+        return "not_a_choice", f"could not list the choices: {type(exc).__name__}: {exc}"
     if choices is not None and value not in choices:
-        return _not_a_choice(value, choices)
+        return "not_a_choice", _not_a_choice(value, choices)
     return None
 
 
@@ -156,24 +171,25 @@ def _not_a_choice(value: Any, choices: list[Any]) -> str:
     return f"{short_repr(value)} is not one of the choices ({listed}){hint}"
 
 
-def _pydantic_message(err: dict, value: Any, spec: InputSpec) -> str:
+def _pydantic_issue(err: dict, value: Any, spec: InputSpec) -> Issue:
     kind = err.get("type", "")
     ctx = err.get("ctx", {})
     type_words = {"int_type": "an integer", "float_type": "a number", "string_type": "a string",
                   "bool_type": "true or false", "int_from_float": "an integer"}
     if kind in type_words:
-        return f"expected {type_words[kind]} ({spec.socket.type_name}), got {short_repr(value)}"
+        return "wrong_type", (f"expected {type_words[kind]} ({spec.socket.type_name}), got "
+                              f"{short_repr(value)}")
     if kind == "greater_than_equal":
-        return f"{short_repr(value)} is below the minimum {ctx.get('ge')}"
+        return "below_min", f"{short_repr(value)} is below the minimum {ctx.get('ge')}"
     if kind == "less_than_equal":
-        return f"{short_repr(value)} is above the maximum {ctx.get('le')}"
+        return "above_max", f"{short_repr(value)} is above the maximum {ctx.get('le')}"
     if kind == "multiple_of":
-        return f"{short_repr(value)} is not a multiple of {ctx.get('multiple_of')}"
+        return "not_multiple", f"{short_repr(value)} is not a multiple of {ctx.get('multiple_of')}"
     if kind == "finite_number":
-        return f"expected a finite number, got {short_repr(value)}"
+        return "wrong_type", f"expected a finite number, got {short_repr(value)}"
     if kind in ("too_long", "string_too_long"):
-        return f"is longer than the maximum of {ctx.get('max_length')} characters"
-    return f"{err.get('msg', 'invalid value')} (got {short_repr(value)})"
+        return "too_long", f"is longer than the maximum of {ctx.get('max_length')} characters"
+    return "wrong_type", f"{err.get('msg', 'invalid value')} (got {short_repr(value)})"
 
 
 def _pack_hint(workflow: Workflow, type_name: str) -> str:

@@ -49,6 +49,19 @@ def test_each_problem_kind(registry, node, expected_input, words):
     assert words in message
 
 
+def test_problems_carry_a_machine_readable_kind(registry):
+    nodes = {"u": {"type": "Nope"}, "m": {"type": "Sink"},
+             "r": {"type": "Const", "inputs": {"value": 101, "extra": 1}},
+             "l": {"type": "Decode", "inputs": {"latent": link("r", "int")}},
+             "c": {"type": "Pick", "inputs": {"mode": "z"}},
+             "g": {"type": "Sink", "inputs": {"x": link("ghost", "int")}}}
+    kinds = {(p.node, p.input): p.kind for p in validate(wf(nodes), registry)}
+    assert kinds == {("u", None): "unknown_type", ("m", "x"): "missing_input",
+                     ("r", "value"): "above_max", ("r", "extra"): "unknown_input",
+                     ("l", "latent"): "type_mismatch", ("c", "mode"): "not_a_choice",
+                     ("g", "x"): "missing_node"}
+
+
 def test_close_choice_is_suggested(registry):
     nodes = {"p": {"type": "Pick", "inputs": {"mode": "A"}},
              "s": {"type": "Show", "inputs": {"value": link("p", "string")}}}
