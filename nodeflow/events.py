@@ -2,7 +2,8 @@
 
 Kinds, in the order a run emits them::
 
-    run_started (data["nodes"]: what will run) -> nodes_cached (data["nodes"]) -> for each node that runs:
+    run_started (data["nodes"]: what will run) -> nodes_cached (data["nodes"], and data["ui"]:
+    the results cached output nodes reported) -> for each node that runs:
     node_started -> progress* (data: value, max, preview?) and log* (data["message"])
     -> node_finished (data["ui"])
     then one of run_succeeded, run_failed (data: type, message, input, traceback),

@@ -77,7 +77,8 @@ class Executor:
                 result.outputs[node_id] = plan.cached[node_id].ui
         listener(ev.Event(ev.RUN_STARTED, run_id, data={
             "nodes": [n for n in plan.order if n in plan.to_run]}))
-        listener(ev.Event(ev.NODES_CACHED, run_id, data={"nodes": list(result.cached)}))
+        listener(ev.Event(ev.NODES_CACHED, run_id, data={
+            "nodes": list(result.cached), "ui": dict(result.outputs)}))
         values = {n: entry.outputs for n, entry in plan.cached.items()}
         current = None
         try:
