@@ -1,0 +1,110 @@
+"""Driving the editor the way a user does: pointer and keyboard on the page. Positions of
+slots and widgets come from the editor itself (window.nodeflow.editor)."""
+from __future__ import annotations
+
+import json
+import re
+
+from playwright.sync_api import Page, TimeoutError, expect
+
+
+def workflow(page: Page) -> dict:
+    return page.evaluate("nodeflow.currentWorkflow()")
+
+
+def node_types(page: Page) -> dict[str, str]:
+    return {nid: node["type"] for nid, node in workflow(page)["nodes"].items()}
+
+
+def links(page: Page) -> set[tuple[str, str, str, str]]:
+    """(from node type, output, to node type, input) for every link."""
+    nodes = workflow(page)["nodes"]
+    return {(nodes[v["node"]]["type"], v["output"], node["type"], name)
+            for node in nodes.values() for name, v in node.get("inputs", {}).items()
+            if isinstance(v, dict) and set(v) == {"node", "output"}}
+
+
+def canvas_point(page: Page, fx: float, fy: float) -> tuple[float, float]:
+    box = page.locator("#canvas").bounding_box()
+    return box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
+
+
+def new_id(page: Page, before: set[str]) -> str:
+    added = set(workflow(page)["nodes"]) - before
+    assert len(added) == 1, added
+    return added.pop()
+
+
+def add_by_search(page: Page, query: str, node_type: str, at: tuple[float, float]) -> str:
+    """Double-click the empty canvas at ``at``, type, pick ``node_type``; returns its id."""
+    before = set(workflow(page)["nodes"])
+    box = page.locator(".litesearchbox input")
+    for _ in range(3):  # the canvas tells a double click by timing: retry on a busy machine
+        page.mouse.dblclick(*at)
+        try:
+            box.wait_for(state="visible", timeout=2000)
+            break
+        except TimeoutError:
+            continue
+    expect(box).to_be_visible()
+    box.fill(query)
+    page.locator(f'.litesearchbox .lite-search-item[data-type="{node_type}"]').click()
+    return new_id(page, before)
+
+
+def add_by_menu(page: Page, category: str, title: str, at: tuple[float, float]) -> str:
+    """Right-click the empty canvas at ``at``: Add Node > category > title."""
+    before = set(workflow(page)["nodes"])
+    page.mouse.click(*at, button="right")
+    menu_entry(page, "Add Node").click()
+    for part in category.split("/"):
+        menu_entry(page, part).click()
+    menu_entry(page, title).click()
+    return new_id(page, before)
+
+
+def menu_entry(page: Page, text: str):
+    exact = re.compile(f"^{re.escape(text)}$")
+    return page.locator(".litecontextmenu .litemenu-entry").filter(has_text=exact).last
+
+
+def point(page: Page, expression: str) -> tuple[float, float]:
+    p = page.evaluate(expression)
+    return p["x"], p["y"]
+
+
+def drag(page: Page, start: tuple[float, float], end: tuple[float, float]) -> None:
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move((start[0] + end[0]) / 2, (start[1] + end[1]) / 2, steps=4)
+    page.mouse.move(*end, steps=4)
+    page.mouse.up()
+
+
+def connect(page: Page, src: str, output: str, dst: str, input_name: str) -> None:
+    start = point(page, f"nodeflow.editor.slotPoint({json.dumps(src)}, {json.dumps(output)}, false)")
+    end = point(page, f"nodeflow.editor.slotPoint({json.dumps(dst)}, {json.dumps(input_name)}, true)")
+    drag(page, start, end)
+
+
+def widget_point(page: Page, node: str, widget: str | None = None) -> tuple[float, float]:
+    return point(page, f"nodeflow.editor.widgetPoint({json.dumps(node)}, {json.dumps(widget)})")
+
+
+def type_value(page: Page, node: str, widget: str, value: str) -> None:
+    """Click a number or text widget in its middle and type the value into the dialog."""
+    page.mouse.click(*widget_point(page, node, widget))
+    field = page.locator(".graphdialog input.value, .graphdialog textarea.value").last
+    expect(field).to_be_visible()
+    field.fill(value)
+    field.press("Enter")
+
+
+def choose(page: Page, node: str, widget: str, value: str) -> None:
+    """Open a combo widget's list and pick ``value``."""
+    page.mouse.click(*widget_point(page, node, widget))
+    menu_entry(page, value).click()
+
+
+def inputs(page: Page, node: str) -> dict:
+    return workflow(page)["nodes"][node].get("inputs", {})

@@ -1,0 +1,580 @@
+// The one module that talks to the canvas library (@comfyorg/litegraph). Everything else
+// speaks in plain node specs:
+//   {id, type, version, values: {input: literal}, links: {input: {node, output}},
+//    ui: {pos, size, title, collapsed}, controls: {input: mode}, meta}
+// `meta` is opaque here: the caller's bookkeeping, kept on the node and handed back.
+import { LGraph, LGraphCanvas, LGraphGroup, LGraphNode, LiteGraph } from "../vendor/litegraph/litegraph.es.js";
+import { CONTROL_MODES, isImageInput, widgetSpecs } from "./widgets.js";
+
+const PLACEHOLDER_COLOR = "#6b2b2b";
+const ERROR_COLOR = "#ff4d4d";
+const RUNNING_COLOR = "#4caf50";
+const MISSING = " (not installed)";
+
+export class Editor {
+  constructor(canvasElement, hooks) {
+    this.hooks = hooks; // {changed(), upload(node, input), editText(rect, value, done)}
+    this.schemas = {};
+    this.graph = new LGraph();
+    this.canvas = new LGraphCanvas(canvasElement, this.graph);
+    this.canvas.allow_searchbox = true;
+    this.canvas.show_info = false;
+    this.canvas.render_canvas_border = false;
+    LiteGraph.release_link_on_empty_shows_menu = true;
+    this.graph.onAfterChange = () => hooks.changed();
+    this.graph.onNodeAdded = (node) => this.#adopt(node);
+    this.graph.onNodeRemoved = () => hooks.changed();
+    this.running = null;
+  }
+
+  // -- node types ---------------------------------------------------------------------------
+
+  registerTypes(schemas) {
+    this.schemas = schemas;
+    const colors = {};
+    for (const schema of Object.values(schemas)) {
+      for (const out of schema.outputs) if (out.color) colors[out.type] = out.color;
+    }
+    Object.assign(LGraphCanvas.link_type_colors, colors);
+    Object.assign(this.canvas.default_connection_color_byType, colors);
+    this.colors = colors;
+    for (const [type, schema] of Object.entries(schemas)) {
+      const editor = this;
+      class SchemaNode extends LGraphNode {
+        static title = schema.display_name || type;
+        static category = schema.category || "other";
+        static description = schema.description;
+        constructor(title) {
+          super(title ?? SchemaNode.title);
+          editor.#build(this, schema);
+        }
+      }
+      LiteGraph.registerNodeType(type, SchemaNode);
+      SchemaNode.category = schema.category || "other"; // registering sets it from the type name
+    }
+  }
+
+  #build(node, schema) {
+    node.nf = { type: schema.type, schema, meta: null, values: {}, images: [], errors: [] };
+    node.serialize_widgets = true;
+    for (const spec of widgetSpecs(schema)) {
+      if (spec.kind === "socket") {
+        node.addInput(spec.name, spec.type, { label: spec.label });
+        continue;
+      }
+      const widget = this.#addWidget(node, spec);
+      // every widget input can also take a link of its type (a primitive, another output)
+      node.addInput(spec.name, spec.accepts, { widget: { name: spec.name }, label: spec.label });
+      if (spec.control) {
+        const control = node.addWidget("combo", "after each run", "fixed",
+                                       () => {}, { values: CONTROL_MODES });
+        control.nfControlFor = spec.name;
+        widget.nfControl = control;
+      }
+    }
+    for (const out of schema.outputs) {
+      node.addOutput(out.name, out.type, { color_on: out.color, color_off: out.color });
+    }
+    node.onConnectionsChange = () => this.#syncWidgetSlots(node);
+    node.onDrawForeground = (ctx) => this.#drawState(node, ctx);
+    node.onDrawBackground = (ctx) => this.#drawImages(node, ctx);
+    const size = node.computeSize();
+    node.setSize([Math.max(size[0], node.widgets?.length ? 280 : 200), size[1]]);
+  }
+
+  #addWidget(node, spec) {
+    const changed = (value) => {
+      if (spec.kind === "int") widget.value = Math.round(value);
+      if (spec.kind === "image" && node.nf.id) this.hooks.imagePicked(node.nf.id, value);
+      this.hooks.changed();
+    };
+    let widget;
+    if (spec.kind === "int" || spec.kind === "float") {
+      widget = node.addWidget("number", spec.name, spec.default, changed, {
+        min: spec.min, max: spec.max, step2: spec.step, step: spec.step * 10,
+        precision: spec.precision, round: spec.kind === "int" ? 1 : undefined });
+    } else if (spec.kind === "combo" || spec.kind === "image") {
+      widget = node.addWidget("combo", spec.name, spec.default, changed,
+                              { values: () => this.#choices(node, spec) });
+    } else if (spec.kind === "toggle") {
+      widget = node.addWidget("toggle", spec.name, spec.default, changed, {});
+    } else if (spec.kind === "multiline") {
+      widget = node.addCustomWidget(this.#textBox(node, spec, changed));
+    } else {
+      widget = node.addWidget("text", spec.name, spec.default, changed, {});
+    }
+    widget.label = spec.label;
+    widget.nfInput = spec.name;
+    if (spec.kind === "image") {
+      const button = node.addWidget("button", "choose file to upload", null,
+                                    () => this.hooks.upload(node, spec.name), {});
+      button.nfUploadFor = spec.name;
+    }
+    return widget;
+  }
+
+  #choices(node, spec) {
+    const list = node.nf.schema.inputs.find((i) => i.name === spec.name)?.choices ?? [];
+    const value = node.widgets?.find((w) => w.nfInput === spec.name)?.value;
+    return value != null && value !== "" && !list.includes(value) ? [value, ...list] : list;
+  }
+
+  // A prompt box: the text drawn wrapped over several lines; a click edits it in place.
+  #textBox(node, spec, changed) {
+    const editor = this;
+    return {
+      type: "nodeflow-text", name: spec.name, value: spec.default ?? "", options: {},
+      computeSize(width) { return [width ?? 200, 84]; },
+      draw(ctx, _node, width, y, _h) {
+        const h = 80;
+        ctx.fillStyle = "#1b1b1b";
+        ctx.strokeStyle = "#555";
+        ctx.beginPath();
+        ctx.roundRect(10, y, width - 20, h, 6);
+        ctx.fill();
+        ctx.stroke();
+        ctx.fillStyle = this.value ? "#ddd" : "#777";
+        ctx.font = "12px sans-serif";
+        ctx.textAlign = "left";
+        const lines = wrap(ctx, this.value || spec.label || spec.name, width - 36);
+        lines.slice(0, 5).forEach((line, i) => ctx.fillText(line, 18, y + 18 + i * 14));
+      },
+      mouse(event, pos, target) {
+        if (event.type !== "pointerdown" && event.type !== "mousedown") return false;
+        const rect = editor.#screenRect(target, [10, this.y, target.size[0] - 20, 80]);
+        editor.hooks.editText(rect, this.value, (text) => {
+          if (text === this.value) return;
+          this.value = text;
+          changed(text);
+          editor.redraw();
+        });
+        return true;
+      },
+    };
+  }
+
+  #screenRect(node, [x, y, w, h]) {
+    const { offset, scale } = this.canvas.ds;
+    const box = this.canvas.canvas.getBoundingClientRect();
+    return { left: box.left + (node.pos[0] + x + offset[0]) * scale,
+             top: box.top + (node.pos[1] + y + offset[1]) * scale,
+             width: w * scale, height: h * scale, scale };
+  }
+
+  #syncWidgetSlots(node) {
+    for (const input of node.inputs ?? []) {
+      if (!input.widget) continue;
+      const widget = node.widgets?.find((w) => w.name === input.widget.name);
+      if (widget) widget.disabled = input.link != null;
+    }
+    this.hooks.changed();
+  }
+
+  // -- nodes ----------------------------------------------------------------------------------
+
+  #adopt(node) {
+    if (!node.nf) return;
+    this.hooks.changed();
+  }
+
+  /** Give every node without an id (new, pasted) or with a taken one a fresh id. */
+  assignIds(newId) {
+    const taken = new Set();
+    for (const node of this.nodes()) {
+      if (!node.nf.id || taken.has(node.nf.id)) node.nf.id = newId(node.nf.type, taken);
+      taken.add(node.nf.id);
+    }
+  }
+
+  nodes() {
+    return this.graph._nodes.filter((n) => n.nf);
+  }
+
+  nodeById(id) {
+    return this.nodes().find((n) => n.nf.id === id);
+  }
+
+  /** Create a node of `type` (a placeholder when the type is not installed). */
+  createNode(spec) {
+    let node;
+    if (this.schemas[spec.type]) {
+      node = LiteGraph.createNode(spec.type);
+    } else {
+      node = this.#placeholder(spec);
+    }
+    node.nf.id = spec.id;
+    node.nf.meta = spec.meta ?? null;
+    node.nf.version = spec.version;
+    const ui = spec.ui ?? {};
+    if (ui.pos) node.pos = [...ui.pos];
+    if (ui.title) node.title = ui.title + (node.nf.missing ? MISSING : "");
+    this.graph.add(node);
+    if (ui.size) {
+      const least = node.computeSize();
+      node.setSize([Math.max(ui.size[0], least[0]), Math.max(ui.size[1], least[1])]);
+    }
+    if (ui.collapsed && !node.collapsed) node.collapse();
+    for (const widget of node.widgets ?? []) {
+      if (widget.nfInput && widget.nfInput in (spec.values ?? {})) {
+        widget.value = spec.values[widget.nfInput];
+      }
+      if (widget.nfControl) widget.nfControl.value = spec.controls?.[widget.nfInput] ?? "fixed";
+    }
+    node.nf.values = { ...(spec.values ?? {}) };
+    return node;
+  }
+
+  #placeholder(spec) {
+    const node = new LGraphNode(spec.ui?.title ?? spec.type);
+    node.nf = { type: spec.type, schema: null, missing: true, values: {}, images: [], errors: [] };
+    node.color = PLACEHOLDER_COLOR;
+    node.bgcolor = "#3a2020";
+    for (const name of Object.keys(spec.links ?? {})) node.addInput(name, "*");
+    for (const name of spec.outputNames ?? []) node.addOutput(name, "*");
+    for (const [name, value] of Object.entries(spec.values ?? {})) {
+      node.addCustomWidget({  // shown, kept, not editable: the type that knows it is missing
+        type: "nodeflow-kept", name, value, options: {},
+        draw(ctx, _node, width, y, h) {
+          ctx.fillStyle = "#c9a0a0";
+          ctx.font = "12px sans-serif";
+          ctx.fillText(`${name}: ${JSON.stringify(value)}`, 14, y + h * 0.7, width - 28);
+        },
+      });
+    }
+    node.clonable = false;
+    node.title = spec.type + MISSING;
+    node.onDrawForeground = (ctx) => this.#drawState(node, ctx);
+    node.setSize([Math.max(240, node.computeSize()[0]), node.computeSize()[1]]);
+    return node;
+  }
+
+  connect(fromId, outputName, toId, inputName) {
+    const from = this.nodeById(fromId);
+    const to = this.nodeById(toId);
+    if (!from || !to) return false;
+    const out = from.outputs.findIndex((o) => o.name === outputName);
+    const inp = to.inputs.findIndex((i) => i.name === inputName);
+    if (out < 0 || inp < 0) return false;
+    return from.connect(out, to, inp) != null;
+  }
+
+  clear() {
+    this.graph.clear();
+  }
+
+  /** Every node as a spec (values from widgets, links by name). */
+  readNodes() {
+    return this.nodes().map((node) => {
+      const values = {};
+      const links = {};
+      const controls = {};
+      if (node.nf.missing) Object.assign(values, node.nf.values);
+      for (const widget of node.widgets ?? []) {
+        if (widget.nfInput && !node.nf.missing) values[widget.nfInput] = widget.value;
+        if (widget.nfControl) controls[widget.nfInput] = widget.nfControl.value;
+      }
+      for (const input of node.inputs ?? []) {
+        if (input.link == null) continue;
+        const link = this.graph.links.get?.(input.link) ?? this.graph.links[input.link];
+        const source = link && this.graph.getNodeById(link.origin_id);
+        if (!source?.nf) continue;
+        links[input.name] = { node: source.nf.id, output: source.outputs[link.origin_slot].name };
+        delete values[input.name];
+      }
+      return {
+        id: node.nf.id, type: node.nf.type, version: node.nf.version, meta: node.nf.meta,
+        schema: node.nf.schema, missing: !!node.nf.missing, values, links, controls,
+        ui: { pos: Array.from(node.pos, Math.round), size: Array.from(node.size, Math.round),
+              title: node.nf.missing ? node.title.replace(MISSING, "") : node.title,
+              collapsed: !!node.collapsed },
+      };
+    });
+  }
+
+  isImageInput(type, name) {
+    const input = this.schemas[type]?.inputs.find((i) => i.name === name);
+    return !!input && isImageInput(input);
+  }
+
+  /** A new choice for a combo input of every node of that type (an uploaded image). */
+  addChoice(node, input, value) {
+    const choices = node.nf.schema?.inputs.find((i) => i.name === input)?.choices;
+    if (choices && !choices.includes(value)) choices.push(value);
+  }
+
+  /** Set a widget as the user would: its callback runs. */
+  setWidget(node, input, value) {
+    const widget = node.widgets?.find((w) => w.nfInput === input);
+    if (!widget) return;
+    widget.value = value;
+    widget.callback?.(value, this.canvas, node);
+    this.redraw();
+  }
+
+  handleKey(event) {
+    this.canvas.processKey(event);
+  }
+
+  resize() {
+    this.canvas.resize();
+    this.redraw();
+  }
+
+  setValue(id, input, value) {
+    const widget = this.nodeById(id)?.widgets?.find((w) => w.nfInput === input);
+    if (widget) widget.value = value;
+    this.redraw();
+  }
+
+  // -- groups and view -------------------------------------------------------------------------
+
+  readGroups() {
+    return this.graph._groups.map((g) => ({ title: g.title, bounding: Array.from(g._bounding, Math.round),
+                                            color: g.color }));
+  }
+
+  addGroup({ title, bounding, color }) {
+    const group = new LGraphGroup(title);
+    group._bounding.set(bounding);
+    if (color) group.color = color;
+    this.graph.add(group);
+  }
+
+  readView() {
+    return { offset: [...this.canvas.ds.offset].map((v) => Math.round(v * 100) / 100),
+             scale: Math.round(this.canvas.ds.scale * 1000) / 1000 };
+  }
+
+  setView(view) {
+    if (!view) {
+      this.fitView();
+      return;
+    }
+    this.canvas.ds.offset = [...view.offset];
+    this.canvas.ds.scale = view.scale;
+  }
+
+  /** Show every node (the view of a file that has none). */
+  fitView() {
+    const nodes = this.nodes();
+    if (!nodes.length) return;
+    const box = this.canvas.canvas.getBoundingClientRect();
+    if (!box.width) return;
+    const left = Math.min(...nodes.map((n) => n.pos[0])) - 30;
+    const top = Math.min(...nodes.map((n) => n.pos[1])) - 60;
+    const right = Math.max(...nodes.map((n) => n.pos[0] + n.size[0])) + 30;
+    const bottom = Math.max(...nodes.map((n) => n.pos[1] + n.size[1])) + 30;
+    const scale = Math.min(1, box.width / (right - left), box.height / (bottom - top));
+    this.canvas.ds.scale = scale;
+    this.canvas.ds.offset = [-left + (box.width / scale - (right - left)) / 2, -top];
+  }
+
+  redraw() {
+    this.canvas.setDirty(true, true);
+  }
+
+  focus() {
+    this.canvas.canvas.focus();
+  }
+
+  /** Lay out nodes that have no position: left to right by depth. */
+  layout(specs) {
+    const depth = {};
+    const find = (id, seen = new Set()) => {
+      if (id in depth) return depth[id];
+      if (seen.has(id)) return 0;
+      seen.add(id);
+      const spec = specs.find((s) => s.id === id);
+      const parents = Object.values(spec?.links ?? {}).map((l) => l.node);
+      depth[id] = parents.length ? 1 + Math.max(...parents.map((p) => find(p, seen))) : 0;
+      return depth[id];
+    };
+    const rows = {};
+    for (const spec of specs) {
+      if (spec.ui?.pos) continue;
+      const d = find(spec.id);
+      rows[d] = (rows[d] ?? 0) + 1;
+      spec.ui = { ...spec.ui, pos: [40 + d * 300, 40 + (rows[d] - 1) * 220] };
+    }
+  }
+
+  // -- run state -------------------------------------------------------------------------------
+
+  setRunning(id, progress = null) {
+    for (const node of this.nodes()) node.nf.running = node.nf.id === id;
+    const node = id == null ? null : this.nodeById(id);
+    if (node) node.nf.progress = progress;
+    this.redraw();
+  }
+
+  setProgress(id, value, max) {
+    const node = this.nodeById(id);
+    if (node) node.nf.progress = max ? value / max : null;
+    this.redraw();
+  }
+
+  setImages(id, urls) {
+    const node = this.nodeById(id);
+    if (!node) return;
+    node.nf.images = urls.map((url) => {
+      const img = new Image();
+      img.onload = () => this.redraw();
+      img.src = url;
+      return img;
+    });
+    node.nf.imageUrls = urls;
+    if (urls.length && node.size[1] < node.computeSize()[1] + 200) {
+      node.setSize([Math.max(node.size[0], 260), node.computeSize()[1] + 220]);
+    }
+    this.redraw();
+  }
+
+  setNote(id, text) {
+    const node = this.nodeById(id);
+    if (node) node.nf.note = text;
+    this.redraw();
+  }
+
+  imageUrls(id) {
+    return this.nodeById(id)?.nf.imageUrls ?? [];
+  }
+
+  /** errors: {nodeId: [{input, message}]} */
+  setErrors(errors) {
+    for (const node of this.nodes()) node.nf.errors = errors[node.nf.id] ?? [];
+    this.redraw();
+  }
+
+  errorsOf(id) {
+    return this.nodeById(id)?.nf.errors ?? [];
+  }
+
+  #drawState(node, ctx) {
+    const { running, progress, errors } = node.nf;
+    const h = node.collapsed ? 0 : node.size[1];
+    const w = node.collapsed ? (node._collapsed_width ?? 80) : node.size[0];
+    const t = LiteGraph.NODE_TITLE_HEIGHT;
+    if (running || errors.length) {
+      ctx.save();
+      ctx.lineWidth = 3;
+      ctx.strokeStyle = errors.length ? ERROR_COLOR : RUNNING_COLOR;
+      ctx.beginPath();
+      ctx.roundRect(-4, -t - 4, w + 8, h + t + 8, 10);
+      ctx.stroke();
+      ctx.restore();
+    }
+    if (node.nf.note && !node.collapsed && !errors.length) {
+      ctx.font = "13px monospace";
+      ctx.fillStyle = "#cfe8cf";
+      ctx.fillText(node.nf.note, 6, h + 18);
+    }
+    if (running && progress != null && !node.collapsed) {
+      ctx.fillStyle = RUNNING_COLOR;
+      ctx.fillRect(0, -4, w * progress, 4);
+    }
+    if (errors.length && !node.collapsed) {
+      ctx.save();
+      ctx.font = "12px sans-serif";
+      ctx.fillStyle = ERROR_COLOR;
+      errors.forEach((e, i) => ctx.fillText((e.input ? `${e.input}: ` : "") + e.message,
+                                            4, h + 16 + i * 15));
+      for (const e of errors) {
+        const widget = node.widgets?.find((wd) => wd.nfInput === e.input);
+        const slot = node.inputs?.findIndex((s) => s.name === e.input && !s.widget);
+        ctx.strokeStyle = ERROR_COLOR;
+        ctx.lineWidth = 2;
+        if (widget) {
+          ctx.strokeRect(8, widget.y - 1, w - 16, (widget.computedHeight ?? 24) - 2);
+        } else if (slot >= 0) {
+          const pos = node.getConnectionPos(true, slot);
+          ctx.beginPath();
+          ctx.arc(pos[0] - node.pos[0], pos[1] - node.pos[1], 7, 0, Math.PI * 2);
+          ctx.stroke();
+        }
+      }
+      ctx.restore();
+    }
+  }
+
+  #drawImages(node, ctx) {
+    const images = node.nf.images.filter((img) => img.complete && img.naturalWidth);
+    if (!images.length || node.collapsed) return;
+    const last = node.widgets?.at(-1);
+    const top = last ? last.y + (last.computedHeight ?? 24) + 4 : 8 + (node.inputs?.length ?? 0) * 20;
+    const area = [6, top, node.size[0] - 12, node.size[1] - top - 6];
+    if (area[3] < 20) return;
+    const cols = Math.ceil(Math.sqrt(images.length));
+    const rows = Math.ceil(images.length / cols);
+    const cw = area[2] / cols;
+    const ch = area[3] / rows;
+    ctx.imageSmoothingEnabled = false;
+    images.forEach((img, i) => {
+      const scale = Math.min(cw / img.naturalWidth, ch / img.naturalHeight);
+      const iw = img.naturalWidth * scale;
+      const ih = img.naturalHeight * scale;
+      const x = area[0] + (i % cols) * cw + (cw - iw) / 2;
+      const y = area[1] + Math.floor(i / cols) * ch + (ch - ih) / 2;
+      ctx.drawImage(img, x, y, iw, ih);
+    });
+    ctx.imageSmoothingEnabled = true;
+  }
+
+  // -- menus and search ------------------------------------------------------------------------
+
+  openSearch(event) {
+    this.canvas.showSearchBox(event ?? new MouseEvent("dblclick", {
+      clientX: innerWidth / 2, clientY: innerHeight / 3 }));
+  }
+
+  /** Where a slot is on the screen (client pixels): for pointer-driven tests and tools. */
+  slotPoint(id, name, isInput) {
+    const node = this.nodeById(id);
+    const slots = isInput ? node.inputs : node.outputs;
+    const index = slots.findIndex((s) => s.name === name);
+    const [x, y] = node.getConnectionPos(isInput, index);
+    return this.#toClient(x, y);
+  }
+
+  /** Where a widget's middle (or a node's title) is on the screen. */
+  widgetPoint(id, input) {
+    const node = this.nodeById(id);
+    if (input == null) return this.#toClient(node.pos[0] + 40, node.pos[1] - 15);
+    const widget = node.widgets.find((w) => w.nfInput === input || w.name === input);
+    return this.#toClient(node.pos[0] + node.size[0] / 2,
+                          node.pos[1] + widget.y + (widget.computedHeight ?? 24) / 2 - 2);
+  }
+
+  /** The resize handle (bottom-right corner) of a node, on the screen. */
+  cornerPoint(id) {
+    const node = this.nodeById(id);
+    return this.#toClient(node.pos[0] + node.size[0] - 4, node.pos[1] + node.size[1] - 4);
+  }
+
+  #toClient(x, y) {
+    const { offset, scale } = this.canvas.ds;
+    const box = this.canvas.canvas.getBoundingClientRect();
+    return { x: box.left + (x + offset[0]) * scale, y: box.top + (y + offset[1]) * scale };
+  }
+
+  selectedIds() {
+    return Object.values(this.canvas.selected_nodes ?? {}).map((n) => n.nf?.id).filter(Boolean);
+  }
+}
+
+function wrap(ctx, text, width) {
+  const lines = [];
+  for (const paragraph of String(text).split("\n")) {
+    let line = "";
+    for (const word of paragraph.split(" ")) {
+      const next = line ? `${line} ${word}` : word;
+      if (ctx.measureText(next).width > width && line) {
+        lines.push(line);
+        line = word;
+      } else {
+        line = next;
+      }
+    }
+    lines.push(line);
+  }
+  return lines;
+}

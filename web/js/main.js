@@ -1,0 +1,221 @@
+// The editor page: wires the canvas, the toolbar, the panels, files and the run together.
+import { Editor } from "./adapter.js";
+import { api } from "./api.js";
+import { acceptDrops, download, pickFile, readWorkflowFile } from "./files.js";
+import { QueuePanel, WorkflowsPanel } from "./panels.js";
+import { Runner } from "./run.js";
+import { closeTextEditor, editText } from "./textbox.js";
+import { UndoStack } from "./undo.js";
+import { FALLBACK_WORKFLOW, loadWorkflow, saveWorkflow, workflowJson, workflowText } from "./workflow.js";
+
+const STORAGE_KEY = "nodeflow.graph";
+const $ = (id) => document.getElementById(id);
+
+let editor;
+let undo;
+let base = {};
+let restoring = false;
+
+function notify(message, kind = "info") {
+  const toast = document.createElement("div");
+  toast.className = `toast ${kind}`;
+  toast.setAttribute("role", kind === "error" ? "alert" : "status");
+  toast.textContent = message;
+  $("toasts").append(toast);
+  setTimeout(() => toast.remove(), kind === "error" ? 12000 : 3000);
+}
+
+/** The workflow file the editor holds, as plain JSON. */
+function currentWorkflow() {
+  return workflowJson(saveWorkflow(editor, base));
+}
+
+function snapshot() {
+  const doc = currentWorkflow();
+  if (doc.ui) delete doc.ui.view; // panning and zooming are not edits
+  return JSON.stringify(doc);
+}
+
+let pendingCheckpoint = null;
+function changed() {
+  if (restoring || !undo || pendingCheckpoint) return;
+  pendingCheckpoint = setTimeout(() => {
+    pendingCheckpoint = null;
+    undo.checkpoint();
+    persist();
+  }, 0);
+}
+
+function persist() {
+  localStorage.setItem(STORAGE_KEY, workflowText(saveWorkflow(editor, base)));
+}
+
+/** Show `doc` on the canvas; a fresh undo history unless `keepHistory`. */
+function openWorkflow(doc, { name, keepHistory = false, keepView = false } = {}) {
+  const view = editor.readView();
+  const notes = doc.importNotes;
+  delete doc.importNotes;
+  restoring = true;
+  try {
+    base = loadWorkflow(editor, doc);
+    if (name && !base.name) base.name = name;
+    if (keepView) editor.setView(view);
+  } finally {
+    restoring = false;
+  }
+  $("name").value = base.name ?? "";
+  showImagePreviews();
+  if (!keepHistory) undo?.reset();
+  persist();
+  for (const note of notes ?? []) notify(note, "error");
+}
+
+function showImagePreviews() {
+  for (const spec of editor.readNodes()) {
+    for (const input of spec.schema?.inputs ?? []) {
+      if (editor.isImageInput(spec.type, input.name) && spec.values[input.name]) {
+        editor.setImages(spec.id, [api.viewUrl({ filename: spec.values[input.name], type: "input" })]);
+      }
+    }
+  }
+}
+
+async function defaultWorkflow() {
+  try {
+    return await api.example("txt2img.json");
+  } catch {
+    return structuredClone(FALLBACK_WORKFLOW);
+  }
+}
+
+async function openFile(file) {
+  try {
+    openWorkflow(await readWorkflowFile(file), { name: file.name.replace(/\.(json|png)$/i, "") });
+    notify(`opened ${file.name}`);
+  } catch (error) {
+    notify(error.message, "error");
+  }
+}
+
+async function save() {
+  const name = ($("name").value || "untitled").trim();
+  base.name = name;
+  try {
+    await api.saveWorkflow(`${name}.json`, currentWorkflow());
+    notify(`saved ${name}`);
+    persist();
+    library.refresh();
+  } catch (error) {
+    notify(`not saved: ${error.message}`, "error");
+  }
+}
+
+async function upload(node, input) {
+  pickFile("image/*", async (file) => {
+    try {
+      const stored = await api.upload(file);
+      const name = stored.subfolder ? `${stored.subfolder}/${stored.name}` : stored.name;
+      editor.addChoice(node, input, name);
+      editor.setWidget(node, input, name);
+    } catch (error) {
+      notify(`upload failed: ${error.message}`, "error");
+    }
+  });
+}
+
+function imagePicked(id, name) {
+  editor.setImages(id, name ? [api.viewUrl({ filename: name, type: "input" })] : []);
+}
+
+function onKey(event) {
+  const mod = event.ctrlKey || event.metaKey;
+  const typing = ["INPUT", "TEXTAREA", "SELECT"].includes(event.target.tagName);
+  if (mod && event.key === "Enter") {
+    event.preventDefault();
+    closeTextEditor();
+    runner.queue();
+  } else if (mod && !typing && event.key.toLowerCase() === "z") {
+    event.preventDefault();
+    event.shiftKey ? undo.redo() : undo.undo();
+  } else if (mod && !typing && event.key.toLowerCase() === "y") {
+    event.preventDefault();
+    undo.redo();
+  } else if (mod && event.key.toLowerCase() === "s") {
+    event.preventDefault();
+    save();
+  } else if (mod && event.key.toLowerCase() === "o") {
+    event.preventDefault();
+    pickFile(".json,.png,application/json,image/png", openFile);
+  } else if (!typing && (event.target === document.body || event.target.tagName === "BUTTON")) {
+    editor.handleKey(event); // canvas shortcuts work before the canvas was ever clicked
+  }
+}
+
+const library = new WorkflowsPanel($("workflows"), {
+  open: (doc, name) => openWorkflow(doc, { name }), notify });
+const queuePanel = new QueuePanel($("queue"), {
+  notify, restore: (doc) => openWorkflow(structuredClone(doc)) });
+let runner;
+
+async function start() {
+  let schemas;
+  try {
+    const info = await api.objectInfo();
+    schemas = Object.fromEntries(Object.entries(info).map(([type, item]) => [type, item.nodeflow]));
+  } catch (error) {
+    notify(`cannot reach the server: ${error.message}`, "error");
+    return;
+  }
+  editor = new Editor($("canvas"), { changed, upload, editText, imagePicked });
+  editor.registerTypes(schemas);
+  undo = new UndoStack({
+    snapshot,
+    restore: (text) => {
+      openWorkflow(JSON.parse(text), { keepHistory: true, keepView: true });
+    },
+  });
+  runner = new Runner({ editor, workflow: currentWorkflow, notify,
+                        onResults: () => queuePanel.refresh(),
+                        onQueueChanged: () => queuePanel.refresh() });
+  editor.resize();
+  const stored = localStorage.getItem(STORAGE_KEY);
+  let doc = null;
+  try {
+    doc = stored ? JSON.parse(stored) : null;
+  } catch {
+    doc = null;
+  }
+  openWorkflow(doc ?? await defaultWorkflow());
+
+  document.addEventListener("keydown", onKey);
+  document.addEventListener("pointerup", changed);
+  document.addEventListener("keyup", changed);
+  acceptDrops(document, openFile);
+  window.addEventListener("resize", () => editor.resize());
+  editor.resize();
+
+  $("queue-button").onclick = () => runner.queue();
+  $("interrupt").onclick = () => runner.interrupt();
+  $("add-node").onclick = () => editor.openSearch();
+  $("undo").onclick = () => undo.undo();
+  $("redo").onclick = () => undo.redo();
+  $("save").onclick = save;
+  $("download").onclick = () => download(saveWorkflow(editor, base), $("name").value || "workflow");
+  $("open").onclick = () => pickFile(".json,.png,application/json,image/png", openFile);
+  $("new").onclick = async () => openWorkflow(await defaultWorkflow());
+  $("clear").onclick = () => openWorkflow({ nodeflow: 1, nodes: {} });
+  $("name").onchange = () => { base.name = $("name").value; persist(); };
+  for (const button of document.querySelectorAll("[data-panel]")) {
+    button.onclick = () => document.body.classList.toggle(`show-${button.dataset.panel}`);
+  }
+
+  api.connect({ ...runner.handlers(),
+                open: () => { $("status").textContent = "connected"; queuePanel.refresh(); },
+                close: () => { $("status").textContent = "reconnecting…"; } });
+  library.refresh();
+  editor.focus();
+  window.nodeflow = { editor, undo, currentWorkflow, openWorkflow, runner }; // for tests and the console
+  document.body.dataset.ready = "true";
+}
+
+start();

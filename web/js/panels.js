@@ -1,0 +1,124 @@
+// The side panels: workflows (examples and the user's saved ones), the queue, and the
+// history gallery. Plain DOM; the data comes from api.js.
+import { api } from "./api.js";
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (key === "class") node.className = value;
+    else node.setAttribute(key, value);
+  }
+  node.append(...children.filter((c) => c != null));
+  return node;
+}
+
+export class WorkflowsPanel {
+  constructor(root, { open, notify }) {
+    this.root = root;
+    this.open = open; // (doc, name) => void
+    this.notify = notify;
+  }
+
+  async refresh() {
+    const [examples, saved] = await Promise.all([
+      api.examples().catch(() => []), api.savedWorkflows().catch(() => [])]);
+    this.root.replaceChildren(
+      el("h3", {}, "Examples"),
+      list(examples, "No examples on this server.", (name) => this.#load(api.example, name)),
+      el("h3", {}, "Saved"),
+      list(saved, "Nothing saved yet: use Save.", (name) => this.#load(api.savedWorkflow, name),
+           (name) => this.#delete(name)),
+    );
+  }
+
+  async #load(fetcher, name) {
+    try {
+      this.open(await fetcher(name), name.replace(/\.json$/, ""));
+    } catch (error) {
+      this.notify(`cannot open ${name}: ${error.message}`, "error");
+    }
+  }
+
+  async #delete(name) {
+    if (!confirm(`Delete the saved workflow ${name}?`)) return;
+    await api.deleteWorkflow(name);
+    this.refresh();
+  }
+}
+
+function list(names, empty, onOpen, onDelete) {
+  if (!names.length) return el("p", { class: "empty" }, empty);
+  return el("ul", { class: "files" }, ...names.map((name) => el("li", {},
+    el("button", { class: "link", title: `Open ${name}`, onclick: () => onOpen(name) },
+       name.replace(/\.json$/, "")),
+    onDelete ? el("button", { class: "icon", title: `Delete ${name}`,
+                              "aria-label": `Delete ${name}`, onclick: () => onDelete(name) },
+                  "✕") : null)));
+}
+
+export class QueuePanel {
+  constructor(root, { notify, restore }) {
+    this.root = root;
+    this.notify = notify;
+    this.restore = restore; // (workflow) => void
+    this.pending = false;
+  }
+
+  /** Refresh soon (several status messages in a row cost one request). */
+  refresh() {
+    if (this.pending) return;
+    this.pending = true;
+    setTimeout(() => this.#refresh().finally(() => { this.pending = false; }), 100);
+  }
+
+  async #refresh() {
+    const [queue, history] = await Promise.all([api.queue(), api.history(32)]);
+    const running = queue.queue_running.map((entry) => this.#entry(entry, "running"));
+    const pending = queue.queue_pending.sort((a, b) => a[0] - b[0])
+      .map((entry) => this.#entry(entry, "pending"));
+    document.getElementById("queue-count").textContent =
+      String(queue.queue_running.length + queue.queue_pending.length);
+    const gallery = Object.entries(history).reverse().flatMap(([id, item]) =>
+      Object.values(item.outputs ?? {}).flatMap((out) => out.images ?? [])
+        .map((image) => this.#thumb(id, item, image)));
+    const failed = Object.entries(history).reverse()
+      .filter(([, item]) => item.status?.status_str === "error").slice(0, 3)
+      .map(([id, item]) => el("li", { class: "failed" }, `#${item.prompt[0]} failed: `,
+                              failure(item) ?? id));
+    this.root.replaceChildren(...[
+      el("h3", {}, "Queue"),
+      running.length || pending.length
+        ? el("ul", { class: "queue" }, ...running, ...pending)
+        : el("p", { class: "empty" }, "Nothing queued."),
+      failed.length ? el("ul", { class: "queue" }, ...failed) : null,
+      el("h3", {}, "History"),
+      gallery.length ? el("div", { class: "gallery" }, ...gallery)
+        : el("p", { class: "empty" }, "Results appear here."),
+    ].filter(Boolean));
+  }
+
+  #entry([number, id, prompt], state) {
+    const remove = state === "pending"
+      ? el("button", { class: "icon", title: "Remove from the queue", "aria-label": `Remove #${number}`,
+                       onclick: async () => { await api.deleteQueued([id]); this.refresh(); } }, "✕")
+      : el("button", { class: "icon", title: "Interrupt", "aria-label": "Interrupt",
+                       onclick: () => api.interrupt() }, "■");
+    return el("li", { class: state, "data-prompt": id },
+              el("span", {}, `#${number} ${prompt?.name ?? ""} `), el("em", {}, state), remove);
+  }
+
+  #thumb(id, item, image) {
+    const url = api.viewUrl(image);
+    return el("figure", {},
+      el("a", { href: url, target: "_blank", title: image.filename },
+         el("img", { src: url, alt: image.filename, loading: "lazy" })),
+      el("button", { class: "link", title: "Open the workflow of this result",
+                     onclick: () => this.restore(item.prompt[2]) }, `#${item.prompt[0]}`));
+  }
+}
+
+function failure(item) {
+  const error = (item.status?.messages ?? []).find(([kind]) => kind === "execution_error");
+  return error ? `${error[1].node_id ?? ""} ${error[1].exception_message}` : null;
+}

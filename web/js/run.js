@@ -1,0 +1,99 @@
+// Running the graph: queue it, show what the server reports (running node, progress, latent
+// previews, results, errors), and step the seeds whose control says so.
+import { api } from "./api.js";
+import { nextValue } from "./widgets.js";
+
+export class Runner {
+  constructor({ editor, workflow, notify, onResults, onQueueChanged }) {
+    this.editor = editor;
+    this.workflow = workflow; // () => the workflow file the editor holds
+    this.notify = notify; // (message, kind) => void
+    this.onResults = onResults; // (nodeId, images, promptId) => void
+    this.onQueueChanged = onQueueChanged;
+    this.running = null;
+    this.previewUrl = null;
+  }
+
+  async queue() {
+    const doc = this.workflow();
+    let result;
+    try {
+      result = await api.queuePrompt(doc);
+    } catch (error) {
+      this.#showRejection(error);
+      return null;
+    }
+    this.editor.setErrors({});
+    this.#stepControls(doc);
+    this.notify(`queued #${result.number}`, "info");
+    this.onQueueChanged();
+    return result.prompt_id;
+  }
+
+  #showRejection(error) {
+    const body = error.body ?? {};
+    const errors = {};
+    for (const [node, entry] of Object.entries(body.node_errors ?? {})) {
+      errors[node] = entry.errors.map((e) => ({ input: e.extra_info?.input_name ?? null,
+                                                 message: e.message }));
+    }
+    this.editor.setErrors(errors);
+    const count = Object.values(errors).flat().length;
+    const general = body.error?.details || "";
+    const first = Object.entries(errors)[0];
+    const where = first ? ` (${first[0]}${first[1][0].input ? `.${first[1][0].input}` : ""}: ` +
+      `${first[1][0].message})` : "";
+    this.notify(`${body.error?.message ?? error.message}${where}` +
+                (count > 1 ? ` and ${count - 1} more` : "") +
+                (general ? `: ${general}` : ""), "error");
+  }
+
+  #stepControls(doc) {
+    for (const [id, node] of Object.entries(doc.nodes)) {
+      for (const [input, mode] of Object.entries(node.ui?.controls ?? {})) {
+        const value = node.inputs?.[input];
+        if (typeof value !== "number") continue;
+        const schema = this.editor.schemas[node.type]?.inputs.find((i) => i.name === input);
+        this.editor.setValue(id, input, nextValue(mode, value, schema ?? {}));
+      }
+    }
+  }
+
+  interrupt() {
+    return api.interrupt();
+  }
+
+  /** Websocket handlers. */
+  handlers() {
+    return {
+      status: () => this.onQueueChanged(),
+      execution_start: () => this.editor.setErrors({}),
+      executing: ({ node }) => {
+        this.running = node;
+        this.editor.setRunning(node);
+        if (node == null) this.onQueueChanged();
+      },
+      progress: ({ node, value, max }) => this.editor.setProgress(node, value, max),
+      preview: (blob) => {
+        if (!this.running) return;
+        if (this.previewUrl) URL.revokeObjectURL(this.previewUrl);
+        this.previewUrl = URL.createObjectURL(blob);
+        this.editor.setImages(this.running, [this.previewUrl]);
+      },
+      executed: ({ node, output, prompt_id: promptId }) => {
+        const images = (output?.images ?? []).map((image) => api.viewUrl(image));
+        if (images.length) {
+          this.editor.setImages(node, images);
+          this.onResults(node, images, promptId);
+        }
+        if (output?.text) this.editor.setNote(node, output.text.join("\n"));
+      },
+      execution_error: ({ node_id: node, exception_message: message, exception_type: type }) => {
+        if (node) this.editor.setErrors({ [node]: [{ input: null, message }] });
+        this.notify(`${node ? `${node}: ` : ""}${message || type}`, "error");
+      },
+      execution_interrupted: () => this.notify("interrupted", "info"),
+      execution_success: () => this.editor.setRunning(null),
+    };
+  }
+}

@@ -1,0 +1,56 @@
+// Widgets from a node's schema (the "nodeflow" part of /object_info), as plain specs the
+// adapter draws. Nothing here knows any node type: only input types and their options.
+
+export const CONTROL_MODES = ["fixed", "randomize", "increment", "decrement"];
+
+// Which link types an input with a widget also accepts (an INT primitive feeds a FLOAT).
+const ACCEPTS = { INT: "INT", FLOAT: "FLOAT,INT", STRING: "STRING", BOOLEAN: "BOOLEAN" };
+
+export function widgetSpecs(schema) {
+  return schema.inputs.map((input) => {
+    const label = input.display_name ?? input.name;
+    if (input.link_only) return { kind: "socket", name: input.name, type: input.type, label };
+    const spec = { name: input.name, label, default: input.default ?? null,
+                   accepts: ACCEPTS[input.type] ?? input.type };
+    if (isImageInput(input)) return { ...spec, kind: "image", default: input.default ?? "" };
+    if (input.choices) {
+      return { ...spec, kind: "combo", default: input.default ?? input.choices[0] ?? "" };
+    }
+    if (input.type === "INT" || input.type === "FLOAT") return { ...spec, ...number(input) };
+    if (input.type === "BOOLEAN") return { ...spec, kind: "toggle", default: !!input.default };
+    if (input.multiline) return { ...spec, kind: "multiline", default: input.default ?? "" };
+    return { ...spec, kind: "text", default: input.default ?? "" };
+  });
+}
+
+function number(input) {
+  const int = input.type === "INT";
+  const step = input.multiple_of ?? input.step ?? (int ? 1 : 0.01);
+  const decimals = int ? 0 : Math.max(0, -Math.floor(Math.log10(step) + 1e-9));
+  return {
+    kind: int ? "int" : "float",
+    default: input.default ?? Math.max(0, input.min ?? 0),
+    min: input.min, max: input.max, step, precision: Math.min(decimals, 6),
+    control: !!input.control_after_generate,
+  };
+}
+
+/** An input that names an image in the user's input folder: a combo with upload and preview.
+ * The schema marks it with "upload": "image" (ComfyUI's object_info says "image_upload").
+ * Until every server sends that mark, a STRING input named "image" with choices counts too. */
+export function isImageInput(input) {
+  if (input.upload === "image" || input.image_upload) return true;
+  return input.type === "STRING" && input.name === "image" && Array.isArray(input.choices);
+}
+
+/** The value a control widget gives a seed after a run. */
+export function nextValue(mode, value, { min = 0, max = Number.MAX_SAFE_INTEGER } = {}) {
+  const top = Math.min(max, Number.MAX_SAFE_INTEGER);
+  if (mode === "increment") return value + 1 > top ? min : value + 1;
+  if (mode === "decrement") return value - 1 < min ? top : value - 1;
+  if (mode === "randomize") {
+    const span = Math.min(top - min, 2 ** 50);
+    return min + Math.floor(Math.random() * (span + 1));
+  }
+  return value;
+}
