@@ -80,6 +80,8 @@ class InputSpec:
             out["display_name"] = f.display_name
         if f.control_after_generate:
             out["control_after_generate"] = True
+        if f.upload:
+            out["upload"] = f.upload
         if not self.accepts_literal:
             out["link_only"] = True
         return out

@@ -37,6 +37,7 @@ class FieldSpec:
     tooltip: str = ""
     display_name: str | None = None
     control_after_generate: bool = False
+    upload: str | None = None
 
     @property
     def has_default(self) -> bool:
@@ -55,15 +56,17 @@ def Field(default: Any = REQUIRED, *, ge: float | None = None, le: float | None 
           step: float | None = None, multiple_of: int | None = None,
           choices: Choices | None = None, multiline: bool = False, max_length: int | None = None,
           tooltip: str = "", display_name: str | None = None,
-          control_after_generate: bool = False) -> Any:
+          control_after_generate: bool = False, upload: str | None = None) -> Any:
     """Declare an input's default and constraints.
 
     ``choices`` is a list, or a callable taking the run's :class:`~nodeflow.settings.Settings`
     (for lists that depend on the user's folders, such as checkpoint names).
     ``multiple_of`` rejects other values (an image width of 1001 is an error, never rounded).
     ``control_after_generate`` asks the editor for the seed widget's randomize/increment menu.
+    ``upload="image"`` makes a file-name input an image picker with upload and preview.
     """
     return FieldSpec(default=default, ge=ge, le=le, step=step, multiple_of=multiple_of,
                      choices=choices,
                      multiline=multiline, max_length=max_length, tooltip=tooltip,
-                     display_name=display_name, control_after_generate=control_after_generate)
+                     display_name=display_name, control_after_generate=control_after_generate,
+                     upload=upload)

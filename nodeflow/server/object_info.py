@@ -55,6 +55,8 @@ def _is_optional(inp: dict) -> bool:
 
 def _input_spec(inp: dict) -> list:
     options = {k: inp[k] for k in _OPTION_KEYS if k in inp and inp[k] is not None}
+    if inp.get("upload") == "image":
+        options["image_upload"] = True  # ComfyUI's mark for an image picker with upload
     if "choices" in inp:
         return [list(inp["choices"]), options]
     return [inp["type"], options]

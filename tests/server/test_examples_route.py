@@ -29,3 +29,17 @@ async def test_other_names_are_refused(client, name):
     response = await client.get(f"/examples/{name}")
     assert response.status in (400, 404)
     assert "error" in await response.json()
+
+
+async def test_image_inputs_are_marked_for_upload(client):
+    from nodeflow import Field, node
+    from nodeflow.server.object_info import node_info
+
+    @node(category="test")
+    def PickImage(image: str = Field("a.png", choices=["a.png"], upload="image")) -> str:
+        """An image picker."""
+        return image
+
+    info = node_info(PickImage.schema(), "test")
+    assert info["input"]["required"]["image"][1]["image_upload"] is True
+    assert info["nodeflow"]["inputs"][0]["upload"] == "image"

@@ -36,11 +36,9 @@ function number(input) {
 }
 
 /** An input that names an image in the user's input folder: a combo with upload and preview.
- * The schema marks it with "upload": "image" (ComfyUI's object_info says "image_upload").
- * Until every server sends that mark, a STRING input named "image" with choices counts too. */
+ * The schema marks it with "upload": "image" (ComfyUI's object_info says "image_upload"). */
 export function isImageInput(input) {
-  if (input.upload === "image" || input.image_upload) return true;
-  return input.type === "STRING" && input.name === "image" && Array.isArray(input.choices);
+  return input.upload === "image" || input.image_upload === true;
 }
 
 /** The value a control widget gives a seed after a run. */
