@@ -82,6 +82,8 @@ class InputSpec:
             out["control_after_generate"] = True
         if f.upload:
             out["upload"] = f.upload
+        if f.widget:
+            out["widget"] = f.widget
         if not self.accepts_literal:
             out["link_only"] = True
         return out

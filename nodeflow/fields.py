@@ -38,6 +38,7 @@ class FieldSpec:
     display_name: str | None = None
     control_after_generate: bool = False
     upload: str | None = None
+    widget: str | None = None
 
     @property
     def has_default(self) -> bool:
@@ -56,7 +57,8 @@ def Field(default: Any = REQUIRED, *, ge: float | None = None, le: float | None 
           step: float | None = None, multiple_of: int | None = None,
           choices: Choices | None = None, multiline: bool = False, max_length: int | None = None,
           tooltip: str = "", display_name: str | None = None,
-          control_after_generate: bool = False, upload: str | None = None) -> Any:
+          control_after_generate: bool = False, upload: str | None = None,
+          widget: str | None = None) -> Any:
     """Declare an input's default and constraints.
 
     ``choices`` is a list, or a callable taking the run's :class:`~nodeflow.settings.Settings`
@@ -64,9 +66,10 @@ def Field(default: Any = REQUIRED, *, ge: float | None = None, le: float | None 
     ``multiple_of`` rejects other values (an image width of 1001 is an error, never rounded).
     ``control_after_generate`` asks the editor for the seed widget's randomize/increment menu.
     ``upload="image"`` makes a file-name input an image picker with upload and preview.
+    ``widget`` names an editor widget that a pack's editor extension registers.
     """
     return FieldSpec(default=default, ge=ge, le=le, step=step, multiple_of=multiple_of,
                      choices=choices,
                      multiline=multiline, max_length=max_length, tooltip=tooltip,
                      display_name=display_name, control_after_generate=control_after_generate,
-                     upload=upload)
+                     upload=upload, widget=widget)

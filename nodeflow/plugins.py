@@ -68,7 +68,8 @@ def load_pack_path(registry: Registry, path: Path, *, kind: str, reload: bool = 
     if kind == "builtin":
         from . import __version__
         version = __version__
-    registry.add_module(module, PackInfo(name, version, str(path), kind))
+    registry.add_module(module, PackInfo(name, version, str(path), kind,
+                                         web_dir=extension_dir(module)))
     return True
 
 
@@ -82,12 +83,30 @@ def load_entry_point(registry: Registry, ep: importlib.metadata.EntryPoint) -> b
     except BaseException as exc:  # noqa: BLE001 - any failure of a pack is the pack's
         registry.failures.append(PackFailure(ep.name, origin, _short_reason(exc, None)))
         return False
-    info = PackInfo(ep.name, dist.version if dist else "0.0.0", origin, "entry_point")
+    info = PackInfo(ep.name, dist.version if dist else "0.0.0", origin, "entry_point",
+                    web_dir=extension_dir(obj))
     if isinstance(obj, (list, tuple)):
         registry.add_nodes(obj, info)
     else:
         registry.add_module(obj, info)
     return True
+
+
+def extension_dir(module) -> str | None:
+    """The folder of editor extensions a pack ships: ``WEB_DIRECTORY`` (relative to the
+    module's folder) if the module names one, else a ``web/`` folder beside a package's
+    ``__init__.py``."""
+    file = getattr(module, "__file__", None)
+    if not file:
+        return None
+    folder = Path(file).resolve().parent
+    named = getattr(module, "WEB_DIRECTORY", None)
+    if isinstance(named, str):
+        web = (folder / named).resolve()
+        return str(web) if web.is_dir() and web.is_relative_to(folder) else None
+    if Path(file).name == "__init__.py" and (folder / "web").is_dir():
+        return str(folder / "web")
+    return None
 
 
 def _import_path(module_name: str, path: Path, *, reload: bool):

@@ -16,6 +16,8 @@ class PackInfo:
     origin: str
     kind: str  # "builtin", "entry_point" or "custom"
     node_types: list[str] = field(default_factory=list)
+    web_dir: str | None = None
+    """The pack's editor extensions (ES modules), if it ships any."""
 
 
 @dataclass(frozen=True)

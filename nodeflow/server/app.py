@@ -17,6 +17,7 @@ from ..settings import Settings
 from . import (
     routes_editor,
     routes_examples,
+    routes_extensions,
     routes_files,
     routes_nodes,
     routes_queue,
@@ -38,8 +39,8 @@ log = logging.getLogger("nodeflow.server")
 
 # the editor's catch-all static route comes last
 ROUTE_TABLES = [routes_queue.routes, routes_nodes.routes, routes_files.routes,
-                routes_workflows.routes, routes_examples.routes, routes_system.routes,
-                routes_ws.routes, routes_editor.routes]
+                routes_workflows.routes, routes_examples.routes, routes_extensions.routes,
+                routes_system.routes, routes_ws.routes, routes_editor.routes]
 
 
 def create_app(settings: Settings, *, registry: Registry | None = None,

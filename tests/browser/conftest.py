@@ -8,6 +8,7 @@ One browser and one page serve the whole folder: the machines are small.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
@@ -58,19 +59,21 @@ def base_dir(tmp_path_factory) -> Path:
     return base
 
 
-@pytest.fixture(scope="session")
-def server(base_dir):
-    """The nodeflow server on a free loopback port; yields its URL."""
+@contextlib.contextmanager
+def running_server(base_dir: Path, **config):
+    """The nodeflow server for ``base_dir`` on a free loopback port, in a thread; yields its
+    URL. ``config`` goes to ServerConfig (e.g. dev=True)."""
     from aiohttp import web
 
-    from nodeflow.server import create_app
+    from nodeflow.server import ServerConfig, create_app
     from nodeflow.settings import Settings
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     loop = asyncio.new_event_loop()
-    runner = web.AppRunner(create_app(Settings(base_dir=base_dir)))
+    app = create_app(Settings(base_dir=base_dir), config=ServerConfig(**config))
+    runner = web.AppRunner(app)
     started = threading.Event()
 
     def serve():
@@ -83,10 +86,19 @@ def server(base_dir):
     thread = threading.Thread(target=serve, name="nodeflow-test-server", daemon=True)
     thread.start()
     assert started.wait(30), "the server did not start"
-    yield f"http://127.0.0.1:{port}"
-    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(30)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def server(base_dir):
+    """The nodeflow server on a free loopback port; yields its URL."""
+    with running_server(base_dir) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,19 @@ export class Editor {
     this.graph.onNodeAdded = (node) => this.#adopt(node);
     this.graph.onNodeRemoved = () => hooks.changed();
     this.running = null;
+    this.customWidgets = new Map(); // extension widgets: name -> factory
+    this.drawHooks = [];            // extension drawing: (ctx, view) => void
+  }
+
+  /** For editor extensions: a widget kind drawn by `factory({name, label, value, changed})`,
+   * which returns a litegraph custom widget ({type, name, value, draw, mouse?, computeSize?}). */
+  registerWidget(name, factory) {
+    this.customWidgets.set(name, factory);
+  }
+
+  /** For editor extensions: `draw(ctx, {type, id, values, size})` after each node is drawn. */
+  onDrawNode(draw) {
+    this.drawHooks.push(draw);
   }
 
   // -- node types ---------------------------------------------------------------------------
@@ -57,7 +70,7 @@ export class Editor {
   #build(node, schema) {
     node.nf = { type: schema.type, schema, meta: null, values: {}, images: [], errors: [] };
     node.serialize_widgets = true;
-    for (const spec of widgetSpecs(schema)) {
+    for (const spec of widgetSpecs(schema, this.customWidgets)) {
       if (spec.kind === "socket") {
         node.addInput(spec.name, spec.type, { label: spec.label });
         continue;
@@ -89,7 +102,10 @@ export class Editor {
       this.hooks.changed();
     };
     let widget;
-    if (spec.kind === "int" || spec.kind === "float") {
+    if (spec.kind === "custom") {
+      widget = node.addCustomWidget(this.customWidgets.get(spec.widget)({
+        name: spec.name, label: spec.label, value: spec.default, changed }));
+    } else if (spec.kind === "int" || spec.kind === "float") {
       widget = node.addWidget("number", spec.name, spec.default, changed, {
         min: spec.min, max: spec.max, step2: spec.step, step: spec.step * 10,
         precision: spec.precision, round: spec.kind === "int" ? 1 : undefined });
@@ -450,6 +466,15 @@ export class Editor {
   }
 
   #drawState(node, ctx) {
+    for (const draw of this.drawHooks) {
+      try {
+        draw(ctx, { type: node.nf.type, id: node.nf.id, size: [...node.size],
+                    values: Object.fromEntries((node.widgets ?? []).filter((w) => w.nfInput)
+                      .map((w) => [w.nfInput, w.value])) });
+      } catch (error) {
+        console.error("an editor extension failed to draw", error);
+      }
+    }
     const { running, progress, errors } = node.nf;
     const h = node.collapsed ? 0 : node.size[1];
     const w = node.collapsed ? (node._collapsed_width ?? 80) : node.size[0];

@@ -33,6 +33,9 @@ export const api = {
   clientId: sessionStorage.getItem("nodeflow.clientId") ?? crypto.randomUUID(),
 
   objectInfo: () => request("GET", "/object_info"),
+  /** nodeflow's schemas with the packs and the packs that failed to load. */
+  nodeflowInfo: () => request("GET", "/nodeflow/object_info"),
+  extensions: async () => (await request("GET", "/nodeflow/extensions")).extensions,
   queuePrompt(workflow) {
     return request("POST", "/prompt", { prompt: workflow, client_id: this.clientId });
   },

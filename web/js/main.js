@@ -157,17 +157,77 @@ const queuePanel = new QueuePanel($("queue"), {
   notify, restore: (doc) => openWorkflow(structuredClone(doc)) });
 let runner;
 
+async function fetchSchemas() {
+  const info = await api.objectInfo();
+  return Object.fromEntries(Object.entries(info).map(([type, item]) => [type, item.nodeflow]));
+}
+
+/** Packs that failed to load: a toolbar warning that opens the list (pack, one-line reason). */
+async function showPackFailures(failures) {
+  failures ??= (await api.nodeflowInfo()).errors ?? [];
+  const button = $("pack-errors");
+  button.hidden = failures.length === 0;
+  button.textContent = `${failures.length} node pack${failures.length === 1 ? "" : "s"} failed`;
+  const list = $("pack-errors-list");
+  list.replaceChildren(...failures.map((f) => {
+    const item = document.createElement("li");
+    const name = document.createElement("strong");
+    name.textContent = f.pack;
+    item.append(name, ` (${f.origin}): ${f.reason}`);
+    return item;
+  }));
+}
+
+/** Import every editor extension the packs ship and hand it the extension API. */
+async function loadExtensions() {
+  const loaded = [];
+  let urls = [];
+  try {
+    urls = await api.extensions();
+  } catch (error) {
+    notify(`editor extensions not loaded: ${error.message}`, "error");
+  }
+  const nodeflow = {
+    registerWidget: (name, factory) => editor.registerWidget(name, factory),
+    onDrawNode: (draw) => editor.onDrawNode(draw),
+    notify, api,
+  };
+  for (const url of urls) {
+    try {
+      const module = await import(url);
+      await module.setup?.(nodeflow);
+      loaded.push(url);
+    } catch (error) {
+      notify(`editor extension ${url} failed: ${error.message}`, "error");
+    }
+  }
+  return loaded;
+}
+
+/** The server reloaded node packs (serve --dev): redraw with the new definitions. */
+async function nodesChanged(data) {
+  try {
+    editor.registerTypes(await fetchSchemas());
+    openWorkflow(currentWorkflow(), { keepHistory: true, keepView: true });
+    await showPackFailures(data?.failures);
+    notify("node definitions reloaded");
+  } catch (error) {
+    notify(`could not reload node definitions: ${error.message}`, "error");
+  }
+}
+
 async function start() {
   let schemas;
   try {
-    const info = await api.objectInfo();
-    schemas = Object.fromEntries(Object.entries(info).map(([type, item]) => [type, item.nodeflow]));
+    schemas = await fetchSchemas();
   } catch (error) {
     notify(`cannot reach the server: ${error.message}`, "error");
     return;
   }
   editor = new Editor($("canvas"), { changed, upload, editText, imagePicked });
+  const extensions = await loadExtensions();
   editor.registerTypes(schemas);
+  showPackFailures().catch((error) => notify(error.message, "error"));
   undo = new UndoStack({
     snapshot,
     restore: (text) => {
@@ -209,12 +269,13 @@ async function start() {
     button.onclick = () => document.body.classList.toggle(`show-${button.dataset.panel}`);
   }
 
-  api.connect({ ...runner.handlers(),
+  $("pack-errors").onclick = () => document.body.classList.toggle("show-pack-errors");
+  api.connect({ ...runner.handlers(), "nodeflow.nodes_changed": nodesChanged,
                 open: () => { $("status").textContent = "connected"; queuePanel.refresh(); },
                 close: () => { $("status").textContent = "reconnecting…"; } });
   library.refresh();
   editor.focus();
-  window.nodeflow = { editor, undo, currentWorkflow, openWorkflow, runner }; // for tests and the console
+  window.nodeflow = { editor, undo, currentWorkflow, openWorkflow, runner, extensions }; // tests, console
   document.body.dataset.ready = "true";
 }
 

@@ -6,12 +6,16 @@ export const CONTROL_MODES = ["fixed", "randomize", "increment", "decrement"];
 // Which link types an input with a widget also accepts (an INT primitive feeds a FLOAT).
 const ACCEPTS = { INT: "INT", FLOAT: "FLOAT,INT", STRING: "STRING", BOOLEAN: "BOOLEAN" };
 
-export function widgetSpecs(schema) {
+/** Widget specs for a schema; `custom` holds the widgets extensions registered, chosen by an
+ * input's "widget" option (Field(widget=...)), else by its type. */
+export function widgetSpecs(schema, custom = new Map()) {
   return schema.inputs.map((input) => {
     const label = input.display_name ?? input.name;
     if (input.link_only) return { kind: "socket", name: input.name, type: input.type, label };
+    const widget = custom.has(input.widget) ? input.widget : custom.has(input.type) ? input.type : null;
     const spec = { name: input.name, label, default: input.default ?? null,
                    accepts: ACCEPTS[input.type] ?? input.type };
+    if (widget) return { ...spec, kind: "custom", widget };
     if (isImageInput(input)) return { ...spec, kind: "image", default: input.default ?? "" };
     if (input.choices) {
       return { ...spec, kind: "combo", default: input.default ?? input.choices[0] ?? "" };
