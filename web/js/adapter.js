@@ -3,7 +3,7 @@
 //   {id, type, version, values: {input: literal}, links: {input: {node, output}},
 //    ui: {pos, size, title, collapsed}, controls: {input: mode}, meta}
 // `meta` is opaque here: the caller's bookkeeping, kept on the node and handed back.
-import { LGraph, LGraphCanvas, LGraphGroup, LGraphNode, LiteGraph } from "../vendor/litegraph/litegraph.es.js";
+import { LGraph, LGraphCanvas, LGraphGroup, LGraphNode, LLink, LiteGraph } from "../vendor/litegraph/litegraph.es.js";
 import { CONTROL_MODES, isImageInput, widgetSpecs } from "./widgets.js";
 
 const PLACEHOLDER_COLOR = "#6b2b2b";
@@ -274,6 +274,15 @@ export class Editor {
     return from.connect(out, to, inp) != null;
   }
 
+  /** Reroute points on the link into `inputName` of node `id`, from its source onwards. */
+  addReroutes(id, inputName, points) {
+    const node = this.nodeById(id);
+    const input = node?.inputs?.find((i) => i.name === inputName);
+    const link = input?.link != null && (this.graph.links.get?.(input.link) ?? this.graph.links[input.link]);
+    if (!link) return;
+    for (const point of points) this.graph.createReroute([point[0], point[1]], link);
+  }
+
   clear() {
     this.graph.clear();
   }
@@ -289,6 +298,7 @@ export class Editor {
         if (widget.nfInput && !node.nf.missing) values[widget.nfInput] = widget.value;
         if (widget.nfControl) controls[widget.nfInput] = widget.nfControl.value;
       }
+      const reroutes = {};
       for (const input of node.inputs ?? []) {
         if (input.link == null) continue;
         const link = this.graph.links.get?.(input.link) ?? this.graph.links[input.link];
@@ -296,13 +306,15 @@ export class Editor {
         if (!source?.nf) continue;
         links[input.name] = { node: source.nf.id, output: source.outputs[link.origin_slot].name };
         delete values[input.name];
+        const points = LLink.getReroutes(this.graph, link).map((r) => Array.from(r.pos, Math.round));
+        if (points.length) reroutes[input.name] = points;
       }
       return {
         id: node.nf.id, type: node.nf.type, version: node.nf.version, meta: node.nf.meta,
         schema: node.nf.schema, missing: !!node.nf.missing, values, links, controls,
         ui: { pos: Array.from(node.pos, Math.round), size: Array.from(node.size, Math.round),
               title: node.nf.missing ? node.title.replace(MISSING, "") : node.title,
-              collapsed: !!node.collapsed },
+              collapsed: !!node.collapsed, reroutes },
       };
     });
   }

@@ -2,7 +2,7 @@
 // Loading keeps what the editor does not show (unknown inputs, extra "ui" keys, top-level
 // fields), and saving a loaded graph without edits gives back the same file.
 
-const NODE_UI_KEYS = ["pos", "size", "title", "collapsed", "controls"];
+const NODE_UI_KEYS = ["pos", "size", "title", "collapsed", "controls", "reroutes"];
 
 export function isWorkflow(data) {
   return data && typeof data === "object" && !Array.isArray(data) && "nodeflow" in data;
@@ -27,6 +27,8 @@ export function loadWorkflow(editor, doc) {
     for (const [input, link] of Object.entries(spec.links)) {
       if (!editor.connect(link.node, link.output, spec.id, input)) {
         spec.meta.unlinked[input] = link; // a link the canvas cannot draw is kept as it is
+      } else if (Array.isArray(spec.ui.reroutes?.[input])) {
+        editor.addReroutes(spec.id, input, spec.ui.reroutes[input]);
       }
     }
   }
@@ -59,7 +61,8 @@ function nodeSpec(editor, doc, id, node) {
   return {
     id, type: node.type, version: node.version, values, links, outputNames,
     controls: ui.controls ?? {},
-    ui: { pos: ui.pos, size: ui.size, title: ui.title, collapsed: ui.collapsed },
+    ui: { pos: ui.pos, size: ui.size, title: ui.title, collapsed: ui.collapsed,
+          reroutes: ui.reroutes ?? {} },
     meta: { loaded: node, order: Object.keys(inputs), extra, unlinked: {}, geometry: null },
   };
 }
@@ -100,8 +103,8 @@ function signature(editor) {
 }
 
 function geometry(spec) {
-  const { pos, size, title, collapsed } = spec.ui;
-  return JSON.stringify([pos, size, title, collapsed, spec.controls]);
+  const { pos, size, title, collapsed, reroutes } = spec.ui;
+  return JSON.stringify([pos, size, title, collapsed, spec.controls, reroutes ?? {}]);
 }
 
 function nodeEntry(spec, meta) {
@@ -155,6 +158,8 @@ function uiOf(spec, meta) {
   if (spec.ui.collapsed) ui.collapsed = true;
   const controls = Object.fromEntries(Object.entries(spec.controls).filter(([, m]) => m !== "fixed"));
   if (Object.keys(controls).length) ui.controls = controls;
+  // reroute points of incoming links, by input name (layout only, like everything in "ui")
+  if (Object.keys(spec.ui.reroutes ?? {}).length) ui.reroutes = spec.ui.reroutes;
   return ui;
 }
 
