@@ -75,6 +75,28 @@ def _parser() -> argparse.ArgumentParser:
                        help="reload custom node files when they change")
     serve.set_defaults(handler=cmd_serve)
 
+    new_pack = sub.add_parser("new-pack", help="scaffold a pip-installable node pack")
+    new_pack.add_argument("name", help="package name, e.g. nodeflow-image-filters")
+    new_pack.add_argument("--dir", default=".", help="where to create it (default: here)")
+    new_pack.set_defaults(handler=cmd_new_pack)
+
+    imp = sub.add_parser("import", parents=[common],
+                         help="convert a ComfyUI workflow (API or editor format, or a PNG)")
+    imp.add_argument("file", help="ComfyUI .json (API or editor format) or a PNG")
+    imp.add_argument("-o", "--output", required=True, metavar="OUT.json",
+                     help="where to write the nodeflow workflow")
+    imp.set_defaults(handler=cmd_import)
+
+    export = sub.add_parser("export", parents=[common],
+                            help="write a workflow in ComfyUI's format")
+    export.add_argument("file", help="nodeflow workflow .json, or a PNG saved by nodeflow")
+    export.add_argument("--comfy", action="store_true", required=True,
+                        help="ComfyUI's API format (the only target so far)")
+    export.add_argument("--ui", action="store_true",
+                        help="ComfyUI's editor format instead of the API format")
+    export.add_argument("-o", "--output", required=True, metavar="OUT.json")
+    export.set_defaults(handler=cmd_export)
+
     nodes = sub.add_parser("nodes", parents=[common],
                            help="list node types and packs that failed to load")
     nodes.add_argument("--json", action="store_true", help="machine-readable output")
@@ -189,6 +211,73 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     return serve(_settings(args), host=args.host, port=args.port, token=args.token,
                  dev=args.dev)
+
+
+def cmd_new_pack(args: argparse.Namespace) -> int:
+    from .scaffold import scaffold
+
+    try:
+        root = scaffold(args.name, Path(args.dir))
+    except (ValueError, FileExistsError) as exc:
+        raise UsageError(str(exc)) from None
+    print(root)
+    print(f"next: cd {root} && pip install -e '.[test]' && nodeflow nodes && pytest -q",
+          file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Converted nodes are written even when others could not be (they are listed); exit 1
+    then. Models the workflow names that are not installed are warnings."""
+    from .comfy.convert import NODEFLOW, import_workflow
+    from .files import read_file_bytes
+    from .plugins import load_registry
+    from .workflow import dump_workflow
+
+    settings = _settings(args)
+    registry = load_registry(settings)
+    _warn_failures(registry)
+    imported = import_workflow(read_file_bytes(args.file), registry, settings)
+    if imported.format == NODEFLOW:
+        raise WorkflowError([Problem(None, None, f"{args.file} is a nodeflow workflow already; "
+                                                 "nothing to import")])
+    workflow = imported.workflow
+    if workflow.name is None:
+        workflow = workflow.model_copy(update={"name": Path(args.file).stem})
+    _write_text(args.output, dump_workflow(workflow))
+    for note in imported.notes:
+        print(f"note: {note}", file=sys.stderr)
+    for problem in imported.warnings:
+        print(f"warning: {problem}", file=sys.stderr)
+    print(args.output)
+    if imported.problems:
+        _print_problems(imported.problems)
+        print(f"{len(imported.problems)} problem(s): what is listed above was left out of "
+              f"{args.output}", file=sys.stderr)
+        return EXIT_WORKFLOW
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .comfy.export import export_api, export_ui
+
+    _, registry, workflow = _load(args)
+    exported, problems = (export_ui if args.ui else export_api)(workflow, registry)
+    if problems:
+        _print_problems(problems)
+        print("not written: ComfyUI has no counterpart for what is listed above",
+              file=sys.stderr)
+        return EXIT_WORKFLOW
+    _write_text(args.output, json.dumps(exported, indent=2, ensure_ascii=False) + "\n")
+    print(args.output)
+    return EXIT_OK
+
+
+def _write_text(path: str, text: str) -> None:
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
 
 
 def cmd_nodes(args: argparse.Namespace) -> int:

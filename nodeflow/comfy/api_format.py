@@ -55,10 +55,10 @@ def _node_kind(node_id: str, entry: Any, registry: Registry | None,
     """(nodeflow type, mapping or None for a native type, output names by index)."""
     if not isinstance(entry, dict) or not isinstance(entry.get("class_type"), str):
         problems.append(Problem(node_id, None, "not a ComfyUI node: expected an object with "
-                                               "\"class_type\" and \"inputs\""))
+                                               "\"class_type\" and \"inputs\"", "bad_node"))
         return None
     if not isinstance(entry.get("inputs", {}), dict):
-        problems.append(Problem(node_id, None, "\"inputs\" must be an object"))
+        problems.append(Problem(node_id, None, "\"inputs\" must be an object", "bad_node"))
         return None
     class_type = entry["class_type"]
     mapping = mapping_for(class_type)
@@ -68,7 +68,7 @@ def _node_kind(node_id: str, entry: Any, registry: Registry | None,
     if node_def is not None:
         return class_type, None, tuple(o.name for o in node_def.outputs)
     problems.append(Problem(node_id, None, f"ComfyUI node type '{class_type}' has no nodeflow "
-                                           "counterpart"))
+                                           "counterpart", "untranslatable"))
     return None
 
 
@@ -81,7 +81,7 @@ def _inputs(node_id: str, comfy_inputs: dict, mapping: NodeMapping | None,
             if allowed is not None and not _is_link(value) and value not in allowed:
                 problems.append(Problem(node_id, name, f"{short_repr(value)} has no nodeflow "
                                         f"counterpart (only {', '.join(map(repr, allowed))} "
-                                        "can be translated)"))
+                                        "can be translated)", "untranslatable"))
             continue
         target = mapping.input_name(name) if mapping is not None else name
         if _is_link(value):
@@ -93,7 +93,7 @@ def _inputs(node_id: str, comfy_inputs: dict, mapping: NodeMapping | None,
             try:
                 value = mapping.values[name](value)
             except ValueError as exc:
-                problems.append(Problem(node_id, target, str(exc)))
+                problems.append(Problem(node_id, target, str(exc), "untranslatable"))
                 continue
         inputs[target] = value
     return inputs
@@ -110,13 +110,14 @@ def _link(node_id: str, input_name: str, value: list, kinds: dict, ids: set[str]
     source, index = str(value[0]), value[1]
     if source not in ids:
         problems.append(Problem(node_id, input_name, f"links to node '{source}', which is not "
-                                                     "in the prompt"))
+                                                     "in the prompt", "missing_node"))
         return None
     if source not in kinds:
         return None  # the source node is reported already (untranslatable or malformed)
     outputs = kinds[source][2]
     if not 0 <= index < len(outputs):
         problems.append(Problem(node_id, input_name, f"links to output {index} of node "
-                                f"'{source}', which has {len(outputs)} output(s)"))
+                                f"'{source}', which has {len(outputs)} output(s)",
+                                "missing_output"))
         return None
     return {"node": source, "output": outputs[index]}

@@ -4,10 +4,12 @@ Each entry says, for one ComfyUI class type: the nodeflow type it becomes, how i
 change, how a few values change form ("enable" -> True), the names of its outputs in ComfyUI's
 output order (ComfyUI links point at outputs by index, nodeflow links by name), the inputs
 ComfyUI has that nodeflow drops (and which values may be dropped without changing the result),
-and its widget order (the editor's UI format stores widget values by position).
+its widget order (the editor's UI format stores widget values by position), and for export
+the reverse value conversions and the values ComfyUI needs for the inputs nodeflow drops.
 
-Both converters read this table: API-format prompts (:mod:`nodeflow.comfy.api_format`) and the
-editor's UI format. Keep it data; the converters hold the logic.
+Every converter reads this table: API-format prompts (:mod:`nodeflow.comfy.api_format`), the
+editor's UI format (:mod:`nodeflow.comfy.ui_format`) and export (:mod:`nodeflow.comfy.export`).
+Keep it data; the converters hold the logic.
 """
 from __future__ import annotations
 
@@ -47,6 +49,21 @@ def channel_letter(value: Any) -> Any:
     raise ValueError(f"expected one of {', '.join(_CHANNELS)}, got {value!r}")
 
 
+def bool_to_enable(value: Any) -> Any:
+    """The reverse of :func:`enable_to_bool`."""
+    return "enable" if value else "disable"
+
+
+def skip_to_clip_layer(value: Any) -> Any:
+    """The reverse of :func:`clip_layer_to_skip`."""
+    return -value
+
+
+def channel_name(value: Any) -> Any:
+    """The reverse of :func:`channel_letter`."""
+    return {letter: name for name, letter in _CHANNELS.items()}.get(value, value)
+
+
 @dataclass(frozen=True)
 class NodeMapping:
     comfy_type: str
@@ -63,9 +80,21 @@ class NodeMapping:
     widgets: tuple[str, ...] = ()
     """ComfyUI widget names in the order of the UI format's ``widgets_values``
     ("control_after_generate" is the seed widget's companion, not an input)."""
+    exported: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
+    """nodeflow input name -> converter of its value back to ComfyUI's form (export)."""
+    fill: dict[str, Any] = field(default_factory=dict)
+    """Values ComfyUI needs for the inputs in ``dropped`` (export)."""
+    export: bool = True
+    """False for a second ComfyUI type that imports as the same nodeflow type."""
 
     def input_name(self, comfy_name: str) -> str:
         return self.inputs.get(comfy_name, comfy_name)
+
+    def comfy_input_name(self, nodeflow_name: str) -> str:
+        for comfy, ours in self.inputs.items():
+            if ours == nodeflow_name:
+                return comfy
+        return nodeflow_name
 
 
 _MAPPINGS = (
@@ -81,7 +110,7 @@ _MAPPINGS = (
     NodeMapping("CLIPSetLastLayer", "ClipSkip", ("clip",),
                 inputs={"stop_at_clip_layer": "skip"},
                 values={"stop_at_clip_layer": clip_layer_to_skip},
-                widgets=("stop_at_clip_layer",)),
+                widgets=("stop_at_clip_layer",), exported={"skip": skip_to_clip_layer}),
     NodeMapping("EmptyLatentImage", "EmptyLatent", ("latent",),
                 widgets=("width", "height", "batch_size")),
     NodeMapping("KSampler", "KSampler", ("latent",),
@@ -95,40 +124,76 @@ _MAPPINGS = (
                         "return_with_leftover_noise": enable_to_bool},
                 widgets=("add_noise", "noise_seed", "control_after_generate", "steps", "cfg",
                          "sampler_name", "scheduler", "start_at_step", "end_at_step",
-                         "return_with_leftover_noise")),
+                         "return_with_leftover_noise"),
+                exported={"add_noise": bool_to_enable,
+                          "return_with_leftover_noise": bool_to_enable}),
     NodeMapping("VAEDecode", "VAEDecode", ("image",), inputs={"samples": "latent"}),
     NodeMapping("VAEEncode", "VAEEncode", ("latent",), inputs={"pixels": "image"}),
     NodeMapping("VAEDecodeTiled", "VAEDecodeTiled", ("image",), inputs={"samples": "latent"},
                 dropped={"temporal_size": ANY_VALUE, "temporal_overlap": ANY_VALUE},
-                widgets=("tile_size", "overlap", "temporal_size", "temporal_overlap")),
+                widgets=("tile_size", "overlap", "temporal_size", "temporal_overlap"),
+                fill={"temporal_size": 64, "temporal_overlap": 8}),
     NodeMapping("VAEEncodeTiled", "VAEEncodeTiled", ("latent",), inputs={"pixels": "image"},
                 dropped={"temporal_size": ANY_VALUE, "temporal_overlap": ANY_VALUE},
-                widgets=("tile_size", "overlap", "temporal_size", "temporal_overlap")),
+                widgets=("tile_size", "overlap", "temporal_size", "temporal_overlap"),
+                fill={"temporal_size": 64, "temporal_overlap": 8}),
     NodeMapping("LoadImage", "LoadImage", ("image", "mask"),
-                dropped={"upload": ANY_VALUE}, widgets=("image", "upload")),
+                dropped={"upload": ANY_VALUE}, widgets=("image", "upload"),
+                fill={"upload": "image"}),
     NodeMapping("LoadImageMask", "LoadImageMask", ("mask",),
                 values={"channel": channel_letter},
-                dropped={"upload": ANY_VALUE}, widgets=("image", "channel", "upload")),
+                dropped={"upload": ANY_VALUE}, widgets=("image", "channel", "upload"),
+                exported={"channel": channel_name}, fill={"upload": "image"}),
     NodeMapping("SaveImage", "SaveImage", (), inputs={"filename_prefix": "prefix"},
                 widgets=("filename_prefix",)),
     NodeMapping("PreviewImage", "PreviewImage", ()),
     NodeMapping("LatentUpscale", "LatentUpscale", ("latent",),
                 inputs={"samples": "latent", "upscale_method": "method"},
                 dropped={"crop": ("disabled",)},
-                widgets=("upscale_method", "width", "height", "crop")),
+                widgets=("upscale_method", "width", "height", "crop"),
+                fill={"crop": "disabled"}),
     NodeMapping("LatentUpscaleBy", "LatentUpscaleBy", ("latent",),
                 inputs={"samples": "latent", "upscale_method": "method"},
                 widgets=("upscale_method", "scale_by")),
     NodeMapping("SetLatentNoiseMask", "SetLatentNoiseMask", ("latent",),
                 inputs={"samples": "latent"}),
+    NodeMapping("LatentBatch", "LatentBatchJoin", ("latent",),
+                inputs={"samples1": "a", "samples2": "b"}),
+    NodeMapping("LatentFromBatch", "LatentFromBatch", ("latent",),
+                inputs={"samples": "latent", "batch_index": "index"},
+                widgets=("batch_index", "length")),
+    # comfy_extras/nodes_primitive.py: backend primitives (PrimitiveNode is a UI-only widget)
+    NodeMapping("PrimitiveInt", "PrimitiveInt", ("int",),
+                widgets=("value", "control_after_generate")),
+    NodeMapping("PrimitiveFloat", "PrimitiveFloat", ("float",), widgets=("value",)),
+    NodeMapping("PrimitiveBoolean", "PrimitiveBoolean", ("boolean",), widgets=("value",)),
+    NodeMapping("PrimitiveStringMultiline", "PrimitiveString", ("string",),
+                widgets=("value",)),
+    NodeMapping("PrimitiveString", "PrimitiveString", ("string",), widgets=("value",),
+                export=False),
 )
+
+REROUTE = "Reroute"
+"""ComfyUI's editor-only pass-through node (UI format): links through it are followed."""
+PRIMITIVE_NODE = "PrimitiveNode"
+"""ComfyUI's editor-only widget node: its value becomes the literal of the input it feeds."""
+NOTE_TYPES = ("Note", "MarkdownNote")
+"""ComfyUI's text notes; nodeflow keeps them in the workflow's top-level ``ui.notes``."""
+CONTROL = "control_after_generate"
+CONTROL_MODES = ("fixed", "increment", "decrement", "randomize")
 
 NODE_MAPPINGS: dict[str, NodeMapping] = {m.comfy_type: m for m in _MAPPINGS}
 """ComfyUI class type -> its mapping."""
 
-COMFY_TYPE_OF: dict[str, str] = {m.nodeflow_type: m.comfy_type for m in _MAPPINGS}
+COMFY_TYPE_OF: dict[str, str] = {m.nodeflow_type: m.comfy_type for m in _MAPPINGS if m.export}
 """nodeflow type -> ComfyUI class type (for exporting ComfyUI's prompt metadata)."""
 
 
 def mapping_for(comfy_type: str) -> NodeMapping | None:
     return NODE_MAPPINGS.get(comfy_type)
+
+
+def export_mapping_for(nodeflow_type: str) -> NodeMapping | None:
+    """The mapping that exports ``nodeflow_type``, or None when ComfyUI has no counterpart."""
+    comfy_type = COMFY_TYPE_OF.get(nodeflow_type)
+    return NODE_MAPPINGS[comfy_type] if comfy_type is not None else None

@@ -1,12 +1,16 @@
-"""The user's saved workflows, as files under ``<base>/workflows/`` (subfolders allowed).
+"""The user's saved workflows, as files under ``<base>/workflows/`` (subfolders allowed), and
+the conversion of files dropped on the editor.
 
 A name is a relative path; ".json" is added when missing. PUT takes a nodeflow workflow
-(unknown node types are kept as placeholders, as the format allows) and writes it in
-nodeflow's stable layout.
+(unknown node types are kept as placeholders, as the format allows), stamps what it requires
+(nodeflow's version, the node packs and node versions) and writes it in nodeflow's stable
+layout. POST /nodeflow/import turns a ComfyUI workflow (API or editor format), a PNG carrying
+one, or a nodeflow file, into a nodeflow workflow with the problems and notes met on the way.
 """
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import uuid
 from pathlib import Path
@@ -14,12 +18,13 @@ from pathlib import Path
 from aiohttp import web
 
 from ..errors import WorkflowError
+from ..requires import with_requirements
 from ..workflow import dump_workflow, parse_workflow
 from .bodies import read_json
 from .errors import ApiError
 from .files import PathRejected, confined
 from .routing import RouteTable
-from .state import SETTINGS
+from .state import REGISTRY, SETTINGS
 
 routes = RouteTable("workflows")
 
@@ -76,7 +81,7 @@ async def put_workflow(request: web.Request) -> web.Response:
     name, path = _path(request)
     data = await read_json(request)
     try:
-        text = dump_workflow(parse_workflow(data))
+        text = dump_workflow(with_requirements(parse_workflow(data), request.app[REGISTRY]))
     except WorkflowError as exc:
         raise ApiError(400, "not a nodeflow workflow: " + "; ".join(map(str, exc.problems)),
                        "invalid_workflow",
@@ -102,3 +107,42 @@ async def delete_workflow(request: web.Request) -> web.Response:
         raise ApiError(404, f"no saved workflow {name!r}", "not_found")
     path.unlink()
     return web.json_response({"name": name})
+
+
+@routes.post("/nodeflow/import", "Convert a dropped file into a nodeflow workflow: a ComfyUI "
+             "workflow (API or editor format, as JSON or {\"data\": <JSON>}), a PNG carrying "
+             "one (raw bytes), or a nodeflow workflow",
+             responses={200: (("The workflow, what could not be converted (problems), models "
+                               "that are not installed (warnings) and notes"), None),
+                        400: ("Not a workflow in any known format", "Error"),
+                        413: ("Too large", "Error")})
+async def import_file(request: web.Request) -> web.Response:
+    from ..comfy.convert import import_workflow
+
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise ApiError(413, f"the request body is larger than {request.client_max_size} bytes",
+                       "too_large") from None
+    source = _unwrapped(body)
+    registry, settings = request.app[REGISTRY], request.app[SETTINGS]
+    try:
+        imported = await asyncio.to_thread(import_workflow, source, registry, settings)
+    except WorkflowError as exc:
+        raise ApiError(400, "; ".join(map(str, exc.problems)), "invalid_workflow",
+                       problems=[p.to_json() for p in exc.problems]) from None
+    return web.json_response(imported.to_json())
+
+
+def _unwrapped(body: bytes) -> bytes | object:
+    """``{"data": <JSON>}`` gives its data; anything else is the file itself."""
+    if body.lstrip()[:1] != b"{":
+        return body
+    try:
+        parsed = json.loads(body)
+    except (ValueError, RecursionError):
+        return body  # the importer words the error
+    if isinstance(parsed, dict) and set(parsed) == {"data"} and not (
+            isinstance(parsed["data"], dict) and "class_type" in parsed["data"]):
+        return parsed["data"]
+    return parsed

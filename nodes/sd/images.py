@@ -51,7 +51,8 @@ def _open(ctx, name: str):
 
 
 @node(category="image", display_name="Load Image", fingerprint=_file_state)
-def LoadImage(image: str = Field(choices=input_images), *, ctx) -> ImageAndMask:
+def LoadImage(image: str = Field(choices=input_images, upload="image"), *,
+              ctx) -> ImageAndMask:
     """An image from the input folder, and a mask from its alpha channel (transparent = 1)."""
     from nodeflow.diffusion.images import pil_to_image, pil_to_mask
 
@@ -60,7 +61,7 @@ def LoadImage(image: str = Field(choices=input_images), *, ctx) -> ImageAndMask:
 
 
 @node(category="image", display_name="Load Image Mask", fingerprint=_file_state)
-def LoadImageMask(image: str = Field(choices=input_images),
+def LoadImageMask(image: str = Field(choices=input_images, upload="image"),
                   channel: str = Field("A", choices=CHANNELS), *, ctx) -> Mask:
     """A mask from one channel of an image (alpha is inverted: transparent = 1)."""
     from nodeflow.diffusion.images import pil_to_mask
@@ -80,12 +81,22 @@ def _target_folder(root: Path, prefix: str) -> tuple[Path, str, str]:
     return target.parent, target.name, "" if subfolder == "." else subfolder
 
 
+def _workflow_texts(workflow) -> dict[str, str]:
+    """The PNG text chunks: nodeflow's workflow, and ComfyUI's ``prompt`` and ``workflow``
+    when every node has a ComfyUI counterpart (so ComfyUI opens the image too)."""
+    if workflow is None:
+        return {}
+    from nodeflow.comfy.export import builtin_registry, comfy_chunks
+
+    return {"nodeflow": dump_workflow(workflow), **comfy_chunks(workflow, builtin_registry())}
+
+
 def _save_pngs(images, ctx, root: Path, prefix: str, kind: str) -> None:
     from nodeflow.diffusion.images import (image_to_pils, next_free_path, png_info,
                                            write_atomically)
 
     folder, stem, subfolder = _target_folder(root, prefix)
-    texts = {"nodeflow": dump_workflow(ctx.workflow)} if ctx.workflow is not None else {}
+    texts = _workflow_texts(ctx.workflow)
     saved = []
     for picture in image_to_pils(images):
         while True:

@@ -29,6 +29,11 @@ except ImportError:
 
 
 def pytest_collection_modifyitems(config, items):
+    # The browser tests run last: playwright's sync API keeps an event loop running in the main
+    # thread for the rest of the session, which the asyncio tests (tests/server) cannot share.
+    here = Path(__file__).parent
+    browser = [item for item in items if Path(item.fspath).is_relative_to(here)]
+    items[:] = [item for item in items if item not in browser] + browser
     missing = None
     if not HAVE_PLAYWRIGHT:
         missing = "playwright is not installed (pip install playwright pytest-playwright)"
@@ -36,10 +41,8 @@ def pytest_collection_modifyitems(config, items):
         missing = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
     if missing is None or IN_CI:  # in CI they run, and fail loudly when something is missing
         return
-    here = Path(__file__).parent
-    for item in items:
-        if Path(item.fspath).is_relative_to(here):
-            item.add_marker(pytest.mark.skip(reason=missing))
+    for item in browser:
+        item.add_marker(pytest.mark.skip(reason=missing))
 
 
 @pytest.fixture(scope="session")

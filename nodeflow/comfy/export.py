@@ -1,0 +1,277 @@
+"""nodeflow workflows -> ComfyUI: the API format (a prompt ComfyUI can queue) and the editor's
+UI format (what ComfyUI opens from a PNG's ``workflow`` chunk), through the same mapping table
+as the importers. A node type ComfyUI has no counterpart for is a problem naming the node; a
+workflow is only exported when every node maps.
+"""
+from __future__ import annotations
+
+import functools
+import json
+from collections import defaultdict
+from typing import Any
+
+import networkx as nx
+
+from ..errors import Problem
+from ..graph import build_graph
+from ..registry import Registry
+from ..workflow import Workflow, as_link
+from .mapping import CONTROL, NOTE_TYPES, NodeMapping, export_mapping_for
+
+_NODE_WIDTH, _ROW = 315, 26
+
+
+def export_api(workflow: Workflow, registry: Registry) -> tuple[dict, list[Problem]]:
+    """(API-format prompt keyed by the nodeflow node ids, problems). Only usable when the
+    problem list is empty."""
+    problems: list[Problem] = []
+    mappings = _mappings(workflow, registry, problems)
+    prompt: dict[str, dict] = {}
+    for node_id, spec in workflow.nodes.items():
+        if node_id not in mappings:
+            continue
+        mapping = mappings[node_id]
+        inputs = _comfy_inputs(node_id, spec, mapping, mappings, workflow.nodes, registry,
+                               problems)
+        entry: dict[str, Any] = {"inputs": inputs, "class_type": mapping.comfy_type}
+        title = (spec.ui or {}).get("title")
+        entry["_meta"] = {"title": title if isinstance(title, str) and title
+                          else registry.get(spec.type).display_name}
+        prompt[node_id] = entry
+    return prompt, problems
+
+
+def export_ui(workflow: Workflow, registry: Registry) -> tuple[dict, list[Problem]]:
+    """(ComfyUI editor workflow, version 0.4 with numeric ids, problems)."""
+    prompt, problems = export_api(workflow, registry)
+    if problems:
+        return {}, problems
+    numbers = _numbers(list(workflow.nodes))
+    order = {node_id: i for i, node_id in enumerate(_execution_order(workflow))}
+    positions = _layout(workflow)
+    links: list[list] = []
+    out_links: dict[tuple[str, int], list[int]] = defaultdict(list)
+    nodes: list[dict] = []
+    for node_id, spec in workflow.nodes.items():
+        node_def = registry.get(spec.type)
+        mapping = export_mapping_for(spec.type)
+        entry = prompt[node_id]
+        ui = spec.ui or {}
+        inputs: list[dict] = []
+        widgets: list[Any] = []
+        linked_widgets: dict[str, int] = {}
+        for nf_name, input_spec in node_def.inputs.items():
+            comfy_name = mapping.comfy_input_name(nf_name)
+            value = entry["inputs"].get(comfy_name)
+            is_link = as_link(spec.inputs.get(nf_name)) is not None and comfy_name in entry[
+                "inputs"]
+            if not input_spec.accepts_literal or is_link:
+                slot = {"name": comfy_name, "type": input_spec.socket.type_name, "link": None}
+                if input_spec.accepts_literal:
+                    slot["widget"] = {"name": comfy_name}
+                if is_link:
+                    link_id = len(links) + 1
+                    source_type = _output_type(workflow, registry, value)
+                    links.append([link_id, numbers[value[0]], value[1], numbers[node_id],
+                                  len(inputs), source_type])
+                    out_links[(value[0], value[1])].append(link_id)
+                    slot["link"] = link_id
+                    if input_spec.accepts_literal:
+                        linked_widgets[comfy_name] = link_id
+                inputs.append(slot)
+        for name in mapping.widgets:
+            if name == CONTROL:
+                seed = mapping.input_name(mapping.widgets[mapping.widgets.index(name) - 1])
+                widgets.append((ui.get("controls") or {}).get(seed, "fixed"))
+                continue
+            value = entry["inputs"].get(name)
+            if name in linked_widgets:  # a linked widget keeps a value slot in ComfyUI
+                nf_name = mapping.input_name(name)
+                default = node_def.inputs[nf_name].field.default \
+                    if nf_name in node_def.inputs else None
+                value = _comfy_value(mapping, nf_name, default)
+            widgets.append(value)
+        outputs = [{"name": out.socket.type_name, "type": out.socket.type_name,
+                    "links": out_links.get((node_id, index)) or None, "slot_index": index}
+                   for index, out in enumerate(node_def.outputs)]
+        width, height = ui.get("size") or [_NODE_WIDTH, _ROW * (len(inputs) + len(widgets)
+                                                                + len(outputs)) + 30]
+        node: dict[str, Any] = {
+            "id": numbers[node_id], "type": mapping.comfy_type,
+            "pos": ui.get("pos") or positions[node_id], "size": [width, height],
+            "flags": {"collapsed": True} if ui.get("collapsed") else {},
+            "order": order[node_id], "mode": 0, "inputs": inputs, "outputs": outputs,
+            "properties": {"Node name for S&R": mapping.comfy_type},
+            "widgets_values": widgets}
+        if isinstance(ui.get("title"), str) and ui["title"]:
+            node["title"] = ui["title"]
+        nodes.append(node)
+    # output links listed in link order, as ComfyUI writes them
+    for node in nodes:
+        for out in node["outputs"]:
+            if out["links"] is not None:
+                out["links"].sort()
+    nodes += _note_nodes(workflow, max(numbers.values(), default=0))
+    top_ui = workflow.ui or {}
+    view = top_ui.get("view") or {}
+    return {
+        "last_node_id": max((n["id"] for n in nodes), default=0),
+        "last_link_id": len(links),
+        "nodes": nodes, "links": links,
+        "groups": [{"title": g.get("title", ""), "bounding": g.get("bounding"),
+                    "color": g.get("color", "#3f789e"), "font_size": 24, "flags": {}}
+                   for g in top_ui.get("groups") or [] if isinstance(g, dict)
+                   and isinstance(g.get("bounding"), list)],
+        "config": {},
+        "extra": {"ds": {"scale": view.get("scale", 1.0),
+                         "offset": view.get("offset", [0, 0])}},
+        "version": 0.4,
+    }, []
+
+
+def comfy_chunks(workflow: Workflow, registry: Registry) -> dict[str, str]:
+    """ComfyUI's PNG text chunks (``prompt``: API format, ``workflow``: UI format) for
+    ``workflow``, or nothing when some node has no ComfyUI counterpart."""
+    prompt, problems = export_api(workflow, registry)
+    if problems:
+        return {}
+    ui, problems = export_ui(workflow, registry)
+    if problems:
+        return {}
+    return {"prompt": json.dumps(prompt, ensure_ascii=False),
+            "workflow": json.dumps(ui, ensure_ascii=False)}
+
+
+@functools.lru_cache(maxsize=1)
+def builtin_registry() -> Registry:
+    """The built-in packs' node types (every type the mapping table names is built in).
+    Cheap after the first call: the packs are already imported."""
+    from ..plugins import load_registry
+
+    return load_registry(None, entry_points=False, custom=False)
+
+
+# -- pieces ----------------------------------------------------------------------------------
+
+def _mappings(workflow: Workflow, registry: Registry, problems: list[Problem]
+              ) -> dict[str, NodeMapping]:
+    found = {}
+    for node_id, spec in workflow.nodes.items():
+        mapping = export_mapping_for(spec.type)
+        if mapping is None or registry.get(spec.type) is None:
+            problems.append(Problem(node_id, None, f"{spec.type} has no ComfyUI counterpart",
+                                    "untranslatable"))
+            continue
+        found[node_id] = mapping
+    return found
+
+
+def _comfy_inputs(node_id: str, spec, mapping: NodeMapping, mappings: dict[str, NodeMapping],
+                  node_ids, registry: Registry, problems: list[Problem]) -> dict[str, Any]:
+    node_def = registry.get(spec.type)
+    inputs: dict[str, Any] = {}
+    for name in spec.inputs:
+        if name not in node_def.inputs:
+            problems.append(Problem(node_id, name, f"unknown input of {spec.type}",
+                                    "unknown_input"))
+    for name, input_spec in node_def.inputs.items():
+        comfy_name = mapping.comfy_input_name(name)
+        if name not in spec.inputs:
+            if input_spec.required or not input_spec.accepts_literal:
+                continue  # an unconnected socket; ComfyUI reports it as nodeflow would
+            inputs[comfy_name] = _comfy_value(mapping, name, input_spec.field.default)
+            continue
+        value = spec.inputs[name]
+        try:
+            link = as_link(value)
+        except ValueError as exc:
+            problems.append(Problem(node_id, name, str(exc), "bad_link"))
+            continue
+        if link is None:
+            if isinstance(value, list):
+                problems.append(Problem(node_id, name, "a list value cannot be exported: "
+                                        "ComfyUI reads a list as a link", "wrong_type"))
+                continue
+            inputs[comfy_name] = _comfy_value(mapping, name, value)
+            continue
+        source = mappings.get(link.node)
+        if link.node not in mappings and link.node not in node_ids:
+            problems.append(Problem(node_id, name, f"links to node '{link.node}', which is not "
+                                                   "in the workflow", "missing_node"))
+            continue
+        if source is None:
+            continue  # the source is reported: it has no ComfyUI counterpart
+        if link.output not in source.outputs:
+            problems.append(Problem(node_id, name, f"links to output '{link.output}' of node "
+                                                   f"'{link.node}', which ComfyUI does not have",
+                                    "missing_output"))
+            continue
+        inputs[comfy_name] = [link.node, source.outputs.index(link.output)]
+    for comfy_name, value in mapping.fill.items():
+        inputs.setdefault(comfy_name, value)
+    return inputs
+
+
+def _comfy_value(mapping: NodeMapping, name: str, value: Any) -> Any:
+    convert = mapping.exported.get(name)
+    return convert(value) if convert is not None else value
+
+
+def _output_type(workflow: Workflow, registry: Registry, link: list) -> str:
+    node_def = registry.get(workflow.nodes[link[0]].type)
+    return node_def.outputs[link[1]].socket.type_name
+
+
+def _numbers(node_ids: list[str]) -> dict[str, int]:
+    """ComfyUI's editor wants integer ids: numeric nodeflow ids keep their number, the others
+    take the next free ones in file order."""
+    numbers = {n: int(n) for n in node_ids if n.isdigit() and int(n) > 0}
+    if len(set(numbers.values())) != len(numbers):
+        numbers = {}
+    next_free = max(numbers.values(), default=0) + 1
+    for node_id in node_ids:
+        if node_id not in numbers:
+            numbers[node_id] = next_free
+            next_free += 1
+    return numbers
+
+
+def _execution_order(workflow: Workflow) -> list[str]:
+    graph = build_graph(workflow)
+    try:
+        return list(nx.lexicographical_topological_sort(graph, key=list(workflow.nodes).index))
+    except (nx.NetworkXUnfeasible, ValueError):
+        return list(workflow.nodes)
+
+
+def _layout(workflow: Workflow) -> dict[str, list[int]]:
+    """Columns by depth for nodes saved without a position."""
+    graph = build_graph(workflow)
+    depth: dict[str, int] = {}
+    for node_id in _execution_order(workflow):
+        depth[node_id] = 1 + max((depth.get(p, 0) for p in graph.predecessors(node_id)),
+                                 default=-1)
+    rows: dict[int, int] = defaultdict(int)
+    positions = {}
+    for node_id in workflow.nodes:
+        column = depth.get(node_id, 0)
+        positions[node_id] = [40 + column * 360, 40 + rows[column] * 260]
+        rows[column] += 1
+    return positions
+
+
+def _note_nodes(workflow: Workflow, last_id: int) -> list[dict]:
+    """The notes an import kept in ``ui.notes``, as ComfyUI note nodes again."""
+    nodes = []
+    for note in (workflow.ui or {}).get("notes") or []:
+        if not isinstance(note, dict) or note.get("type") not in NOTE_TYPES:
+            continue
+        last_id += 1
+        node = {"id": last_id, "type": note["type"], "pos": note.get("pos") or [0, 0],
+                "size": note.get("size") or [400, 200], "flags": {}, "order": 0, "mode": 0,
+                "inputs": [], "outputs": [], "properties": {},
+                "widgets_values": [note.get("text", "")]}
+        if isinstance(note.get("title"), str):
+            node["title"] = note["title"]
+        nodes.append(node)
+    return nodes

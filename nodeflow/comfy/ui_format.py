@@ -1,0 +1,385 @@
+"""ComfyUI editor workflows (the UI format) -> nodeflow workflows.
+
+The UI format is a LiteGraph drawing: ``nodes`` is a list of ``{id, type, pos, size, flags,
+mode, inputs, outputs, widgets_values, ...}`` where literal values sit in ``widgets_values`` by
+position, and ``links`` are ``[id, from_node, from_slot, to_node, to_slot, type]`` (version 0.4)
+or objects ``{id, origin_id, origin_slot, target_id, target_slot, type}`` (version 1).
+
+It is reduced to an API-format prompt the way ComfyUI's editor does before it queues one
+(widgets named by the mapping table, Reroutes followed, PrimitiveNode values copied into the
+inputs they feed, muted nodes left out, bypassed nodes passed through), and the API-format
+converter does the rest. Positions, titles, sizes, groups, notes and seed controls are kept in
+the workflow's ``ui``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import Problem, WorkflowError, short_repr
+from ..registry import Registry
+from .api_format import convert_api_prompt
+from .mapping import (
+    CONTROL,
+    CONTROL_MODES,
+    NOTE_TYPES,
+    PRIMITIVE_NODE,
+    REROUTE,
+    mapping_for,
+)
+
+MUTED, BYPASSED = 2, 4
+"""LiteGraph node modes: never runs / passes its inputs through (ComfyUI's "bypass")."""
+
+
+def is_ui_workflow(data: Any) -> bool:
+    return isinstance(data, dict) and isinstance(data.get("nodes"), list) and "links" in data
+
+
+@dataclass
+class _Link:
+    origin: str
+    origin_slot: int
+    target: str
+    target_slot: int
+    type: Any
+
+
+@dataclass
+class _Graph:
+    nodes: dict[str, dict]
+    links: dict[str, _Link]
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def convert_ui_workflow(data: dict, registry: Registry | None = None
+                        ) -> tuple[dict, list[Problem], list[str]]:
+    """(nodeflow workflow dict, problems, notes) for a ComfyUI editor workflow.
+
+    Raises :class:`WorkflowError` when ``data`` is not a UI-format workflow at all; anything
+    wrong with single nodes or links is a problem naming them, and the rest still converts.
+    """
+    graph = _read_graph(data)
+    prompt: dict[str, dict] = {}
+    ui_of: dict[str, dict] = {}
+    notes_ui: list[dict] = []
+    for node_id, node in graph.nodes.items():
+        kind = node["type"]
+        mode = node.get("mode", 0)
+        if kind in NOTE_TYPES:
+            notes_ui.append(_note(node_id, node))
+            continue
+        if kind in (REROUTE, PRIMITIVE_NODE):
+            continue
+        if mode == MUTED:
+            graph.notes.append(f"node '{node_id}' ({kind}) is muted: left out, as ComfyUI "
+                               "leaves it out")
+            continue
+        if mode == BYPASSED:
+            graph.notes.append(f"node '{node_id}' ({kind}) is bypassed: left out, its inputs "
+                               "passed on to the nodes it fed, as ComfyUI does")
+            continue
+        prompt[node_id], ui_of[node_id] = _entry(graph, node_id, node, registry)
+    workflow, problems = convert_api_prompt(prompt, registry)
+    for node_id, spec in workflow["nodes"].items():
+        ui = {**ui_of.get(node_id, {}), **(spec.get("ui") or {})}
+        if ui:
+            spec["ui"] = ui
+    workflow["nodes"] = {k: workflow["nodes"][k] for k in sorted(workflow["nodes"], key=_id_key)}
+    top_ui = _top_ui(data, notes_ui)
+    if top_ui:
+        workflow["ui"] = top_ui
+    if notes_ui:
+        graph.notes.append(f"{len(notes_ui)} note(s) kept in the workflow's ui.notes (nodeflow "
+                           "has no note nodes; the editor does not show them yet)")
+    return workflow, graph.problems + problems, graph.notes
+
+
+# -- reading the drawing ---------------------------------------------------------------------
+
+def _read_graph(data: dict) -> _Graph:
+    if not is_ui_workflow(data):
+        raise WorkflowError([Problem(None, None, "not a ComfyUI editor workflow: expected "
+                                                 "\"nodes\" (a list) and \"links\"")])
+    problems: list[Problem] = []
+    nodes: dict[str, dict] = {}
+    for index, node in enumerate(data["nodes"]):
+        if not isinstance(node, dict) or not _is_id(node.get("id")) or \
+                not isinstance(node.get("type"), str):
+            problems.append(Problem(None, None, f"nodes[{index}] is not a node: expected an "
+                                                "object with an \"id\" and a \"type\"", "bad_node"))
+            continue
+        node_id = str(node["id"])
+        if node_id in nodes:
+            problems.append(Problem(node_id, None, f"two nodes have the id {node_id}", "bad_node"))
+            continue
+        nodes[node_id] = node
+    links: dict[str, _Link] = {}
+    raw_links = data["links"] if isinstance(data["links"], list) else None
+    if raw_links is None:
+        raise WorkflowError([Problem(None, None, "\"links\" must be a list")])
+    for index, raw in enumerate(raw_links):
+        link = _parse_link(raw)
+        if link is None:
+            problems.append(Problem(None, None, f"links[{index}] is not a link: expected "
+                                    "[id, from_node, from_slot, to_node, to_slot, type] or an "
+                                    f"object with origin_id/target_id (got {short_repr(raw)})",
+                                    "bad_link"))
+            continue
+        links[link[0]] = link[1]
+    return _Graph(nodes, links, problems)
+
+
+def _parse_link(raw: Any) -> tuple[str, _Link] | None:
+    if isinstance(raw, list) and len(raw) >= 5:
+        link_id, origin, origin_slot, target, target_slot = raw[:5]
+        kind = raw[5] if len(raw) > 5 else None
+    elif isinstance(raw, dict):
+        link_id, origin, origin_slot = raw.get("id"), raw.get("origin_id"), raw.get("origin_slot")
+        target, target_slot, kind = raw.get("target_id"), raw.get("target_slot"), raw.get("type")
+    else:
+        return None
+    if not (_is_id(link_id) and _is_id(origin) and _is_id(target) and _is_index(origin_slot)
+            and _is_index(target_slot)):
+        return None
+    return str(link_id), _Link(str(origin), origin_slot, str(target), target_slot, kind)
+
+
+def _is_id(value: Any) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool)) or \
+        (isinstance(value, str) and bool(value))
+
+
+def _is_index(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _id_key(node_id: str) -> tuple:
+    return (0, int(node_id), "") if node_id.isdigit() else (1, 0, node_id)
+
+
+# -- one node -> one API-format entry --------------------------------------------------------
+
+def _entry(graph: _Graph, node_id: str, node: dict, registry: Registry | None
+           ) -> tuple[dict, dict]:
+    kind = node["type"]
+    inputs: dict[str, Any] = {}
+    ui: dict[str, Any] = {}
+    widget_names = _widget_names(kind, registry)
+    if widget_names is not None:
+        _widgets(graph, node_id, node, widget_names, inputs, ui)
+    for slot, entry in enumerate(_slots(node)):
+        if not isinstance(entry, dict) or entry.get("link") is None:
+            continue
+        name = entry.get("name")
+        if not isinstance(name, str):
+            graph.problems.append(Problem(node_id, None, f"input slot {slot} has no name",
+                                          "bad_link"))
+            continue
+        source = _source(graph, node_id, name, entry["link"], set())
+        if source is None:  # as ComfyUI does, the input goes, its widget value too
+            inputs.pop(name, None)
+            continue
+        inputs[name] = source
+    for key in ("pos", "size"):
+        value = _pair(node.get(key))
+        if value is not None:
+            ui[key] = value
+    if isinstance(node.get("title"), str) and node["title"]:
+        ui["title"] = node["title"]
+    if isinstance(node.get("flags"), dict) and node["flags"].get("collapsed"):
+        ui["collapsed"] = True
+    entry = {"class_type": kind, "inputs": inputs}
+    return entry, ui
+
+
+def _widget_names(kind: str, registry: Registry | None) -> tuple[str, ...] | None:
+    """ComfyUI's widget order for ``kind``; for a nodeflow type, its literal inputs in order
+    (a seed-like input followed by its control). None: unknown, the converter reports it."""
+    mapping = mapping_for(kind)
+    if mapping is not None:
+        return mapping.widgets
+    node_def = registry.get(kind) if registry is not None else None
+    if node_def is None:
+        return None
+    names: list[str] = []
+    for name, spec in node_def.inputs.items():
+        if spec.accepts_literal:
+            names.append(name)
+            if getattr(spec.field, "control_after_generate", False):
+                names.append(CONTROL)
+    return tuple(names)
+
+
+def _widgets(graph: _Graph, node_id: str, node: dict, names: tuple[str, ...],
+             inputs: dict, ui: dict) -> None:
+    values = node.get("widgets_values")
+    if values is None:
+        values = []
+    if isinstance(values, dict):  # some nodes save their widgets by name
+        inputs.update({n: values[n] for n in names if n in values and n != CONTROL})
+        return
+    if not isinstance(values, list):
+        graph.problems.append(Problem(node_id, None, "widgets_values must be a list, got "
+                                                     f"{short_repr(values)}", "widget_values"))
+        return
+    needed = len(names)
+    while needed and names[needed - 1] in _optional_tail(node["type"]):
+        needed -= 1
+    if len(values) < needed:
+        graph.problems.append(Problem(node_id, None, f"{node['type']} has {len(names)} widget "
+                                      f"values ({', '.join(names)}), the file gives "
+                                      f"{len(values)}: {short_repr(values)}", "widget_values"))
+        return
+    if len(values) > len(names):
+        graph.notes.append(f"node '{node_id}' ({node['type']}): {len(values) - len(names)} "
+                           "extra widget value(s) ignored")
+    mapping = mapping_for(node["type"])
+    for index, (name, value) in enumerate(zip(names, values)):
+        if name == CONTROL:  # the editor's "control after generate" of the widget before it
+            if value in CONTROL_MODES and index > 0:
+                seed = names[index - 1]
+                seed = mapping.input_name(seed) if mapping is not None else seed
+                ui.setdefault("controls", {})[seed] = value
+            continue
+        inputs[name] = value
+
+
+def _optional_tail(kind: str) -> tuple[str, ...]:
+    """Widgets an older file may lack at the end: the dropped ones, a trailing control."""
+    mapping = mapping_for(kind)
+    dropped = tuple(mapping.dropped) if mapping is not None else ()
+    return dropped + (CONTROL,)
+
+
+def _source(graph: _Graph, node_id: str, input_name: str, link_id: Any, seen: set
+            ) -> list | Any | None:
+    """What feeds ``input_name``: ``[origin_id, slot]``, a literal (from a PrimitiveNode),
+    or None when nothing does (a muted source; problems and notes say why)."""
+    link = graph.links.get(str(link_id)) if _is_id(link_id) else None
+    if link is None:
+        graph.problems.append(Problem(node_id, input_name, f"uses link {link_id}, which is not "
+                                                           "in the file's links", "bad_link"))
+        return None
+    origin = graph.nodes.get(link.origin)
+    if origin is None:
+        graph.problems.append(Problem(node_id, input_name, f"links to node '{link.origin}', "
+                                                           "which is not in the workflow",
+                                      "missing_node"))
+        return None
+    if link.origin in seen:
+        graph.problems.append(Problem(node_id, input_name, "links through a loop of Reroute "
+                                                           "or bypassed nodes", "cycle"))
+        return None
+    seen.add(link.origin)
+    kind, mode = origin["type"], origin.get("mode", 0)
+    if kind == PRIMITIVE_NODE:
+        values = origin.get("widgets_values")
+        if isinstance(values, list) and values:
+            return values[0]
+        graph.problems.append(Problem(node_id, input_name, f"is fed by PrimitiveNode "
+                                                           f"'{link.origin}', which has no value",
+                                      "widget_values"))
+        return None
+    if kind == REROUTE or mode == BYPASSED:
+        upstream = _pass_through_input(origin, link)
+        if upstream is None:
+            if mode == BYPASSED:
+                graph.notes.append(f"node '{node_id}' input '{input_name}': the bypassed node "
+                                   f"'{link.origin}' ({kind}) has no input of type "
+                                   f"{link.type} to pass on; left unconnected")
+            return None
+        return _source(graph, node_id, input_name, upstream, seen)
+    if mode == MUTED:
+        graph.notes.append(f"node '{node_id}' input '{input_name}': its source '{link.origin}' "
+                           f"({kind}) is muted; left unconnected")
+        return None
+    return [link.origin, link.origin_slot]
+
+
+def _pass_through_input(node: dict, link: _Link) -> Any | None:
+    """The link into ``node`` that a Reroute or a bypassed node passes on to output
+    ``link.origin_slot``: the input at the same slot if its type matches, else the first input
+    of that type (a Reroute has one input and passes it whatever its type)."""
+    entries = [e if isinstance(e, dict) else {} for e in _slots(node)]
+    if node["type"] == REROUTE:
+        return entries[0].get("link") if entries else None
+    wanted = link.type
+    outputs = node.get("outputs") if isinstance(node.get("outputs"), list) else []
+    if wanted is None and link.origin_slot < len(outputs) and \
+            isinstance(outputs[link.origin_slot], dict):
+        wanted = outputs[link.origin_slot].get("type")
+    candidates = []
+    if link.origin_slot < len(entries):
+        candidates.append(entries[link.origin_slot])
+    candidates += entries
+    for entry in candidates:
+        if entry.get("link") is not None and entry.get("type") == wanted:
+            return entry["link"]
+    return None
+
+
+def _slots(node: dict) -> list:
+    inputs = node.get("inputs")
+    return inputs if isinstance(inputs, list) else []
+
+
+def _pair(value: Any) -> list | None:
+    """``[x, y]`` from a list or from old files' ``{"0": x, "1": y}``."""
+    if isinstance(value, dict):
+        value = [value.get("0"), value.get("1")]
+    if isinstance(value, list) and len(value) >= 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value[:2]):
+        return [_number(v) for v in value[:2]]
+    return None
+
+
+def _number(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else round(value, 2)
+
+
+# -- what the graph has besides nodes --------------------------------------------------------
+
+def _note(node_id: str, node: dict) -> dict:
+    values = node.get("widgets_values")
+    text = values[0] if isinstance(values, list) and values and isinstance(values[0], str) \
+        else ""
+    note: dict[str, Any] = {"id": node_id, "type": node["type"], "text": text}
+    for key in ("pos", "size"):
+        value = _pair(node.get(key))
+        if value is not None:
+            note[key] = value
+    if isinstance(node.get("title"), str):
+        note["title"] = node["title"]
+    return note
+
+
+def _top_ui(data: dict, notes: list[dict]) -> dict:
+    ui: dict[str, Any] = {}
+    groups = []
+    for group in data["groups"] if isinstance(data.get("groups"), list) else []:
+        if not isinstance(group, dict):
+            continue
+        bounding = group.get("bounding")
+        if not (isinstance(bounding, list) and len(bounding) == 4):
+            continue
+        kept = {"title": str(group.get("title", "")),
+                "bounding": [_number(v) for v in bounding
+                             if isinstance(v, (int, float)) and not isinstance(v, bool)]}
+        if len(kept["bounding"]) != 4:
+            continue
+        if isinstance(group.get("color"), str):
+            kept["color"] = group["color"]
+        groups.append(kept)
+    if groups:
+        ui["groups"] = groups
+    extra = data.get("extra")
+    ds = extra.get("ds") if isinstance(extra, dict) else None
+    if isinstance(ds, dict):
+        offset, scale = _pair(ds.get("offset")), ds.get("scale")
+        if offset is not None and isinstance(scale, (int, float)) and not isinstance(scale, bool):
+            ui["view"] = {"offset": offset, "scale": round(float(scale), 3)}
+    if notes:
+        ui["notes"] = notes
+    return ui
