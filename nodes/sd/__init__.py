@@ -8,6 +8,7 @@ from .images import LoadImage, LoadImageMask, PreviewImage, SaveAnimation, SaveI
 from .latents import (EmptyLatent, LatentBatchJoin, LatentFromBatch, LatentInterpolate,
                       LatentSweep, LatentUpscale, LatentUpscaleBy, SetLatentNoiseMask)
 from .loaders import CheckpointLoader, LoadLoRA, LoadVAE
+from .masks import ImageToMask, MaskComposite, SolidMask
 from .sampling import KSampler, KSamplerAdvanced
 from .text import ClipSkip, ConditioningCombine, TextEncode
 from .vae import VAEDecode, VAEDecodeTiled, VAEEncode, VAEEncodeTiled, VAEFidelity
@@ -17,5 +18,6 @@ __all__ = [
     "EmptyLatent", "LatentUpscale", "LatentUpscaleBy", "LatentInterpolate", "LatentSweep",
     "LatentBatchJoin", "LatentFromBatch", "SetLatentNoiseMask", "KSampler", "KSamplerAdvanced",
     "VAEEncode", "VAEDecode", "VAEEncodeTiled", "VAEDecodeTiled", "VAEFidelity", "LoadImage",
-    "LoadImageMask", "SaveImage", "PreviewImage", "SaveAnimation",
+    "LoadImageMask", "SaveImage", "PreviewImage", "SaveAnimation", "ImageToMask", "SolidMask",
+    "MaskComposite",
 ]

@@ -36,3 +36,22 @@ def test_sd_pack_contract(tmp_path):
         problems += [f"{name}: {p}" for p in found]
     assert problems == []
     assert len(list((tmp_path / "output").glob("*.png"))) == 2
+
+
+def test_mask_nodes():
+    from nodeflow.testing import contract_problems
+
+    registry = load_registry(None, entry_points=False, custom=False)
+    image = torch.zeros(1, 4, 4, 3)
+    image[..., 0] = 1.0
+    assert torch.equal(registry.get("ImageToMask").fn(image, "red"), torch.ones(1, 4, 4))
+    solid = registry.get("SolidMask").fn(0.0, 8, 6)
+    assert solid.shape == (1, 6, 8) and solid.sum() == 0
+    square = registry.get("MaskComposite").fn(solid, torch.ones(1, 2, 3), 6, 4, "add")
+    assert square.sum() == 4  # 3x2 placed at (6, 4) is cut to 2x2 by the 8x6 destination
+    assert square[0, 4, 6] == 1 and square[0, 0, 0] == 0
+    xor = registry.get("MaskComposite").fn(square, torch.ones(1, 6, 8), 0, 0, "xor")
+    assert xor.sum() == 44
+    for name, samples in {"ImageToMask": {"image": image}, "SolidMask": {},
+                          "MaskComposite": {"destination": solid, "source": solid}}.items():
+        assert contract_problems(registry.get(name), samples) == []
