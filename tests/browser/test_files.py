@@ -141,3 +141,13 @@ def test_missing_node_type_is_a_placeholder_that_keeps_values_and_links(editor):
 def _shot(name):
     from .test_build_and_run import _shot as shot
     return shot(name)
+
+
+def test_dropped_comfyui_workflow_is_imported_with_its_warnings(editor):
+    fixture = Path(__file__).parents[1] / "sharing" / "fixtures" / "comfyui-default-ui-1.json"
+    drop(editor, "comfy.json", fixture.read_bytes(), "application/json")
+    editor.wait_for_function("Object.keys(nodeflow.currentWorkflow().nodes).length >= 7")
+    types = set(node_types(editor).values())
+    assert {"CheckpointLoader", "TextEncode", "EmptyLatent", "KSampler", "VAEDecode",
+            "SaveImage"} <= types
+    expect(editor.locator(".toast.error").first).to_contain_text("v1-5-pruned-emaonly")

@@ -26,7 +26,13 @@ export async function readWorkflowFile(file) {
 async function importComfy(file) {
   try {
     const result = await api.importComfy(file);
-    return { ...result.workflow, importNotes: result.notes ?? [] };
+    const where = (p) => (p.node ? `node ${p.node}${p.input ? `.${p.input}` : ""}: ` : "");
+    const notes = [
+      ...(result.problems ?? []).map((p) => ({ text: `left out: ${where(p)}${p.message}`, kind: "error" })),
+      ...(result.warnings ?? []).map((p) => ({ text: `${where(p)}${p.message}`, kind: "error" })),
+      ...(result.notes ?? []).map((text) => ({ text, kind: "info" })),
+    ];
+    return { ...result.workflow, importNotes: notes };
   } catch (error) {
     if (error.status === 404 || error.status === 405) {
       throw new Error("this server cannot import ComfyUI workflows yet");

@@ -67,7 +67,7 @@ function openWorkflow(doc, { name, keepHistory = false, keepView = false } = {})
   showImagePreviews();
   if (!keepHistory) undo?.reset();
   persist();
-  for (const note of notes ?? []) notify(note, "error");
+  for (const note of notes ?? []) notify(note.text ?? note, note.kind ?? "error");
 }
 
 function showImagePreviews() {
