@@ -97,11 +97,18 @@ def _repeat_to(t: torch.Tensor, n: int) -> torch.Tensor:
 
 
 def _cat_conds(conds: list[dict], n: int) -> dict:
-    """Concatenate conditioning dicts (nested, e.g. SDXL's added_cond_kwargs) along the batch."""
+    """Concatenate conditioning dicts (nested, e.g. SDXL's added_cond_kwargs) along the batch.
+
+    Prompts of different token lengths (a long prompt has 154 tokens, a short one 77) are first
+    repeated to a common length: attention over k copies of the same tokens gives exactly the
+    same result, which is also how ComfyUI batches them."""
     out = {}
     for key, first in conds[0].items():
         values = [c[key] for c in conds]
         if isinstance(first, torch.Tensor):
+            if key == "encoder_hidden_states":
+                tokens = math.lcm(*(v.shape[1] for v in values))
+                values = [v.repeat(1, tokens // v.shape[1], 1) for v in values]
             out[key] = torch.cat([_repeat_to(v, n) for v in values])
         elif isinstance(first, dict):
             out[key] = _cat_conds(values, n)
@@ -114,32 +121,54 @@ class CFGDenoiser:
     """Classifier-free guidance (Ho & Salimans 2022): D = D_u + cfg * (D_c - D_u).
 
     `cond` and `uncond` are the keyword arguments of `denoiser` (e.g. encoder_hidden_states and
-    SDXL's added_cond_kwargs); both passes run as one batch of 2B. With cfg == 1 the guided
-    result is the conditional one, so the unconditional pass is skipped, as in ComfyUI.
+    SDXL's added_cond_kwargs), or lists of them: several conditionings (ConditioningCombine) are
+    each predicted and their predictions averaged, as ComfyUI does. Everything runs as one
+    batch. With cfg == 1 the guided result is the conditional one, so the unconditional pass
+    is skipped, as in ComfyUI.
     """
 
-    def __init__(self, denoiser: Callable, cond: dict, uncond: dict, cfg: float):
-        self.denoiser, self.cond, self.uncond, self.cfg = denoiser, cond, uncond, float(cfg)
+    def __init__(self, denoiser: Callable, cond: dict | list[dict], uncond: dict | list[dict],
+                 cfg: float):
+        self.denoiser, self.cfg = denoiser, float(cfg)
+        self.cond = [cond] if isinstance(cond, dict) else list(cond)
+        self.uncond = [uncond] if isinstance(uncond, dict) else list(uncond)
 
     @property
     def schedule(self):
         return getattr(self.denoiser, "schedule", None)
 
+    def _run(self, x, sigma, with_uncond: bool, **kwargs):
+        entries = self.cond + (self.uncond if with_uncond else [])
+        k = len(entries)
+        out = self.denoiser(torch.cat([x] * k), torch.cat([sigma] * k),
+                            **_cat_conds(entries, x.shape[0]), **kwargs)
+        parts = out.chunk(k)
+        cond_out = torch.stack(parts[:len(self.cond)]).mean(0)
+        uncond_out = torch.stack(parts[len(self.cond):]).mean(0) if with_uncond else None
+        return cond_out, uncond_out
+
     def _both(self, x, sigma, **kwargs):
-        n = x.shape[0]
-        out = self.denoiser(torch.cat([x, x]), torch.cat([sigma, sigma]),
-                            **_cat_conds([self.cond, self.uncond], n), **kwargs)
-        cond_out, uncond_out = out.chunk(2)
+        cond_out, uncond_out = self._run(x, sigma, True, **kwargs)
         return uncond_out + (cond_out - uncond_out) * self.cfg, uncond_out
 
     def __call__(self, x, sigma, **kwargs):
         if math.isclose(self.cfg, 1.0):
-            return self.denoiser(x, sigma, **_cat_conds([self.cond], x.shape[0]), **kwargs)
+            return self._run(x, sigma, False, **kwargs)[0]
         return self._both(x, sigma, **kwargs)[0]
 
     def with_uncond(self, x, sigma, **kwargs):
         """(guided, unconditional) denoised, always running both passes (what CFG++ samplers need)."""
         return self._both(x, sigma, **kwargs)
+
+
+def unet_conditioning(entry, height: int, width: int) -> dict:
+    """A CONDITIONING entry as UNet keyword arguments; SDXL adds its pooled text embedding and
+    the size micro-conditioning (original size, crop, target size: the image's own size)."""
+    kwargs = {"encoder_hidden_states": entry.cond}
+    if entry.pooled is not None:
+        time_ids = torch.tensor([[height, width, 0, 0, height, width]], dtype=torch.float32)
+        kwargs["added_cond_kwargs"] = {"text_embeds": entry.pooled, "time_ids": time_ids}
+    return kwargs
 
 
 def prepare_mask(mask: torch.Tensor, shape) -> torch.Tensor:

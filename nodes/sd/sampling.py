@@ -40,9 +40,9 @@ def _run(ctx, model, positive, negative, latent, seed, steps, cfg, sampler, sche
          sigmas_for, add_noise=True):
     import torch
 
-    from nodeflow.diffusion.guidance import GuidedDenoiser, unet_kwargs
     from nodeflow.diffusion.runtime import Runtime
-    from nodeflow.diffusion.sampling import UNetDenoiser, latent_preview, prepare_noise, sample
+    from nodeflow.diffusion.sampling import (CFGDenoiser, UNetDenoiser, latent_preview,
+                                             prepare_noise, sample, unet_conditioning)
     from nodeflow.diffusion.schedules import DiscreteSchedule
 
     runtime = Runtime.for_ctx(ctx)
@@ -56,9 +56,9 @@ def _run(ctx, model, positive, negative, latent, seed, steps, cfg, sampler, sche
     sigmas = sigmas_for(schedule)
     height, width = latent.pixel_size
     batch = latent.batch_size
-    pos = [unet_kwargs(e, batch, height, width) for e in positive]
-    neg = [unet_kwargs(e, batch, height, width) for e in negative]
-    denoiser = GuidedDenoiser(UNetDenoiser(unet, schedule, dtype=runtime.dtype), pos, neg, cfg)
+    pos = [unet_conditioning(e, height, width) for e in positive]
+    neg = [unet_conditioning(e, height, width) for e in negative]
+    denoiser = CFGDenoiser(UNetDenoiser(unet, schedule, dtype=runtime.dtype), pos, neg, cfg)
     scale = checkpoint.scaling_factor
     kind = "sdxl" if checkpoint.arch == "sdxl" else "sd1"
 

@@ -283,3 +283,19 @@ def test_latent_preview():
     with pytest.raises(ValueError, match="sdxl"):
         latent_preview(torch.zeros(1, 4, 2, 2), "flux")
     assert latent_preview(torch.zeros(1, 4, 2, 2))[0, 0].tolist() == [128, 128, 128]
+
+
+def test_cfg_averages_several_conditionings_and_repeats_tokens():
+    seen = []
+
+    def denoiser(x, sigma, encoder_hidden_states):
+        seen.append(encoder_hidden_states.shape)
+        return x * encoder_hidden_states.mean(dim=(1, 2)).view(-1, 1, 1, 1)
+
+    long = {"encoder_hidden_states": torch.full((1, 154, 4), 3.0)}
+    short = {"encoder_hidden_states": torch.full((1, 77, 4), 1.0)}
+    empty = {"encoder_hidden_states": torch.zeros(1, 77, 4)}
+    x, sigma = torch.ones(2, 4, 2, 2), torch.ones(2)
+    out = CFGDenoiser(denoiser, [long, short], [empty], cfg=2.0)(x, sigma)
+    assert seen == [(6, 154, 4)]  # 3 conditionings x batch 2, tokens repeated to 154
+    assert torch.allclose(out, torch.full_like(x, 0 + (2.0 - 0) * 2.0))  # mean(3, 1) = 2
