@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 from pathlib import Path
@@ -22,6 +23,9 @@ class UsageError(Exception):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Idle OpenMP threads spin by default; on shared or small machines that made every model
+    # step several times slower. Must be set before torch loads; a user's own setting wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
@@ -96,6 +100,14 @@ def _parser() -> argparse.ArgumentParser:
                         help="ComfyUI's editor format instead of the API format")
     export.add_argument("-o", "--output", required=True, metavar="OUT.json")
     export.set_defaults(handler=cmd_export)
+
+    train = sub.add_parser("train-tiny", help="train the built-in nodeflow-tiny model from "
+                                             "scratch (about 20 minutes on 2 CPU cores)")
+    train.add_argument("--out", required=True, metavar="DIR", help="where to write the model")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--scale", type=float, default=1.0,
+                       help="fraction of the training steps (e.g. 0.01 for a smoke test)")
+    train.set_defaults(handler=cmd_train_tiny)
 
     nodes = sub.add_parser("nodes", parents=[common],
                            help="list node types and packs that failed to load")
@@ -211,6 +223,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     return serve(_settings(args), host=args.host, port=args.port, token=args.token,
                  dev=args.dev)
+
+
+def cmd_train_tiny(args: argparse.Namespace) -> int:
+    from .tiny.train import train
+
+    if not 0 < args.scale <= 1:
+        raise UsageError("--scale must be in (0, 1]")
+    print(train(Path(args.out), seed=args.seed, scale=args.scale,
+                log=lambda line: print(line, file=sys.stderr, flush=True)))
+    return EXIT_OK
 
 
 def cmd_new_pack(args: argparse.Namespace) -> int:

@@ -14,22 +14,25 @@ from functools import lru_cache
 
 import numpy as np
 
+from .palette import COLORS, PALETTE, WORDS
+
 SIZE = 32
 SOURCE_SIZE = 8
 SOURCE_MAX = 16.0  # load_digits values run 0..16
-WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-# Named colours, far enough apart that the judge can tell them by their mean RGB.
-PALETTE: dict[str, tuple[int, int, int]] = {
-    "red": (220, 30, 30),
-    "orange": (250, 140, 0),
-    "yellow": (245, 225, 40),
-    "green": (30, 170, 50),
-    "blue": (30, 70, 230),
-    "purple": (140, 40, 190),
-    "white": (250, 250, 250),
-    "black": (10, 10, 10),
-}
-COLORS = tuple(PALETTE)
+__all__ = [
+    "COLORS",
+    "PALETTE",
+    "SIZE",
+    "WORDS",
+    "all_prompts",
+    "color_pairs",
+    "example_index",
+    "masks",
+    "paint",
+    "prompt",
+    "source_digits",
+    "training_prompt",
+]
 
 
 def _bilinear_matrix(src: int, dst: int) -> np.ndarray:

@@ -51,7 +51,8 @@ def test_export_ui_round_trips_through_import(registry, settings):
     assert problems == [] and drawing["version"] == 0.4
     assert all(isinstance(n["id"], int) for n in drawing["nodes"])
     sampler = next(n for n in drawing["nodes"] if n["type"] == "KSampler")
-    assert sampler["widgets_values"] == [0, "fixed", 2, 5.0, "euler", "normal", 1.0]
+    seed = next(s.inputs["seed"] for s in workflow.nodes.values() if s.type == "KSampler")
+    assert sampler["widgets_values"] == [seed, "fixed", 2, 5.0, "euler", "normal", 1.0]
     assert sampler["pos"] == [700, 200]
     back = import_workflow(drawing, registry, settings)
     assert back.problems == []
