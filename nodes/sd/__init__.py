@@ -11,7 +11,8 @@ from .loaders import CheckpointLoader, LoadLoRA, LoadVAE
 from .masks import ImageToMask, MaskComposite, SolidMask
 from .sampling import KSampler, KSamplerAdvanced
 from .text import ClipSkip, ConditioningCombine, TextEncode
-from .vae import VAEDecode, VAEDecodeTiled, VAEEncode, VAEEncodeTiled, VAEFidelity
+from .vae import (ImageFidelity, VAEDecode, VAEDecodeTiled, VAEEncode, VAEEncodeTiled,
+                  VAEFidelity)
 
 __all__ = [
     "CheckpointLoader", "LoadVAE", "LoadLoRA", "TextEncode", "ConditioningCombine", "ClipSkip",
@@ -19,5 +20,5 @@ __all__ = [
     "LatentBatchJoin", "LatentFromBatch", "SetLatentNoiseMask", "KSampler", "KSamplerAdvanced",
     "VAEEncode", "VAEDecode", "VAEEncodeTiled", "VAEDecodeTiled", "VAEFidelity", "LoadImage",
     "LoadImageMask", "SaveImage", "PreviewImage", "SaveAnimation", "ImageToMask", "SolidMask",
-    "MaskComposite",
+    "MaskComposite", "ImageFidelity",
 ]

@@ -103,6 +103,25 @@ class Fidelity(NamedTuple):
     reconstruction: Image
 
 
+class Similarity(NamedTuple):
+    psnr: float
+    ssim: float
+
+
+@node(category="image/analysis", display_name="Image Fidelity")
+def ImageFidelity(reference: Image, image: Image, *, ctx) -> Similarity:
+    """How close ``image`` is to ``reference`` (same size): PSNR in dB and SSIM. Compare a
+    tiled decode with a full one, two VAEs, two samplers."""
+    from nodeflow.diffusion.vae_ops import psnr, ssim
+
+    if tuple(reference.shape) != tuple(image.shape):
+        raise NodeError(f"the images differ in shape: {tuple(reference.shape)} and "
+                        f"{tuple(image.shape)}", input="image")
+    scores = Similarity(psnr(reference, image), ssim(reference, image))
+    ctx.report(text=[f"PSNR {scores.psnr:.2f} dB, SSIM {scores.ssim:.4f}"])
+    return scores
+
+
 @node(category="latent", display_name="VAE Fidelity")
 def VAEFidelity(image: Image, vae: Vae, mode: str = Field("mean", choices=MODES),
                 seed: int = Field(0, ge=0, le=2**64 - 1), *, ctx) -> Fidelity:

@@ -28,6 +28,7 @@ def test_sd_pack_contract(tmp_path):
         "SaveImage": {"images": image},
         "PreviewImage": {"images": image},
         "SaveAnimation": {"images": image},
+        "ImageFidelity": {"reference": image, "image": image},
     }
     problems = []
     for name, node_def in sd.items():
