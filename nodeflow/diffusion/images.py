@@ -80,6 +80,18 @@ def write_atomically(path: Path, save) -> None:
         os.unlink(tmp)
 
 
+def save_new_file(folder: Path, prefix: str, suffix: str, save) -> Path:
+    """Write ``save(file)`` under the next free ``prefix_NNNNN`` name in ``folder``, atomically;
+    if another process takes that name first, the next one is used. Returns the path."""
+    while True:
+        path = next_free_path(folder, prefix, suffix)
+        try:
+            write_atomically(path, save)
+            return path
+        except FileExistsError:
+            continue
+
+
 def save_animation(frames: Iterable[Image.Image], handle, *, fmt: str, fps: float,
                    loop: int = 0) -> None:
     """Animated WebP (lossless) or GIF from Pillow frames."""

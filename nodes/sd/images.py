@@ -92,22 +92,14 @@ def _workflow_texts(workflow) -> dict[str, str]:
 
 
 def _save_pngs(images, ctx, root: Path, prefix: str, kind: str) -> None:
-    from nodeflow.diffusion.images import (image_to_pils, next_free_path, png_info,
-                                           write_atomically)
+    from nodeflow.diffusion.images import image_to_pils, png_info, save_new_file
 
     folder, stem, subfolder = _target_folder(root, prefix)
     texts = _workflow_texts(ctx.workflow)
     saved = []
     for picture in image_to_pils(images):
-        while True:
-            path = next_free_path(folder, stem, ".png")
-            try:
-                write_atomically(path, lambda f: picture.save(f, format="PNG",
-                                                              pnginfo=png_info(texts),
-                                                              compress_level=4))
-                break
-            except FileExistsError:  # another process took the name: take the next
-                continue
+        path = save_new_file(folder, stem, ".png", lambda f: picture.save(
+            f, format="PNG", pnginfo=png_info(texts), compress_level=4))
         saved.append({"filename": path.name, "subfolder": subfolder, "type": kind})
     ctx.report(images=saved)
 
@@ -131,21 +123,14 @@ def SaveAnimation(images: Image, prefix: str = Field("nodeflow-animation", max_l
                   format: str = Field("webp", choices=["webp", "gif"]),
                   bounce: bool = False, *, ctx) -> None:
     """The batch as one animated image (a morph, a sweep); ``bounce`` plays it back and forth."""
-    from nodeflow.diffusion.images import (image_to_pils, next_free_path, save_animation,
-                                           write_atomically)
+    from nodeflow.diffusion.images import image_to_pils, save_animation, save_new_file
 
     frames = image_to_pils(images)
     if bounce and len(frames) > 2:
         frames = frames + frames[-2:0:-1]
     folder, stem, subfolder = _target_folder(ctx.output_dir, prefix)
     suffix = "." + format
-    while True:
-        path = next_free_path(folder, stem, suffix)
-        try:
-            write_atomically(path, lambda f: save_animation(frames, f, fmt=format.upper(),
-                                                            fps=fps))
-            break
-        except FileExistsError:
-            continue
+    path = save_new_file(folder, stem, suffix,
+                         lambda f: save_animation(frames, f, fmt=format.upper(), fps=fps))
     ctx.report(images=[{"filename": path.name, "subfolder": subfolder, "type": "output",
                         "animated": True}])
