@@ -155,9 +155,9 @@ def case_vae(work: Path, size: int, tiled: bool) -> dict:
     import torch
 
     from nodeflow.diffusion import vae_ops
-    from nodeflow.diffusion.checkpoints import load_checkpoint
+    from nodeflow.diffusion.checkpoints import load_vae
 
-    vae = load_checkpoint(work / "models/checkpoints/sd15-random.safetensors").vae
+    vae = load_vae(work / "models/checkpoints/sd15-random.safetensors")  # the VAE part only
     latent = torch.randn(1, 4, size // 8, size // 8)
     start = time.perf_counter()
     if tiled:
@@ -193,6 +193,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", default=str(Path.home() / ".cache" / "nodeflow-bench"))
     parser.add_argument("--cases", default="overhead,txt2img,vae")
+    parser.add_argument("--sizes", default="1024,2048", help="VAE decode sizes")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--precision", default="fp32", help=argparse.SUPPRESS)
@@ -227,7 +228,7 @@ def main() -> None:
                       f"{', '.join(f'{k} {v:.1f}s' for k, v in run['nodes_s'].items())}")
             print(f"txt2img 256 {precision} peak RSS {r['peak_rss_gb']:.1f} GB")
     if "vae" in cases:
-        for size in (1024, 2048):
+        for size in (int(v) for v in args.sizes.split(",")):
             for tiled in (False, True):
                 extra = ["--case", "vae", "--size", str(size)] + (["--tiled"] if tiled else [])
                 r = _spawn(work, *extra)
