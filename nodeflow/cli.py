@@ -135,7 +135,7 @@ def _load(args: argparse.Namespace):
     settings = _settings(args)
     registry = load_registry(settings)
     _warn_failures(registry)
-    workflow, notes = upgrade_workflow(read_workflow_file(args.file), registry)
+    workflow, notes = upgrade_workflow(read_workflow_file(args.file, registry), registry)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     return settings, registry, workflow

@@ -124,7 +124,8 @@ def _not_nodeflow_hint(data: dict) -> str:
         kind = "a ComfyUI API-format workflow"
     else:
         return 'not a nodeflow workflow: the key "nodeflow" (the format version) is missing'
-    return f"this is {kind}, not a nodeflow one; it must be converted first"
+    return (f"this is {kind}, not a nodeflow one; convert it with "
+            "`nodeflow import FILE -o OUT.json`")
 
 
 def _problem_from_pydantic(err: dict) -> Problem:
