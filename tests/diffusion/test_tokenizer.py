@@ -8,7 +8,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 pytest.importorskip("transformers")
-from hypothesis import given, settings  # noqa: E402
+from hypothesis import assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from nodeflow.diffusion import make_tokenizer_files  # noqa: E402
@@ -106,6 +106,10 @@ _BMP_TEXT = st.text(st.characters(max_codepoint=0xFFFF, exclude_categories=("Cs"
 @settings(max_examples=150, deadline=None)
 @given(prompt=_BMP_TEXT)
 def test_ids_match_open_clip_on_any_text(open_clip_tokenizer, tokenizer, prompt):
+    # The special tokens' text is where the two differ on purpose: ComfyUI tokenizes with
+    # transformers' CLIPTokenizer, which reads "<|endoftext|>" (any case) as the token itself;
+    # open_clip spells its specials differently and reads it as punctuation and words.
+    assume(not any(special in prompt.lower() for special in ("<|startoftext|>", "<|endoftext|>")))
     expected = open_clip_tokenizer.encode(prompt)
     assert tokenizer(clean_prompt_text(prompt), add_special_tokens=False, verbose=False)["input_ids"] == expected
 
