@@ -25,6 +25,7 @@ __all__ = [
     "SIZE",
     "WORDS",
     "all_prompts",
+    "caption_parts",
     "color_pairs",
     "example_index",
     "masks",
@@ -118,15 +119,23 @@ def training_prompt(digit: int, color: str, background: str, draw: float) -> str
     return prompt(digit, color, background)
 
 
+def caption_parts() -> list[tuple[str, int | None, int | None, int | None]]:
+    """Every caption training can produce with what it names, (text, digit, ink, background)
+    (palette indices; None where the caption does not say), the empty one first (a fixed
+    order for ids)."""
+    parts: list[tuple[str, int | None, int | None, int | None]] = [("", None, None, None)]
+    for digit in range(10):
+        parts.append((prompt(digit), digit, None, None))
+        parts += [(prompt(digit, color=c), digit, i, None) for i, c in enumerate(COLORS)]
+        parts += [(prompt(digit, background=b), digit, None, j) for j, b in enumerate(COLORS)]
+        parts += [(prompt(digit, c, b), digit, i, j) for i, c in enumerate(COLORS)
+                  for j, b in enumerate(COLORS) if i != j]
+    return parts
+
+
 def all_prompts() -> list[str]:
     """Every caption training can produce, the empty one first (a fixed order for ids)."""
-    texts = [""]
-    for digit in range(10):
-        texts.append(prompt(digit))
-        texts += [prompt(digit, color=c) for c in COLORS]
-        texts += [prompt(digit, background=b) for b in COLORS]
-        texts += [prompt(digit, c, b) for c in COLORS for b in COLORS if c != b]
-    return texts
+    return [text for text, *_ in caption_parts()]
 
 
 def color_pairs(rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray]:

@@ -54,7 +54,7 @@ def requests(per_digit: int = 10, seed: int = 0) -> list[Request]:
 
 def txt2img(checkpoint: str, text: str, seed: int, prefix: str = "quality") -> dict:
     """The txt2img graph with the settings the numbers are quoted for."""
-    link = lambda node, output: {"node": node, "output": output}  # noqa: E731
+    link = lambda node, output: {"node": node, "output": output}
     return {"nodeflow": 1, "name": "quality", "nodes": {
         "ckpt": {"type": "CheckpointLoader", "inputs": {"checkpoint": checkpoint}},
         "pos": {"type": "TextEncode", "inputs": {"clip": link("ckpt", "clip"), "text": text}},

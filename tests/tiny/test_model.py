@@ -42,7 +42,6 @@ def test_the_shipped_model_paints_the_requested_colours(ten):
     assert ten["color"] >= 0.9
 
 
-@pytest.mark.xfail(reason="issue 4 asks for >= 95% correct digits; the shipped model draws "
-                          "43% (quality script), so 9 of these 10 is not reached yet", strict=False)
 def test_the_shipped_model_draws_the_requested_digits(ten):
+    # the quality script reads 99 of its 100 pictures right; ten pictures may miss one
     assert ten["digit"] >= 0.9
