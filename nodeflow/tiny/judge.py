@@ -51,14 +51,25 @@ def ink_and_paper(images) -> tuple[np.ndarray, np.ndarray]:
     return ink, paper
 
 
-def to_source_space(images) -> np.ndarray:
-    """[N, 8, 8] stroke grids in 0..16, comparable with load_digits' images."""
+def stroke_values(images) -> np.ndarray:
+    """[N, 32, 32] each pixel's position between the estimated background (0) and ink (1)."""
     batch = _as_batch(images)
     ink, paper = ink_and_paper(batch)
     axis = ink - paper
     length = np.maximum((axis ** 2).sum(-1), 1e-6)
-    strokes = np.einsum("nhwc,nc->nhw", batch - paper[:, None, None], axis) / length[:, None, None]
-    return POOL @ np.clip(strokes, 0.0, 1.0) @ POOL.T * SOURCE_MAX
+    return np.clip(np.einsum("nhwc,nc->nhw", batch - paper[:, None, None], axis) / length[:, None, None], 0.0, 1.0)
+
+
+def to_source_space(images) -> np.ndarray:
+    """[N, 8, 8] stroke grids in 0..16, comparable with load_digits' images."""
+    return POOL @ stroke_values(images) @ POOL.T * SOURCE_MAX
+
+
+def ink_share(images) -> np.ndarray:
+    """[N] the share of each picture's pixels that are more ink than background (stroke value
+    above 0.5): how bold its digit is. Painted training digits: 0.34 on average, 0.43 with
+    their strokes thickened by a 3x3 maximum filter (the bold LoRA's training data)."""
+    return (stroke_values(images) > 0.5).mean(axis=(1, 2))
 
 
 def digits(images) -> np.ndarray:

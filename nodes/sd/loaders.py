@@ -1,4 +1,5 @@
-"""Loader nodes: checkpoints, standalone VAEs and LoRAs, from the user's model folders."""
+"""Loader nodes: checkpoints, standalone VAEs and LoRAs, from the user's model folders and
+the models shipped with nodeflow."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,18 +28,33 @@ def _builtin_path() -> Path | None:
     return path if path.is_dir() else None
 
 
-def _dirs(settings, kind: str) -> list[Path]:
+def _user_dirs(settings, kind: str) -> list[Path]:
     from nodeflow.diffusion.checkpoint_paths import model_dirs
 
     return model_dirs(settings.base_dir, kind) if settings is not None else []
 
 
+def _shipped_dirs(kind: str) -> list[Path]:
+    """The models of `kind` shipped with nodeflow (models/loras/: the example LoRA)."""
+    from nodeflow.paths import shipped_dir
+
+    path = shipped_dir("models") / kind
+    return [path] if path.is_dir() else []
+
+
+def _dirs(settings, kind: str) -> list[Path]:
+    """Where a name is looked up: the user's folders first, so their file of a name wins."""
+    return _user_dirs(settings, kind) + _shipped_dirs(kind)
+
+
 def model_names(kind: str):
-    """Choices for a model input: the files of that kind (the built-in model first)."""
+    """Choices for a model input: the user's files of that kind, then the shipped ones (the
+    built-in checkpoint first of all)."""
     def names(settings) -> list[str]:
         from nodeflow.diffusion.checkpoint_paths import find_models
 
-        found = [str(n) for n in find_models(kind, _dirs(settings, kind))]
+        found = [str(n) for n in find_models(kind, _user_dirs(settings, kind))]
+        found += [n for n in map(str, find_models(kind, _shipped_dirs(kind))) if n not in found]
         if kind == "checkpoints" and _builtin_path() is not None:
             found = [BUILTIN_MODEL] + [n for n in found if n != BUILTIN_MODEL]
         return found
@@ -83,7 +99,13 @@ def CheckpointLoader(checkpoint: str = Field(BUILTIN_MODEL, choices=model_names(
     """A Stable Diffusion checkpoint (SD 1.x, 2.x, XL: single .safetensors file or diffusers
     folder), split into the denoising model, the text encoder and the VAE. Pickle files
     (.ckpt) load only when the user allowed them."""
-    from nodeflow.diffusion.refs import CheckpointSource, ClipRef, FileIdentity, ModelRef, VaeRef
+    from nodeflow.diffusion.refs import (
+        CheckpointSource,
+        ClipRef,
+        FileIdentity,
+        ModelRef,
+        VaeRef,
+    )
     from nodeflow.diffusion.runtime import Runtime
 
     path = _resolve("checkpoints", checkpoint, ctx.settings, "checkpoint")

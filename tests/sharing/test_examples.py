@@ -12,7 +12,7 @@ from nodeflow.workflow import dump_workflow, parse_workflow
 
 from .conftest import EXAMPLES, ROOT, builtin_model_ships
 
-STABLE_LAYOUT = ["hires-fix", "vae-comparison"]
+STABLE_LAYOUT = ["hires-fix", "lora", "vae-comparison"]
 """Examples written by `dump_workflow`, so saving them gives back the same bytes."""
 
 
