@@ -1,6 +1,6 @@
 """Train nodeflow-tiny from scratch on the CPU and write it as a diffusers folder.
 
-Latent diffusion as Stable Diffusion does it (Rombach et al. 2022), in three phases:
+Latent diffusion as Stable Diffusion does it (Rombach et al. 2022), in four phases:
 1. the VAE alone: L1 + MSE reconstruction of painted digits, a small KL term so the latent
    stays a smooth distribution (mean and variance) that the VAE nodes can show;
 2. a pool of latents: every digit painted in several colour pairs, encoded once; the latent
@@ -135,7 +135,8 @@ def _train_text_encoder(steps, rng, log):
     encoder = CLIPTextModel(config)
     _, ids = _prompt_ids()
     labels = _caption_labels()
-    heads = torch.nn.ModuleList(torch.nn.Linear(config.hidden_size, n) for n in (11, 9, 9))
+    classes = (1 + len(data.WORDS), 1 + len(data.COLORS), 1 + len(data.COLORS))  # 0: not named
+    heads = torch.nn.ModuleList(torch.nn.Linear(config.hidden_size, n) for n in classes)
     opt = torch.optim.AdamW(list(encoder.parameters()) + list(heads.parameters()), lr=TEXT_LR, weight_decay=0.0)
     after_end = torch.arange(ids.shape[1]) >= (ids == config.eos_token_id).int().argmax(dim=1, keepdim=True)
     for step in range(steps):
