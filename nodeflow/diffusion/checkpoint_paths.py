@@ -145,3 +145,46 @@ def extra_model_dirs(base_dir: str | os.PathLike, kind: str) -> list[Path]:
 def model_dirs(base_dir: str | os.PathLike, kind: str) -> list[Path]:
     """All search folders for `kind`: `<base_dir>/models/<kind>` first, then the extra ones."""
     return [Path(base_dir) / "models" / kind, *extra_model_dirs(base_dir, kind)]
+
+
+BUILTIN_CHECKPOINT = "nodeflow-tiny"
+"""The checkpoint that ships with nodeflow (a diffusers folder in the shipped models/)."""
+
+
+def builtin_checkpoint() -> Path | None:
+    """Its folder, once it holds a model (not while it is being trained into)."""
+    from ..paths import shipped_dir
+
+    path = shipped_dir("models") / BUILTIN_CHECKPOINT
+    return path if (path / "model_index.json").is_file() else None
+
+
+def shipped_model_dirs(kind: str) -> list[Path]:
+    """The shipped models/<kind> folder (models/loras: the example LoRA), if there is one."""
+    from ..paths import shipped_dir
+
+    _check_kind(kind)
+    path = shipped_dir("models") / kind
+    return [path] if path.is_dir() else []
+
+
+def _user_dirs(base_dir: str | os.PathLike | None, kind: str) -> list[Path]:
+    return model_dirs(base_dir, kind) if base_dir is not None else []
+
+
+def available_models(base_dir: str | os.PathLike | None, kind: str) -> list[ModelName]:
+    """What a node's model input offers: the user's models of `kind`, then the shipped ones
+    the user has no file of the same name for; the built-in checkpoint first of all."""
+    found = find_models(kind, _user_dirs(base_dir, kind))
+    found += [n for n in find_models(kind, shipped_model_dirs(kind)) if n not in found]
+    if kind == "checkpoints" and builtin_checkpoint() is not None:
+        found = [ModelName(BUILTIN_CHECKPOINT, diffusers=True)] + [n for n in found if n != BUILTIN_CHECKPOINT]
+    return found
+
+
+def resolve_available(base_dir: str | os.PathLike | None, kind: str, name: str) -> Path:
+    """The path of a name from `available_models` (the user's file wins over a shipped one)."""
+    builtin = builtin_checkpoint() if kind == "checkpoints" and name == BUILTIN_CHECKPOINT else None
+    if builtin is not None:
+        return builtin
+    return resolve_model(kind, name, _user_dirs(base_dir, kind) + shipped_model_dirs(kind))

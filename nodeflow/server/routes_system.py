@@ -98,11 +98,11 @@ async def models(request: web.Request) -> web.Response:
         raise ApiError(404, f"unknown model kind {kind!r}; kinds are "
                             f"{', '.join(MODEL_KINDS)}", "not_found")
     from ..diffusion.checkpoint_errors import CheckpointError
-    from ..diffusion.checkpoint_paths import find_models, model_dirs
+    from ..diffusion.checkpoint_paths import available_models
 
     base = request.app[SETTINGS].base_dir
     try:
-        names = await asyncio.to_thread(lambda: find_models(kind, model_dirs(base, kind)))
+        names = await asyncio.to_thread(available_models, base, kind)
     except CheckpointError as exc:
         raise ApiError(500, str(exc), "model_folders") from None
     return web.json_response([str(n) for n in names])

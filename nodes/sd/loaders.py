@@ -6,8 +6,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from nodeflow import Clip, Field, Model, NodeError, Vae, node
-
-BUILTIN_MODEL = "nodeflow-tiny"
+from nodeflow.diffusion.checkpoint_paths import BUILTIN_CHECKPOINT as BUILTIN_MODEL
 
 
 class ModelClipVae(NamedTuple):
@@ -21,54 +20,22 @@ class ModelClip(NamedTuple):
     clip: Clip
 
 
-def _builtin_path() -> Path | None:
-    from nodeflow.paths import shipped_dir
-
-    path = shipped_dir("models") / BUILTIN_MODEL
-    return path if path.is_dir() else None
-
-
-def _user_dirs(settings, kind: str) -> list[Path]:
-    from nodeflow.diffusion.checkpoint_paths import model_dirs
-
-    return model_dirs(settings.base_dir, kind) if settings is not None else []
-
-
-def _shipped_dirs(kind: str) -> list[Path]:
-    """The models of `kind` shipped with nodeflow (models/loras/: the example LoRA)."""
-    from nodeflow.paths import shipped_dir
-
-    path = shipped_dir("models") / kind
-    return [path] if path.is_dir() else []
-
-
-def _dirs(settings, kind: str) -> list[Path]:
-    """Where a name is looked up: the user's folders first, so their file of a name wins."""
-    return _user_dirs(settings, kind) + _shipped_dirs(kind)
-
-
 def model_names(kind: str):
     """Choices for a model input: the user's files of that kind, then the shipped ones (the
     built-in checkpoint first of all)."""
     def names(settings) -> list[str]:
-        from nodeflow.diffusion.checkpoint_paths import find_models
+        from nodeflow.diffusion.checkpoint_paths import available_models
 
-        found = [str(n) for n in find_models(kind, _user_dirs(settings, kind))]
-        found += [n for n in map(str, find_models(kind, _shipped_dirs(kind))) if n not in found]
-        if kind == "checkpoints" and _builtin_path() is not None:
-            found = [BUILTIN_MODEL] + [n for n in found if n != BUILTIN_MODEL]
-        return found
+        return [str(n) for n in available_models(settings.base_dir if settings is not None else None, kind)]
     return names
 
 
 def _resolve(kind: str, name: str, settings, input_name: str) -> Path:
     from nodeflow.diffusion.checkpoint_errors import CheckpointError
-    from nodeflow.diffusion.checkpoint_paths import resolve_model
+    from nodeflow.diffusion.checkpoint_paths import resolve_available
 
-    if kind == "checkpoints" and name == BUILTIN_MODEL and _builtin_path() is not None:
-        return _builtin_path()
     try:
-        return resolve_model(kind, name, _dirs(settings, kind))
+        return resolve_available(settings.base_dir if settings is not None else None, kind, name)
     except (CheckpointError, FileNotFoundError, ValueError) as exc:
         raise NodeError(str(exc), input=input_name) from None
 

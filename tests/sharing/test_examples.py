@@ -1,6 +1,5 @@
-"""The example workflows: every one survives load and save unchanged and validates; the
-examples added for sharing (hires fix, VAE comparison) run here on the tiny stand-in model
-when the built-in one has not shipped (tests/tiny runs every example on the real one)."""
+"""The example workflows: every one survives load and save unchanged and validates; hires fix
+and VAE comparison give what they promise (tests/tiny runs every example)."""
 from __future__ import annotations
 
 import json
@@ -10,7 +9,7 @@ import pytest
 from nodeflow.validate import validate
 from nodeflow.workflow import dump_workflow, parse_workflow
 
-from .conftest import EXAMPLES, ROOT, builtin_model_ships
+from .conftest import EXAMPLES, ROOT
 
 STABLE_LAYOUT = ["hires-fix", "lora", "vae-comparison"]
 """Examples written by `dump_workflow`, so saving them gives back the same bytes."""
@@ -36,7 +35,7 @@ def test_every_example_describes_itself_and_validates(path, registry, settings):
 
 
 def _quick(path, steps: int = 2):
-    """An example with few sampling steps: the stand-in model draws noise either way."""
+    """An example with few sampling steps (its pictures' sizes are what is checked)."""
     data = json.loads(path.read_text(encoding="utf-8"))
     for spec in data["nodes"].values():
         if spec["type"] in ("KSampler", "KSamplerAdvanced"):
@@ -44,8 +43,6 @@ def _quick(path, steps: int = 2):
     return parse_workflow(data)
 
 
-@pytest.mark.skipif(builtin_model_ships(), reason="tests/tiny runs every example on the "
-                                                   "built-in model")
 def test_hires_fix_saves_both_passes(executor, settings):
     result = executor.run(_quick(ROOT / "workflows" / "hires-fix.json"))
     assert result.status == "success", result.error
@@ -56,8 +53,6 @@ def test_hires_fix_saves_both_passes(executor, settings):
     assert sizes == {"save_first": (32, 32), "save": (64, 64)}
 
 
-@pytest.mark.skipif(builtin_model_ships(), reason="tests/tiny runs every example on the "
-                                                   "built-in model")
 def test_vae_comparison_shows_numbers_and_both_pictures(executor, settings):
     result = executor.run(parse_workflow((ROOT / "workflows" / "vae-comparison.json"
                                           ).read_text(encoding="utf-8")))
