@@ -42,12 +42,16 @@ def decode(vae, latents: torch.Tensor) -> torch.Tensor:
     return _from_vae(vae.decode(latents.to(param.device, param.dtype)).sample)
 
 
-def _starts(length: int, tile: int, stride: int) -> list[int]:
-    """Tile starts covering 0..length, the last one flush with the end."""
+def tile_layout(length: int, tile: int, overlap: int) -> tuple[int, list[int]]:
+    """(tile length, starts) covering 0..length with as few tiles of at most `tile` as overlaps
+    of at least `overlap` allow, all of one length and spread evenly: no tile is wasted on a
+    sliver at the end (1024 in tiles of 512 overlapping by 64: three of 384, not of 512)."""
     if length <= tile:
-        return [0]
-    starts = list(range(0, length - tile, stride))
-    return starts + [length - tile]
+        return length, [0]
+    overlap = min(overlap, tile - 1)
+    count = -(-(length - overlap) // (tile - overlap))
+    size = min(tile, -(-(length + (count - 1) * overlap) // count))
+    return size, [round(i * (length - size) / (count - 1)) for i in range(count)]
 
 
 def _ramp(length: int, overlap: int, device) -> torch.Tensor:
@@ -57,18 +61,24 @@ def _ramp(length: int, overlap: int, device) -> torch.Tensor:
     return (edge / (overlap + 1)).clamp(max=1.0) if overlap > 0 else torch.ones(length)
 
 
+def _grid_layout(length: int, tile: int, overlap: int, grid: int) -> tuple[int, list[int]]:
+    """`tile_layout` on a grid of `grid` units (pixel tiles must start on latent cells)."""
+    size, starts = tile_layout(length // grid, max(tile // grid, 1), overlap // grid)
+    return size * grid, [start * grid for start in starts]
+
+
 def _tiled(source: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor], tile: int,
-           overlap: int, scale: float, on_tile: Callable[[int, int], None] | None) -> torch.Tensor:
-    """Apply ``fn`` to overlapping square tiles of ``source`` [B, C, H, W] and blend the results
+           overlap: int, scale: float, on_tile: Callable[[int, int], None] | None,
+           grid: int = 1) -> torch.Tensor:
+    """Apply ``fn`` to overlapping tiles of ``source`` [B, C, H, W] and blend the results
     (which are ``scale`` times larger) with feathered weights, so seams do not show."""
     height, width = source.shape[-2:]
-    stride = max(tile - overlap, 1)
-    ys, xs = _starts(height, tile, stride), _starts(width, tile, stride)
+    (th, ys), (tw, xs) = _grid_layout(height, tile, overlap, grid), _grid_layout(width, tile, overlap, grid)
     out = weight = None
     done, total = 0, len(ys) * len(xs)
     for y in ys:
         for x in xs:
-            part = fn(source[..., y:y + tile, x:x + tile])
+            part = fn(source[..., y:y + th, x:x + tw])
             if out is None:
                 out_h, out_w = round(height * scale), round(width * scale)
                 out = torch.zeros(part.shape[:2] + (out_h, out_w), dtype=torch.float32)
@@ -108,7 +118,7 @@ def encode_tiled(vae, images: torch.Tensor, tile_size: int = 512, overlap: int =
         dist = vae.encode(x).latent_dist
         return torch.cat([dist.mean, dist.std], dim=1)
 
-    stats = _tiled(pixels, posterior, tile_size, overlap, 1.0 / f, on_tile)
+    stats = _tiled(pixels, posterior, tile_size, overlap, 1.0 / f, on_tile, grid=f)
     mean, std = stats.chunk(2, dim=1)
     if mode == "mean":
         return mean

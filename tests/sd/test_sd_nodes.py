@@ -74,7 +74,7 @@ def test_tiled_decode_matches_full_decode(executor):
     tiled = with_nodes(base, decode={"type": "VAEDecodeTiled", "inputs": {
         "latent": L("sample", "latent"), "vae": L("ckpt", "vae"), "tile_size": 64,
         "overlap": 32}})
-    # 64 px tiles over a 64 px image would be one tile: use a 128 px image to get 9 tiles.
+    # 64 px tiles over a 64 px image would be one tile: a 128 px image takes several.
     big = txt2img(seed=4, width=128, height=128, save=False)
     big_full = computed(executor, big, "decode", "image")
     big_tiled = computed(executor, with_nodes(big, decode=tiled["nodes"]["decode"]),
