@@ -7,8 +7,9 @@ from typing import NamedTuple
 from nodeflow import Field, Image, Latent, NodeError, Vae, node
 
 MODES = ["mean", "sample"]
-TILE = Field(512, ge=64, le=4096, multiple_of=64)
-OVERLAP = Field(64, ge=0, le=2048, multiple_of=8)
+TILE = Field(512, ge=64, le=4096, multiple_of=64,
+             tooltip="largest tile side in pixels; tiles are spread evenly, so they may be smaller")
+OVERLAP = Field(64, ge=0, le=2048, multiple_of=8, tooltip="least overlap of neighbouring tiles, in pixels")
 
 
 def _vae(ctx, vae):
