@@ -74,9 +74,10 @@ def fill(module: torch.nn.Module, tensors: Mapping[str, torch.Tensor], names: Ma
         if tensor is None:
             raise CheckpointError(f"{source}: {names[key]} has shape {tuple(tensors[names[key]].shape)} but the {what} "
                                   f"config expects {tuple(meta.shape)}; is this a different model variant?")
-        # A copy, never a view into the file's memory map: that would keep the file mapped (a
-        # crash if it is replaced on disk) and leave tensors unaligned (slower SIMD paths).
-        state[key] = tensor.to(device=device, dtype=dtype if tensor.is_floating_point() else tensor.dtype, copy=True)
+        # The readers (checkpoint_files) give tensors of our own, read from the file, never views
+        # into a memory map (that would keep the file mapped: a crash if it is replaced on disk),
+        # so a tensor already of the right device and dtype is taken as it is, not copied again.
+        state[key] = tensor.to(device=device, dtype=dtype if tensor.is_floating_point() else tensor.dtype)
         used.add(names[key])
     module.load_state_dict(state, strict=True, assign=True)
     _materialize_buffers(module, device)

@@ -189,10 +189,9 @@ def load_checkpoint(path: str | os.PathLike, *, allow_pickle: bool = False, devi
             names = {k: k for k in encoder.state_dict()}
             fill(encoder, tensors, names, set(), path, f"text encoder {i + 1}", device, dtype)
         else:
-            if not any(k.startswith(prefix + "text_model.") for k in sd):  # pre-2022 transformers layout
-                sd = {(prefix + "text_model." + k[len(prefix):] if k.startswith(prefix) else k): v
-                      for k, v in sd.items()}
-            names = {k: f"{prefix}text_model.{keys.clip_core(k)}" for k in encoder.state_dict()}
+            # files from before transformers 4.21 lack the "text_model." level
+            inner = "text_model." if any(k.startswith(prefix + "text_model.") for k in sd) else ""
+            names = {k: f"{prefix}{inner}{keys.clip_core(k)}" for k in encoder.state_dict()}
             fill(encoder, sd, names, used, path, f"text encoder {i + 1}", device, dtype)
         encoders.append(encoder)
     return LoadedCheckpoint(arch=arch, prediction_type=prediction, unet=unet, vae=vae, text_encoders=tuple(encoders),
@@ -240,9 +239,10 @@ def _load_diffusers_folder(folder: Path, allow_pickle, device, dtype, arch, pred
     encoders = []
     for sub in ("text_encoder", "text_encoder_2")[: 2 if family == "sdxl" else 1]:
         encoder = build_text_encoder(read_config(folder / sub))
-        sd = {keys.clip_core(k): v for k, v in read_component_folder(folder / sub, allow_pickle=allow_pickle).items()}
-        fill(encoder, sd, {k: keys.clip_core(k) for k in encoder.state_dict()}, set(), folder / sub,
-             "text encoder", device, dtype)
+        sd = read_component_folder(folder / sub, allow_pickle=allow_pickle)
+        by_core = {keys.clip_core(k): k for k in sd}  # the file's names, with or without text_model.
+        names = {k: by_core.get(keys.clip_core(k), keys.clip_core(k)) for k in encoder.state_dict()}
+        fill(encoder, sd, names, set(), folder / sub, "text encoder", device, dtype)
         encoders.append(encoder)
     return LoadedCheckpoint(arch=arch, prediction_type=prediction, unet=unet, vae=vae, text_encoders=tuple(encoders),
                             latent_channels=unet_cfg["out_channels"],
@@ -254,11 +254,16 @@ def _load_diffusers_folder(folder: Path, allow_pickle, device, dtype, arch, pred
 _OLD_VAE_ATTN = {".query.": ".to_q.", ".key.": ".to_k.", ".value.": ".to_v.", ".proj_attn.": ".to_out.0."}
 
 
-def _vae_from_diffusers(sd, cfg, source, device, dtype):
-    for old, new in _OLD_VAE_ATTN.items():
-        sd = {k.replace(old, new): v for k, v in sd.items()}
+def _vae_from_diffusers(sd, cfg, source, device, dtype, prefix: str = ""):
+    def current(name: str) -> str:
+        for old, new in _OLD_VAE_ATTN.items():
+            name = name.replace(old, new)
+        return name
+
+    # names only: the tensors are read as they are used
+    by_current = {current(k[len(prefix):]): k for k in sd if k.startswith(prefix)}
     vae = build_vae(cfg)
-    fill(vae, sd, {k: k for k in vae.state_dict()}, set(), source, "VAE", device, dtype)
+    fill(vae, sd, {k: by_current.get(k, k) for k in vae.state_dict()}, set(), source, "VAE", device, dtype)
     return vae
 
 
@@ -278,14 +283,14 @@ def load_vae(path: str | os.PathLike, *, allow_pickle: bool = False, device: str
                                    path, device, dtype)
     sd = read_state_dict(path, allow_pickle=allow_pickle)
     cfg = read_config((Path(configs) if configs is not None else CONFIG_ROOT) / "sd1" / "vae")
-    if any(k.startswith(keys.VAE_PREFIX) for k in sd):
-        sd = {k[len(keys.VAE_PREFIX):]: v for k, v in sd.items() if k.startswith(keys.VAE_PREFIX)}
-    if "encoder.down.0.block.0.conv1.weight" in sd:
+    prefix = keys.VAE_PREFIX if any(k.startswith(keys.VAE_PREFIX) for k in sd) else ""
+    if prefix + "encoder.down.0.block.0.conv1.weight" in sd:
         vae = build_vae(cfg)
-        fill(vae, sd, keys.vae_key_map(vae.state_dict(), cfg), set(), path, "VAE", device, dtype)
+        names = {k: prefix + o for k, o in keys.vae_key_map(vae.state_dict(), cfg).items()}
+        fill(vae, sd, names, set(), path, "VAE", device, dtype)
         return vae
-    if "encoder.down_blocks.0.resnets.0.conv1.weight" in sd:
-        return _vae_from_diffusers(sd, cfg, path, device, dtype)
+    if prefix + "encoder.down_blocks.0.resnets.0.conv1.weight" in sd:
+        return _vae_from_diffusers(sd, cfg, path, device, dtype, prefix)
     raise CheckpointError(f"{path}: not a VAE: no encoder.down.* (original) or encoder.down_blocks.* "
                           f"(diffusers) tensors{_what_is_it(sd)}")
 

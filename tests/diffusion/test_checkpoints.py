@@ -170,7 +170,7 @@ def test_dtype_and_missing_tensor(tiny, tmp_path):
     root, files = tiny
     loaded = load_checkpoint(files["sd1"], configs=tiny_config_root(root), dtype=torch.bfloat16)
     assert {p.dtype for p in loaded.unet.parameters()} == {torch.bfloat16}
-    sd = read_state_dict(files["sd1"])
+    sd = dict(read_state_dict(files["sd1"]))
     del sd["model.diffusion_model.out.2.weight"]
     save_file(sd, tmp_path / "holey.safetensors")
     with pytest.raises(CheckpointError, match=r"holey\.safetensors.*UNet is incomplete.*out\.2\.weight"):
@@ -179,7 +179,7 @@ def test_dtype_and_missing_tensor(tiny, tmp_path):
 
 def test_shape_mismatch_names_key(tiny, tmp_path):
     root, files = tiny
-    sd = read_state_dict(files["sd1"])
+    sd = dict(read_state_dict(files["sd1"]))
     sd["model.diffusion_model.out.2.bias"] = torch.zeros(7)
     save_file(sd, tmp_path / "odd.safetensors")
     with pytest.raises(CheckpointError, match=r"odd\.safetensors: model\.diffusion_model\.out\.2\.bias has shape"):
@@ -216,7 +216,7 @@ def test_prediction_type_override_and_marker(tiny, tmp_path):
     assert (loaded.arch, loaded.prediction_type) == ("sd2-v", "v_prediction")
     with pytest.raises(CheckpointError, match="unknown prediction_type 'flow'"):
         load_checkpoint(files["sd1"], configs=tiny_config_root(root), prediction_type="flow")
-    sd = read_state_dict(files["sdxl"])
+    sd = dict(read_state_dict(files["sdxl"]))
     sd["v_pred"] = torch.tensor([])
     save_file(sd, tmp_path / "xl-v.safetensors")
     loaded = load_checkpoint(tmp_path / "xl-v.safetensors", configs=tiny_config_root(root))
@@ -243,7 +243,7 @@ def test_unknown_keys_error_names_file(tiny, tmp_path):
 def test_pickle_refused_then_opt_in_with_weights_only(tiny, tmp_path):
     root, files = tiny
     ckpt = tmp_path / "old.ckpt"
-    torch.save({"state_dict": read_state_dict(files["sd1"]), "global_step": 470000}, ckpt)
+    torch.save({"state_dict": dict(read_state_dict(files["sd1"])), "global_step": 470000}, ckpt)
     with pytest.raises(CheckpointError, match=r"old\.ckpt: .*pickles.*allow_pickle=True"):
         load_checkpoint(ckpt)
     loaded = load_checkpoint(ckpt, allow_pickle=True, configs=tiny_config_root(root))
@@ -291,7 +291,7 @@ def test_missing_and_unsupported_files(tmp_path):
 def test_diffusers_folder_with_only_pickles_is_refused(tmp_path):
     folder = make_tiny_checkpoint(tmp_path, "sd1", layout="diffusers")
     weights = folder / "unet" / "diffusion_pytorch_model.safetensors"
-    torch.save(read_state_dict(weights), folder / "unet" / "diffusion_pytorch_model.bin")
+    torch.save(dict(read_state_dict(weights)), folder / "unet" / "diffusion_pytorch_model.bin")
     weights.unlink()
     with pytest.raises(CheckpointError, match=r"diffusion_pytorch_model\.bin: .*allow_pickle=True"):
         load_checkpoint(folder)
@@ -474,3 +474,24 @@ def test_extra_model_dirs(tmp_path):
     (tmp_path / "extra_model_paths.json").write_text(json.dumps({"x": {"vae": 3}}))
     with pytest.raises(CheckpointError, match=r"x\.vae must be a folder or a list"):
         extra_model_dirs(tmp_path, "vae")
+
+
+def test_safetensors_are_read_tensor_by_tensor_as_safetensors_reads_them(tmp_path):
+    from safetensors.torch import load_file
+
+    tensors = {"f32": torch.randn(3, 4), "bf16": torch.randn(5).to(torch.bfloat16), "f16": torch.randn(2, 1).half(),
+               "scalar": torch.tensor(2.5), "empty": torch.zeros(0, 3), "i64": torch.arange(4), "bool": torch.tensor([True])}
+    save_file(tensors, tmp_path / "all.safetensors", metadata={"format": "pt"})
+    lazy, eager = read_state_dict(tmp_path / "all.safetensors"), load_file(tmp_path / "all.safetensors")
+    assert sorted(lazy) == sorted(eager) and len(lazy) == len(eager)
+    for key, tensor in eager.items():
+        assert lazy[key].dtype == tensor.dtype and torch.equal(lazy[key], tensor)
+    first = lazy["f32"]
+    first += 1  # each read is the caller's own tensor, never a view into the file or a cache
+    assert torch.equal(lazy["f32"], tensors["f32"])
+    path = tmp_path / "all.safetensors"
+    opened = read_state_dict(path)
+    with open(path, "r+b") as f:  # replaced by a shorter file after it was opened
+        f.truncate(path.stat().st_size - 8)
+    with pytest.raises(CheckpointError, match=r"all\.safetensors: ends inside tensor .*truncated"):
+        [opened[key] for key in opened]
