@@ -7,7 +7,6 @@ import pytest_asyncio
 from nodeflow.registry import PackInfo, Registry
 from nodeflow.server import ServerConfig, create_app
 
-pytestmark = pytest.mark.asyncio
 
 
 @pytest_asyncio.fixture
@@ -24,6 +23,7 @@ async def ext_client(aiohttp_client, settings, tmp_path):
     return await aiohttp_client(create_app(settings, registry=registry, config=ServerConfig()))
 
 
+@pytest.mark.asyncio
 async def test_lists_and_serves_modules(ext_client):
     listed = await (await ext_client.get("/nodeflow/extensions")).json()
     assert listed == {"extensions": ["/extensions/mypack/widget.js"]}
@@ -33,6 +33,7 @@ async def test_lists_and_serves_modules(ext_client):
 
 @pytest.mark.parametrize("path", ["/extensions/mypack/..%2Fsecret.py", "/extensions/plain/x.js",
                                   "/extensions/nope/widget.js", "/extensions/mypack/none.js"])
+@pytest.mark.asyncio
 async def test_other_paths_are_refused(ext_client, path):
     response = await ext_client.get(path)
     assert response.status in (400, 404)
