@@ -246,12 +246,13 @@ def cmd_train_tiny(args: argparse.Namespace) -> int:
 
 
 def cmd_train_tiny_lora(args: argparse.Namespace) -> int:
-    from .tiny.lora import STEPS, default_model, train_lora
+    from .tiny.lora import STEPS, train_lora
+    from .tiny.quality import shipped_model
 
     steps = STEPS if args.steps is None else args.steps
     if steps < 1:
         raise UsageError("--steps must be at least 1")
-    model = Path(args.model) if args.model else default_model()
+    model = Path(args.model) if args.model else shipped_model()
     if not (model / "model_index.json").is_file():
         raise UsageError(f"{model} is not a diffusers model folder (no model_index.json)")
     print(train_lora(model, Path(args.out), seed=args.seed, steps=steps,

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import MODEL_NAME, data, train
+from . import data, train
+from .quality import shipped_model
 
 BOLD = 3  # side of the max filter that thickens the strokes (5 thickens more; the judge then misreads 14%)
 STEPS, BATCH, LR = 400, 64, 3e-3
@@ -185,12 +186,6 @@ def train_lora(model_dir, out_file, *, seed: int = 0, steps: int = STEPS, colori
         torch.set_num_threads(threads)
 
 
-def default_model() -> Path:
-    from nodeflow.paths import shipped_dir
-
-    return shipped_dir("models") / MODEL_NAME
-
-
 def main(argv: list[str] | None = None) -> int:
     """`python -m nodeflow.tiny.lora --out FILE [--model DIR] [--seed N] [--steps N]`."""
     import argparse
@@ -205,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--steps must be at least 1")
     # See train.main: spinning OpenMP threads stall each other on shared cores.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    train_lora(args.model or default_model(), args.out, seed=args.seed, steps=args.steps,
+    train_lora(args.model or shipped_model(), args.out, seed=args.seed, steps=args.steps,
                log=lambda m: print(m, flush=True))
     return 0
 
