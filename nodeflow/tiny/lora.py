@@ -130,46 +130,35 @@ def train_lora(model_dir, out_file, *, seed: int = 0, steps: int = STEPS, colori
     if steps < 1 or colorings < 1 or rank < 1:
         raise ValueError(f"steps, colorings and rank must be at least 1 (got {steps}, {colorings}, {rank})")
     model_dir, out = Path(model_dir), Path(out_file)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(train.THREADS)
-    started = time.monotonic()
-    user_log = log
+    with train.session(seed, log) as run:
+        rng, gen, log = run.rng, run.gen, run.log
+        base = load_checkpoint(model_dir)
+        unet, [encoder], scale = base.unet, base.text_encoders, round(base.scaling_factor, 5)
+        log(f"LoRA for {model_dir.name} (seed {seed}): bold digits ({BOLD}x{BOLD} max filter), "
+            f"rank {rank}, {steps} steps of {BATCH}, {train.THREADS} threads")
+        masks = torch.from_numpy(bold_masks()).float()
+        _, labels = data.source_digits()
+        palette = train.palette_tensor()
+        means, stds, inks, papers = train.latent_pool(base.vae, masks, palette, colorings, rng)
+        rows, states = train.caption_states(encoder)
+        log(f"latent pool: {len(means)} bold digits; {len(states)} captions encoded")
 
-    def log(message: str) -> None:
-        user_log(f"[{time.monotonic() - started:5.0f} s] {message}")
-
-    try:
-        with torch.random.fork_rng():
-            torch.manual_seed(seed)
-            rng = np.random.default_rng(seed)
-            gen = torch.Generator().manual_seed(seed)
-            base = load_checkpoint(model_dir)
-            unet, [encoder], scale = base.unet, base.text_encoders, round(base.scaling_factor, 5)
-            log(f"LoRA for {model_dir.name} (seed {seed}): bold digits ({BOLD}x{BOLD} max filter), "
-                f"rank {rank}, {steps} steps of {BATCH}, {train.THREADS} threads")
-            masks = torch.from_numpy(bold_masks()).float()
-            _, labels = data.source_digits()
-            palette = torch.tensor([data.PALETTE[c] for c in data.COLORS], dtype=torch.float32) / 255
-            means, stds, inks, papers = train.latent_pool(base.vae, masks, palette, colorings, rng)
-            rows, states = train.caption_states(encoder)
-            log(f"latent pool: {len(means)} bold digits; {len(states)} captions encoded")
-
-            adapters = _add_adapters(unet, rank, alpha, gen)
-            params = [p for a in adapters.values() for p in a.parameters()]
-            log(f"{len(adapters)} adapted layers, {sum(p.numel() for p in params):,} trainable parameters")
-            opt = torch.optim.AdamW(params, lr=LR, weight_decay=0.0)
-            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: train.lr_factor(s, steps))
-            alphas = train.alphas_cumprod()
-            pool = (means, stds, inks, papers, scale)
-            for step in range(steps):
-                z, hidden = train.pool_batch(pool, labels, rng, gen, states, rows, BATCH)
-                loss = train.eps_loss(unet, z, hidden, alphas, gen)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                if step % max(1, steps // 10) == 0 or step == steps - 1:
-                    log(f"lora {step + 1}/{steps}: loss {loss.item():.4f}")
+        adapters = _add_adapters(unet, rank, alpha, gen)
+        params = [p for a in adapters.values() for p in a.parameters()]
+        log(f"{len(adapters)} adapted layers, {sum(p.numel() for p in params):,} trainable parameters")
+        opt = torch.optim.AdamW(params, lr=LR, weight_decay=0.0)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: train.lr_factor(s, steps))
+        alphas = train.alphas_cumprod()
+        pool = (means, stds, inks, papers, scale)
+        for step in range(steps):
+            z, hidden = train.pool_batch(pool, labels, rng, gen, states, rows, BATCH)
+            loss = train.eps_loss(unet, z, hidden, alphas, gen)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            if step % max(1, steps // 10) == 0 or step == steps - 1:
+                log(f"lora {step + 1}/{steps}: loss {loss.item():.4f}")
         tensors = _kohya_state_dict(unet, adapters)
         metadata = {"format": "pt", "ss_network_module": "networks.lora", "ss_network_dim": str(rank),
                     "ss_network_alpha": f"{alpha:g}", "ss_sd_model_name": model_dir.name,
@@ -180,10 +169,8 @@ def train_lora(model_dir, out_file, *, seed: int = 0, steps: int = STEPS, colori
                                          f"{train.THREADS} threads"}
         out.parent.mkdir(parents=True, exist_ok=True)
         _save(tensors, out, metadata)
-        log(f"wrote {out} ({len(tensors) // 3} layers) in {time.monotonic() - started:.0f} s")
+        log(f"wrote {out} ({len(tensors) // 3} layers) in {time.monotonic() - run.started:.0f} s")
         return out
-    finally:
-        torch.set_num_threads(threads)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,9 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,6 +52,45 @@ def lr_factor(step: int, steps: int) -> float:
         return (step + 1) / warm
     progress = (step - warm) / max(1, steps - warm)
     return 0.1 + 0.45 * (1 + math.cos(math.pi * progress))
+
+
+@dataclass(frozen=True)
+class Session:
+    """What a training run draws on: `rng` (NumPy) and `gen` (torch) seeded from the run's
+    seed, and `log`, which prefixes each message with the seconds since the start."""
+
+    rng: np.random.Generator
+    gen: torch.Generator
+    log: Callable[[str], None]
+    started: float
+
+
+@contextmanager
+def session(seed: int, log: Callable[[str], None]) -> Iterator[Session]:
+    """A reproducible training run: THREADS threads and every random source seeded from `seed`;
+    torch's global generator and thread count are given back afterwards."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(THREADS)
+    started = time.monotonic()
+
+    def timed(message: str) -> None:
+        log(f"[{time.monotonic() - started:5.0f} s] {message}")
+
+    try:
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            yield Session(np.random.default_rng(seed), torch.Generator().manual_seed(seed), timed, started)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def palette_tensor() -> torch.Tensor:
+    """[colours, 3] the palette in 0..1, in `data.COLORS` order."""
+    import torch
+
+    return torch.tensor([data.PALETTE[c] for c in data.COLORS], dtype=torch.float32) / 255
 
 
 def _painted(masks, palette, idx, ink, paper):
@@ -270,46 +311,33 @@ def train(out_dir, *, seed: int = 0, scale: float = 1.0, log: Callable[[str], No
     if not 0 < scale <= 1:
         raise ValueError(f"scale must be in (0, 1], not {scale}")
     out = Path(out_dir)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(THREADS)
-    started = time.monotonic()
-    user_log = log
-
-    def log(message: str) -> None:
-        user_log(f"[{time.monotonic() - started:5.0f} s] {message}")
-
-    try:
-        with torch.random.fork_rng():
-            torch.manual_seed(seed)
-            rng = np.random.default_rng(seed)
-            gen = torch.Generator().manual_seed(seed)
-            masks = torch.from_numpy(data.masks()).float()
-            _, labels = data.source_digits()
-            palette = torch.tensor([data.PALETTE[c] for c in data.COLORS], dtype=torch.float32) / 255
-            vae_steps, text_steps, unet_steps = (max(1, round(n * scale)) for n in (VAE_STEPS, TEXT_STEPS, UNET_STEPS))
-            log(f"training nodeflow-tiny (seed {seed}, scale {scale}): VAE {vae_steps} steps, "
-                f"text encoder {text_steps} steps, UNet {unet_steps} steps, {THREADS} threads")
-            vae = _train_vae(masks, palette, vae_steps, rng, gen, log)
-            vae_seconds = time.monotonic() - started
-            means, stds, inks, papers = latent_pool(vae, masks, palette, max(1, round(COLORINGS * scale)), rng)
-            sampled = means + stds * torch.randn(means.shape, generator=gen)
-            latent_scale = float(1.0 / sampled.std())
-            vae.register_to_config(scaling_factor=round(latent_scale, 5))
-            log(f"latent pool: {len(means)} latents, std of samples {sampled.std():.4f}, "
-                f"mean posterior std {stds.mean():.4f}, scaling_factor {latent_scale:.5f}")
-            encoder = _train_text_encoder(text_steps, rng, log)
-            unet = _train_unet((means, stds, inks, papers, round(latent_scale, 5)), labels, encoder,
-                               unet_steps, rng, gen, log)
-        seconds = time.monotonic() - started
+    with session(seed, log) as run:
+        rng, gen, log = run.rng, run.gen, run.log
+        masks = torch.from_numpy(data.masks()).float()
+        _, labels = data.source_digits()
+        palette = palette_tensor()
+        vae_steps, text_steps, unet_steps = (max(1, round(n * scale)) for n in (VAE_STEPS, TEXT_STEPS, UNET_STEPS))
+        log(f"training nodeflow-tiny (seed {seed}, scale {scale}): VAE {vae_steps} steps, "
+            f"text encoder {text_steps} steps, UNet {unet_steps} steps, {THREADS} threads")
+        vae = _train_vae(masks, palette, vae_steps, rng, gen, log)
+        vae_seconds = time.monotonic() - run.started
+        means, stds, inks, papers = latent_pool(vae, masks, palette, max(1, round(COLORINGS * scale)), rng)
+        sampled = means + stds * torch.randn(means.shape, generator=gen)
+        latent_scale = float(1.0 / sampled.std())
+        vae.register_to_config(scaling_factor=round(latent_scale, 5))
+        log(f"latent pool: {len(means)} latents, std of samples {sampled.std():.4f}, "
+            f"mean posterior std {stds.mean():.4f}, scaling_factor {latent_scale:.5f}")
+        encoder = _train_text_encoder(text_steps, rng, log)
+        unet = _train_unet((means, stds, inks, papers, round(latent_scale, 5)), labels, encoder,
+                           unet_steps, rng, gen, log)
+        seconds = time.monotonic() - run.started
         info = {"seed": seed, "scale": scale, "vae_steps": vae_steps, "text_steps": text_steps,
-                "unet_steps": unet_steps,
-                "threads": THREADS, "torch": torch.__version__, "seconds": round(seconds),
-                "vae_seconds": round(vae_seconds), "scaling_factor": round(latent_scale, 5)}
+                "unet_steps": unet_steps, "threads": THREADS, "torch": torch.__version__,
+                "seconds": round(seconds), "vae_seconds": round(vae_seconds),
+                "scaling_factor": round(latent_scale, 5)}
         _write(out, vae, unet, encoder, info)
         log(f"wrote {out} in {seconds:.0f} s")
         return out
-    finally:
-        torch.set_num_threads(threads)
 
 
 def main(argv: list[str] | None = None) -> int:
