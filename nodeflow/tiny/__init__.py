@@ -8,8 +8,7 @@ model), `judge` (an independent digit and colour classifier), `quality` (the num
 
 Importing this package imports neither torch nor NumPy.
 """
+from ..diffusion.checkpoint_paths import BUILTIN_CHECKPOINT as MODEL_NAME
 from .palette import COLORS, PALETTE, WORDS
-
-MODEL_NAME = "nodeflow-tiny"
 
 __all__ = ["COLORS", "MODEL_NAME", "PALETTE", "WORDS"]

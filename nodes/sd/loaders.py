@@ -20,13 +20,17 @@ class ModelClip(NamedTuple):
     clip: Clip
 
 
+def _base_dir(settings):
+    return settings.base_dir if settings is not None else None
+
+
 def model_names(kind: str):
     """Choices for a model input: the user's files of that kind, then the shipped ones (the
     built-in checkpoint first of all)."""
     def names(settings) -> list[str]:
         from nodeflow.diffusion.checkpoint_paths import available_models
 
-        return [str(n) for n in available_models(settings.base_dir if settings is not None else None, kind)]
+        return [str(n) for n in available_models(_base_dir(settings), kind)]
     return names
 
 
@@ -35,7 +39,7 @@ def _resolve(kind: str, name: str, settings, input_name: str) -> Path:
     from nodeflow.diffusion.checkpoint_paths import resolve_available
 
     try:
-        return resolve_available(settings.base_dir if settings is not None else None, kind, name)
+        return resolve_available(_base_dir(settings), kind, name)
     except (CheckpointError, FileNotFoundError, ValueError) as exc:
         raise NodeError(str(exc), input=input_name) from None
 
