@@ -27,6 +27,10 @@ export class Editor {
     this.running = null;
     this.customWidgets = new Map(); // extension widgets: name -> factory
     this.drawHooks = [];            // extension drawing: (ctx, view) => void
+    this.frameHooks = [];           // panels that follow the canvas: () => void
+    this.canvas.onDrawForeground = () => {
+      for (const draw of this.frameHooks) draw();
+    };
   }
 
   /** For editor extensions: a widget kind drawn by `factory({name, label, value, changed})`,
@@ -591,6 +595,46 @@ export class Editor {
     const { offset, scale } = this.canvas.ds;
     const box = this.canvas.canvas.getBoundingClientRect();
     return { x: box.left + (x + offset[0]) * scale, y: box.top + (y + offset[1]) * scale };
+  }
+
+  // -- for panels (node library, minimap) ----------------------------------------------------
+
+  /** Add a node of `type` where the user dropped or clicked it (client pixels); its id. */
+  addNodeAt(type, clientX, clientY) {
+    const node = LiteGraph.createNode(type);
+    if (!node) return null;
+    const [x, y] = this.#toGraph(clientX, clientY);
+    node.pos = [Math.round(x), Math.round(y)];
+    this.graph.add(node);
+    this.assignIds(this.hooks.newId);
+    this.canvas.selectNode(node);
+    this.redraw();
+    return node.nf.id;
+  }
+
+  /** The part of the graph the canvas shows: [x, y, width, height] in graph units. */
+  visibleArea() {
+    const { offset, scale } = this.canvas.ds;
+    const box = this.canvas.canvas.getBoundingClientRect();
+    return [-offset[0], -offset[1], box.width / scale, box.height / scale];
+  }
+
+  /** Pan so that the graph point (x, y) is in the middle of the canvas. */
+  centerOn(x, y) {
+    const [, , w, h] = this.visibleArea();
+    this.canvas.ds.offset = [-(x - w / 2), -(y - h / 2)];
+    this.redraw();
+  }
+
+  /** `draw()` after every frame the canvas draws (a minimap follows the view with it). */
+  onFrame(draw) {
+    this.frameHooks.push(draw);
+  }
+
+  #toGraph(clientX, clientY) {
+    const { offset, scale } = this.canvas.ds;
+    const box = this.canvas.canvas.getBoundingClientRect();
+    return [(clientX - box.left) / scale - offset[0], (clientY - box.top) / scale - offset[1]];
   }
 
   selectedIds() {

@@ -6,7 +6,7 @@ import { QueuePanel, WorkflowsPanel } from "./panels.js";
 import { Runner } from "./run.js";
 import { closeTextEditor, editText } from "./textbox.js";
 import { UndoStack } from "./undo.js";
-import { FALLBACK_WORKFLOW, loadWorkflow, saveWorkflow, workflowJson, workflowText } from "./workflow.js";
+import { FALLBACK_WORKFLOW, loadWorkflow, newId, saveWorkflow, workflowJson, workflowText } from "./workflow.js";
 
 const STORAGE_KEY = "nodeflow.graph";
 const $ = (id) => document.getElementById(id);
@@ -224,7 +224,7 @@ async function start() {
     notify(`cannot reach the server: ${error.message}`, "error");
     return;
   }
-  editor = new Editor($("canvas"), { changed, upload, editText, imagePicked });
+  editor = new Editor($("canvas"), { changed, upload, editText, imagePicked, newId });
   const extensions = await loadExtensions();
   editor.registerTypes(schemas);
   showPackFailures().catch((error) => notify(error.message, "error"));
