@@ -2,8 +2,12 @@
 import { Editor } from "./adapter.js";
 import { api } from "./api.js";
 import { acceptDrops, download, pickFile, readWorkflowFile } from "./files.js";
+import { NodeLibrary } from "./library.js";
+import { Minimap } from "./minimap.js";
 import { QueuePanel, WorkflowsPanel } from "./panels.js";
+import { RunProgress, mergeHandlers } from "./progress.js";
 import { Runner } from "./run.js";
+import { SettingsPanel, settings } from "./settings.js";
 import { closeTextEditor, editText } from "./textbox.js";
 import { UndoStack } from "./undo.js";
 import { FALLBACK_WORKFLOW, loadWorkflow, newId, saveWorkflow, workflowJson, workflowText } from "./workflow.js";
@@ -270,7 +274,27 @@ async function start() {
   }
 
   $("pack-errors").onclick = () => document.body.classList.toggle("show-pack-errors");
-  api.connect({ ...runner.handlers(), "nodeflow.nodes_changed": nodesChanged,
+
+  // -- side panels (node library, settings, minimap, overall progress): each module's own job
+  new NodeLibrary($("library"), { editor, button: $("library-button") });
+  new SettingsPanel($("settings-panel"));
+  $("settings-button").onclick = () => {
+    $("settings-panel").hidden = !$("settings-panel").hidden;
+    $("settings-button").setAttribute("aria-expanded", String(!$("settings-panel").hidden));
+  };
+  const minimap = new Minimap($("minimap"), editor);
+  settings.watch((key, value) => {
+    if (key === "minimap") minimap.visible = value;
+    if (key === "linkStyle") editor.setLinkStyle(value);
+    if (key === "snapToGrid") editor.setSnapToGrid(value);
+    if (key === "seedControl") editor.setDefaultControl(value);
+  });
+  const progress = new RunProgress($("run-progress"));
+  new ResizeObserver(() => editor.resize()).observe($("canvas-box")); // panels open and close
+  // -- end of side panels
+
+  api.connect({ ...mergeHandlers(runner.handlers(), progress.handlers()),
+                "nodeflow.nodes_changed": nodesChanged,
                 open: () => { $("status").textContent = "connected"; queuePanel.refresh(); },
                 close: () => { $("status").textContent = "reconnecting…"; } });
   library.refresh();

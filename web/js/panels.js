@@ -1,6 +1,8 @@
 // The side panels: workflows (examples and the user's saved ones), the queue, and the
 // history gallery. Plain DOM; the data comes from api.js.
 import { api } from "./api.js";
+import { settings } from "./settings.js";
+import { ImageViewer } from "./viewer.js";
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -41,7 +43,7 @@ export class WorkflowsPanel {
   }
 
   async #delete(name) {
-    if (!confirm(`Delete the saved workflow ${name}?`)) return;
+    if (!settings.confirm(`Delete the saved workflow ${name}?`)) return;
     await api.deleteWorkflow(name);
     this.refresh();
   }
@@ -63,6 +65,8 @@ export class QueuePanel {
     this.notify = notify;
     this.restore = restore; // (workflow) => void
     this.pending = false;
+    this.viewer = new ImageViewer();
+    this.images = []; // the gallery, newest first, as the viewer steps through it
   }
 
   /** Refresh soon (several status messages in a row cost one request). */
@@ -79,20 +83,27 @@ export class QueuePanel {
       .map((entry) => this.#entry(entry, "pending"));
     document.getElementById("queue-count").textContent =
       String(queue.queue_running.length + queue.queue_pending.length);
-    const gallery = Object.entries(history).reverse().flatMap(([id, item]) =>
+    this.images = Object.entries(history).reverse().flatMap(([, item]) =>
       Object.values(item.outputs ?? {}).flatMap((out) => out.images ?? [])
-        .map((image) => this.#thumb(id, item, image)));
+        .map((image) => ({ url: api.viewUrl(image), filename: image.filename,
+                           label: `#${item.prompt[0]}`, item })));
+    const gallery = this.images.map((image, index) => this.#thumb(image, index));
     const failed = Object.entries(history).reverse()
       .filter(([, item]) => item.status?.status_str === "error").slice(0, 3)
       .map(([id, item]) => el("li", { class: "failed" }, `#${item.prompt[0]} failed: `,
                               failure(item) ?? id));
     this.root.replaceChildren(...[
-      el("h3", {}, "Queue"),
+      el("h3", {}, "Queue",
+         pending.length ? el("button", { class: "link heading-action", onclick: () => this.#clearQueue() },
+                             "Clear queue") : null),
       running.length || pending.length
         ? el("ul", { class: "queue" }, ...running, ...pending)
         : el("p", { class: "empty" }, "Nothing queued."),
       failed.length ? el("ul", { class: "queue" }, ...failed) : null,
-      el("h3", {}, "History"),
+      el("h3", {}, "History",
+         Object.keys(history).length
+           ? el("button", { class: "link heading-action", onclick: () => this.#clearHistory() },
+                "Clear history") : null),
       gallery.length ? el("div", { class: "gallery" }, ...gallery)
         : el("p", { class: "empty" }, "Results appear here."),
     ].filter(Boolean));
@@ -108,13 +119,37 @@ export class QueuePanel {
               el("span", {}, `#${number} ${prompt?.name ?? ""} `), el("em", {}, state), remove);
   }
 
-  #thumb(id, item, image) {
-    const url = api.viewUrl(image);
+  #thumb({ url, filename, label, item }, index) {
     return el("figure", {},
-      el("a", { href: url, target: "_blank", title: image.filename },
-         el("img", { src: url, alt: image.filename, loading: "lazy" })),
+      el("button", { class: "thumb", title: `View ${filename}`, "aria-label": `View ${label} ${filename}`,
+                     onclick: () => this.viewer.open(this.images, index) },
+         el("img", { src: url, alt: filename, loading: "lazy" })),
       el("button", { class: "link", title: "Open the workflow of this result",
-                     onclick: () => this.restore(item.prompt[2]) }, `#${item.prompt[0]}`));
+                     onclick: () => this.restore(item.prompt[2]) }, label));
+  }
+
+  // Only what waits: the running prompt is stopped with its own button (Interrupt).
+  async #clearQueue() {
+    if (!settings.confirm("Remove every prompt that waits in the queue?")) return;
+    try {
+      const { removed } = await api.clearQueue();
+      this.notify(`removed ${removed} queued prompt${removed === 1 ? "" : "s"}`);
+    } catch (error) {
+      this.notify(`queue not cleared: ${error.message}`, "error");
+    }
+    this.refresh();
+  }
+
+  // The result files stay in the output folder; only the list (and its gallery) goes.
+  async #clearHistory() {
+    if (!settings.confirm("Clear the history? The image files stay in the output folder.")) return;
+    try {
+      await api.clearHistory();
+      this.notify("history cleared");
+    } catch (error) {
+      this.notify(`history not cleared: ${error.message}`, "error");
+    }
+    this.refresh();
   }
 }
 

@@ -1,0 +1,250 @@
+"""The node library, the settings panel, the minimap and the overall run progress, used with
+the pointer and the keyboard as a person does."""
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+from .helpers import canvas_point, drag, node_types, widget_point, workflow
+
+
+def of_type(page, node_type: str) -> list[str]:
+    return [n for n, t in node_types(page).items() if t == node_type]
+
+
+def title_point(page, node: str) -> tuple[float, float]:
+    return widget_point(page, node)
+
+
+# -- node library ---------------------------------------------------------------------------
+
+
+def test_library_tree_details_and_search(editor):
+    page = editor
+    page.keyboard.press("n")
+    panel = page.get_by_role("complementary", name="Node library")
+    expect(panel).to_be_visible()
+    search = page.get_by_role("searchbox", name="Search nodes")
+    expect(search).to_be_focused()
+
+    # a tree by category, collapsed until opened
+    sampling = panel.locator("details[data-category=sampling]")
+    entry = panel.locator('.node-entry[data-type="KSampler"]')
+    expect(entry).to_be_hidden()
+    sampling.locator("summary").click()
+    expect(entry).to_be_visible()
+    nested = panel.locator('details[data-category="latent/inpaint"]')
+    expect(nested).to_have_count(1)  # "latent/inpaint" is a branch inside "latent"
+    expect(panel.locator("details[data-category=latent] > details[data-category='latent/inpaint']")) \
+        .to_have_count(1)
+
+    # hovering shows what the node does and its sockets
+    entry.hover()
+    info = panel.get_by_label("Node details")
+    schema = page.evaluate("nodeflow.editor.schemas.KSampler")
+    expect(info).to_contain_text("KSampler")
+    if schema["description"]:
+        expect(info).to_contain_text(schema["description"].split("\n")[0][:40])
+    for item in schema["inputs"] + schema["outputs"]:
+        expect(info).to_contain_text(item["name"])
+    expect(info).to_contain_text("LATENT")
+
+    # the search ranks as fuzzy.js does; Enter adds the best match, arrows pick another
+    search.click()
+    page.keyboard.type("ksam")
+    ranked = page.evaluate("""async () => (await import('/js/fuzzy.js'))
+        .rankTypes('ksam', nodeflow.editor.schemas).slice(0, 60).map((r) => r.type)""")
+    shown = panel.locator(".node-entry").evaluate_all("(els) => els.map((e) => e.dataset.type)")
+    assert shown == ranked and shown[0] == "KSampler"
+    expect(info).to_contain_text("KSampler")
+    before = len(of_type(page, "KSampler"))
+    page.keyboard.press("Enter")
+    assert len(of_type(page, "KSampler")) == before + 1
+    if len(ranked) > 1:
+        page.keyboard.press("ArrowDown")
+        expect(panel.locator(".node-entry.selected")).to_have_attribute("data-type", ranked[1])
+
+    search.fill("zzqqxx")
+    expect(panel).to_contain_text("No node matches.")
+    # "n" typed in the search field is text, not the shortcut
+    search.fill("")
+    page.keyboard.type("n")
+    expect(panel).to_be_visible()
+    page.get_by_role("button", name="Nodes").click()
+    expect(panel).to_be_hidden()
+
+
+def test_library_click_adds_in_the_middle_and_drag_drops_where_released(editor):
+    page = editor
+    page.get_by_role("button", name="Clear").click()
+    page.get_by_role("button", name="Nodes").click()
+    panel = page.get_by_role("complementary", name="Node library")
+    page.get_by_role("searchbox", name="Search nodes").fill("empty latent")
+    panel.locator('.node-entry[data-type="EmptyLatent"]').click()
+    (latent,) = of_type(page, "EmptyLatent")
+    box = page.locator("#canvas").bounding_box()
+    middle = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    x, y = title_point(page, latent)
+    assert abs(x - middle[0]) < 160 and abs(y - middle[1]) < 120, (x, y, middle)
+
+    page.get_by_role("searchbox", name="Search nodes").fill("vae decode")
+    source = panel.locator('.node-entry[data-type="VAEDecode"]').bounding_box()
+    target = canvas_point(page, 0.2, 0.75)
+    drag(page, (source["x"] + 20, source["y"] + source["height"] / 2), target)
+    (decode,) = of_type(page, "VAEDecode")
+    pos = workflow(page)["nodes"][decode]["ui"]["pos"]
+    dropped = page.evaluate(f"nodeflow.editor.widgetPoint({decode!r})")  # pos + (40, -15)
+    scale = page.evaluate("nodeflow.editor.readView().scale")
+    assert abs(dropped["x"] - 40 * scale - target[0]) < 3, (dropped, target, pos)
+    assert abs(dropped["y"] + 15 * scale - target[1]) < 3, (dropped, target, pos)
+    # one undo step per added node
+    page.keyboard.press("Control+z")
+    assert sorted(node_types(page).values()) == ["EmptyLatent"]
+    # a drag released outside the canvas adds nothing
+    source = panel.locator('.node-entry[data-type="VAEDecode"]').bounding_box()
+    drag(page, (source["x"] + 20, source["y"] + source["height"] / 2),
+         (source["x"] + 60, source["y"] - 80))
+    assert sorted(node_types(page).values()) == ["EmptyLatent"]
+
+
+# -- settings -------------------------------------------------------------------------------
+
+
+def open_settings(page):
+    page.get_by_role("button", name="Settings").click()
+    panel = page.get_by_role("region", name="Settings")
+    expect(panel).to_be_visible()
+    return panel
+
+
+def test_settings_apply_at_once_and_persist(editor):
+    page = editor
+    panel = open_settings(page)
+    minimap = page.get_by_label("Minimap: click or drag to move the view")
+    expect(minimap).to_be_visible()
+    assert page.evaluate("nodeflow.editor.canvas.links_render_mode") == 2  # spline
+    canvas = page.locator("#canvas")
+    spline = canvas.screenshot()
+
+    panel.get_by_label("Link style").select_option("straight")
+    assert page.evaluate("nodeflow.editor.canvas.links_render_mode") == 0
+    page.wait_for_timeout(100)
+    assert canvas.screenshot() != spline  # the links look different
+    panel.get_by_label("Show the minimap").uncheck()
+    expect(minimap).to_be_hidden()
+    panel.get_by_label("Snap nodes to the grid").check()
+    panel.get_by_label("seeds, after each run").select_option("randomize")
+
+    # snapping: a node dragged by its title lands on the 10-unit grid
+    page.get_by_role("button", name="Settings").click()
+    expect(panel).to_be_hidden()
+    (decode,) = of_type(page, "VAEDecode")
+    start = title_point(page, decode)
+    drag(page, start, (start[0] + 37, start[1] + 23))
+    pos = workflow(page)["nodes"][decode]["ui"]["pos"]
+    assert pos[0] % 10 == 0 and pos[1] % 10 == 0, pos
+    # a new sampler's seed follows the chosen mode; the file's sampler keeps its own
+    page.keyboard.press("n")
+    page.keyboard.type("ksampler")
+    page.keyboard.press("Enter")
+    nodes = workflow(page)["nodes"]
+    controls = {n: nodes[n].get("ui", {}).get("controls", {}).get("seed", "fixed")
+                for n in of_type(page, "KSampler")}
+    assert sorted(controls.values()) == ["fixed", "randomize"], controls
+
+    # a reload keeps every setting
+    page.reload()
+    page.wait_for_selector("body[data-ready=true]")
+    expect(minimap).to_be_hidden()
+    assert page.evaluate("nodeflow.editor.canvas.links_render_mode") == 0
+    panel = open_settings(page)
+    expect(panel.get_by_label("Link style")).to_have_value("straight")
+    expect(panel.get_by_label("Snap nodes to the grid")).to_be_checked()
+    expect(panel.get_by_label("Show the minimap")).not_to_be_checked()
+    panel.get_by_label("Show the minimap").check()
+    expect(minimap).to_be_visible()
+
+
+def test_confirm_setting_guards_deleting_a_saved_workflow(editor):
+    page = editor
+    page.locator("#name").fill("to-delete")
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.locator("[data-panel=workflows]").click()
+    delete = page.get_by_role("button", name="Delete to-delete.json")
+    expect(delete).to_be_visible()
+    asked = []
+    page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+    delete.click()
+    expect(delete).to_be_visible()  # dismissed: kept
+    assert asked and "to-delete" in asked[0]
+
+    panel = open_settings(page)
+    panel.get_by_label("Confirm before deleting").uncheck()
+    page.get_by_role("button", name="Settings").click()
+    page.on("dialog", lambda d: asked.append(d.message))
+    delete.click()
+    expect(delete).to_be_hidden()
+    assert len(asked) == 1
+
+
+# -- minimap --------------------------------------------------------------------------------
+
+
+def test_minimap_shows_the_graph_and_moves_the_view(editor):
+    page = editor
+    minimap = page.get_by_label("Minimap: click or drag to move the view")
+    box = minimap.bounding_box()
+    # the nodes are drawn: some pixels are the node grey
+    shot = minimap.screenshot()
+    from io import BytesIO
+
+    from PIL import Image
+
+    image = Image.open(BytesIO(shot)).convert("RGB")
+    data = image.tobytes()
+    greys = sum(1 for i in range(0, len(data), 3)
+                if abs(data[i] - 0x8a) < 12 and abs(data[i + 2] - 0x94) < 12)
+    assert greys > 50, greys
+
+    view = page.evaluate("nodeflow.editor.visibleArea()")
+    page.mouse.click(box["x"] + 12, box["y"] + box["height"] / 2)
+    moved = page.evaluate("nodeflow.editor.visibleArea()")
+    assert moved[0] < view[0] - 20, (view, moved)  # clicked left of the frame: the view went left
+    drag(page, (box["x"] + 12, box["y"] + box["height"] / 2),
+         (box["x"] + box["width"] - 12, box["y"] + box["height"] / 2))
+    dragged = page.evaluate("nodeflow.editor.visibleArea()")
+    assert dragged[0] > moved[0] + 50, (moved, dragged)
+
+
+# -- overall progress -----------------------------------------------------------------------
+
+WATCH_PROGRESS = """() => {
+  window.progressSeen = [];
+  const el = document.getElementById("run-progress");
+  new MutationObserver(() => {
+    if (!el.hidden) window.progressSeen.push([el.querySelector(".text").textContent, document.title]);
+  }).observe(el, {subtree: true, childList: true, characterData: true, attributes: true});
+}"""
+
+
+def test_overall_progress_in_toolbar_and_title(editor):
+    page = editor
+    base_title = page.title()
+    page.evaluate(WATCH_PROGRESS)  # only records what the page shows
+    page.keyboard.press("Control+Enter")
+    progress = page.get_by_role("progressbar", name="Run progress")
+    expect(progress).to_be_visible(timeout=30_000)
+    page.wait_for_function("/^\\[\\d+%\\] /.test(document.title)", timeout=30_000)
+    expect(progress).to_be_hidden(timeout=120_000)
+    assert page.title() == base_title
+    seen = page.evaluate("window.progressSeen")
+    counts = [m for text, _ in seen if (m := re.match(r"(\d+)/(\d+) nodes · (\d+)%", text))]
+    assert counts, seen
+    totals = {int(m[2]) for m in counts}
+    assert totals == {len(workflow(page)["nodes"])}, seen  # every node of txt2img runs
+    percents = [int(m[3]) for m in counts]
+    assert percents == sorted(percents) and percents[-1] >= 80, percents
+    assert any(0 < p < 100 for p in percents), percents  # it moved during the sampler's steps
+    assert any(title.startswith(f"[{p}%] ") for (_, title), p in zip(
+        [s for s in seen if re.match(r"\d+/\d+ nodes", s[0])], percents))
