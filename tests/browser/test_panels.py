@@ -7,6 +7,7 @@ import re
 from playwright.sync_api import expect
 
 from .helpers import canvas_point, drag, node_types, widget_point, workflow
+from .test_build_and_run import _shot
 
 
 def of_type(page, node_type: str) -> list[str]:
@@ -49,6 +50,7 @@ def test_library_tree_details_and_search(editor):
     for item in schema["inputs"] + schema["outputs"]:
         expect(info).to_contain_text(item["name"])
     expect(info).to_contain_text("LATENT")
+    page.screenshot(path=str(_shot("library.png")))
 
     # the search ranks as fuzzy.js does; Enter adds the best match, arrows pick another
     search.click()
@@ -72,6 +74,16 @@ def test_library_tree_details_and_search(editor):
     page.keyboard.type("n")
     expect(panel).to_be_visible()
     page.get_by_role("button", name="Nodes").click()
+    expect(panel).to_be_hidden()
+    # "n" opens it again; Escape clears the search, a second Escape closes it
+    page.mouse.click(*canvas_point(page, 0.5, 0.9))
+    page.keyboard.press("n")
+    expect(search).to_be_focused()
+    page.keyboard.type("vae")
+    page.keyboard.press("Escape")
+    expect(search).to_have_value("")
+    expect(panel).to_be_visible()
+    page.keyboard.press("Escape")
     expect(panel).to_be_hidden()
 
 
@@ -135,9 +147,10 @@ def test_settings_apply_at_once_and_persist(editor):
     expect(minimap).to_be_hidden()
     panel.get_by_label("Snap nodes to the grid").check()
     panel.get_by_label("seeds, after each run").select_option("randomize")
+    page.screenshot(path=str(_shot("settings.png")))
 
     # snapping: a node dragged by its title lands on the 10-unit grid
-    page.get_by_role("button", name="Settings").click()
+    page.keyboard.press("Escape")
     expect(panel).to_be_hidden()
     (decode,) = of_type(page, "VAEDecode")
     start = title_point(page, decode)
@@ -236,6 +249,8 @@ def test_overall_progress_in_toolbar_and_title(editor):
     progress = page.get_by_role("progressbar", name="Run progress")
     expect(progress).to_be_visible(timeout=30_000)
     page.wait_for_function("/^\\[\\d+%\\] /.test(document.title)", timeout=30_000)
+    page.screenshot(path=str(_shot("toolbar_progress.png")),
+                    clip={"x": 0, "y": 0, "width": 1400, "height": 90})
     expect(progress).to_be_hidden(timeout=120_000)
     assert page.title() == base_title
     seen = page.evaluate("window.progressSeen")

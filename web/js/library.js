@@ -170,6 +170,17 @@ export class NodeLibrary {
   // -- search keys and details -----------------------------------------------------------------
 
   #searchKey(event) {
+    if (event.key === "Escape") { // first clears the search, then closes the panel
+      event.preventDefault();
+      if (this.search.value) {
+        this.search.value = "";
+        this.render();
+      } else {
+        this.toggle();
+        this.editor.focus();
+      }
+      return;
+    }
     if (!this.results.length) return;
     if (event.key === "ArrowDown" || event.key === "ArrowUp") {
       event.preventDefault();

@@ -277,11 +277,7 @@ async function start() {
 
   // -- side panels (node library, settings, minimap, overall progress): each module's own job
   new NodeLibrary($("library"), { editor, button: $("library-button") });
-  new SettingsPanel($("settings-panel"));
-  $("settings-button").onclick = () => {
-    $("settings-panel").hidden = !$("settings-panel").hidden;
-    $("settings-button").setAttribute("aria-expanded", String(!$("settings-panel").hidden));
-  };
+  new SettingsPanel($("settings-panel"), $("settings-button"));
   const minimap = new Minimap($("minimap"), editor);
   settings.watch((key, value) => {
     if (key === "minimap") minimap.visible = value;

@@ -57,10 +57,26 @@ export const settings = new Settings();
 
 /** The settings panel: one control per setting, each saved as soon as it changes. */
 export class SettingsPanel {
-  constructor(root) {
+  constructor(root, button) {
     this.root = root;
+    this.button = button; // opens and closes it; Escape or a click elsewhere closes it too
     root.replaceChildren(el("h2", {}, "Settings"), ...Object.entries(SETTINGS).map(
       ([key, spec]) => this.#control(key, spec)));
+    button.addEventListener("click", () => this.show(root.hidden));
+    document.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && !root.hidden) this.show(false);
+    });
+    document.addEventListener("pointerdown", (event) => {
+      if (!root.hidden && !root.contains(event.target) && !button.contains(event.target)) {
+        this.show(false);
+      }
+    });
+  }
+
+  show(open) {
+    this.root.hidden = !open;
+    this.button.setAttribute("aria-expanded", String(open));
+    if (open) this.root.querySelector("input, select")?.focus();
   }
 
   #control(key, spec) {
@@ -84,6 +100,6 @@ export class SettingsPanel {
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
-  node.append(...children);
+  node.append(...children.filter((c) => c != null));
   return node;
 }
