@@ -31,7 +31,7 @@ def test_library_tree_details_and_search(editor):
 
     # a tree by category, collapsed until opened
     sampling = panel.locator("details[data-category=sampling]")
-    entry = panel.locator('.node-entry[data-type="KSampler"]')
+    entry = panel.get_by_role("button", name="KSampler", exact=True)
     expect(entry).to_be_hidden()
     sampling.locator("summary").click()
     expect(entry).to_be_visible()

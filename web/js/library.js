@@ -30,7 +30,7 @@ export class NodeLibrary {
                                 "aria-label": "Search nodes", spellcheck: "false" });
     this.search.addEventListener("input", () => this.render());
     this.search.addEventListener("keydown", (event) => this.#searchKey(event));
-    this.list = el("div", { class: "library-tree", role: "tree", "aria-label": "Node types" });
+    this.list = el("div", { class: "library-tree", role: "group", "aria-label": "Node types" });
     this.info = el("div", { class: "node-info", "aria-label": "Node details", "aria-live": "polite" });
     root.replaceChildren(this.search, this.list, this.info);
     button.addEventListener("click", () => setTimeout(() => this.#opened(), 0));
@@ -94,7 +94,7 @@ export class NodeLibrary {
       .map(([name, child]) => {
         const full = path ? `${path}/${name}` : name;
         const details = el("details", { class: "category", "data-category": full },
-          el("summary", { role: "treeitem" }, name, el("span", { class: "count" }, String(count(child)))),
+          el("summary", {}, name, el("span", { class: "count" }, String(count(child)))),
           ...this.#branch(child, full));
         details.open = this.opened.has(full);
         details.addEventListener("toggle", () => {
@@ -110,7 +110,7 @@ export class NodeLibrary {
 
   #entry(type, schema, category = null, index = null) {
     const button = el("button", { type: "button", class: "node-entry", "data-type": type,
-                                  role: "treeitem", title: `${type}: click to add, or drag onto the canvas` },
+                                  title: `${type}: click to add, or drag onto the canvas` },
                       schema.display_name || type,
                       category ? el("small", {}, category) : null);
     button.addEventListener("mouseenter", () => this.#showInfo(type));
@@ -198,7 +198,8 @@ export class NodeLibrary {
     for (const button of this.list.querySelectorAll(".node-entry")) {
       const on = button.dataset.index === String(this.selected);
       button.classList.toggle("selected", on);
-      button.setAttribute("aria-selected", String(on));
+      if (on) button.setAttribute("aria-current", "true");
+      else button.removeAttribute("aria-current");
       if (on) button.scrollIntoView({ block: "nearest" });
     }
   }
