@@ -159,14 +159,17 @@ export class Editor {
         const lines = wrap(ctx, this.value || spec.label || spec.name, width - 36);
         lines.slice(0, 5).forEach((line, i) => ctx.fillText(line, 18, y + 18 + i * 14));
       },
-      mouse(event, pos, target) {
-        if (event.type !== "pointerdown" && event.type !== "mousedown") return false;
-        const rect = editor.#screenRect(target, [10, this.y, target.size[0] - 20, 80]);
-        editor.hooks.editText(rect, this.value, (text) => {
-          if (text === this.value) return;
-          this.value = text;
-          changed(text);
-          editor.redraw();
+      onPointerDown(pointer, target) {
+        // Open on the click's release: the canvas takes the focus back while it handles the
+        // press, so a text field opened then would lose the focus (and close) at once.
+        pointer.onClick = () => setTimeout(() => {
+          const rect = editor.#screenRect(target, [10, this.y, target.size[0] - 20, 80]);
+          editor.hooks.editText(rect, this.value, (text) => {
+            if (text === this.value) return;
+            this.value = text;
+            changed(text);
+            editor.redraw();
+          });
         });
         return true;
       },
