@@ -336,11 +336,13 @@ async function start() {
 
   document.addEventListener("keydown", onKey);
   document.addEventListener("pointerdown", () => { pointerDown = true; }, true);
+  // capture: the canvas stops some pointer events from bubbling; changed() waits a tick, so
+  // what the canvas does with this release (a link dropped, say) is in the snapshot
   document.addEventListener("pointerup", () => {
     pointerDown = false;
     changed();
-  });
-  document.addEventListener("pointercancel", () => { pointerDown = false; });
+  }, true);
+  document.addEventListener("pointercancel", () => { pointerDown = false; }, true);
   document.addEventListener("keyup", changed);
   acceptDrops(document, openFile);
   window.addEventListener("resize", () => editor.resize());
