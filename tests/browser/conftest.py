@@ -110,6 +110,9 @@ def shared_page(browser, server):
     page = context.new_page()
     page.errors = []
     page.on("pageerror", lambda error: page.errors.append(str(error)))
+    # a console error is a failure too (a missing file such as favicon.ico shows as one)
+    page.on("console", lambda message: page.errors.append(f"console: {message.text}")
+            if message.type == "error" else None)
     yield page
     context.close()
 

@@ -182,23 +182,25 @@ def test_settings_apply_at_once_and_persist(editor):
 def test_confirm_setting_guards_deleting_a_saved_workflow(editor):
     page = editor
     page.locator("#name").fill("to-delete")
+    page.locator("#name").press("Tab")
     page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_role("status").filter(has_text="saved to-delete")).to_be_visible()
     page.locator("[data-panel=workflows]").click()
     delete = page.get_by_role("button", name="Delete to-delete.json")
     expect(delete).to_be_visible()
-    asked = []
-    page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
     delete.click()
-    expect(delete).to_be_visible()  # dismissed: kept
-    assert asked and "to-delete" in asked[0]
+    asked = page.get_by_role("dialog", name="Delete saved workflow")
+    expect(asked).to_contain_text("to-delete")
+    asked.get_by_role("button", name="Cancel").click()
+    expect(asked).to_be_hidden()
+    expect(delete).to_be_visible()  # cancelled: kept
 
     panel = open_settings(page)
     panel.get_by_label("Confirm before deleting").uncheck()
     page.get_by_role("button", name="Settings").click()
-    page.on("dialog", lambda d: asked.append(d.message))
     delete.click()
-    expect(delete).to_be_hidden()
-    assert len(asked) == 1
+    expect(delete).to_be_hidden()  # no question asked
+    expect(asked).to_have_count(0)
 
 
 # -- minimap --------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ def delete(page):
 
 def collapse(page):
     page.mouse.click(*widget_point(page, of_type(page, "VAEDecode")), button="right")
-    menu_entry(page, "Collapse").click()
+    menu_entry(page, "Collapse (Alt+C)").click()
 
 
 def group(page):

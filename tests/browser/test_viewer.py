@@ -194,12 +194,13 @@ def test_clear_queue_and_history_ask_first(editor):
     queue = page.get_by_role("complementary", name="Queue and history")
     expect(queue.locator("li.pending")).to_have_count(2, timeout=10_000)
     clear = queue.get_by_role("button", name="Clear queue")
-    page.once("dialog", lambda d: d.dismiss())
+    asked = page.get_by_role("dialog", name="Clear queue")
     clear.click()
-    page.wait_for_timeout(300)
-    expect(queue.locator("li.pending")).to_have_count(2)  # dismissed: nothing removed
-    page.once("dialog", lambda d: d.accept())
+    asked.get_by_role("button", name="Cancel").click()
+    expect(asked).to_be_hidden()
+    expect(queue.locator("li.pending")).to_have_count(2)  # cancelled: nothing removed
     clear.click()
+    asked.get_by_role("button", name="Clear queue").click()
     expect(queue.locator("li.pending")).to_have_count(0)
     expect(page.get_by_role("status").filter(has_text="removed 2 queued prompts")).to_be_visible()
     # the running one goes on (stop it: the test need not wait for it)
@@ -209,12 +210,13 @@ def test_clear_queue_and_history_ask_first(editor):
 
     gallery = queue.locator(".gallery img")
     assert gallery.count() >= 2
-    page.once("dialog", lambda d: d.dismiss())
+    asked = page.get_by_role("dialog", name="Clear history")
     queue.get_by_role("button", name="Clear history").click()
-    page.wait_for_timeout(300)
+    page.keyboard.press("Escape")  # cancels too
+    expect(asked).to_be_hidden()
     assert gallery.count() >= 2
-    page.once("dialog", lambda d: d.accept())
     queue.get_by_role("button", name="Clear history").click()
+    page.keyboard.press("Enter")  # the dialog's OK has the focus
     expect(gallery).to_have_count(0)
     expect(queue).to_contain_text("Results appear here.")
     expect(queue.get_by_role("button", name="Clear history")).to_have_count(0)

@@ -18,7 +18,7 @@ function el(tag, attrs = {}, ...children) {
 export class WorkflowsPanel {
   constructor(root, { open, notify }) {
     this.root = root;
-    this.open = open; // (doc, name) => void
+    this.open = open; // (doc, name, "example" | "saved") => void
     this.notify = notify;
   }
 
@@ -27,23 +27,26 @@ export class WorkflowsPanel {
       api.examples().catch(() => []), api.savedWorkflows().catch(() => [])]);
     this.root.replaceChildren(
       el("h3", {}, "Examples"),
-      list(examples, "No examples on this server.", (name) => this.#load(api.example, name)),
+      list(examples, "No examples on this server.",
+           (name) => this.#load(api.example, name, "example")),
       el("h3", {}, "Saved"),
-      list(saved, "Nothing saved yet: use Save.", (name) => this.#load(api.savedWorkflow, name),
+      list(saved, "Nothing saved yet: use Save.",
+           (name) => this.#load(api.savedWorkflow, name, "saved"),
            (name) => this.#delete(name)),
     );
   }
 
-  async #load(fetcher, name) {
+  async #load(fetcher, name, kind) {
     try {
-      this.open(await fetcher(name), name.replace(/\.json$/, ""));
+      this.open(await fetcher(name), name.replace(/\.json$/, ""), kind);
     } catch (error) {
       this.notify(`cannot open ${name}: ${error.message}`, "error");
     }
   }
 
   async #delete(name) {
-    if (!settings.confirm(`Delete the saved workflow ${name}?`)) return;
+    if (!await settings.confirm("Delete saved workflow", `Delete the saved workflow ${name}?`,
+                                "Delete")) return;
     await api.deleteWorkflow(name);
     this.refresh();
   }
@@ -69,11 +72,20 @@ export class QueuePanel {
     this.images = []; // the gallery, newest first, as the viewer steps through it
   }
 
-  /** Refresh soon (several status messages in a row cost one request). */
+  /** Refresh soon (several status messages in a row cost one request). A request made while
+   * one is on its way refreshes once more after it: a run that ends meanwhile (a fast one)
+   * would otherwise stay "running" and its images missing. */
   refresh() {
-    if (this.pending) return;
+    if (this.pending) {
+      this.again = true;
+      return;
+    }
     this.pending = true;
-    setTimeout(() => this.#refresh().finally(() => { this.pending = false; }), 100);
+    this.again = false;
+    setTimeout(() => this.#refresh().finally(() => {
+      this.pending = false;
+      if (this.again) this.refresh();
+    }), 100);
   }
 
   async #refresh() {
@@ -130,7 +142,8 @@ export class QueuePanel {
 
   // Only what waits: the running prompt is stopped with its own button (Interrupt).
   async #clearQueue() {
-    if (!settings.confirm("Remove every prompt that waits in the queue?")) return;
+    if (!await settings.confirm("Clear queue", "Remove every prompt that waits in the queue? " +
+                                "The running one goes on.", "Clear queue")) return;
     try {
       const { removed } = await api.clearQueue();
       this.notify(`removed ${removed} queued prompt${removed === 1 ? "" : "s"}`);
@@ -142,7 +155,8 @@ export class QueuePanel {
 
   // The result files stay in the output folder; only the list (and its gallery) goes.
   async #clearHistory() {
-    if (!settings.confirm("Clear the history? The image files stay in the output folder.")) return;
+    if (!await settings.confirm("Clear history", "Clear the history and its gallery? The image " +
+                                "files stay in the output folder.", "Clear history")) return;
     try {
       await api.clearHistory();
       this.notify("history cleared");

@@ -1,6 +1,8 @@
 // The user's editor settings: kept in localStorage, shown in the settings panel (toolbar gear),
 // and applied through listeners, so each module reacts to the settings it cares about.
 
+import { ask } from "./dialog.js";
+
 const STORAGE_KEY = "nodeflow.settings";
 
 /** Every setting: its default and how the panel shows it. */
@@ -47,9 +49,9 @@ class Settings {
     for (const [key, value] of Object.entries(this.values)) listener(key, value);
   }
 
-  /** Ask before a destructive action, unless the user turned confirmations off. */
-  confirm(message) {
-    return !this.values.confirm || window.confirm(message);
+  /** Ask before a destructive action, unless the user turned confirmations off: true to go on. */
+  async confirm(title, message, ok) {
+    return !this.values.confirm || (await ask({ title, message, ok })) === true;
   }
 }
 
