@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from urllib.parse import urljoin
 
 from playwright.sync_api import Page, TimeoutError, expect
 
@@ -145,12 +147,28 @@ def right_click_node(page: Page, node: str) -> None:
     page.mouse.click(*widget_point(page, node), button="right")
 
 
-def run_and_wait(page: Page, timeout: float = 120_000) -> None:
-    """Queue with Ctrl+Enter and wait until its picture is the newest in the history."""
-    newest = "document.querySelector('#queue .gallery img')?.getAttribute('src') ?? ''"
-    before = page.evaluate(newest)
+def run_and_wait(page: Page, timeout: float = 120.0) -> None:
+    """Queue with Ctrl+Enter, then wait until the server's history has that run's result and
+    the page shows it."""
+    toasts = page.get_by_role("status").filter(has_text="queued #")
+    seen = toasts.count()
     page.keyboard.press("Control+Enter")
-    page.wait_for_function(f"({newest}) !== {json.dumps(before)}", timeout=timeout)
+    expect(toasts).to_have_count(seen + 1)
+    number = int(toasts.nth(seen).inner_text().split("#")[1])
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        history = page.request.get(urljoin(page.url, "/history?max_items=8")).json()
+        done = [item for item in history.values() if item["prompt"][0] == number
+                and item.get("status", {}).get("completed")]
+        if done:
+            image = done[0]["outputs"]
+            break
+        page.wait_for_timeout(200)
+    else:
+        raise AssertionError(f"run #{number} did not finish in {timeout} s")
+    names = [i["filename"] for out in image.values() for i in out.get("images", [])]
+    page.wait_for_function("names => names.some((n) => document.querySelector("
+                           "`#queue .gallery img[src*='${n}']`))", arg=names)
 
 
 def open_file(page: Page, doc: dict, name: str = "workflow.json") -> None:

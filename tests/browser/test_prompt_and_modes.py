@@ -55,11 +55,15 @@ def test_escape_cancels_typing_and_ctrl_enter_commits_then_runs(editor):
     page = editor
     positive = of_type(page, "TextEncode")
     before = downloaded(page)["nodes"][positive]["inputs"]["text"]
+    area = page.locator("textarea.prompt-editor")
     page.mouse.click(*widget_point(page, positive, "text"))
+    expect(area).to_be_focused()
     page.keyboard.type(" and more")
     page.keyboard.press("Escape")
+    expect(area).to_have_count(0)
     assert downloaded(page)["nodes"][positive]["inputs"]["text"] == before
     page.mouse.click(*widget_point(page, positive, "text"))
+    expect(area).to_be_focused()
     page.keyboard.press("Control+a")
     page.keyboard.type("a white handwritten digit one on a green background")
     page.keyboard.press("Control+Enter")

@@ -60,6 +60,14 @@ function changed() {
   }, 0);
 }
 
+/** Record an edit made by a keyboard shortcut now: a second press right after it is another
+ * step, whatever the timers are doing. */
+function settle() {
+  clearTimeout(pendingCheckpoint);
+  pendingCheckpoint = null;
+  if (undo.checkpoint()) persist();
+}
+
 function persist() {
   localStorage.setItem(STORAGE_KEY, workflowText(saveWorkflow(editor, base)));
   showUnsaved();
@@ -219,6 +227,7 @@ function onKey(event) {
     save({ as: event.shiftKey });
   } else if (!typing && canvasShortcut(event)) {
     event.preventDefault();
+    settle();
   } else if (mod && event.key.toLowerCase() === "o") {
     event.preventDefault();
     pickFile(".json,.png,application/json,image/png", openFile);
