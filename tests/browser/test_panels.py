@@ -89,7 +89,7 @@ def test_library_tree_details_and_search(editor):
 
 def test_library_click_adds_in_the_middle_and_drag_drops_where_released(editor):
     page = editor
-    page.get_by_role("button", name="Clear").click()
+    page.get_by_role("button", name="Clear", exact=True).click()
     page.get_by_role("button", name="Nodes").click()
     panel = page.get_by_role("complementary", name="Node library")
     page.get_by_role("searchbox", name="Search nodes").fill("empty latent")
