@@ -105,6 +105,10 @@ def test_viewer_fits_zooms_pans_steps_and_closes(editor):
     page.keyboard.press("ArrowLeft")
     expect(viewer.locator(".viewer-title")).to_contain_text(f"({count}/{count})")
 
+    # Tab stays inside the viewer
+    for _ in range(20):
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.getElementById('viewer').contains(document.activeElement)")
     # keys do not reach the canvas while the viewer is open: Delete deletes no node
     nodes = len(node_types(page))
     page.keyboard.press("Control+a")

@@ -250,8 +250,12 @@ export class ImageViewer {
   // -- keys ------------------------------------------------------------------------------------
 
   #key(event) {
-    if (!this.isOpen || event.key === "Tab") return;
+    if (!this.isOpen) return;
     event.stopPropagation();
+    if (event.key === "Tab") {
+      this.#keepFocus(event);
+      return;
+    }
     const onSplit = document.activeElement === this.handle;
     const keys = {
       Escape: () => (this.picker.hidden ? this.close() : (this.picker.hidden = true)),
@@ -268,6 +272,16 @@ export class ImageViewer {
       event.preventDefault();
       action();
     }
+  }
+
+  // A modal dialog: Tab cycles through its own controls, never the page behind it.
+  #keepFocus(event) {
+    const items = [...this.root.querySelectorAll("button, a[href], [tabindex='0']")]
+      .filter((item) => item.getClientRects().length);
+    const at = items.indexOf(document.activeElement);
+    const next = at < 0 ? 0 : (at + (event.shiftKey ? -1 : 1) + items.length) % items.length;
+    event.preventDefault();
+    items[next]?.focus();
   }
 
   #nudgeSplit(delta) {
