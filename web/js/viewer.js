@@ -90,7 +90,11 @@ export class ImageViewer {
                             "aria-label": "Image viewer", hidden: "" }, bar, this.picker, this.stage);
     document.body.append(this.root);
 
-    this.a.addEventListener("load", () => this.fit());
+    this.a.addEventListener("load", () => {
+      if (!this.keepView) return this.fit();
+      this.keepView = false; // a swap: the same part of both images stays in view
+      this.#render();
+    });
     this.b.addEventListener("load", () => this.#render());
     this.stage.addEventListener("wheel", (event) => {
       event.preventDefault();
@@ -223,6 +227,7 @@ export class ImageViewer {
     const a = this.index;
     this.index = this.other;
     this.other = a;
+    this.keepView = true;
     this.#show(this.index);
   }
 
