@@ -37,8 +37,8 @@ def test_library_tree_details_and_search(editor):
     expect(entry).to_be_visible()
     nested = panel.locator('details[data-category="latent/inpaint"]')
     expect(nested).to_have_count(1)  # "latent/inpaint" is a branch inside "latent"
-    expect(panel.locator("details[data-category=latent] > details[data-category='latent/inpaint']")) \
-        .to_have_count(1)
+    inside = "details[data-category=latent] > details[data-category='latent/inpaint']"
+    expect(panel.locator(inside)).to_have_count(1)
 
     # hovering shows what the node does and its sockets
     entry.hover()

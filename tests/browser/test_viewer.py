@@ -205,7 +205,8 @@ def test_clear_queue_and_history_ask_first(editor):
     page = editor
     two_results(page)
     # three prompts: one runs, two wait
-    type_value(page, of_type(page, "KSampler"), "steps", "1000")  # long enough to clear the rest meanwhile
+    # long enough to clear the rest meanwhile
+    type_value(page, of_type(page, "KSampler"), "steps", "1000")
     for _ in range(3):
         page.keyboard.press("Control+Enter")
     queue = page.get_by_role("complementary", name="Queue and history")

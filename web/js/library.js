@@ -212,7 +212,8 @@ export class NodeLibrary {
     }
     const socket = (item) => el("li", {},
       el("code", {}, item.display_name || item.name), " ", el("span", { class: "type" }, item.type),
-      item.description || item.tooltip ? el("div", { class: "dim" }, item.description || item.tooltip) : null);
+      item.description || item.tooltip
+        ? el("div", { class: "dim" }, item.description || item.tooltip) : null);
     this.info.replaceChildren(
       el("h4", {}, schema.display_name || type,
          schema.display_name && schema.display_name !== type ? el("small", {}, ` ${type}`) : null),

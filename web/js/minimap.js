@@ -23,8 +23,9 @@ export class Minimap {
     if (this.canvas.hidden) return;
     const ratio = window.devicePixelRatio || 1;
     const { width, height } = this.canvas.getBoundingClientRect();
-    if (this.canvas.width !== Math.round(width * ratio)) this.canvas.width = Math.round(width * ratio);
-    if (this.canvas.height !== Math.round(height * ratio)) this.canvas.height = Math.round(height * ratio);
+    const [pw, ph] = [Math.round(width * ratio), Math.round(height * ratio)];
+    if (this.canvas.width !== pw) this.canvas.width = pw; // setting it clears, even to the same
+    if (this.canvas.height !== ph) this.canvas.height = ph;
     const ctx = this.canvas.getContext("2d");
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     ctx.clearRect(0, 0, width, height);

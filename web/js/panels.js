@@ -105,17 +105,13 @@ export class QueuePanel {
       .map(([id, item]) => el("li", { class: "failed" }, `#${item.prompt[0]} failed: `,
                               failure(item) ?? id));
     this.root.replaceChildren(...[
-      el("h3", {}, "Queue",
-         pending.length ? el("button", { class: "link heading-action", onclick: () => this.#clearQueue() },
-                             "Clear queue") : null),
+      heading("Queue", pending.length ? "Clear queue" : null, () => this.#clearQueue()),
       running.length || pending.length
         ? el("ul", { class: "queue" }, ...running, ...pending)
         : el("p", { class: "empty" }, "Nothing queued."),
       failed.length ? el("ul", { class: "queue" }, ...failed) : null,
-      el("h3", {}, "History",
-         Object.keys(history).length
-           ? el("button", { class: "link heading-action", onclick: () => this.#clearHistory() },
-                "Clear history") : null),
+      heading("History", Object.keys(history).length ? "Clear history" : null,
+              () => this.#clearHistory()),
       gallery.length ? el("div", { class: "gallery" }, ...gallery)
         : el("p", { class: "empty" }, "Results appear here."),
     ].filter(Boolean));
@@ -133,7 +129,8 @@ export class QueuePanel {
 
   #thumb({ url, filename, label, item }, index) {
     return el("figure", {},
-      el("button", { class: "thumb", title: `View ${filename}`, "aria-label": `View ${label} ${filename}`,
+      el("button", { class: "thumb", title: `View ${filename}`,
+                     "aria-label": `View ${label} ${filename}`,
                      onclick: () => this.viewer.open(this.images, index) },
          el("img", { src: url, alt: filename, loading: "lazy" })),
       el("button", { class: "link", title: "Open the workflow of this result",
@@ -165,6 +162,12 @@ export class QueuePanel {
     }
     this.refresh();
   }
+}
+
+/** A section title, with an action button beside it (not inside: it is no part of the title). */
+function heading(title, action, onclick) {
+  return el("div", { class: "panel-heading" }, el("h3", {}, title),
+            action ? el("button", { class: "link heading-action", onclick }, action) : null);
 }
 
 function failure(item) {

@@ -85,7 +85,8 @@ export class SettingsPanel {
     const id = `setting-${key}`;
     let input;
     if (spec.choices) {
-      input = el("select", { id, name: key }, ...spec.choices.map((c) => el("option", { value: c }, c)));
+      input = el("select", { id, name: key },
+                 ...spec.choices.map((c) => el("option", { value: c }, c)));
       input.value = settings.get(key);
       input.onchange = () => settings.set(key, input.value);
     } else {

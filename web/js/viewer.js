@@ -205,7 +205,8 @@ export class ImageViewer {
       return;
     }
     this.picker.replaceChildren(...this.items.map((item, i) => i === this.index ? null :
-      el("button", { type: "button", class: "viewer-pick", "aria-label": `Compare with ${item.label} ${item.filename}`,
+      el("button", { type: "button", class: "viewer-pick",
+                     "aria-label": `Compare with ${item.label} ${item.filename}`,
                      title: `${item.label} ${item.filename}`, onclick: () => this.#compareWith(i) },
          el("img", { src: item.url, alt: "" }), el("span", {}, item.label))).filter(Boolean));
     if (!this.picker.children.length) {
