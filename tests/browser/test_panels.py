@@ -124,7 +124,9 @@ def test_library_click_adds_in_the_middle_and_drag_drops_where_released(editor):
 
 
 def open_settings(page):
-    page.get_by_role("button", name="Settings").click()
+    gear = page.get_by_role("button", name="Settings")
+    expect(gear).to_be_in_viewport(ratio=1)  # however crowded the toolbar is
+    gear.click()
     panel = page.get_by_role("region", name="Settings")
     expect(panel).to_be_visible()
     return panel
