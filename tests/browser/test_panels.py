@@ -236,6 +236,29 @@ def test_minimap_shows_the_graph_and_moves_the_view(editor):
 
 # -- overall progress -----------------------------------------------------------------------
 
+NEEDED = """async ([prompt, outputs]) =>
+  [...(await import('/js/progress.js')).neededNodes(prompt, outputs)].sort()"""
+
+
+def test_progress_counts_the_nodes_that_run(editor):
+    """The total of "3/7 nodes": outputs and what they need; muted and bypassed nodes do not run."""
+    page = editor
+    link = lambda node: {"node": node, "output": "out"}  # noqa: E731
+    doc = {"nodeflow": 1, "nodes": {
+        "a": {"type": "T", "inputs": {}}, "b": {"type": "T", "inputs": {"x": link("a")}},
+        "lora": {"type": "T", "mode": "bypass", "inputs": {"x": link("b")}},
+        "save": {"type": "T", "inputs": {"x": link("lora"), "v": 3}},
+        "muted": {"type": "T", "mode": "mute", "inputs": {"x": link("lonely")}},
+        "lonely": {"type": "T", "inputs": {}},
+        "unused": {"type": "T", "inputs": {"x": link("a")}},
+        "preview": {"type": "T", "inputs": {"x": link("muted")}}}}
+    assert page.evaluate(NEEDED, [doc, ["save", "preview"]]) == ["a", "b", "preview", "save"]
+    comfy = {"1": {"class_type": "A", "inputs": {}},
+             "2": {"class_type": "B", "inputs": {"x": ["1", 0]}},
+             "3": {"class_type": "C", "inputs": {}}}
+    assert page.evaluate(NEEDED, [comfy, ["2"]]) == ["1", "2"]
+
+
 WATCH_PROGRESS = """() => {
   window.progressSeen = [];
   const el = document.getElementById("run-progress");

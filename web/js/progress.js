@@ -82,18 +82,29 @@ async function countNodes(id) {
   if (!entry) entry = (await api.historyItem(id))[id]?.prompt; // it finished meanwhile
   if (!entry) return null;
   const [, , prompt, , outputs] = entry;
+  return neededNodes(prompt, outputs ?? []).size || null;
+}
+
+/** The nodes that run for `outputs`: those and their inputs, transitively. A muted node does
+ * not run, nor what only it needs; a bypassed one does not run but passes its inputs on. */
+export function neededNodes(prompt, outputs) {
   const nodes = prompt.nodes ?? prompt; // a nodeflow workflow, or ComfyUI's API format
+  const seen = new Set();
   const needed = new Set();
   const visit = (node) => {
-    if (needed.has(node) || !nodes[node]) return;
-    needed.add(node);
+    if (seen.has(node) || !nodes[node]) return;
+    seen.add(node);
+    const mode = nodes[node].mode;
+    if (mode === "mute") return;
+    if (mode !== "bypass") needed.add(node);
     for (const value of Object.values(nodes[node].inputs ?? {})) {
-      if (Array.isArray(value) && value.length === 2 && typeof value[0] === "string") visit(value[0]);
+      const comfyLink = Array.isArray(value) && value.length === 2 && typeof value[0] === "string";
+      if (comfyLink) visit(value[0]);
       else if (value && typeof value === "object" && "node" in value) visit(value.node);
     }
   };
-  for (const node of outputs ?? []) visit(node);
-  return needed.size || null;
+  for (const node of outputs) visit(node);
+  return needed;
 }
 
 /** One handler map from several: each message goes to every map that handles it. */
