@@ -99,6 +99,13 @@ def test_library_click_adds_in_the_middle_and_drag_drops_where_released(editor):
     middle = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     x, y = title_point(page, latent)
     assert abs(x - middle[0]) < 160 and abs(y - middle[1]) < 120, (x, y, middle)
+    # a second one does not hide the first
+    panel.locator('.node-entry[data-type="EmptyLatent"]').click()
+    second = next(n for n in of_type(page, "EmptyLatent") if n != latent)
+    x2, y2 = title_point(page, second)
+    assert x2 > x + 10 and y2 > y + 10, ((x, y), (x2, y2))
+    page.keyboard.press("Control+z")
+    assert of_type(page, "EmptyLatent") == [latent]
 
     page.get_by_role("searchbox", name="Search nodes").fill("vae decode")
     source = panel.locator('.node-entry[data-type="VAEDecode"]').bounding_box()

@@ -145,8 +145,9 @@ export class NodeLibrary {
     const up = (e) => {
       window.removeEventListener("pointermove", move, true);
       window.removeEventListener("pointerup", up, true);
-      if (!ghost) {
+      if (!ghost) { // a click: the canvas takes the keys next (Delete, Ctrl+Z act on the node)
         this.#addInMiddle(type);
+        this.editor.focus();
         return;
       }
       ghost.remove();
@@ -163,8 +164,14 @@ export class NodeLibrary {
 
   #addInMiddle(type) {
     const box = this.editor.canvas.canvas.getBoundingClientRect();
+    // Several added without moving the view step down and right, or each would hide the last.
+    const view = this.editor.visibleArea().join();
+    this.stacked = this.stackedView === view ? this.stacked + 1 : 0;
+    this.stackedView = view;
+    const step = (this.stacked % 10) * 24;
     // the node's corner a little up and left of the middle, so the node itself is about centred
-    this.editor.addNodeAt(type, box.left + box.width / 2 - 100, box.top + box.height / 2 - 60);
+    this.editor.addNodeAt(type, box.left + box.width / 2 - 100 + step,
+                          box.top + box.height / 2 - 60 + step);
   }
 
   // -- search keys and details -----------------------------------------------------------------
