@@ -3,7 +3,9 @@ the pointer and the keyboard as a person does."""
 from __future__ import annotations
 
 import re
+from io import BytesIO
 
+from PIL import Image
 from playwright.sync_api import expect
 
 from .helpers import canvas_point, drag, node_types, type_value, widget_point, workflow
@@ -215,21 +217,25 @@ def test_confirm_setting_guards_deleting_a_saved_workflow(editor):
 # -- minimap --------------------------------------------------------------------------------
 
 
+def count(locator, colour: tuple[int, int, int]) -> int:
+    """How many pixels of a screenshot of ``locator`` have about this colour."""
+    data = Image.open(BytesIO(locator.screenshot())).convert("RGB").tobytes()
+    return sum(1 for i in range(0, len(data), 3)
+               if all(abs(data[i + c] - colour[c]) < 14 for c in range(3)))
+
+
 def test_minimap_shows_the_graph_and_moves_the_view(editor):
     page = editor
     minimap = page.get_by_label("Minimap: click or drag to move the view")
     box = minimap.bounding_box()
     # the nodes are drawn: some pixels are the node grey
-    shot = minimap.screenshot()
-    from io import BytesIO
+    assert count(minimap, (0x8a, 0x8c, 0x94)) > 50
 
-    from PIL import Image
-
-    image = Image.open(BytesIO(shot)).convert("RGB")
-    data = image.tobytes()
-    greys = sum(1 for i in range(0, len(data), 3)
-                if abs(data[i] - 0x8a) < 12 and abs(data[i + 2] - 0x94) < 12)
-    assert greys > 50, greys
+    assert count(minimap, (0xf0, 0xc0, 0x40)) == 0
+    # the selected node stands out
+    page.mouse.click(*title_point(page, of_type(page, "KSampler")[0]))
+    page.wait_for_timeout(100)
+    assert count(minimap, (0xf0, 0xc0, 0x40)) > 20
 
     view = page.evaluate("nodeflow.editor.visibleArea()")
     page.mouse.click(box["x"] + 12, box["y"] + box["height"] / 2)

@@ -847,12 +847,14 @@ export class Editor {
     this.frameHooks.push(draw);
   }
 
-  /** Every node's box in graph units, title bar included: [[x, y, width, height], ...]. */
+  /** Every node's box in graph units, title bar included, and whether it is selected:
+   * [[x, y, width, height, selected], ...]. */
   nodeRects() {
     const t = LiteGraph.NODE_TITLE_HEIGHT;
+    const selected = new Set(Object.values(this.canvas.selected_nodes ?? {}));
     return this.graph._nodes.map((n) => (n.collapsed
-      ? [n.pos[0], n.pos[1] - t, n._collapsed_width ?? 80, t]
-      : [n.pos[0], n.pos[1] - t, n.size[0], n.size[1] + t]));
+      ? [n.pos[0], n.pos[1] - t, n._collapsed_width ?? 80, t, selected.has(n)]
+      : [n.pos[0], n.pos[1] - t, n.size[0], n.size[1] + t, selected.has(n)]));
   }
 
   /** How links are drawn: "spline", "straight" (right angles) or "linear". */

@@ -3,6 +3,7 @@
 
 const PAD = 8;
 const NODE_COLOR = "#8a8c94";
+const SELECTED_COLOR = "#f0c040";
 const VIEW_COLOR = "#3d8bfd";
 
 export class Minimap {
@@ -41,8 +42,8 @@ export class Minimap {
     this.map = { x: PAD - left * scale + ((width - 2 * PAD) - (right - left) * scale) / 2,
                  y: PAD - top * scale + ((height - 2 * PAD) - (bottom - top) * scale) / 2, scale };
     const { x, y } = this.map;
-    ctx.fillStyle = NODE_COLOR;
-    for (const [nx, ny, nw, nh] of nodes) {
+    for (const [nx, ny, nw, nh, selected] of nodes) {
+      ctx.fillStyle = selected ? SELECTED_COLOR : NODE_COLOR;
       ctx.fillRect(x + nx * scale, y + ny * scale, Math.max(1, nw * scale), Math.max(1, nh * scale));
     }
     ctx.strokeStyle = VIEW_COLOR;
