@@ -285,6 +285,7 @@ export class Editor {
       });
     }
     node.clonable = false;
+    node.getMenuOptions = () => this.#nodeMenu(node);
     node.title = spec.type + MISSING;
     node.onDrawForeground = (ctx) => this.#drawState(node, ctx);
     node.setSize([Math.max(240, node.computeSize()[0]), node.computeSize()[1]]);
@@ -705,7 +706,8 @@ export class Editor {
       { content: "Colors", has_submenu: true, callback: LGraphCanvas.onMenuNodeColors },
       { content: "Resize", callback: LGraphCanvas.onMenuResizeNode },
       null,
-      { content: "Clone (Alt+drag)", callback: LGraphCanvas.onMenuNodeClone },
+      ...(node.clonable === false ? []
+        : [{ content: "Clone (Alt+drag)", callback: LGraphCanvas.onMenuNodeClone }]),
       { content: "Remove", callback: LGraphCanvas.onMenuNodeRemove },
     ];
   }
