@@ -158,6 +158,7 @@ export class ImageViewer {
     if (event.button !== 0) return;
     event.preventDefault();
     const onSplit = event.target === this.handle;
+    if (onSplit) this.handle.focus(); // then the arrow keys move it (no default focus: prevented)
     const box = this.stage.getBoundingClientRect();
     const start = { x: event.clientX, y: event.clientY, view: { ...this.view } };
     const move = (e) => {
