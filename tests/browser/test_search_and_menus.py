@@ -8,6 +8,7 @@ from .helpers import (
     canvas_point,
     click_on,
     drag,
+    empty_point,
     menu_entry,
     node_types,
     of_type,
@@ -34,7 +35,7 @@ def listed(page) -> list[str]:
 
 def test_fuzzy_search_finds_by_name_category_and_description(editor):
     page = editor
-    open_search(page, canvas_point(page, 0.5, 0.85))
+    open_search(page, empty_point(page))
     page.keyboard.type("ksadv")
     assert listed(page)[0] == "KSamplerAdvanced"
     page.keyboard.press("Control+a")
