@@ -18,6 +18,7 @@ from ..registry import Registry
 from ..settings import Settings
 from ..validate import validate
 from ..workflow import Workflow, parse_workflow
+from .limits import size_problems
 
 
 @dataclass
@@ -79,6 +80,10 @@ def accept_prompt(prompt: Any, registry: Registry, settings: Settings) -> Accept
         raise PromptRejected("invalid_prompt", "Invalid prompt: expected a nodeflow workflow "
                              "or a ComfyUI API-format prompt", [], {})
     workflow, _notes = upgrade_workflow(workflow, registry)
+    too_large = size_problems(workflow, settings)
+    if too_large:
+        raise PromptRejected("prompt_too_large", "Prompt is larger than this server's limits",
+                             too_large, class_types)
     problems = validate(workflow, registry, settings)
     if problems:
         raise PromptRejected("prompt_outputs_failed_validation",
@@ -100,6 +105,8 @@ def _problem_type(kind: str, problem: Problem) -> str:
         return "untranslatable_node" if problem.input is None else "untranslatable_input"
     if problem.message.startswith("missing required input"):
         return "required_input_missing"
+    if kind == "prompt_too_large":
+        return "value_too_large"
     if problem.message.startswith("unknown node type"):
         return "invalid_node_type"
     return "invalid_input" if problem.input else "invalid_node"

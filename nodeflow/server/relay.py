@@ -55,6 +55,8 @@ class Relay:
         self.messages: list[list[Any]] = []
         self.executed: list[str] = []
         self.error: dict[str, Any] | None = None
+        self.current: str | None = None
+        """The node running now (named when something escapes the executor)."""
         self._terminal: ev.Event | None = None
 
     def __call__(self, event: ev.Event) -> None:
@@ -66,6 +68,7 @@ class Relay:
             self.emit("execution_cached", {"nodes": list(event.data.get("nodes", [])),
                                            "timestamp": now_ms()})
         elif kind == ev.NODE_STARTED:
+            self.current = node
             self.emit("executing", {"node": node, "display_node": node})
         elif kind == ev.PROGRESS:
             self.emit("progress", {"value": event.data["value"], "max": event.data["max"],
