@@ -79,6 +79,11 @@ def _parser() -> argparse.ArgumentParser:
                        help="reload custom node files when they change")
     serve.set_defaults(handler=cmd_serve)
 
+    recover = sub.add_parser("db-recover", parents=[common],
+                             help="rebuild a damaged queue database from what can be read "
+                                  "(the damaged file is moved aside); stop the server first")
+    recover.set_defaults(handler=cmd_db_recover)
+
     new_pack = sub.add_parser("new-pack", help="scaffold a pip-installable node pack")
     new_pack.add_argument("name", help="package name, e.g. nodeflow-image-filters")
     new_pack.add_argument("--dir", default=".", help="where to create it (default: here)")
@@ -233,6 +238,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     return serve(_settings(args), host=args.host, port=args.port, token=args.token,
                  dev=args.dev)
+
+
+def cmd_db_recover(args: argparse.Namespace) -> int:
+    from .server.db_recover import recover
+
+    path = _settings(args).queue_db
+    print(recover(path).summary(path))
+    return EXIT_OK
 
 
 def cmd_train_tiny(args: argparse.Namespace) -> int:

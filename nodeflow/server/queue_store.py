@@ -155,15 +155,6 @@ class QueueStore:
     def close(self) -> None:
         self._db.close()
 
-    def probe_write(self) -> None:
-        """Raise unless a write could start now (no waiting for another process's lock)."""
-        timeout = self._db.execute("PRAGMA busy_timeout").fetchone()[0]
-        self._db.execute("PRAGMA busy_timeout = 0")
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("ROLLBACK")
-        finally:
-            self._db.execute(f"PRAGMA busy_timeout = {int(timeout)}")
 
     # -- the queue ---------------------------------------------------------------------------
 
@@ -298,6 +289,17 @@ class QueueStore:
         for prompt_id in stale:
             self.finish(prompt_id, failed_outcome(prompt_id, "ServerStopped", STOPPED_REASON))
         return stale
+
+
+def probe_write(path: Path) -> None:
+    """Raise (sqlite3.Error) unless a write to ``path`` could start now: a connection of its
+    own that does not wait for another process's lock, nor queue behind the store's calls."""
+    db = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=0, isolation_level=None)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("ROLLBACK")
+    finally:
+        db.close()
 
 
 def failed_outcome(prompt_id: str, kind: str, reason: str, node: str | None = None,

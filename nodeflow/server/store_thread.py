@@ -15,10 +15,10 @@ from typing import Any
 
 from .errors import ApiError
 from .faults import Fault, describe
-from .queue_store import QueueStore
+from .queue_store import QueueStore, probe_write
 
 WRITES = frozenset({"add", "enqueue", "take_next", "finish", "delete_pending", "clear_pending",
-                    "delete_history", "clear_history", "probe_write"})
+                    "delete_history", "clear_history"})
 """Methods that write. While another process holds the lock reads still work, so only a
 write that succeeds again shows that a write fault has passed."""
 
@@ -53,6 +53,16 @@ class AsyncStore:
         if method in WRITES or not self._write_fault:
             self.fault = None
         return result
+
+    async def probe(self) -> Fault | None:
+        """Whether a write could start now, asked on a connection of its own (so the answer
+        never waits behind calls queued for the store's thread)."""
+        try:
+            await asyncio.to_thread(probe_write, self.store.path)
+        except (sqlite3.Error, OSError) as exc:
+            return describe(exc, self.store.path) or Fault(
+                "storage_error", f"the queue database failed: {exc}", 503)
+        return None
 
     async def close(self) -> None:
         """Close the connection on its own thread, after every call queued before it."""
