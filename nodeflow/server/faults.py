@@ -72,3 +72,11 @@ def _sqlite_fault(exc: sqlite3.Error, db_path: Path | None) -> Fault:
         return Fault("storage_error", f"{where} cannot be read or written ({text}); check "
                                       "the disk and the file's permissions", 503)
     return Fault("storage_error", f"{where} failed: {text}", 503)
+
+
+def explain_node_error(message: str) -> str:
+    """A node's error message, with a full disk said in words (the engine passes the
+    exception's text, "[Errno 28] No space left on device: ...")."""
+    if message.startswith((f"[Errno {errno.ENOSPC}]", f"[Errno {errno.EDQUOT}]")):
+        return f"the disk is full ({message}); free some space and queue the prompt again"
+    return message

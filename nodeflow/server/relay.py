@@ -18,6 +18,8 @@ from typing import Any
 from .. import events as ev
 from ..errors import Problem
 
+from .faults import explain_node_error
+
 log = logging.getLogger("nodeflow.server")
 
 PREVIEW_IMAGE = 1
@@ -103,7 +105,8 @@ class Relay:
             if data.get("traceback"):
                 log.error("prompt %s: node %s (%s) failed:\n%s", self.prompt_id, event.node,
                           data.get("node_type"), data["traceback"].rstrip())
-            self.fail(event.node, data.get("type") or "Error", data.get("message") or "")
+            self.fail(event.node, data.get("type") or "Error",
+                      explain_node_error(data.get("message") or ""))
         else:
             self.emit("execution_interrupted", {
                 "node_id": event.node, "node_type": self.node_types.get(event.node or ""),

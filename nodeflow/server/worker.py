@@ -18,6 +18,7 @@ from ..comfy import is_api_prompt
 from ..errors import WorkflowError
 from ..executor import Executor
 from ..workflow import parse_workflow
+from .faults import explain_node_error
 from .queue_store import Outcome, QueueItem
 from .relay import Relay
 from .store_thread import AsyncStore, StoreFailed
@@ -220,6 +221,7 @@ class Worker:
         error = None
         if result.error:
             error = {k: v for k, v in result.error.items() if k != "traceback"}
+            error["message"] = explain_node_error(str(error.get("message") or ""))
         return Outcome(result.status, outputs=result.outputs, messages=relay.messages,
                        error=error)
 
