@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from .faults import disk_full
-from .state import CONFIG, SETTINGS, STORE, WORKER
+from .state import CONFIG, HUB, SETTINGS, STORE, WORKER
 
 PROBE_TIMEOUT_S = 1.0
 
@@ -33,8 +33,10 @@ async def health(app: web.Application, *, probe: bool = False) -> dict[str, Any]
     disk = _disk(app)
     if not disk["ok"]:
         problems.append(disk["message"])
+    hub = app[HUB]
     return {"ready": not problems, "problems": problems, "worker": worker,
-            "database": database, "disk": disk}
+            "database": database, "disk": disk,
+            "websocket": {"clients": len(hub), "dropped": hub.dropped}}
 
 
 async def _database(app: web.Application, probe: bool) -> dict[str, Any]:
