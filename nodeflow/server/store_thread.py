@@ -50,8 +50,9 @@ class AsyncStore:
                 "storage_error", f"the queue database failed: {exc}", 503)
             self.fault, self._write_fault = fault, method in WRITES
             raise StoreFailed(fault) from exc
-        if method in WRITES or not self._write_fault:
-            self.fault = None
+        damaged = self.fault is not None and self.fault.kind == "database_damaged"
+        if not damaged and (method in WRITES or not self._write_fault):
+            self.fault = None  # damage stays reported: only db-recover and a restart end it
         return result
 
     async def probe(self) -> Fault | None:

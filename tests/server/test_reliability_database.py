@@ -120,3 +120,23 @@ def test_a_read_only_database_is_refused_plainly(tmp_path):
         assert_refused_plainly(serve_once(base), str(base / "queue.sqlite3"))
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_damage_found_while_running_gives_503s_that_name_the_recovery(tmp_path, live_server):
+    base = tmp_path / "home"
+    base.mkdir()
+    history_db(base, entries=7000)  # larger than SQLite's page cache: reads go to the file
+    live = live_server(base=base)
+    path = base / "queue.sqlite3"
+    with open(path, "r+b") as db:
+        for page in range(3, 300):
+            db.seek(4096 * page)
+            db.write(os.urandom(4096))
+    status, body = live.request("GET", "/history")
+    assert status == 503, (status, str(body)[:300])
+    assert body["error"]["type"] == "database_damaged"
+    assert "nodeflow db-recover" in body["error"]["message"]
+    live.request("GET", "/history?max_items=1")  # a read that still works does not hide it
+    status, ready = live.request("GET", "/ready")
+    assert status == 503 and ready["database"]["fault"] == "database_damaged", ready
+    assert live.get("/system_stats")["nodeflow"]["ready"] is False
