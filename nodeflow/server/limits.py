@@ -3,8 +3,8 @@ sizes, so an 8192x8192 batch of 64 or a megabyte of prompt text is refused up fr
 node and input named, instead of growing until the machine runs out of memory.
 
 The rules are generic, not per node type: any node with ``width`` and ``height`` inputs makes
-``width x height x batch_size`` pixels; any text input is a text. A value may be a literal or a
-link to a primitive node (PrimitiveInt, PrimitiveString) whose literal is followed.
+``width x height x batch_size`` pixels (each a literal or a link to a primitive node such as
+PrimitiveInt, whose literal is followed); any literal text input is a text.
 """
 from __future__ import annotations
 
@@ -20,9 +20,8 @@ _MAX_HOPS = 8
 def size_problems(workflow: Workflow, settings: Settings) -> list[Problem]:
     problems = []
     for node_id, spec in workflow.nodes.items():
-        for name, value in spec.inputs.items():
-            text = _resolve(workflow, value)
-            if isinstance(text, str) and len(text) > settings.max_text_chars:
+        for name, text in spec.inputs.items():  # literals only: a linked text is checked once,
+            if isinstance(text, str) and len(text) > settings.max_text_chars:  # at its source
                 problems.append(Problem(node_id, name, (
                     f"the text is {len(text)} characters long; the limit is "
                     f"{settings.max_text_chars} (max_text_chars)"), "too_long"))

@@ -19,7 +19,7 @@ from ..errors import WorkflowError
 from ..executor import Executor
 from ..workflow import parse_workflow
 from .faults import explain_node_error
-from .queue_store import Outcome, QueueItem
+from .queue_store import Outcome, QueueItem, failed_outcome
 from .relay import Relay
 from .store_thread import AsyncStore, StoreFailed
 from .websocket import Hub
@@ -51,6 +51,7 @@ class Worker:
         self.last_error: str | None = None
         self.restarts = 0
         self._remaining = 0
+        self._taken: QueueItem | None = None
         self._unrecorded: list[tuple[str, Outcome]] = []
         self._wake = asyncio.Event()
         self._stopping = False
@@ -136,6 +137,8 @@ class Worker:
                 self.state = "restarting"
                 self.last_error = f"the worker failed ({type(exc).__name__}: {exc}); restarted"
                 log.exception("the worker failed; restarting it")
+                self._fail_taken(f"the server failed while running this prompt "
+                                 f"({type(exc).__name__}); the rest of the queue goes on")
                 await self._pause(min(self.retry_s * 2 ** (failures - 1), 5.0))
             else:
                 failures = 0
@@ -158,7 +161,16 @@ class Worker:
                 await self._wake.wait()
                 continue
             self.state, self.last_error = "running", None
+            self._taken = item
             await self._run(item)
+            self._taken = None
+
+    def _fail_taken(self, reason: str) -> None:
+        """The prompt that was running when the loop failed is recorded as failed."""
+        item, self._taken = self._taken, None
+        if item is not None and all(p != item.prompt_id for p, _ in self._unrecorded):
+            self._unrecorded.append((item.prompt_id, failed_outcome(
+                item.prompt_id, "InternalError", reason)))
 
     async def _pause(self, seconds: float) -> None:
         """Sleep, but wake early for stop()."""
