@@ -55,6 +55,8 @@ def check_name(part: str, what: str = "name", *, backslash: bool = False) -> lis
         raise PathRejected(f"{what} contains a NUL byte")
     if "\\" in part and not (backslash and BACKSLASH_IS_A_CHARACTER):
         raise PathRejected(f"{what} contains a backslash")
+    if "\\" in part and ".." in part.replace("/", "\\").split("\\"):
+        raise PathRejected(f"{what} must not contain '..'")  # a traversal on Windows
     if part.startswith("/") or _DRIVE.match(part):
         raise PathRejected(f"{what} must be relative, not an absolute path")
     segments = [s for s in part.split("/") if s not in ("", ".")]

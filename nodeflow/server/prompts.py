@@ -63,9 +63,15 @@ def accept_prompt(prompt: Any, registry: Registry, settings: Settings) -> Accept
     if isinstance(prompt, dict) and "nodeflow" in prompt:
         nodes = prompt.get("nodes")
         class_types = {k: v.get("type") for k, v in nodes.items()
-                       if isinstance(v, dict)} if isinstance(nodes, dict) else {}
+                       if isinstance(v, dict) and isinstance(v.get("type"), str)} \
+            if isinstance(nodes, dict) else {}
         workflow = _parse(prompt, class_types)
     elif is_api_prompt(prompt):
+        bad = [Problem(str(k), None, "class_type must be a string", "wrong_type")
+               for k, v in prompt.items() if not isinstance(v["class_type"], str)]
+        if bad:
+            raise PromptRejected("invalid_prompt", "Invalid prompt: a class_type is not a "
+                                 "string", bad, {})
         class_types = {str(k): v["class_type"] for k, v in prompt.items()}
         converted, problems = convert_api_prompt(prompt, registry)
         if problems:

@@ -28,7 +28,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)
     hub, worker = request.app[HUB], request.app[WORKER]
     hub.add(sid, ws, request.transport)  # a reconnecting client takes its id back
-    hub.post("status", {"status": await worker.queue_info(), "sid": sid}, sid)
+    # the count known now (no await: nothing may come before this first message)
+    hub.post("status", {"status": worker.last_queue_info(), "sid": sid}, sid)
     try:
         async for _message in ws:
             pass  # clients have nothing to say yet; ComfyUI's feature flags are ignored

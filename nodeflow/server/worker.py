@@ -84,6 +84,10 @@ class Worker:
             pass  # the health check reports the fault; the count is the last one known
         return {"exec_info": {"queue_remaining": self._remaining}}
 
+    def last_queue_info(self) -> dict[str, Any]:
+        """queue_info as of the last change (kept current by every status broadcast)."""
+        return {"exec_info": {"queue_remaining": self._remaining}}
+
     async def broadcast_status(self) -> None:
         self.hub.post("status", {"status": await self.queue_info()})
 
@@ -145,6 +149,7 @@ class Worker:
         self.state = "stopped"
 
     async def _run_forever(self) -> None:
+        await self.queue_info()  # the count a new websocket client is told first
         while not self._stopping:
             try:
                 await self._record_unrecorded()
