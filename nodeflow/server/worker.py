@@ -163,7 +163,8 @@ class Worker:
             if item is None:
                 self.state = "paused" if self.paused else "idle"
                 self._wake.clear()
-                await self._wake.wait()
+                if not self._stopping:  # stop() may have come while take_next ran
+                    await self._wake.wait()
                 continue
             self.state, self.last_error = "running", None
             self._taken = item
@@ -180,6 +181,8 @@ class Worker:
     async def _pause(self, seconds: float) -> None:
         """Sleep, but wake early for stop()."""
         self._wake.clear()
+        if self._stopping:
+            return
         try:
             await asyncio.wait_for(self._wake.wait(), seconds)
         except asyncio.TimeoutError:
