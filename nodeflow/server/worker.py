@@ -193,7 +193,15 @@ class Worker:
         else runs, so no finished prompt is lost or shown as still running."""
         while self._unrecorded:
             prompt_id, outcome = self._unrecorded[0]
-            await self.store.call("finish", prompt_id, outcome)
+            try:
+                await self.store.call("finish", prompt_id, outcome)
+            except StoreFailed:
+                raise
+            except Exception as exc:  # a result that cannot be stored must not block the queue
+                log.exception("prompt %s: its result cannot be stored", prompt_id)
+                await self.store.call("finish", prompt_id, failed_outcome(
+                    prompt_id, "InternalError", f"the result could not be stored "
+                                                f"({type(exc).__name__}: {exc})"))
             self._unrecorded.pop(0)
             await self.broadcast_status()
 

@@ -104,3 +104,26 @@ def test_finishing_a_prompt_costs_the_same_with_a_full_history(tmp_path):
 
     empty, full = cost(0), cost(10_000)
     assert full < max(3 * empty, 0.002), (empty, full)
+
+
+@pytest.mark.asyncio
+async def test_a_result_that_cannot_be_stored_fails_its_prompt_only(aiohttp_client, make_app,
+                                                                    monkeypatch):
+    from nodeflow.server import queue_store
+
+    real = queue_store.dumps
+
+    def circular_once(value):
+        if isinstance(value, dict) and "save" in value and not getattr(circular_once, "hit",
+                                                                        False):
+            circular_once.hit = True
+            raise ValueError("Circular reference detected")
+        return real(value)
+
+    monkeypatch.setattr(queue_store, "dumps", circular_once)
+    client = await aiohttp_client(make_app())
+    first = await queue(client, txt2img(seed=1))
+    second = await queue(client, txt2img(seed=2))
+    entry = await wait_done(client, first)
+    assert entry["nodeflow"]["error"]["message"].startswith("the result could not be stored")
+    assert (await wait_done(client, second))["nodeflow"]["status"] == "success"
