@@ -77,6 +77,12 @@ def _parser() -> argparse.ArgumentParser:
                                        "(generated and printed if not given)")
     serve.add_argument("--dev", action="store_true",
                        help="reload custom node files when they change")
+    serve.add_argument("--max-pixels", type=int, metavar="N",
+                       help="refuse prompts where a node makes more than N pixels "
+                            "(width x height x batch; default 4096x4096)")
+    serve.add_argument("--max-text-chars", type=int, metavar="N",
+                       help="refuse prompts with a text input longer than N characters "
+                            "(default 20000)")
     serve.set_defaults(handler=cmd_serve)
 
     recover = sub.add_parser("db-recover", parents=[common],
@@ -234,10 +240,17 @@ def apply_overrides(workflow, registry, overrides: Sequence[str]):
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from .server.main import serve
 
-    return serve(_settings(args), host=args.host, port=args.port, token=args.token,
-                 dev=args.dev)
+    limits = {name: value for name, value in (("max_pixels", args.max_pixels),
+                                              ("max_text_chars", args.max_text_chars))
+              if value is not None}
+    if any(value < 1 for value in limits.values()):
+        raise UsageError("--max-pixels and --max-text-chars must be at least 1")
+    return serve(replace(_settings(args), **limits), host=args.host, port=args.port,
+                 token=args.token, dev=args.dev)
 
 
 def cmd_db_recover(args: argparse.Namespace) -> int:

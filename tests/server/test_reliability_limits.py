@@ -81,3 +81,15 @@ def test_system_stats_answers_while_the_first_run_imports_torch(live_server):
     assert status_of(entry) == "success"
     assert len(statuses) > 20 and set(statuses) == {200}, sorted(set(statuses))
     assert live.get("/system_stats")["system"]["pytorch_loaded"] is True
+
+
+def test_serve_takes_the_limits_from_its_command_line(live_server):
+    live = live_server("--max-pixels", "4096", "--max-text-chars", "5")
+    small = with_show({"latent": {"type": "EmptyLatent", "inputs": {
+        "width": 128, "height": 64}}}, "latent", "latent")
+    node, name, error = refused_input(live.request("POST", "/prompt", {"prompt": small}))
+    assert (node, name) == ("latent", "width") and "limit is 4096" in error["message"]
+    text = with_show({"t": {"type": "PrimitiveString", "inputs": {"value": "123456"}}},
+                     "t", "string")
+    assert refused_input(live.request("POST", "/prompt", {"prompt": text}))[:2] == (
+        "t", "value")
