@@ -71,6 +71,20 @@ async def listen(ws, count: int, done_at: list[float]) -> int:
     return heard
 
 
+async def drain(ws) -> tuple[int, int, bool]:
+    """Read what a stuck client had buffered: (messages, bytes, whether the server cut it)."""
+    messages = size = 0
+    try:
+        async with asyncio.timeout(10):
+            while True:
+                msg = await ws.receive()
+                if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                    return messages, size, True
+                messages, size = messages + 1, size + len(msg.data)
+    except TimeoutError:
+        return messages, size, False
+
+
 def rate(times: list[float], part: slice) -> float:
     chosen = sorted(times)[part]
     if len(chosen) < 2 or chosen[-1] == chosen[0]:
@@ -117,9 +131,11 @@ async def soak(url: str, pid: int, count: int, clients: int, submitters: int) ->
               f"end {rate(done_at, slice(-tenth, None)):.1f}")
         print(f"server RSS   start {rss_start:.0f} MB   end {rss_end:.0f} MB   "
               f"growth {rss_end - rss_start:+.0f} MB")
+        taken = await drain(stuck)
         print(f"readers that heard every completion: {sum(h == count for h in heard)}/"
-              f"{len(heard)}; stuck clients dropped: {health['websocket']['dropped']}; "
-              f"ready: {health['ready']}")
+              f"{len(heard)}; stuck clients dropped: {health['websocket']['dropped']} "
+              f"(it had taken {taken[0]} messages, {taken[1] / 1e6:.1f} MB, when "
+              f"{'cut' if taken[2] else 'it read again: never cut'}); ready: {health['ready']}")
         await stuck.close()
         for ws in readers:
             await ws.close()
