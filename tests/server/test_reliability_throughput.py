@@ -1,7 +1,7 @@
 """Issue 13, point 6, against real server processes: with the history full (10,000 entries,
 the cap) prompts go through as fast as with an empty one, and the event loop never waits
 for SQLite. Before, trimming the history cost 18 ms per finished prompt at that size and
-throughput halved."""
+throughput fell to a seventh with this test's small prompts."""
 from __future__ import annotations
 
 import asyncio
@@ -17,7 +17,7 @@ from .live import one_node
 
 pytestmark = pytest.mark.asyncio
 
-PROMPTS = int(__import__("os").environ.get("TP_PROMPTS", 300))
+PROMPTS = 300
 
 
 def full_history(base, entries: int = 10_000) -> None:
@@ -71,11 +71,13 @@ async def test_throughput_is_flat_as_the_history_fills(live_server, tmp_path):
     await prompts_per_second(empty.url)  # warm both up (imports, first connections)
     await prompts_per_second(full.url)
     rates = {"empty": [], "full": []}
-    for _ in range(2):  # interleaved, so a busy neighbour slows both alike
+    for _ in range(3):  # interleaved, so a busy neighbour slows both alike
         rates["empty"].append(await prompts_per_second(empty.url))
         rates["full"].append(await prompts_per_second(full.url))
     best = {k: max(v) for k, v in rates.items()}
-    assert best["full"] >= 0.6 * best["empty"], rates
+    # before the fix the ratio was 0.14 (37 vs 260 prompts/s); on a quiet machine it is ~0.9,
+    # and a busy shared CPU moves single measurements by 2x: the bound separates the two
+    assert best["full"] >= 0.4 * best["empty"], rates
     history = await asyncio.to_thread(full.get, "/history?max_items=10")
     assert len(history) == 10
     stats = await asyncio.to_thread(full.get, "/system_stats")
