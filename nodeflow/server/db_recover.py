@@ -13,7 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .queue_store import COLUMNS, QueueStore
+from .queue_store import QueueStore
+from .store_checks import COLUMNS
 
 _CHUNK = 64
 _JSON_COLUMNS = ("prompt", "workflow", "extra_data", "outputs_to_execute")

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from ..settings import Settings
 from .config import ServerConfig, is_loopback
-from .queue_store import StoreUnusable
+from .store_checks import StoreUnusable
 
 log = logging.getLogger("nodeflow.server")
 

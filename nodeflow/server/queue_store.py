@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .faults import describe, recovery_hint
+from .store_checks import StoreUnusable, check_usable
 from .json_safe import dumps
 
 log = logging.getLogger("nodeflow.server")
@@ -31,9 +32,6 @@ STOPPED_REASON = "the server stopped while this prompt was running"
 UNREADABLE_REASON = "this prompt could not be read back from the queue database"
 MAX_NUMBER = 2**53
 """Queue numbers are exact integers in JSON (a double) and in SQLite's REAL column."""
-COLUMNS = frozenset({"seq", "prompt_id", "number", "state", "status", "prompt", "workflow",
-                     "extra_data", "outputs_to_execute", "client_id", "outputs", "messages",
-                     "error", "queued_at", "started_at", "finished_at"})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS prompts (
@@ -57,10 +55,6 @@ CREATE TABLE IF NOT EXISTS prompts (
 CREATE INDEX IF NOT EXISTS prompts_by_state ON prompts (state, number, seq);
 CREATE INDEX IF NOT EXISTS prompts_done ON prompts (state, finished_at, seq);
 """
-
-
-class StoreUnusable(Exception):
-    """The queue database cannot be used as it is; the message says why and what to do."""
 
 
 class DuplicatePromptId(Exception):
@@ -120,33 +114,13 @@ class QueueStore:
 
     def _open(self) -> None:
         self._db.row_factory = sqlite3.Row
-        self._check_usable()
+        check_usable(self._db, self.path, SCHEMA_VERSION)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         self._done = self._count_done()
         self.recovered = self._fail_stale_running()
-
-    def _check_usable(self) -> None:
-        """A damaged page, someone else's tables or a newer schema: refuse before writing."""
-        problems = [r[0] for r in self._db.execute("PRAGMA quick_check(5)")]
-        if problems != ["ok"]:
-            raise StoreUnusable(f"the queue database {self.path} is damaged ("
-                                f"{'; '.join(problems)[:300]}); {recovery_hint(self.path)}")
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise StoreUnusable(f"the queue database {self.path} was written by a newer "
-                                f"nodeflow (schema {version}; this one knows {SCHEMA_VERSION})")
-        tables = {r[0] for r in self._db.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
-        if not tables:
-            return
-        columns = {r[1] for r in self._db.execute("PRAGMA table_info(prompts)")}
-        if columns != COLUMNS:
-            raise StoreUnusable(f"{self.path} is not a nodeflow queue database (its tables "
-                                f"are {', '.join(sorted(tables))[:200]}); move it aside or "
-                                "run `nodeflow db-recover`")
 
     def _explain(self, exc: BaseException) -> str:
         fault = describe(exc, self.path)
@@ -289,17 +263,6 @@ class QueueStore:
         for prompt_id in stale:
             self.finish(prompt_id, failed_outcome(prompt_id, "ServerStopped", STOPPED_REASON))
         return stale
-
-
-def probe_write(path: Path) -> None:
-    """Raise (sqlite3.Error) unless a write to ``path`` could start now: a connection of its
-    own that does not wait for another process's lock, nor queue behind the store's calls."""
-    db = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=0, isolation_level=None)
-    try:
-        db.execute("BEGIN IMMEDIATE")
-        db.execute("ROLLBACK")
-    finally:
-        db.close()
 
 
 def failed_outcome(prompt_id: str, kind: str, reason: str, node: str | None = None,

@@ -15,7 +15,8 @@ from typing import Any
 
 from .errors import ApiError
 from .faults import Fault, describe
-from .queue_store import QueueStore, probe_write
+from .queue_store import QueueStore
+from .store_checks import probe_write
 
 WRITES = frozenset({"add", "enqueue", "take_next", "finish", "delete_pending", "clear_pending",
                     "delete_history", "clear_history"})

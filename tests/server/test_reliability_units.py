@@ -3,7 +3,6 @@ of ours and fails only the prompt it was running; limits come from settings; the
 statements stay indexed and cheap as the history grows."""
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import replace
 
