@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 
+from .conftest import png_bytes
 from .live import one_node, quick, status_of
 
 SIZE_MB = 24
@@ -67,6 +68,18 @@ def test_a_full_disk_is_reported_plainly_and_heals(live_server, small_disk):
             assert "is full" in body["error"]["message"]
             break
     assert 507 in statuses
+    # files the API writes (an upload, a saved workflow) say so too
+    boundary = "nfboundary"
+    image = png_bytes(size=(256, 256))
+    upload = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; "
+              f"filename=\"big.png\"\r\nContent-Type: image/png\r\n\r\n").encode() + image \
+        + f"\r\n--{boundary}--\r\n".encode()
+    status, body = live.request("POST", "/upload/image", raw=upload, headers={
+        "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert status == 507 and body["error"]["type"] == "disk_full", (status, body)
+    saved = {**quick(), "description": "x" * 200_000}
+    status, body = live.request("PUT", "/workflows/saved", saved)
+    assert status == 507 and "is full" in body["error"]["message"], (status, body)
     stats = live.get("/system_stats")["nodeflow"]
     assert stats["worker"]["alive"]
     assert not stats["disk"]["ok"]
