@@ -1,9 +1,9 @@
 """The one worker: runs queued prompts in order, each on its own thread, off the event loop.
 
 The queue lives in SQLite (:mod:`queue_store`, used through :mod:`store_thread`), so the
-worker only needs a nudge when a prompt arrives. The executor is synchronous; its events come back through a :class:`Relay` and
-``loop.call_soon_threadsafe``. Interrupting sets the run's ``threading.Event``, which nodes see
-at their next progress report or interrupt check.
+worker only needs a nudge when a prompt arrives. The executor is synchronous; its events come
+back through a :class:`Relay` and ``loop.call_soon_threadsafe``. Interrupting sets the run's
+``threading.Event``, which nodes see at their next progress report or interrupt check.
 """
 from __future__ import annotations
 
