@@ -77,7 +77,18 @@ def _parser() -> argparse.ArgumentParser:
                                        "(generated and printed if not given)")
     serve.add_argument("--dev", action="store_true",
                        help="reload custom node files when they change")
+    serve.add_argument("--max-pixels", type=int, metavar="N",
+                       help="refuse prompts where a node makes more than N pixels "
+                            "(width x height x batch; default 4096x4096)")
+    serve.add_argument("--max-text-chars", type=int, metavar="N",
+                       help="refuse prompts with a text input longer than N characters "
+                            "(default 20000)")
     serve.set_defaults(handler=cmd_serve)
+
+    recover = sub.add_parser("db-recover", parents=[common],
+                             help="rebuild a damaged queue database from what can be read "
+                                  "(the damaged file is moved aside); stop the server first")
+    recover.set_defaults(handler=cmd_db_recover)
 
     new_pack = sub.add_parser("new-pack", help="scaffold a pip-installable node pack")
     new_pack.add_argument("name", help="package name, e.g. nodeflow-image-filters")
@@ -229,10 +240,25 @@ def apply_overrides(workflow, registry, overrides: Sequence[str]):
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from .server.main import serve
 
-    return serve(_settings(args), host=args.host, port=args.port, token=args.token,
-                 dev=args.dev)
+    limits = {name: value for name, value in (("max_pixels", args.max_pixels),
+                                              ("max_text_chars", args.max_text_chars))
+              if value is not None}
+    if any(value < 1 for value in limits.values()):
+        raise UsageError("--max-pixels and --max-text-chars must be at least 1")
+    return serve(replace(_settings(args), **limits), host=args.host, port=args.port,
+                 token=args.token, dev=args.dev)
+
+
+def cmd_db_recover(args: argparse.Namespace) -> int:
+    from .server.db_recover import recover
+
+    path = _settings(args).queue_db
+    print(recover(path).summary(path))
+    return EXIT_OK
 
 
 def cmd_train_tiny(args: argparse.Namespace) -> int:

@@ -18,6 +18,8 @@ from typing import Any
 from .. import events as ev
 from ..errors import Problem
 
+from .faults import explain_node_error
+
 log = logging.getLogger("nodeflow.server")
 
 PREVIEW_IMAGE = 1
@@ -55,6 +57,8 @@ class Relay:
         self.messages: list[list[Any]] = []
         self.executed: list[str] = []
         self.error: dict[str, Any] | None = None
+        self.current: str | None = None
+        """The node running now (named when something escapes the executor)."""
         self._terminal: ev.Event | None = None
 
     def __call__(self, event: ev.Event) -> None:
@@ -66,6 +70,7 @@ class Relay:
             self.emit("execution_cached", {"nodes": list(event.data.get("nodes", [])),
                                            "timestamp": now_ms()})
         elif kind == ev.NODE_STARTED:
+            self.current = node
             self.emit("executing", {"node": node, "display_node": node})
         elif kind == ev.PROGRESS:
             self.emit("progress", {"value": event.data["value"], "max": event.data["max"],
@@ -100,7 +105,8 @@ class Relay:
             if data.get("traceback"):
                 log.error("prompt %s: node %s (%s) failed:\n%s", self.prompt_id, event.node,
                           data.get("node_type"), data["traceback"].rstrip())
-            self.fail(event.node, data.get("type") or "Error", data.get("message") or "")
+            self.fail(event.node, data.get("type") or "Error",
+                      explain_node_error(data.get("message") or ""))
         else:
             self.emit("execution_interrupted", {
                 "node_id": event.node, "node_type": self.node_types.get(event.node or ""),
