@@ -32,6 +32,30 @@ class NodeSpec(BaseModel):
     ui: dict[str, Any] | None = None
 
 
+class SubgraphInput(BaseModel):
+    """An input a subgraph exposes: its socket type name, and a default that makes it
+    optional."""
+    model_config = ConfigDict(extra="forbid", strict=True)
+    type: str
+    default: Any = None
+    description: str | None = None
+    ui: dict[str, Any] | None = None
+
+
+class SubgraphDef(BaseModel):
+    """A workflow with declared inputs and outputs, used as a node (see docs/workflow-format.md).
+
+    Inner nodes read the subgraph's inputs through links to the reserved node id ``@inputs``;
+    ``outputs`` maps each output name to a link to an inner node's output."""
+    model_config = ConfigDict(extra="forbid", strict=True)
+    description: str | None = None
+    category: str | None = None
+    inputs: dict[str, SubgraphInput] = {}
+    outputs: dict[str, Link] = {}
+    nodes: dict[str, NodeSpec]
+    ui: dict[str, Any] | None = None
+
+
 class Workflow(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     nodeflow: Literal[1]
@@ -39,6 +63,7 @@ class Workflow(BaseModel):
     description: str | None = None
     requires: dict[str, Any] | None = None
     nodes: dict[str, NodeSpec]
+    subgraphs: dict[str, SubgraphDef] | None = None
     ui: dict[str, Any] | None = None
 
 
