@@ -150,16 +150,23 @@ class Executor:
         return _Plan(order, to_run, cached, keys, literals, nonce)
 
 
-def eager_sources(node_def: NodeDef, spec: NodeSpec) -> list[str]:
+def eager_sources(node_def: NodeDef, spec: NodeSpec,
+                  links: dict[str, tuple[str, str]] | None = None) -> list[str]:
     """The nodes feeding ``spec`` through inputs that are not lazy."""
-    sources = []
+    if links is None:
+        links = links_of(spec)
+    return [source for name, (source, _) in links.items()
+            if name not in node_def.inputs or not node_def.inputs[name].lazy]
+
+
+def links_of(spec: NodeSpec) -> dict[str, tuple[str, str]]:
+    """The linked inputs of a node: name -> (source node, output)."""
+    links = {}
     for name, value in spec.inputs.items():
         link = as_link(value)
         if link is not None:
-            inp = node_def.inputs.get(name)
-            if inp is None or not inp.lazy:
-                sources.append(link.node)
-    return sources
+            links[name] = (link.node, link.output)
+    return links
 
 
 class _Run:
@@ -172,6 +179,7 @@ class _Run:
         self.registry = executor.registry
         self.cache = executor.cache
         self.specs: dict[str, NodeSpec] = dict(workflow.nodes)
+        self.links = {n: links_of(self.specs[n]) for n in plan.order}
         self.original = original
         self.plan = plan
         self.keys = plan.keys
@@ -212,7 +220,8 @@ class _Run:
             "nodes": list(result.cached), "ui": dict(result.outputs)}))
         for node_id in plan.order:
             if node_id in plan.to_run:
-                self._wait_for(node_id, eager_sources(self._def(node_id), self.specs[node_id]))
+                self._wait_for(node_id, eager_sources(self._def(node_id), self.specs[node_id],
+                                                      self.links[node_id]))
         current: str | None = None
         try:
             while self.ready or self.in_flight:
@@ -298,7 +307,8 @@ class _Run:
                 "nodes": [node_id], "ui": {node_id: entry.ui} if entry.ui else {}}))
             self._available(node_id)
             return
-        self._wait_for(node_id, eager_sources(node_def, self.specs[node_id]))
+        self._wait_for(node_id, eager_sources(node_def, self.specs[node_id],
+                                              self.links[node_id]))
 
     def _available(self, node_id: str) -> None:
         for dependent in self.dependents.pop(node_id, ()):
@@ -323,17 +333,15 @@ class _Run:
         calls = calls_for(node_def, self.literals[node_id], inputs)
         self.listener(ev.Event(ev.NODE_STARTED, self.run_id, node_id,
                                self._event_data({"type": spec.type}, node_id)))
-        static = all(len(items.keys) == 1 and items.keys[0] == self._plain_key(spec, name)
+        links = self.links[node_id]
+        static = all(len(items.keys) == 1 and name in links
+                     and items.keys[0] == [self.keys[links[name][0]], links[name][1]]
                      for name, items in inputs.items())
         if node_def.is_async:
             task = asyncio.ensure_future(self._call_all_async(node_id, node_def, calls, static))
             self.in_flight[task] = node_id
             return
         self._finish(node_id, [self._call(node_id, node_def, c, static) for c in calls])
-
-    def _plain_key(self, spec: NodeSpec, name: str) -> Any:
-        link = as_link(spec.inputs.get(name))
-        return [self.keys[link.node], link.output] if link is not None else None
 
     def _request_lazy(self, node_id: str, node_def: NodeDef, spec: NodeSpec) -> bool:
         """Ask the node which lazy inputs it needs; True when it must wait for some."""
@@ -353,13 +361,13 @@ class _Run:
         sources = []
         for name in sorted(needs - requested):
             requested.add(name)
-            link = as_link(spec.inputs.get(name))
+            link = self.links[node_id].get(name)
             if link is None:
                 if name not in spec.inputs and not node_def.inputs[name].field.has_default:
                     raise NodeError(f"lazy input '{name}' is needed but nothing is connected "
                                     "and it has no default", input=name)
                 continue
-            sources.append(link.node)
+            sources.append(link[0])
         if not any(s not in self.values for s in sources):
             self._reads(node_id, sources)
             return False
@@ -370,17 +378,14 @@ class _Run:
         """The linked inputs' items (lazy inputs only once asked for)."""
         inputs: dict[str, Items] = {}
         requested = self.requested.get(node_id, ())
-        for name, value in spec.inputs.items():
-            link = as_link(value)
-            if link is None:
-                continue
+        for name, (node, output) in self.links[node_id].items():
             inp = node_def.inputs.get(name)
             if inp is not None and inp.lazy and name not in requested:
                 continue
-            source = self.values.get(link.node)
+            source = self.values.get(node)
             if source is None:
                 continue  # a lazy input asked for during check_lazy, not there yet
-            inputs[name] = source[link.output]
+            inputs[name] = source[output]
         for name, value in self.injected.get(node_id, {}).items():
             inputs[name] = value
         return inputs
@@ -595,6 +600,7 @@ class _Run:
             for name in injected:
                 literal_values.pop(name, None)
             self.specs[full] = spec
+            self.links[full] = links_of(spec)
             self.literals[full] = literal_values
             self.injected[full] = injected
             self.keys[full] = node_key(node_def, inputs, {**literal_values, **key_inputs},

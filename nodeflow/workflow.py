@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import pydantic
 from pydantic import BaseModel, ConfigDict
@@ -67,14 +67,20 @@ class Workflow(BaseModel):
     ui: dict[str, Any] | None = None
 
 
-def as_link(value: Any) -> Link | None:
+class LinkRef(NamedTuple):
+    """A link as the engine reads it (a plain tuple: links are read many times per run)."""
+    node: str
+    output: str
+
+
+def as_link(value: Any) -> LinkRef | None:
     """The link a value stands for, or None for a literal. Malformed links raise ValueError."""
     if not isinstance(value, dict) or "node" not in value:
         return None
     if set(value) != {"node", "output"} or not all(isinstance(v, str) for v in value.values()):
         raise ValueError('a link must be {"node": "<node id>", "output": "<output name>"} '
                          f"with two strings, got {short_repr(value)}")
-    return Link(node=value["node"], output=value["output"])
+    return LinkRef(value["node"], value["output"])
 
 
 def parse_workflow(source: str | bytes | dict) -> Workflow:
