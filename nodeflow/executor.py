@@ -278,10 +278,11 @@ class _Run:
         self.waiting[node_id] = missing
         for source in missing:
             self.dependents.setdefault(source, set()).add(node_id)
-        for source in missing:
-            self._schedule(source)
-        if not self.waiting[node_id]:
+        if not missing:
             heapq.heappush(self.ready, (self.priority[node_id], node_id))
+            return
+        for source in list(missing):
+            self._schedule(source)  # the last one to become available queues node_id
 
     def _reads(self, node_id: str, sources: list[str]) -> None:
         reads = self.reads.setdefault(node_id, set())
@@ -340,6 +341,8 @@ class _Run:
         if node_def.is_async:
             task = asyncio.ensure_future(self._call_all_async(node_id, node_def, calls, static))
             self.in_flight[task] = node_id
+            for _ in range(2):  # let it start (and reach its first await) right away:
+                await asyncio.sleep(0)  # once for the task, once for gather's per-item tasks
             return
         self._finish(node_id, [self._call(node_id, node_def, c, static) for c in calls])
 
@@ -437,6 +440,8 @@ class _Run:
             kwargs = dict(call.kwargs, ctx=ctx) if ctx is not None else call.kwargs
             returned = await node_def.fn(**kwargs)
             return self._outcome(node_def, returned, ctx, key)
+        if len(calls) == 1:
+            return [await one(calls[0])]
         return list(await asyncio.gather(*(one(c) for c in calls)))
 
     def _blocked(self, node_id: str, node_def: NodeDef, call) -> "_Done":

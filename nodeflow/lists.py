@@ -5,6 +5,7 @@ item. With inputs of different lengths it runs as many times as the longest; a s
 repeats its last item (zip, then pad with the last item; not a cartesian product). An input
 annotated ``list[T]`` takes the whole list in one call instead. An output annotated
 ``list[T]`` adds each element as an item of its own; other outputs give one item per call.
+Items of a list output that are plain numbers, strings or booleans are keyed by their value.
 An input whose list is empty makes the node run zero times (ComfyUI fails there).
 An :class:`~nodeflow.flow.ExecutionBlocker` among a call's inputs skips that call: its
 outputs are the blocker (nothing downstream runs, and no error).
@@ -76,6 +77,14 @@ def calls_for(node_def: NodeDef, literals: dict[str, Any], inputs: dict[str, Ite
     return calls
 
 
+def item_key(base: str, output: str, index: int, value: Any) -> Any:
+    """The key of one item of a list output. A number, string or boolean is keyed by its
+    value, so a prompt list that grows by a line re-runs the work of that line only."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return ["=", value]
+    return [base, output, index]
+
+
 def merge_outputs(node_def: NodeDef, outcomes: list, node_key: str
                   ) -> tuple[dict[str, Items], dict[str, list]]:
     """Join the calls' outputs into one :class:`Items` per output, and their reports."""
@@ -93,7 +102,7 @@ def merge_outputs(node_def: NodeDef, outcomes: list, node_key: str
                 target.keys.extend(keys)
             elif spec.is_list:
                 target.values.extend(value)
-                target.keys.extend([base, spec.name, k] for k in range(len(value)))
+                target.keys.extend(item_key(base, spec.name, k, v) for k, v in enumerate(value))
             else:
                 target.values.append(value)
                 target.keys.append([base, spec.name])
