@@ -34,7 +34,7 @@ from .model_cache import ModelCache
 from .registry import Registry
 from .settings import Settings
 from .subgraphs import flatten
-from .validate import validate_flat
+from .validate import flat_problems
 from .workflow import NodeSpec, Workflow, as_link
 
 MAX_EXPANSION_DEPTH = 64
@@ -108,7 +108,7 @@ class Executor:
         original = workflow
         workflow = flat.workflow
         graph = build_graph(workflow)
-        problems = flat.problems + validate_flat(workflow, self.registry, self.settings, graph)
+        problems = flat.problems + flat_problems(flat, self.registry, self.settings, graph)
         if problems:
             raise WorkflowError(problems)
         run_id = run_id or uuid.uuid4().hex

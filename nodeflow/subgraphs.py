@@ -30,7 +30,8 @@ class Flat:
     display: dict[str, str] = field(default_factory=dict)
     """Inner node id -> the top-level node the user sees (events name both)."""
     problems: list[Problem] = field(default_factory=list)
-    input_links: dict[tuple[str, str], Any] = field(default_factory=dict)
+    dropped: set[tuple[str, str]] = field(default_factory=set)
+    """(node, input) pairs left empty because a subgraph problem was already reported."""
 
 
 def has_subgraphs(workflow: Workflow, registry: Registry) -> bool:
@@ -77,14 +78,18 @@ def flatten(workflow: Workflow, registry: Registry) -> Flat:
     nodes: dict[str, NodeSpec] = {}
     alias: dict[tuple[str, str], Any] = {}
     instances: dict[str, tuple[str, SubgraphDef]] = {}
-    _expand(workflow.nodes, "", (), None, workflow, registry, nodes, alias, instances, flat)
+    failed: set[str] = set()
+    _expand(workflow.nodes, "", (), None, workflow, registry, nodes, alias, instances, flat,
+            failed)
     resolved: dict[str, NodeSpec] = {}
     for node_id, spec in nodes.items():
         inputs = {}
         for name, value in spec.inputs.items():
-            target = _resolve(value, alias, instances, node_id, name, flat.problems)
+            target = _resolve(value, alias, instances, node_id, name, flat.problems, failed)
             if target is not _MISSING:
                 inputs[name] = target
+            else:
+                flat.dropped.add((node_id, name))
         resolved[node_id] = spec.model_copy(update={"inputs": inputs})
     _check_input_types(instances, alias, resolved, registry, flat)
     flat.workflow = workflow.model_copy(update={"nodes": resolved})
@@ -93,13 +98,14 @@ def flatten(workflow: Workflow, registry: Registry) -> Flat:
 
 def _expand(specs: dict[str, NodeSpec], prefix: str, stack: tuple[str, ...], top: str | None,
             workflow: Workflow, registry: Registry, out: dict[str, NodeSpec],
-            alias: dict, instances: dict, flat: Flat) -> None:
+            alias: dict, instances: dict, flat: Flat, failed: set[str]) -> None:
     for local_id, spec in specs.items():
         full = prefix + local_id
         display = top if top is not None else full
         definition, missing = resolve_subgraph(spec.type, spec.version, workflow, registry)
         if missing is not None:
             flat.problems.append(Problem(full, None, missing, "unknown_type"))
+            failed.add(full)
             continue
         if definition is None:
             out[full] = spec.model_copy(update={"inputs": _prefixed(spec.inputs, prefix)})
@@ -110,10 +116,12 @@ def _expand(specs: dict[str, NodeSpec], prefix: str, stack: tuple[str, ...], top
             chain = " -> ".join((*stack[stack.index(spec.type):], spec.type))
             flat.problems.append(Problem(full, None, f"subgraph '{spec.type}' contains itself "
                                                      f"({chain})", "cycle"))
+            failed.add(full)
             continue
         if len(stack) >= MAX_DEPTH:
             flat.problems.append(Problem(full, None, f"subgraphs nested more than {MAX_DEPTH} "
                                                      "deep", "cycle"))
+            failed.add(full)
             continue
         instances[full] = (spec.type, definition)
         inner_prefix = full + SEP
@@ -136,7 +144,7 @@ def _expand(specs: dict[str, NodeSpec], prefix: str, stack: tuple[str, ...], top
         for name, link in definition.outputs.items():
             alias[(full, name)] = {"node": inner_prefix + link.node, "output": link.output}
         _expand(definition.nodes, inner_prefix, (*stack, spec.type), display, workflow,
-                registry, out, alias, instances, flat)
+                registry, out, alias, instances, flat, failed)
 
 
 def _prefixed(inputs: dict[str, Any], prefix: str) -> dict[str, Any]:
@@ -156,7 +164,7 @@ def _prefixed_value(value: Any, prefix: str) -> Any:
 
 
 def _resolve(value: Any, alias: dict, instances: dict, node_id: str, name: str,
-             problems: list[Problem]) -> Any:
+             problems: list[Problem], failed: set[str] = frozenset()) -> Any:
     seen = set()
     while True:
         try:
@@ -166,6 +174,8 @@ def _resolve(value: Any, alias: dict, instances: dict, node_id: str, name: str,
         if link is None:
             return value
         key = (link.node, link.output)
+        if link.node in failed:
+            return _MISSING
         if key not in alias:
             if link.node in instances:
                 sub_type, definition = instances[link.node]

@@ -30,7 +30,18 @@ def validate(workflow: Workflow, registry: Registry, settings: Any = None,
     flat = flatten(workflow, registry)
     if flat.workflow is not workflow:
         graph = None
-    return flat.problems + validate_flat(flat.workflow, registry, settings, graph)
+    return flat.problems + flat_problems(flat, registry, settings, graph)
+
+
+def flat_problems(flat: Any, registry: Registry, settings: Any = None,
+                  graph: nx.DiGraph | None = None) -> list[Problem]:
+    """The problems of a flattened workflow, less the inputs a subgraph problem (already
+    reported on the subgraph node) left empty."""
+    problems = validate_flat(flat.workflow, registry, settings, graph)
+    if flat.dropped:
+        problems = [p for p in problems if (p.node, p.input) not in flat.dropped]
+        problems = [p for p in problems if not (p.kind == "no_output" and flat.problems)]
+    return problems
 
 
 def validate_flat(workflow: Workflow, registry: Registry, settings: Any = None,
