@@ -21,10 +21,18 @@ from .mapping import CONTROL, NOTE_TYPES, NodeMapping, export_mapping_for
 _NODE_WIDTH, _ROW = 315, 26
 
 
+def _flat(workflow: Workflow, registry: Registry) -> tuple[Workflow, list[Problem]]:
+    """Subgraphs written out: ComfyUI runs the flat graph the same (inner ids are paths)."""
+    from ..subgraphs import flatten
+
+    flat = flatten(workflow, registry)
+    return flat.workflow, flat.problems
+
+
 def export_api(workflow: Workflow, registry: Registry) -> tuple[dict, list[Problem]]:
     """(API-format prompt keyed by the nodeflow node ids, problems). Only usable when the
-    problem list is empty."""
-    problems: list[Problem] = []
+    problem list is empty. Subgraph nodes are written as their inner nodes (``sub/inner``)."""
+    workflow, problems = _flat(workflow, registry)
     mappings = _mappings(workflow, registry, problems)
     prompt: dict[str, dict] = {}
     for node_id, spec in workflow.nodes.items():
@@ -42,7 +50,11 @@ def export_api(workflow: Workflow, registry: Registry) -> tuple[dict, list[Probl
 
 
 def export_ui(workflow: Workflow, registry: Registry) -> tuple[dict, list[Problem]]:
-    """(ComfyUI editor workflow, version 0.4 with numeric ids, problems)."""
+    """(ComfyUI editor workflow, version 0.4 with numeric ids, problems). Subgraphs are
+    written flattened (ComfyUI's subgraph definitions are not written yet)."""
+    workflow, problems = _flat(workflow, registry)
+    if problems:
+        return {}, problems
     prompt, problems = export_api(workflow, registry)
     if problems:
         return {}, problems
