@@ -53,3 +53,25 @@ async def test_an_unknown_odd_type_is_a_400_naming_it(client):
     body = await response.json()
     assert response.status == 400
     assert "ImageResize+" in str(body)
+
+
+async def test_nodes_inside_a_subgraph_report_the_node_the_user_sees(client):
+    from .conftest import finished, receive_until
+
+    ws = await client.ws_connect("/ws?clientId=me")
+    prompt_id = await queue(client, {"nodeflow": 1, "nodes": {
+        "sub": {"type": "Twice", "inputs": {"x": 4}},
+        "out": {"type": "Collect", "inputs": {"value": {"node": "sub", "output": "y"}}}},
+        "subgraphs": {"Twice": {
+            "inputs": {"x": {"type": "INT"}},
+            "outputs": {"y": {"node": "b", "output": "int"}},
+            "nodes": {"a": {"type": "Inc", "inputs": {"x": {"node": "@inputs", "output": "x"}}},
+                      "b": {"type": "Inc", "inputs": {"x": {"node": "a", "output": "int"}}}}}}},
+        client_id="me")
+    messages = await receive_until(ws, finished(prompt_id))
+    executing = [m["data"] for m in messages if isinstance(m, dict) and m["type"] == "executing"
+                 and m["data"].get("node")]
+    assert {"node": "sub/a", "display_node": "sub", "prompt_id": prompt_id} in executing
+    entry = await wait_done(client, prompt_id)
+    assert entry["outputs"]["out"] == {"values": [6]}
+    await ws.close()
