@@ -88,13 +88,55 @@ def test_problems_inside_a_comfy_subgraph_name_it(registry, settings):
     assert [(p.node, p.kind) for p in imported.problems][0] == ("Decode it/1", "untranslatable")
 
 
-def test_export_writes_subgraphs_flattened(registry, settings):
+def test_export_api_writes_subgraphs_flattened(registry, settings):
     workflow = import_workflow(with_subgraph(), registry, settings).workflow
     prompt, problems = export_api(workflow, registry)
     assert problems == []
     assert prompt["8/1"]["class_type"] == "VAEDecode"
     assert prompt["9"]["inputs"]["images"] == ["8/1", 0]
-    ui, problems = export_ui(workflow, registry)
-    assert problems == [] and "VAEDecode" in [n["type"] for n in ui["nodes"]]
-    again = import_workflow(ui, registry, settings)
+
+
+def test_export_ui_writes_comfy_subgraph_definitions_that_import_back(registry, settings):
+    workflow = import_workflow(with_subgraph(), registry, settings).workflow
+    drawing, problems = export_ui(workflow, registry)
+    assert problems == []
+    [definition] = drawing["definitions"]["subgraphs"]
+    assert definition["id"] == UUID and definition["name"] == "Decode it"
+    assert [i["name"] for i in definition["inputs"]] == ["samples", "vae"]
+    assert {l["origin_id"] for l in definition["links"]} >= {-10}
+    assert {l["target_id"] for l in definition["links"]} >= {-20}
+    assert next(n for n in drawing["nodes"] if n["id"] == 8)["type"] == UUID
+    again = import_workflow(json.loads(json.dumps(drawing)), registry, settings)
     assert again.problems == []
+    assert again.workflow.subgraphs["Decode it"].nodes == workflow.subgraphs["Decode it"].nodes
+    assert flatten(again.workflow, registry).workflow.nodes.keys() == \
+        flatten(workflow, registry).workflow.nodes.keys()
+
+
+def test_literals_on_a_subgraph_node_export_as_primitive_nodes(registry, settings):
+    data = json.loads((ROOT / "workflows" / "txt2img.json").read_text())
+    prompt_text = data["nodes"]["positive"]["inputs"]["text"]
+    data["subgraphs"] = {"Encode": {
+        "inputs": {"clip": {"type": "CLIP"}, "text": {"type": "STRING"},
+                   "unused": {"type": "INT", "default": 3}},
+        "outputs": {"conditioning": {"node": "enc", "output": "conditioning"}},
+        "nodes": {"enc": {"type": "TextEncode", "inputs": {
+            "clip": {"node": "@inputs", "output": "clip"},
+            "text": {"node": "@inputs", "output": "text"}}}}}}
+    data["nodes"]["positive"] = {"type": "Encode", "inputs": {
+        "clip": {"node": "ckpt", "output": "clip"}, "text": prompt_text}}
+    from nodeflow.workflow import parse_workflow
+
+    workflow = parse_workflow(data)
+    drawing, problems = export_ui(workflow, registry)
+    assert problems == []
+    primitives = [n for n in drawing["nodes"] if n["type"] == "PrimitiveNode"]
+    assert sorted(n["widgets_values"][0] for n in primitives if n["title"] == "text") == [
+        prompt_text]
+    imported = import_workflow(drawing, registry, settings)
+    assert imported.problems == []
+    again = imported.workflow
+    [(number, node)] = [(k, n) for k, n in again.nodes.items() if n.type == "Encode"]
+    assert node.inputs["text"] == prompt_text and node.inputs["unused"] == 3
+    [(inner_id, inner)] = again.subgraphs["Encode"].nodes.items()
+    assert inner.inputs == workflow.subgraphs["Encode"].nodes["enc"].inputs
