@@ -393,3 +393,33 @@ def test_an_unknown_odd_type_name_is_reported_by_name(registry):
     with pytest.raises(WorkflowError, match=r"unknown node type 'CR Prompt Text\+'"):
         Executor(registry).run(wf({"n": {"type": "CR Prompt Text+"},
                                    "out": {"type": "Collect", "inputs": {"value": 1}}}))
+
+
+# -- the list rule as a property -------------------------------------------------------------
+
+from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+
+
+def comfy_rule(a: list, b: list) -> list:
+    """ComfyUI's mapping, written out: as many runs as the longest input, a shorter input
+    repeating its last item."""
+    runs = max(len(a), len(b))
+    return [(a[i if len(a) > i else -1], b[i if len(b) > i else -1]) for i in range(runs)]
+
+
+@hsettings(max_examples=60, deadline=None)
+@given(words=st.lists(st.sampled_from("abcxyz"), min_size=1, max_size=6),
+       count=st.integers(1, 6), start=st.integers(0, 9))
+def test_list_mapping_is_comfyuis_rule(words, count, start):
+    registry = Registry()
+    registry.add_module(toy_nodes, PackInfo("toy", "1.0.0", "tests", "custom"))
+    registry.add_module(toy_flow, PackInfo("toyflow", "1.0.0", "tests", "custom"))
+    result = Executor(registry).run(wf({
+        "words": {"type": "Words", "inputs": {"text": "\n".join(words)}},
+        "nums": {"type": "Numbers", "inputs": {"start": start, "count": count}},
+        "label": {"type": "Label", "inputs": {"word": link("words", "string"),
+                                              "n": link("nums", "int")}},
+        "all": {"type": "CollectAll", "inputs": {"values": link("label", "string")}},
+    }))
+    expected = [f"{w}{n}" for w, n in comfy_rule(words, list(range(start, start + count)))]
+    assert result.outputs["all"]["values"] == [expected]
