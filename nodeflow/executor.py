@@ -479,10 +479,11 @@ class _Run:
             return
         node_def = self._def(node_id)
         outputs, ui = merge_outputs(node_def, outcomes, self.keys[node_id])
-        self._complete(node_id, node_def, outputs, ui)
+        blocked = bool(outcomes) and all(getattr(o, "blocked", False) for o in outcomes)
+        self._complete(node_id, node_def, outputs, ui, blocked)
 
     def _complete(self, node_id: str, node_def: NodeDef, outputs: dict[str, Items],
-                  ui: dict[str, list]) -> None:
+                  ui: dict[str, list], blocked: bool = False) -> None:
         if not node_def.always_run:
             self.cache.put(self.keys[node_id], outputs, ui)
         self.values[node_id] = outputs
@@ -490,8 +491,9 @@ class _Run:
         self.result.executed.append(node_id)
         if ui:
             self.result.outputs[node_id] = ui
+        data = {"ui": ui, "blocked": True} if blocked else {"ui": ui}
         self.listener(ev.Event(ev.NODE_FINISHED, self.run_id, node_id,
-                               self._event_data({"ui": ui}, node_id)))
+                               self._event_data(data, node_id)))
         self._release(node_id)
         self._available(node_id)
 

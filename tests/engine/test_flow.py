@@ -201,15 +201,18 @@ def test_a_required_lazy_input_left_unconnected_is_a_validation_error(registry):
 
 
 def test_a_blocked_output_stops_what_follows_without_an_error(executor, flow_calls):
+    events = []
     result = executor.run(wf({
         "c": {"type": "Const", "inputs": {"value": 3}},
         "gate": {"type": "Gate", "inputs": {"value": link("c", "int"), "open": False}},
         "inc": {"type": "Inc", "inputs": {"x": link("gate", "value")}},
         "out": {"type": "Collect", "inputs": {"value": link("inc", "int")}},
-    }))
+    }), listener=events.append)
     assert result.status == "success"
     assert ran(flow_calls, "Inc") == [] and ran(flow_calls, "Collect") == []
     assert "out" not in result.outputs
+    blocked = [e.node for e in events if e.kind == "node_finished" and e.data.get("blocked")]
+    assert blocked == ["inc", "out"]  # the editor can draw them as not run
 
 
 def test_a_blocker_in_a_list_blocks_only_its_item(executor, flow_calls):
