@@ -249,3 +249,19 @@ def test_a_subgraph_runs_the_same_as_its_nodes_written_out(a, b, factor, depth, 
     shared = Executor(registry)
     shared.run(by_hand)
     assert shared.run(with_subgraph).executed == []
+
+
+def test_nodes_inside_subgraphs_are_migrated_on_load(registry):
+    from nodeflow.migrations import upgrade_workflow
+
+    workflow = doc({"s": {"type": "Blurry", "inputs": {"image": 1}},
+                    "show": {"type": "Show", "inputs": {"value": link("s", "image")}}},
+                   {"Blurry": {"inputs": {"image": {"type": "*"}},
+                               "outputs": {"image": link("b", "value")},
+                               "nodes": {"b": {"type": "Blur", "version": "1.0.0",
+                                               "inputs": {"image": link("@inputs", "image"),
+                                                          "size": 3.0}}}}})
+    upgraded, notes = upgrade_workflow(workflow, registry)
+    inner = upgraded.subgraphs["Blurry"].nodes["b"]
+    assert inner.version == "2.0.0" and inner.inputs["radius"] == 3.0
+    assert notes == ["subgraph 'Blurry', node 'b': Blur upgraded from 1.0.0 to 2.0.0"]
