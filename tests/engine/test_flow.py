@@ -426,3 +426,13 @@ def test_list_mapping_is_comfyuis_rule(words, count, start):
     }))
     expected = [f"{w}{n}" for w, n in comfy_rule(words, list(range(start, start + count)))]
     assert result.outputs["all"]["values"] == [expected]
+
+
+def test_a_lazy_input_asked_for_with_nothing_connected_and_no_default_is_a_run_error(executor):
+    result = executor.run(wf({
+        "c": {"type": "Const"},
+        "w": {"type": "WantsExtra", "inputs": {"x": link("c", "int")}},
+        "out": {"type": "Collect", "inputs": {"value": link("w", "int")}},
+    }))
+    assert result.status == "error" and result.error["node"] == "w"
+    assert result.error["input"] == "extra" and "nothing is connected" in result.error["message"]

@@ -170,3 +170,13 @@ def Stats(xs: list[int]) -> Both:
 def OddName(x: int = 1) -> int:
     CALLS.append(("OddName", x))
     return x * 10
+
+
+def _always_extra(**_):
+    return ["extra"]
+
+
+@node(category="test", check_lazy=_always_extra)
+def WantsExtra(x: int, extra: int | None = Field(lazy=True)) -> int:
+    """An optional lazy input without a default, always asked for."""
+    return x + (extra or 0)
