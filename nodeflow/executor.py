@@ -59,6 +59,7 @@ class _Plan:
     keys: dict[str, str]
     literals: dict[str, dict[str, Any]]
     nonce: str
+    links: dict[str, dict[str, tuple[str, str]]]
 
 
 class ExpansionError(NodeError):
@@ -126,9 +127,11 @@ class Executor:
         nonce = uuid.uuid4().hex
         keys: dict[str, str] = {}
         literals: dict[str, dict[str, Any]] = {}
+        links: dict[str, dict[str, tuple[str, str]]] = {}
         for node_id in order:
             spec = workflow.nodes[node_id]
             node_def = self.registry.get(spec.type)
+            links[node_id] = links_of(spec)
             literals[node_id] = literal_inputs(node_def, spec.inputs)
             keys[node_id] = node_key(node_def, spec.inputs, literals[node_id], keys,
                                      self.settings, nonce)
@@ -146,8 +149,8 @@ class Executor:
                 cached[node_id] = entry
             else:
                 to_run.add(node_id)
-                stack.extend(eager_sources(node_def, spec))
-        return _Plan(order, to_run, cached, keys, literals, nonce)
+                stack.extend(eager_sources(node_def, spec, links[node_id]))
+        return _Plan(order, to_run, cached, keys, literals, nonce, links)
 
 
 def eager_sources(node_def: NodeDef, spec: NodeSpec,
@@ -179,7 +182,7 @@ class _Run:
         self.registry = executor.registry
         self.cache = executor.cache
         self.specs: dict[str, NodeSpec] = dict(workflow.nodes)
-        self.links = {n: links_of(self.specs[n]) for n in plan.order}
+        self.links = plan.links
         self.original = original
         self.plan = plan
         self.keys = plan.keys

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .cache import size_of
 from .declare import NodeDef
 from .flow import ExecutionBlocker
 
@@ -27,8 +28,6 @@ class Items:
     keys: list[Any] | None
 
     def size_bytes(self) -> int:
-        from .cache import size_of
-
         return sum(size_of(v) for v in self.values)
 
 
@@ -43,6 +42,10 @@ class Call:
 def calls_for(node_def: NodeDef, literals: dict[str, Any], inputs: dict[str, Items]
               ) -> list[Call]:
     """The calls of one node: one per item of its longest mapped input (see module doc)."""
+    if all(len(items.values) == 1 and not node_def.inputs[name].is_list
+           for name, items in inputs.items()) and node_def.check_lazy is None and not any(
+               spec.is_list for spec in node_def.inputs.values()):
+        return [_single(literals, inputs)]  # the common case: one value per input
     mapped = {name: items for name, items in inputs.items()
               if not node_def.inputs[name].is_list}
     count = max((len(items.values) for items in mapped.values()), default=1)
@@ -75,6 +78,18 @@ def calls_for(node_def: NodeDef, literals: dict[str, Any], inputs: dict[str, Ite
                 blocked = value
         calls.append(Call(kwargs, keys, blocked))
     return calls
+
+
+def _single(literals: dict[str, Any], inputs: dict[str, Items]) -> Call:
+    kwargs = dict(literals)
+    keys = {}
+    blocked = None
+    for name, items in inputs.items():
+        value = kwargs[name] = items.values[0]
+        keys[name] = items.keys[0]
+        if blocked is None and isinstance(value, ExecutionBlocker):
+            blocked = value
+    return Call(kwargs, keys, blocked)
 
 
 def item_key(base: str, output: str, index: int, value: Any) -> Any:
