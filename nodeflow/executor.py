@@ -206,6 +206,7 @@ class _Run:
         self.ready: list[tuple[tuple, str]] = []
         self.in_flight: dict[asyncio.Task, str] = {}
         self.expanded_count = 0
+        self.calls: dict[str, list] = {}
         self.result = RunResult(run_id, "success")
 
     # -- the main loop -------------------------------------------------------------------
@@ -335,6 +336,7 @@ class _Run:
             return
         inputs = self._gather(node_id, node_def, spec)
         calls = calls_for(node_def, self.literals[node_id], inputs)
+        self.calls[node_id] = calls
         self.listener(ev.Event(ev.NODE_STARTED, self.run_id, node_id,
                                self._event_data({"type": spec.type}, node_id)))
         links = self.links[node_id]
@@ -477,8 +479,9 @@ class _Run:
 
     def _finish(self, node_id: str, outcomes: list) -> None:
         """Record a node's calls: its outputs, or the graphs it expanded into."""
+        calls = self.calls.pop(node_id, [])  # not kept: they hold the inputs' values
         if any(isinstance(o, Expansion) for o in outcomes):
-            self._expand(node_id, outcomes)
+            self._expand(node_id, outcomes, calls)
             return
         node_def = self._def(node_id)
         outputs, ui = merge_outputs(node_def, outcomes, self.keys[node_id])
@@ -516,7 +519,7 @@ class _Run:
 
     # -- expansion -----------------------------------------------------------------------
 
-    def _expand(self, node_id: str, outcomes: list) -> None:
+    def _expand(self, node_id: str, outcomes: list, calls: list) -> None:
         depth = self.depth.get(node_id, 0) + 1
         if depth > MAX_EXPANSION_DEPTH:
             raise ExpansionError(f"expansions nested more than {MAX_EXPANSION_DEPTH} deep "
@@ -527,14 +530,18 @@ class _Run:
             if not isinstance(outcome, Expansion):
                 continue
             prefix = f"{node_id}/{index}/" if many else f"{node_id}/"
-            targets.extend(self._add_expansion(node_id, prefix, outcome, depth))
+            call = calls[index]
+            targets.extend(self._add_expansion(node_id, prefix, outcome, depth, call))
         self.pending_expansion[node_id] = outcomes
         self.priority[node_id] = self.priority[node_id] + (float("inf"),)
         self._wait_for(node_id, list(dict.fromkeys(targets)))
 
     def _add_expansion(self, parent: str, prefix: str, expansion: Expansion,
-                       depth: int) -> list[str]:
-        """Validate the new nodes, key them by content and schedule what the outputs need."""
+                       depth: int, call) -> list[str]:
+        """Validate the new nodes, key them by content and schedule what the outputs need.
+        A Python value handed to a new node is keyed by the expanding node's input it is
+        (so a longer chain over the same input shares its first steps), else by the
+        expanding node's own key."""
         from .validate import literal_issue
 
         parent_def = self._def(parent)
@@ -601,7 +608,10 @@ class _Run:
                 elif _is_json(value):
                     inputs[name] = value
                 else:
-                    token = f"{parent_key}:{full}:{name}"
+                    source = next((n for n, v in call.kwargs.items() if v is value
+                                   and n in call.keys), None)
+                    token = (_digest(["input", call.keys[source]]) if source is not None
+                             else f"{parent_key}:{full}:{name}")
                     injected[name] = Items([value], [token])
                     key_inputs[name] = token
             spec = NodeSpec.model_construct(type=node_def.type_name, version=None,

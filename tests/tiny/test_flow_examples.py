@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from PIL import Image
 
 from nodeflow.workflow import parse_workflow
@@ -63,3 +64,40 @@ def test_subgraph_example_runs_both_uses_and_shares_the_cache(base, executor):
     assert not {"first/negative", "second/negative"} <= set(result.executed)
     again = executor.run(parse_workflow(_load("subgraph", second__seed=9)))
     assert again.executed == ["second/sample", "second/decode", "both", "save"]
+
+
+def test_repeat_upscales_a_latent_twice_and_caches_each_step(base, executor):
+    data = _load("switch", switch__index=0)
+    nodes = data["nodes"]
+    nodes["twice"] = {"type": "Repeat", "inputs": {
+        "value": {"node": "sample", "output": "latent"}, "node_type": "LatentUpscaleBy",
+        "input": "latent", "output": "latent", "times": 2, "inputs": '{"scale_by": 2.0}'}}
+    nodes["decode"]["inputs"]["latent"] = {"node": "twice", "output": "value"}
+    events = []
+    result = executor.run(parse_workflow(data), listener=events.append)
+    assert result.status == "success", result.error
+    assert _saved(base, result, "save").size == (128, 128)
+    assert {"twice/1", "twice/2"} <= set(result.executed)
+    started = [e for e in events if e.kind == "node_started" and e.node.startswith("twice/")]
+    assert {e.data["display_node"] for e in started} == {"twice"}
+    nodes["twice"]["inputs"]["times"] = 3
+    again = executor.run(parse_workflow(data))
+    assert "twice/3" in again.executed and "twice/1" not in again.executed  # steps 1-2 cached
+    assert _saved(base, again, "save").size == (256, 256)
+
+
+def test_image_batch_and_list_convert_both_ways():
+    import torch
+
+    from nodeflow.plugins import load_registry
+    from nodeflow.testing import run_node
+    from nodeflow import NodeError
+
+    registry = load_registry(None, entry_points=False, custom=False)
+    to_list, to_batch = registry.get("ImageBatchToList"), registry.get("ImageListToBatch")
+    batch = torch.rand(3, 8, 8, 3)
+    items = run_node(to_list, {"images": batch})[0]["image"]
+    assert [tuple(i.shape) for i in items] == [(1, 8, 8, 3)] * 3
+    assert torch.equal(run_node(to_batch, {"images": items})[0]["image"], batch)
+    with pytest.raises(NodeError, match="differ in size"):
+        run_node(to_batch, {"images": [torch.rand(1, 8, 8, 3), torch.rand(1, 4, 8, 3)]})
