@@ -71,3 +71,28 @@ def test_validate_names_an_unknown_odd_type(base, capsys):
     path.write_text(json.dumps(data))
     assert main(["validate", str(path)]) == 1
     assert "unknown node type 'ImageResize+'" in capsys.readouterr().err
+
+
+COMPONENT = {"nodeflow": 1, "component": "Shout twice", "version": "1.0.0",
+             "description": "The text, twice.", "inputs": {"text": {"type": "STRING"}},
+             "outputs": {"text": {"node": "r", "output": "string"}},
+             "nodes": {"r": {"type": "CR Prompt Text+ | v2",
+                             "inputs": {"text": {"node": "@inputs", "output": "text"},
+                                        "times": 2}}}}
+
+
+def test_components_are_listed_and_run_from_the_cli(base, capsys):
+    folder = base / "home" / "components"
+    folder.mkdir()
+    (folder / "shout.json").write_text(json.dumps(COMPONENT))
+    assert main(["nodes", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["nodes"]["Shout twice"]["component"] is True
+    assert data["nodes"]["Shout twice"]["outputs"][0]["type"] == "STRING"
+    path = base / "w.json"
+    path.write_text(json.dumps({"nodeflow": 1, "nodes": {
+        "s": {"type": "Shout twice", "version": "1.0.0", "inputs": {"text": "hey "}},
+        "show": {"type": "Mask Morphology", "inputs": {"value": {"node": "s",
+                                                                 "output": "text"}}}}}))
+    assert main(["run", str(path), "--set", "s.text=yo "]) == 0
+    assert capsys.readouterr().out == "show: yo yo \n"
