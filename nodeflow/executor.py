@@ -31,6 +31,7 @@ from .flow import ExecutionBlocker, Expansion
 from .graph import build_graph, run_order
 from .lists import Items, calls_for, merge_outputs
 from .model_cache import ModelCache
+from .modes import resolve_modes
 from .registry import Registry
 from .settings import Settings
 from .subgraphs import flatten
@@ -107,11 +108,12 @@ class Executor:
         """:meth:`run` on the caller's event loop."""
         flat = flatten(workflow, self.registry)
         original = workflow
-        workflow = flat.workflow
-        graph = build_graph(workflow)
+        active, _ = resolve_modes(flat.workflow, self.registry)
+        graph = build_graph(active)
         problems = flat.problems + flat_problems(flat, self.registry, self.settings, graph)
         if problems:
             raise WorkflowError(problems)
+        workflow = active
         run_id = run_id or uuid.uuid4().hex
         interrupt = interrupt or threading.Event()
         plan = self._plan(workflow, graph)

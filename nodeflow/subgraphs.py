@@ -80,7 +80,7 @@ def flatten(workflow: Workflow, registry: Registry) -> Flat:
     instances: dict[str, tuple[str, SubgraphDef]] = {}
     failed: set[str] = set()
     _expand(workflow.nodes, "", (), None, workflow, registry, nodes, alias, instances, flat,
-            failed)
+            failed, None)
     resolved: dict[str, NodeSpec] = {}
     for node_id, spec in nodes.items():
         inputs = {}
@@ -98,7 +98,10 @@ def flatten(workflow: Workflow, registry: Registry) -> Flat:
 
 def _expand(specs: dict[str, NodeSpec], prefix: str, stack: tuple[str, ...], top: str | None,
             workflow: Workflow, registry: Registry, out: dict[str, NodeSpec],
-            alias: dict, instances: dict, flat: Flat, failed: set[str]) -> None:
+            alias: dict, instances: dict, flat: Flat, failed: set[str],
+            mode: str | None) -> None:
+    """Add the nodes of ``specs`` (ids under ``prefix``) to ``out``, expanding subgraph nodes.
+    A muted or bypassed subgraph node passes its mode to the nodes inside it."""
     for local_id, spec in specs.items():
         full = prefix + local_id
         display = top if top is not None else full
@@ -108,7 +111,10 @@ def _expand(specs: dict[str, NodeSpec], prefix: str, stack: tuple[str, ...], top
             failed.add(full)
             continue
         if definition is None:
-            out[full] = spec.model_copy(update={"inputs": _prefixed(spec.inputs, prefix)})
+            update: dict[str, Any] = {"inputs": _prefixed(spec.inputs, prefix)}
+            if mode is not None and getattr(spec, "mode", None) is None:
+                update["mode"] = mode
+            out[full] = spec.model_copy(update=update)
             if top is not None:
                 flat.display[full] = top
             continue
@@ -144,7 +150,8 @@ def _expand(specs: dict[str, NodeSpec], prefix: str, stack: tuple[str, ...], top
         for name, link in definition.outputs.items():
             alias[(full, name)] = {"node": inner_prefix + link.node, "output": link.output}
         _expand(definition.nodes, inner_prefix, (*stack, spec.type), display, workflow,
-                registry, out, alias, instances, flat, failed)
+                registry, out, alias, instances, flat, failed,
+                getattr(spec, "mode", None) or mode)
 
 
 def _prefixed(inputs: dict[str, Any], prefix: str) -> dict[str, Any]:

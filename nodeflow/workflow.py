@@ -29,6 +29,8 @@ class NodeSpec(BaseModel):
     type: str
     version: str | None = None
     inputs: dict[str, Any] = {}
+    # "bypass": outputs pass on inputs of the same type; "mute": the node does not run
+    mode: Literal["bypass", "mute"] | None = None
     ui: dict[str, Any] | None = None
 
 
@@ -71,6 +73,10 @@ class LinkRef(NamedTuple):
     """A link as the engine reads it (a plain tuple: links are read many times per run)."""
     node: str
     output: str
+
+    def model_dump(self) -> dict[str, str]:
+        """The link as it is written in a file (the same call as on :class:`Link`)."""
+        return {"node": self.node, "output": self.output}
 
 
 def as_link(value: Any) -> LinkRef | None:

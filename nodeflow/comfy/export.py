@@ -15,11 +15,13 @@ import networkx as nx
 
 from ..errors import Problem
 from ..graph import build_graph
+from ..modes import resolve_modes
 from ..registry import Registry
 from ..workflow import Workflow, as_link
 from .mapping import CONTROL, NOTE_TYPES, NodeMapping, export_mapping_for
 
 _NODE_WIDTH, _ROW = 315, 26
+_MODE_NUMBERS = {"mute": 2, "bypass": 4}  # LiteGraph's modes, as ComfyUI saves them
 
 
 def _flat(workflow: Workflow, registry: Registry) -> tuple[Workflow, list[Problem]]:
@@ -32,8 +34,18 @@ def _flat(workflow: Workflow, registry: Registry) -> tuple[Workflow, list[Proble
 
 def export_api(workflow: Workflow, registry: Registry) -> tuple[dict, list[Problem]]:
     """(API-format prompt keyed by the nodeflow node ids, problems). Only usable when the
-    problem list is empty. Subgraph nodes are written as their inner nodes (``sub/inner``)."""
-    workflow, problems = _flat(workflow, registry)
+    problem list is empty. Subgraph nodes are written as their inner nodes (``sub/inner``),
+    and muted and bypassed nodes are resolved, as ComfyUI's editor does before it queues a
+    prompt."""
+    flat, problems = _flat(workflow, registry)
+    active, more = resolve_modes(flat, registry)
+    prompt, rest = _prompt(active, registry)
+    return prompt, problems + more + rest
+
+
+def _prompt(workflow: Workflow, registry: Registry) -> tuple[dict, list[Problem]]:
+    """Every node of ``workflow`` as an API-format entry, modes ignored."""
+    problems: list[Problem] = []
     mappings = _mappings(workflow, registry, problems)
     prompt: dict[str, dict] = {}
     for node_id, spec in workflow.nodes.items():
@@ -242,8 +254,8 @@ def _instance_node(node_id, spec, kind, mappings, numbers, pos, next_id, link, d
                for name, kind_name in kind.outputs]
     return {"_nodeflow_id": node_id, "id": numbers[node_id], "type": kind.uuid, "pos": pos,
             "size": [225, _ROW * (len(slots) + len(outputs)) + 30], "flags": {}, "order": 0,
-            "mode": 0, "inputs": slots, "outputs": outputs, "properties": {},
-            "widgets_values": []}
+            "mode": _MODE_NUMBERS.get(spec.mode, 0), "inputs": slots, "outputs": outputs,
+            "properties": {}, "widgets_values": []}
 
 
 def _mapped_node(node_id, spec, mappings, specs, registry, numbers, pos, link, source_type,
@@ -288,7 +300,8 @@ def _mapped_node(node_id, spec, mappings, specs, registry, numbers, pos, link, s
     return {
         "_nodeflow_id": node_id, "id": numbers[node_id], "type": mapping.comfy_type, "pos": pos,
         "size": [width, height], "flags": {"collapsed": True} if ui.get("collapsed") else {},
-        "order": 0, "mode": 0, "inputs": inputs, "outputs": outputs,
+        "order": 0, "mode": _MODE_NUMBERS.get(spec.mode, 0), "inputs": inputs,
+        "outputs": outputs,
         "properties": {"Node name for S&R": mapping.comfy_type}, "widgets_values": widgets}
 
 
@@ -378,11 +391,6 @@ def _comfy_inputs(node_id: str, spec, mapping: NodeMapping, mappings: dict[str, 
 def _comfy_value(mapping: NodeMapping, name: str, value: Any) -> Any:
     convert = mapping.exported.get(name)
     return convert(value) if convert is not None else value
-
-
-def _output_type(workflow: Workflow, registry: Registry, link: list) -> str:
-    node_def = registry.get(workflow.nodes[link[0]].type)
-    return node_def.outputs[link[1]].socket.type_name
 
 
 def _numbers(node_ids: list[str]) -> dict[str, int]:

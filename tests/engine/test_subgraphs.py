@@ -265,3 +265,22 @@ def test_nodes_inside_subgraphs_are_migrated_on_load(registry):
     inner = upgraded.subgraphs["Blurry"].nodes["b"]
     assert inner.version == "2.0.0" and inner.inputs["radius"] == 3.0
     assert notes == ["subgraph 'Blurry', node 'b': Blur upgraded from 1.0.0 to 2.0.0"]
+
+
+def test_a_bypassed_or_muted_subgraph_node_passes_its_mode_to_the_nodes_inside(executor, calls):
+    nodes = uses(a=3, b=4)
+    del nodes["show2"]
+    nodes["sub"]["mode"] = "bypass"
+    result = executor.run(doc(nodes, {"Add and scale": ADD_SCALE}))
+    assert result.status == "success" and result.outputs["show"] == {"text": ["3"]}
+    assert "Add" not in calls and "Scale" not in calls
+    nodes["sub"]["mode"] = "mute"
+    with pytest.raises(WorkflowError) as caught:
+        executor.run(doc(nodes, {"Add and scale": ADD_SCALE}))
+    assert [(p.node, p.input, p.kind) for p in caught.value.problems] == [
+        ("show", "value", "inactive_input")]
+    inner = json.loads(json.dumps(ADD_SCALE))
+    inner["nodes"]["scale"]["mode"] = "bypass"  # a mode inside a subgraph works as anywhere
+    nodes["sub"].pop("mode")
+    assert executor.run(doc(nodes, {"Add and scale": inner})).outputs["show"] == {
+        "text": ["7"]}

@@ -16,7 +16,7 @@ function el(tag, attrs = {}, ...children) {
 export class WorkflowsPanel {
   constructor(root, { open, notify }) {
     this.root = root;
-    this.open = open; // (doc, name) => void
+    this.open = open; // (doc, name, "example" | "saved") => void
     this.notify = notify;
   }
 
@@ -25,16 +25,18 @@ export class WorkflowsPanel {
       api.examples().catch(() => []), api.savedWorkflows().catch(() => [])]);
     this.root.replaceChildren(
       el("h3", {}, "Examples"),
-      list(examples, "No examples on this server.", (name) => this.#load(api.example, name)),
+      list(examples, "No examples on this server.",
+           (name) => this.#load(api.example, name, "example")),
       el("h3", {}, "Saved"),
-      list(saved, "Nothing saved yet: use Save.", (name) => this.#load(api.savedWorkflow, name),
+      list(saved, "Nothing saved yet: use Save.",
+           (name) => this.#load(api.savedWorkflow, name, "saved"),
            (name) => this.#delete(name)),
     );
   }
 
-  async #load(fetcher, name) {
+  async #load(fetcher, name, kind) {
     try {
-      this.open(await fetcher(name), name.replace(/\.json$/, ""));
+      this.open(await fetcher(name), name.replace(/\.json$/, ""), kind);
     } catch (error) {
       this.notify(`cannot open ${name}: ${error.message}`, "error");
     }
