@@ -237,7 +237,7 @@ class _Run:
                     _, current = heapq.heappop(self.ready)
                     await self._step(current)
                     continue
-                done, _ = await asyncio.wait(list(self.in_flight),
+                done, _ = await asyncio.wait(list(self.in_flight), timeout=0.05,
                                              return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     current = self.in_flight.pop(task)

@@ -436,3 +436,18 @@ def test_a_lazy_input_asked_for_with_nothing_connected_and_no_default_is_a_run_e
     }))
     assert result.status == "error" and result.error["node"] == "w"
     assert result.error["input"] == "extra" and "nothing is connected" in result.error["message"]
+
+
+def test_interrupt_cancels_an_async_node_that_is_waiting(executor):
+    import threading
+
+    interrupt = threading.Event()
+    threading.Timer(0.2, interrupt.set).start()
+    start = time.perf_counter()
+    result = executor.run(wf({
+        "c": {"type": "Const"},
+        "s": {"type": "Sleep", "inputs": {"x": link("c", "int"), "seconds": 5.0}},
+        "out": {"type": "Collect", "inputs": {"value": link("s", "int")}},
+    }), interrupt=interrupt)
+    assert result.status == "interrupted"
+    assert time.perf_counter() - start < 2.0
