@@ -220,23 +220,44 @@ def apply_overrides(workflow, registry, overrides: Sequence[str]):
         return workflow
     nodes = dict(workflow.nodes)
     for item in overrides:
-        target, sep, raw = item.partition("=")
-        node_id, dot, input_name = target.rpartition(".")
-        if not sep or not dot or not node_id or not input_name:
-            raise UsageError(f"--set {item!r}: expected NODE.INPUT=VALUE")
+        node_id, input_name, raw = _split_override(item)
         if node_id not in nodes:
             raise UsageError(f"--set {item!r}: the workflow has no node '{node_id}'")
         spec = nodes[node_id]
         node_def = registry.get(spec.type)
         input_spec = node_def.inputs.get(input_name) if node_def else None
+        type_name = input_spec.socket.type_name if input_spec is not None else None
+        subgraph = (workflow.subgraphs or {}).get(spec.type)
+        if subgraph is not None and input_name in subgraph.inputs:
+            type_name = subgraph.inputs[input_name].type
         value: Any = raw
-        if input_spec is None or input_spec.socket.type_name != "STRING":
+        if type_name != "STRING":
             try:
                 value = json.loads(raw)
             except ValueError:
                 value = raw
         nodes[node_id] = spec.model_copy(update={"inputs": {**spec.inputs, input_name: value}})
     return workflow.model_copy(update={"nodes": nodes})
+
+
+def _split_override(item: str) -> tuple[str, str, str]:
+    """``NODE.INPUT=VALUE`` -> (node, input, value). A node id with '.' or '=' in it is written
+    as a JSON string: ``"my.node".seed=7``; the input name is an identifier."""
+    if item.startswith('"'):
+        try:
+            node_id, end = json.JSONDecoder().raw_decode(item)
+        except ValueError:
+            raise UsageError(f"--set {item!r}: the quoted node id is not a JSON string") from None
+        rest = item[end:]
+        if not rest.startswith("."):
+            raise UsageError(f"--set {item!r}: expected \"NODE\".INPUT=VALUE")
+        input_name, sep, raw = rest[1:].partition("=")
+    else:
+        target, sep, raw = item.partition("=")
+        node_id, _, input_name = target.rpartition(".")
+    if not sep or not node_id or not input_name:
+        raise UsageError(f"--set {item!r}: expected NODE.INPUT=VALUE")
+    return node_id, input_name, raw
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

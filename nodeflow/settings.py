@@ -47,6 +47,10 @@ class Settings:
         return self.base_dir / "custom_nodes"
 
     @property
+    def components_dir(self) -> Path:
+        return self.base_dir / "components"
+
+    @property
     def input_dir(self) -> Path:
         return self.base_dir / "input"
 

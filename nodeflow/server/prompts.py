@@ -16,6 +16,7 @@ from ..errors import Problem, WorkflowError
 from ..migrations import upgrade_workflow
 from ..registry import Registry
 from ..settings import Settings
+from ..subgraphs import flatten
 from ..validate import validate
 from ..workflow import Workflow, parse_workflow
 from .limits import size_problems
@@ -94,7 +95,8 @@ def accept_prompt(prompt: Any, registry: Registry, settings: Settings) -> Accept
     if problems:
         raise PromptRejected("prompt_outputs_failed_validation",
                              "Prompt outputs failed validation", problems, class_types)
-    outputs = [n for n, spec in workflow.nodes.items() if registry.get(spec.type).output_node]
+    flat = flatten(workflow, registry).workflow  # output nodes inside subgraphs count too
+    outputs = [n for n, spec in flat.nodes.items() if registry.get(spec.type).output_node]
     return Accepted(workflow.model_dump(mode="json", exclude_unset=True), outputs)
 
 

@@ -71,7 +71,8 @@ class Relay:
                                            "timestamp": now_ms()})
         elif kind == ev.NODE_STARTED:
             self.current = node
-            self.emit("executing", {"node": node, "display_node": node})
+            self.emit("executing", {"node": node,
+                                    "display_node": event.data.get("display_node", node)})
         elif kind == ev.PROGRESS:
             self.emit("progress", {"value": event.data["value"], "max": event.data["max"],
                                    "node": node})
@@ -80,7 +81,7 @@ class Relay:
         elif kind == ev.NODE_FINISHED:
             self.executed.append(node)
             if event.data.get("ui"):
-                self.emit_executed(node, event.data["ui"])
+                self.emit_executed(node, event.data["ui"], event.data.get("display_node"))
         elif kind in (ev.RUN_SUCCEEDED, ev.RUN_FAILED, ev.RUN_INTERRUPTED):
             self._terminal = event  # sent by finish(), after the cached nodes' results
 
@@ -90,8 +91,11 @@ class Relay:
             self.messages.append([kind, message])
         self._send(kind, message)
 
-    def emit_executed(self, node: str, ui: dict[str, Any]) -> None:
-        self.emit("executed", {"node": node, "display_node": node, "output": ui})
+    def emit_executed(self, node: str, ui: dict[str, Any], display_node: str | None = None
+                      ) -> None:
+        """``display_node``: the node the user sees, for nodes inside subgraphs/expansions."""
+        self.emit("executed", {"node": node, "display_node": display_node or node,
+                               "output": ui})
 
     def finish(self, cached_outputs: dict[str, dict[str, Any]]) -> None:
         """Send what cached output nodes show, then how the run ended."""
