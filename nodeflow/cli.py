@@ -77,6 +77,10 @@ def _parser() -> argparse.ArgumentParser:
                                        "(generated and printed if not given)")
     serve.add_argument("--dev", action="store_true",
                        help="reload custom node files when they change")
+    serve.add_argument("--frontend", choices=["nodeflow", "comfyui"], default="nodeflow",
+                       help="the editor at /: nodeflow's (default) or ComfyUI's own frontend "
+                            "(pip install 'nodeflow[comfyui-frontend]'); nodeflow's editor "
+                            "stays at /nodeflow/")
     serve.set_defaults(handler=cmd_serve)
 
     new_pack = sub.add_parser("new-pack", help="scaffold a pip-installable node pack")
@@ -232,7 +236,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .server.main import serve
 
     return serve(_settings(args), host=args.host, port=args.port, token=args.token,
-                 dev=args.dev)
+                 dev=args.dev, frontend=args.frontend)
 
 
 def cmd_train_tiny(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ import uuid
 from aiohttp import web
 
 from .errors import ApiError
+from .feature_flags import client_message
 from .routing import Param, RouteTable
 from .state import HUB, WORKER
 
@@ -30,8 +31,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     hub.add(sid, ws)  # a reconnecting client takes its id back from the old socket
     hub.post("status", {"status": worker.queue_info(), "sid": sid}, sid)
     try:
-        async for _message in ws:
-            pass  # clients have nothing to say yet; ComfyUI's feature flags are ignored
+        async for message in ws:
+            client_message(request.app, sid, message)  # ComfyUI's feature flags
     finally:
         hub.remove(sid, ws)
     return ws
