@@ -48,6 +48,10 @@ EXAMPLES_MODULE = "nodeflow"
 SAVED_MODULE = "nodeflow-workflows"
 """The template module of the workflows saved with nodeflow's own editor."""
 MODEL_FOLDERS = ("checkpoints", "vae", "loras")
+OWN_EXTENSION = "nodeflow.comfyui"
+"""The URL folder of nodeflow's own extension for ComfyUI's frontend (comfyui_web/): a dotted
+name, so no pack (a Python module name) has it."""
+OWN_EXTENSION_DIR = Path(__file__).parent / "comfyui_web"
 INSTALL_HINT = "pip install 'nodeflow[comfyui-frontend]'"
 
 
@@ -126,6 +130,9 @@ def extension_list(app: web.Application) -> list[str]:
     if own is not None and (own / "extensions").is_dir():
         urls += ["/" + p.relative_to(own).as_posix()
                  for p in sorted((own / "extensions").rglob("*.js")) if p.is_file()]
+    if app[CONFIG].frontend == "comfyui":
+        urls += [f"/extensions/{OWN_EXTENSION}/{p.name}"
+                 for p in sorted(OWN_EXTENSION_DIR.glob("*.js"))]
     for pack in sorted(app[REGISTRY].packs.values(), key=lambda p: p.name):
         if not pack.web_dir or not Path(pack.web_dir).is_dir():
             continue
@@ -163,6 +170,19 @@ async def core_extension(request: web.Request) -> web.StreamResponse:
     raise ApiError(404, "no such extension file", "not_found")
 
 
+@routes.get(f"/extensions/{OWN_EXTENSION}/{{path:.+}}", "nodeflow's own extension for "
+            "ComfyUI's frontend", api=False,
+            responses={200: ("The file", None), 404: ("No such file", "Error")})
+async def own_extension(request: web.Request) -> web.StreamResponse:
+    try:
+        path = confined(OWN_EXTENSION_DIR, request.match_info["path"], what="path")
+    except PathRejected as exc:
+        raise ApiError(400, str(exc), "invalid_path") from None
+    if not path.is_file():
+        raise ApiError(404, "no such extension file", "not_found")
+    return static_response(path)
+
+
 # -- the user and its settings -------------------------------------------------------------------
 
 @routes.get("/users", "The users: this server has one (ComfyUI without --multi-user)",
@@ -179,10 +199,10 @@ async def post_users(request: web.Request) -> web.Response:
                         "supported)", "single_user")
 
 
-@routes.get("/settings", "The user's settings (comfy.settings.json in the user folder)",
-            responses={200: ("Setting id -> value", None)})
+@routes.get("/settings", "The user's settings (comfy.settings.json in the user folder, over "
+            "nodeflow's defaults)", responses={200: ("Setting id -> value", None)})
 async def get_settings(request: web.Request) -> web.Response:
-    return web.json_response(await asyncio.to_thread(userdata.read_settings,
+    return web.json_response(await asyncio.to_thread(userdata.effective_settings,
                                                      request.app[SETTINGS]))
 
 
@@ -197,7 +217,7 @@ async def post_settings(request: web.Request) -> web.Response:
 @routes.get("/settings/{id}", "One setting's value (null when unset)",
             responses={200: ("The value", None)})
 async def get_setting(request: web.Request) -> web.Response:
-    stored = await asyncio.to_thread(userdata.read_settings, request.app[SETTINGS])
+    stored = await asyncio.to_thread(userdata.effective_settings, request.app[SETTINGS])
     return web.json_response(stored.get(request.match_info["id"]))
 
 
@@ -238,6 +258,8 @@ async def list_userdata(request: web.Request) -> web.Response:
                        404: ("No such file", "Error")})
 async def get_userdata(request: web.Request) -> web.StreamResponse:
     path = userdata.user_path(request.app[SETTINGS], request.match_info["file"])
+    if not path.is_file() and request.match_info["file"] == userdata.USER_CSS:
+        return _empty_css()
     if not path.is_file():
         raise ApiError(404, f"no file {request.match_info['file']!r}", "not_found")
     return web.FileResponse(path, headers={"Content-Type": _content_type(path),
@@ -293,6 +315,17 @@ async def move_userdata(request: web.Request) -> web.Response:
     await asyncio.to_thread(userdata.move_file, settings, request.app[REGISTRY], source, dest,
                             overwrite=_bool(request, "overwrite", False))
     return web.json_response(_stored(settings, dest, _bool(request, "full_info", False)))
+
+
+@routes.get("/user.css", "The user's stylesheet (user.css in the user folder; empty when there "
+            "is none)", api=False, responses={200: ("CSS", None)})
+async def user_css(request: web.Request) -> web.StreamResponse:
+    path = userdata.user_dir(request.app[SETTINGS]) / userdata.USER_CSS
+    return static_response(path) if path.is_file() else _empty_css()
+
+
+def _empty_css() -> web.Response:
+    return web.Response(text="", content_type="text/css", charset="utf-8")
 
 
 def _stored(settings, path: Path, full_info: bool) -> Any:

@@ -25,6 +25,17 @@ log = logging.getLogger("nodeflow.server")
 
 USER = "default"
 SETTINGS_FILE = "comfy.settings.json"
+USER_CSS = "user.css"
+"""The user's stylesheet, which the frontend's page asks for at every start."""
+DEFAULT_SETTINGS = {
+    # nodeflow is not a ComfyUI release: never ask api.comfy.org for newer ones
+    "Comfy.Notification.ShowVersionUpdates": False,
+    # the values the default navigation mode ("legacy") sets; without them, 1.27's first start
+    # fails setting them before they are registered (an error on every fresh user folder)
+    "Comfy.Canvas.LeftMouseClickBehavior": "panning",
+    "Comfy.Canvas.MouseWheelScroll": "zoom",
+}
+"""Settings a user folder starts with; what the user stores replaces them."""
 WORKFLOWS = "workflows"
 NODEFLOW_COPIES = "comfyui"
 """The subfolder of nodeflow's workflows folder that holds the converted copies."""
@@ -110,6 +121,11 @@ def move_file(settings: Settings, registry: Registry, source: Path, dest: Path, 
 
 
 # -- settings ----------------------------------------------------------------------------------
+
+def effective_settings(settings: Settings) -> dict:
+    """The stored settings over :data:`DEFAULT_SETTINGS`."""
+    return {**DEFAULT_SETTINGS, **read_settings(settings)}
+
 
 def read_settings(settings: Settings) -> dict:
     path = user_dir(settings) / SETTINGS_FILE
