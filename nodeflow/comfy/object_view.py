@@ -27,7 +27,9 @@ WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"})
 _OPTION_KEYS = ("default", "min", "max", "step", "multiline", "tooltip",
                 "control_after_generate")
 UPLOAD_WIDGET = "upload"
-"""ComfyUI's image picker button: made by the frontend from ``image_upload``, not an input."""
+"""ComfyUI's image picker button: made by the frontend from ``image_upload``, not an input;
+its value ("image") comes after every other widget value."""
+_MULTILINE = {"PrimitiveString": False, "PrimitiveStringMultiline": True}
 
 
 @functools.lru_cache(maxsize=1)
@@ -98,12 +100,16 @@ def mapped_info(mapping: NodeMapping, schema: dict) -> dict:
             specs.append((mapping.comfy_input_name(inp["name"]),
                           _widget_spec(inp, mapping.exported.get(inp["name"])),
                           _is_optional(inp)))
-    if "upload" in mapping.dropped and UPLOAD_WIDGET in mapping.widgets:
-        for comfy, spec, _ in specs:  # the image picker: the input before "upload"
-            if comfy == mapping.widgets[mapping.widgets.index(UPLOAD_WIDGET) - 1]:
-                spec[1]["image_upload"] = True
-    if "PrimitiveStringMultiline" == mapping.comfy_type:
-        specs = [(n, [s[0], {**s[1], "multiline": True}], o) for n, s, o in specs]
+    controlled = {mapping.widgets[i - 1] for i, w in enumerate(mapping.widgets)
+                  if w == CONTROL and i > 0}
+    for comfy, spec, _ in specs:  # the table says which widget has ComfyUI's seed control
+        if comfy in controlled:
+            spec[1]["control_after_generate"] = True
+    if mapping.comfy_type in _MULTILINE:  # two ComfyUI nodes over one nodeflow node
+        multiline = _MULTILINE[mapping.comfy_type]
+        specs = [(n, [s[0], {**{k: v for k, v in s[1].items() if k != "multiline"},
+                             **({"multiline": True} if multiline else {})}], o)
+                 for n, s, o in specs]
     outputs = {out["name"]: out for out in schema["outputs"]}
     names = [n for n in mapping.outputs if n in outputs] or [o["name"] for o in
                                                              schema["outputs"]]

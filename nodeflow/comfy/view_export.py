@@ -41,6 +41,7 @@ def to_comfy_editor(workflow: Workflow, registry: Registry, settings: Any) -> di
         ui = spec.ui or {}
         inputs: list[dict] = []
         widgets: list[Any] = []
+        upload = False
         if info is None:  # not installed here: keep what we know
             widgets = [v for v in spec.inputs.values() if as_link(v) is None]
             info = {"input": {}, "input_order": {}, "output": [], "output_name": []}
@@ -77,8 +78,9 @@ def to_comfy_editor(workflow: Workflow, registry: Registry, settings: Any) -> di
                 widgets.append(convert(value) if convert is not None else value)
             if options.get("control_after_generate"):
                 widgets.append((ui.get("controls") or {}).get(ours, "fixed"))
-            if options.get("image_upload"):
-                widgets.append("image")
+            upload = upload or bool(options.get("image_upload"))
+        if upload:  # the frontend adds the picker button after the node's widgets
+            widgets.append("image")
         outputs = [{"name": out_name, "type": out_type, "slot_index": index,
                     "links": out_links.get((node_id, index)) or None}
                    for index, (out_name, out_type) in enumerate(zip(info["output_name"],
