@@ -365,3 +365,24 @@ async def test_frontend_missing_is_a_sentence(monkeypatch, settings, registry):
     with pytest.raises(routes_comfy_frontend.FrontendMissing, match="pip install"):
         create_app(settings, registry=registry, config=ServerConfig(frontend="comfyui"))
     assert Path(routes_comfy_frontend.OWN_EXTENSION_DIR, "compat.js").is_file()
+
+
+async def test_node_errors_name_comfyuis_inputs(client):
+    prompt = {
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "tiny.safetensors"}},
+        "2": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["1", 1], "text": "x"}},
+        "3": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64,
+                                                          "batch_size": 1}},
+        "4": {"class_type": "KSampler", "inputs": {
+            "model": ["1", 0], "positive": ["2", 0], "negative": ["2", 0],
+            "latent_image": ["3", 0], "seed": 1, "steps": 2, "cfg": 7.0,
+            "sampler_name": "no_such_sampler", "scheduler": "normal", "denoise": 1.0}},
+        "5": {"class_type": "VAEDecode", "inputs": {"samples": ["4", 0], "vae": ["1", 2]}},
+        "6": {"class_type": "SaveImage", "inputs": {"images": ["5", 0],
+                                                    "filename_prefix": "x"}},
+    }
+    response = await client.post("/api/prompt", json={"prompt": prompt, "client_id": "c"})
+    assert response.status == 400
+    errors = (await response.json())["node_errors"]
+    assert list(errors) == ["4"] and errors["4"]["class_type"] == "KSampler"
+    assert errors["4"]["errors"][0]["extra_info"]["input_name"] == "sampler_name"
