@@ -66,6 +66,9 @@ def comfy_page(browser, comfy_server):
     page.on("requestfailed", lambda r: page.problems.append(f"request failed: {r.url}"))
     page.on("response", lambda r: page.failed_reads.append((r.request.method, r.url))
             if r.status >= 400 else None)
+    page.frames_received = []  # what the server says on the websocket, as the page gets it
+    page.on("websocket", lambda ws: ws.on("framereceived",
+                                          lambda frame: page.frames_received.append(frame)))
     page.goto(comfy_server + "/")
     page.wait_for_function("window.app?.graph?.nodes?.length > 0", timeout=60_000)
     yield page
@@ -176,6 +179,16 @@ def test_default_graph_runs_with_the_run_button(comfy_page, comfy_server):
         "app.graph.nodes.find((n) => n.type === 'SaveImage').imgs?.[0]?.naturalWidth > 0",
         timeout=90_000)
     assert node_of(page, "SaveImage")["images"] == [[64, 64]]
+    # ComfyUI's messages on the way: node by node, step by step, with preview frames
+    messages = [json.loads(f) for f in page.frames_received if isinstance(f, str)]
+    kinds = [m["type"] for m in messages]
+    assert {"execution_start", "executing", "progress", "executed",
+            "execution_success"} <= set(kinds)
+    assert {m["data"]["node"] for m in messages if m["type"] == "executing"} >= {
+        "3", "4", "8", "9", None}
+    steps = [m["data"] for m in messages if m["type"] == "progress" and m["data"]["node"] == "3"]
+    assert steps[-1]["value"] == steps[-1]["max"] == 3
+    assert any(isinstance(f, bytes) for f in page.frames_received)  # previews
     runs = {k: v for k, v in history(comfy_server).items() if k not in before}
     assert len(runs) == 1
     run = next(iter(runs.values()))

@@ -386,3 +386,18 @@ async def test_node_errors_name_comfyuis_inputs(client):
     errors = (await response.json())["node_errors"]
     assert list(errors) == ["4"] and errors["4"]["class_type"] == "KSampler"
     assert errors["4"]["errors"][0]["extra_info"]["input_name"] == "sampler_name"
+
+
+async def test_serve_says_how_to_install_a_missing_frontend(monkeypatch, settings, capsys):
+    import importlib.util
+
+    from nodeflow.cli import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "comfyui_frontend_package"
+                        else real(name, *a))
+    code = main(["serve", "--frontend", "comfyui", "--base-dir", str(settings.base_dir),
+                 "--port", "0"])
+    assert code == 2
+    assert "pip install 'nodeflow[comfyui-frontend]'" in capsys.readouterr().err
