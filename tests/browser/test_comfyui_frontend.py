@@ -237,3 +237,20 @@ def test_saved_workflow_reopens_and_runs_from_the_command_line(comfy_page, comfy
         assert done.returncode == 0, done.stderr
     assert len(list(out.glob("*.png"))) == 2
     assert problems(page) == []
+
+
+def test_nodeflow_editor_stays_at_nodeflow(browser, comfy_server):
+    context = browser.new_context(viewport={"width": 1400, "height": 860})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    try:
+        page.goto(comfy_server + "/nodeflow/")
+        page.wait_for_function("Object.keys(window.nodeflow?.currentWorkflow?.()?.nodes ?? {})"
+                               ".length > 0", timeout=30_000)
+        types = {n["type"] for n in page.evaluate("nodeflow.currentWorkflow()")["nodes"].values()}
+        assert {"CheckpointLoader", "KSampler", "SaveImage"} <= types  # nodeflow's own names
+        assert errors == []
+    finally:
+        context.close()
