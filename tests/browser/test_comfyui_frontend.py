@@ -66,6 +66,9 @@ def comfy_page(browser, comfy_server):
     page.on("requestfailed", lambda r: page.problems.append(f"request failed: {r.url}"))
     page.on("response", lambda r: page.failed_reads.append((r.request.method, r.url))
             if r.status >= 400 else None)
+    page.outside = []  # offline is the normal case: nothing may be asked of another server
+    page.on("request", lambda r: page.outside.append(r.url)
+            if not r.url.startswith((comfy_server, "data:", "blob:")) else None)
     page.frames_received = []  # what the server says on the websocket, as the page gets it
     page.on("websocket", lambda ws: ws.on("framereceived",
                                           lambda frame: page.frames_received.append(frame)))
@@ -158,6 +161,7 @@ def test_boots_without_errors_and_opens_comfyuis_default_graph(comfy_page):
     assert ksampler["sampler_name"] == "euler" and ksampler["scheduler"] == "normal"
     assert ksampler["control_after_generate"] in ("randomize", "fixed")
     assert problems(page) == []
+    assert page.outside == []
 
 
 def test_a_packs_web_extension_loads(comfy_page):
@@ -237,6 +241,7 @@ def test_saved_workflow_reopens_and_runs_from_the_command_line(comfy_page, comfy
         assert done.returncode == 0, done.stderr
     assert len(list(out.glob("*.png"))) == 2
     assert problems(page) == []
+    assert page.outside == []
 
 
 def test_nodeflow_editor_stays_at_nodeflow(browser, comfy_server):
