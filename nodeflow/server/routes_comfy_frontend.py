@@ -91,14 +91,13 @@ def template_dirs() -> list[Path]:
 
 
 def _bool(request: web.Request, name: str, default: bool) -> bool:
+    """A query flag read as ComfyUI reads it: a flag that defaults to true is false only when
+    it says "false", one that defaults to false is true only when it says "true" (the frontend
+    sends "undefined" for an option it leaves out)."""
     value = request.query.get(name)
-    if value is None or value == "":
+    if value is None:
         return default
-    if value.lower() in ("true", "1"):
-        return True
-    if value.lower() in ("false", "0"):
-        return False
-    raise ApiError(400, f"{name} must be true or false, not {value!r}")
+    return value.lower() != "false" if default else value.lower() == "true"
 
 
 # -- node types --------------------------------------------------------------------------------
@@ -301,19 +300,19 @@ async def delete_userdata(request: web.Request) -> web.Response:
 
 
 @routes.post("/userdata/{file}/move/{dest}", "Move (rename) a file of the user folder",
-             query=(Param("overwrite", "replace an existing destination (default false)",
+             query=(Param("overwrite", "replace an existing destination (default true)",
                           type="boolean"),
                     Param("full_info", "answer with path, size, modified (default false)",
                           type="boolean")),
              responses={200: ("The new path, relative to the user folder", None),
                         404: ("No such file", "Error"),
-                        409: ("The destination exists and overwrite is not true", "Error")})
+                        409: ("The destination exists and overwrite=false", "Error")})
 async def move_userdata(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     source = userdata.user_path(settings, request.match_info["file"])
     dest = userdata.user_path(settings, request.match_info["dest"])
     await asyncio.to_thread(userdata.move_file, settings, request.app[REGISTRY], source, dest,
-                            overwrite=_bool(request, "overwrite", False))
+                            overwrite=_bool(request, "overwrite", True))
     return web.json_response(_stored(settings, dest, _bool(request, "full_info", False)))
 
 

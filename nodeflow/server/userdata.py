@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ DEFAULT_SETTINGS = {
     "Comfy.Canvas.MouseWheelScroll": "zoom",
 }
 """Settings a user folder starts with; what the user stores replaces them."""
+_SETTINGS_WRITE = threading.Lock()
+"""The frontend stores several settings at once; each write reads, merges and replaces."""
 WORKFLOWS = "workflows"
 NODEFLOW_COPIES = "comfyui"
 """The subfolder of nodeflow's workflows folder that holds the converted copies."""
@@ -141,11 +144,12 @@ def read_settings(settings: Settings) -> dict:
 
 def store_settings(settings: Settings, changes: dict) -> None:
     path = user_dir(settings) / SETTINGS_FILE
-    merged = {**read_settings(settings), **changes}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(merged, indent=4, ensure_ascii=False), encoding="utf-8")
-    partial.replace(path)
+    with _SETTINGS_WRITE:
+        merged = {**read_settings(settings), **changes}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.partial")
+        partial.write_text(json.dumps(merged, indent=4, ensure_ascii=False), encoding="utf-8")
+        partial.replace(path)
 
 
 # -- the nodeflow copy of a saved workflow -------------------------------------------------------

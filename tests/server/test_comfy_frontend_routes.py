@@ -107,9 +107,12 @@ async def test_userdata_store_read_list_move_delete(client, settings):
     assert (await client.get("/api/userdata?dir=nothing-here")).status == 404
     assert (await client.get("/api/userdata")).status == 400
 
-    # move: refuses to replace unless overwrite=true
+    # move: refuses to replace with overwrite=false (the frontend's default); the flags are
+    # read as ComfyUI reads them ("undefined" for a left-out option)
     assert (await client.post("/api/userdata/workflows%2Fmine.json/move/"
-                              "workflows%2Fsub%2Fother.json")).status == 409
+                              "workflows%2Fsub%2Fother.json?overwrite=false")).status == 409
+    assert (await client.post("/api/userdata/comfy.templates.json?overwrite=undefined"
+                              "&full_info=undefined", data="[]")).status == 200
     moved = await client.post("/api/userdata/workflows%2Fmine.json/move/workflows%2Frenamed.json")
     assert moved.status == 200 and await moved.json() == "workflows/renamed.json"
     assert not stored.exists()
@@ -401,3 +404,13 @@ async def test_serve_says_how_to_install_a_missing_frontend(monkeypatch, setting
                  "--port", "0"])
     assert code == 2
     assert "pip install 'nodeflow[comfyui-frontend]'" in capsys.readouterr().err
+
+
+async def test_settings_stored_at_once_are_all_kept(client):
+    import asyncio
+
+    ids = [f"Test.Setting{i}" for i in range(12)]
+    await asyncio.gather(*(client.post(f"/api/settings/{i}", data=json.dumps(n))
+                           for n, i in enumerate(ids)))
+    stored = await (await client.get("/api/settings")).json()
+    assert [stored[i] for i in ids] == list(range(12))
