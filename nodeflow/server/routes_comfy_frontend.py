@@ -24,6 +24,7 @@ from ..paths import shipped_dir
 from . import userdata
 from .bodies import read_json, read_json_object
 from .errors import ApiError
+from .feature_flags import server_features
 from .files import PathRejected, confined, static_response
 from .routing import Param, RouteTable
 from .server_logs import LOGS
@@ -371,6 +372,12 @@ def pack_translations(registry) -> dict:
 async def get_i18n(request: web.Request) -> web.Response:
     return web.json_response(await asyncio.to_thread(pack_translations,
                                                      request.app[REGISTRY]))
+
+
+@routes.get("/features", "The server's feature flags (as sent on the websocket)",
+            responses={200: ("Flag -> value", None)})
+async def get_features(request: web.Request) -> web.Response:
+    return web.json_response(server_features(request.app))
 
 
 @routes.get("/embeddings", "Textual-inversion embeddings: none (nodeflow does not load them)",

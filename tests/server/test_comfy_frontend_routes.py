@@ -269,6 +269,7 @@ async def test_feature_flags_over_the_websocket(client):
     flags = messages[-1]["data"]
     assert flags["supports_preview_metadata"] is False  # nodeflow sends type-1 previews
     assert flags["max_upload_size"] == ServerConfig().max_upload_bytes
+    assert await (await client.get("/api/features")).json() == flags
     await ws.send_str("not json")  # ignored, the socket stays open
     await ws.send_json({"type": "feature_flags", "data": {}})
     await receive_until(ws, lambda m: isinstance(m, dict) and m["type"] == "feature_flags")
