@@ -37,6 +37,9 @@ def load_registry(settings: Settings | None = None, *, builtin: bool = True,
     if custom and settings is not None:
         for path in pack_paths(settings.custom_nodes_dir):
             load_pack_path(registry, path, kind="custom", reload=reload_custom)
+        from .components import add_components
+
+        add_components(registry, settings.components_dir)
     return registry
 
 

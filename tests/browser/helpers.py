@@ -186,3 +186,13 @@ def graph_to_client(page: Page, x: float, y: float) -> tuple[float, float]:
     box = page.locator("#canvas").bounding_box()
     return (box["x"] + (x + view["offset"][0]) * view["scale"],
             box["y"] + (y + view["offset"][1]) * view["scale"])
+
+
+def empty_point(page: Page) -> tuple[float, float]:
+    """A point on the canvas with no node under it (the view of the graph may vary)."""
+    for fy in (0.85, 0.95, 0.7, 0.5, 0.3, 0.1):
+        for fx in (0.5, 0.3, 0.7, 0.1, 0.9):
+            x, y = canvas_point(page, fx, fy)
+            if page.evaluate(f"nodeflow.editor.describeAt({x}, {y})") is None:
+                return x, y
+    raise AssertionError("no empty place on the canvas")

@@ -42,7 +42,7 @@ RECORD_RUN = """() => {
 
 def test_build_default_graph_by_search_and_menu_then_run(editor):
     page = editor
-    page.get_by_role("button", name="Clear").click()
+    page.get_by_role("button", name="Clear", exact=True).click()
     assert workflow(page)["nodes"] == {}
 
     ckpt = add_by_menu(page, "loaders", "Load Checkpoint", canvas_point(page, 0.03, 0.35))

@@ -109,7 +109,7 @@ def test_save_reload_and_open(editor, server):
     page.wait_for_selector("body[data-ready=true]")
     assert workflow(page)["nodes"][sampler]["inputs"]["steps"] == 7
 
-    page.get_by_role("button", name="Clear").click()
+    page.get_by_role("button", name="Clear", exact=True).click()
     assert workflow(page)["nodes"] == {}
     page.locator("[data-panel=workflows]").click()
     page.locator("#workflows").get_by_role("button", name="my digits", exact=True).click()

@@ -8,9 +8,11 @@ from .helpers import (
     canvas_point,
     click_on,
     drag,
+    empty_point,
     menu_entry,
     node_types,
     of_type,
+    open_file,
     point,
     right_click_node,
     widget_point,
@@ -33,7 +35,7 @@ def listed(page) -> list[str]:
 
 def test_fuzzy_search_finds_by_name_category_and_description(editor):
     page = editor
-    open_search(page, canvas_point(page, 0.5, 0.85))
+    open_search(page, empty_point(page))
     page.keyboard.type("ksadv")
     assert listed(page)[0] == "KSamplerAdvanced"
     page.keyboard.press("Control+a")
@@ -119,3 +121,13 @@ def test_tooltips_describe_nodes_and_inputs(editor):
     expect(tip).to_contain_text("KSampler")
     page.mouse.move(*canvas_point(page, 0.6, 0.95))
     expect(tip).to_be_hidden()
+
+
+def test_a_placeholder_node_menu_has_no_subgraph_entry_either(editor):
+    page = editor
+    open_file(page, {"nodeflow": 1, "nodes": {
+        "ghost": {"type": "FancyUpscaler", "inputs": {"factor": 2}, "ui": {"pos": [200, 200]}}}},
+        "ghost.json")
+    right_click_node(page, "ghost")
+    entries = page.locator(".litecontextmenu .litemenu-entry").all_inner_texts()
+    assert "Remove" in entries and not any("Subgraph" in e or "Clone" in e for e in entries)

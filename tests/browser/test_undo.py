@@ -130,7 +130,7 @@ def test_clear_new_and_open_can_be_undone(editor):
     sample = of_type(page, "KSampler")
     type_value(page, sample, "steps", "9")
     mine = graph(page)
-    page.get_by_role("button", name="Clear").click()
+    page.get_by_role("button", name="Clear", exact=True).click()
     assert workflow(page)["nodes"] == {}
     page.keyboard.press("Control+z")
     assert graph(page) == mine

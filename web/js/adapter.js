@@ -285,6 +285,7 @@ export class Editor {
       });
     }
     node.clonable = false;
+    node.getMenuOptions = () => this.#nodeMenu(node);
     node.title = spec.type + MISSING;
     node.onDrawForeground = (ctx) => this.#drawState(node, ctx);
     node.setSize([Math.max(240, node.computeSize()[0]), node.computeSize()[1]]);
@@ -705,7 +706,8 @@ export class Editor {
       { content: "Colors", has_submenu: true, callback: LGraphCanvas.onMenuNodeColors },
       { content: "Resize", callback: LGraphCanvas.onMenuResizeNode },
       null,
-      { content: "Clone (Alt+drag)", callback: LGraphCanvas.onMenuNodeClone },
+      ...(node.clonable === false ? []
+        : [{ content: "Clone (Alt+drag)", callback: LGraphCanvas.onMenuNodeClone }]),
       { content: "Remove", callback: LGraphCanvas.onMenuNodeRemove },
     ];
   }
@@ -845,6 +847,45 @@ export class Editor {
   /** `draw()` after every frame the canvas draws (a minimap follows the view with it). */
   onFrame(draw) {
     this.frameHooks.push(draw);
+  }
+
+  /** Every node's box in graph units, title bar included, and whether it is selected:
+   * [[x, y, width, height, selected], ...]. */
+  nodeRects() {
+    const t = LiteGraph.NODE_TITLE_HEIGHT;
+    const selected = new Set(Object.values(this.canvas.selected_nodes ?? {}));
+    return this.graph._nodes.map((n) => (n.collapsed
+      ? [n.pos[0], n.pos[1] - t, n._collapsed_width ?? 80, t, selected.has(n)]
+      : [n.pos[0], n.pos[1] - t, n.size[0], n.size[1] + t, selected.has(n)]));
+  }
+
+  /** How links are drawn: "spline", "straight" (right angles) or "linear". */
+  setLinkStyle(style) {
+    const modes = { spline: LiteGraph.SPLINE_LINK, straight: LiteGraph.STRAIGHT_LINK,
+                    linear: LiteGraph.LINEAR_LINK };
+    this.canvas.links_render_mode = modes[style] ?? LiteGraph.SPLINE_LINK;
+    this.redraw();
+  }
+
+  /** Nodes moved with the pointer land on the grid. Only while the pointer is down: the
+   * library would snap every node a file adds too, and opening a file must not move them. */
+  setSnapToGrid(on) {
+    this.snapToGrid = on;
+    if (this.snapHooked) return;
+    this.snapHooked = true;
+    window.addEventListener("pointerdown", (event) => {  // before the canvas sees the press
+      if (event.target === this.canvas.canvas) LiteGraph.alwaysSnapToGrid = this.snapToGrid;
+    }, true);
+    // bubbling to the window comes after the canvas has handled the release
+    window.addEventListener("pointerup", () => { LiteGraph.alwaysSnapToGrid = false; });
+  }
+
+  /** The "after each run" mode of seed controls on nodes the user adds (a search, the menu,
+   * the library). Nodes from a file or the clipboard keep theirs: those set it afterwards. */
+  setDefaultControl(mode) {
+    LGraphNode.prototype.onNodeCreated = function () {
+      for (const widget of this.widgets ?? []) if (widget.nfControlFor) widget.value = mode;
+    };
   }
 
   #toGraph(clientX, clientY) {

@@ -2,8 +2,12 @@
 import { Editor } from "./adapter.js";
 import { api } from "./api.js";
 import { acceptDrops, download, pickFile, readWorkflowFile } from "./files.js";
+import { NodeLibrary } from "./library.js";
+import { Minimap } from "./minimap.js";
 import { QueuePanel, WorkflowsPanel } from "./panels.js";
+import { RunProgress, mergeHandlers } from "./progress.js";
 import { Runner } from "./run.js";
+import { SettingsPanel, settings } from "./settings.js";
 import { ask } from "./dialog.js";
 import { NodeSearch } from "./search.js";
 import { filterLongMenus } from "./menufilter.js";
@@ -377,7 +381,23 @@ async function start() {
   }
 
   $("pack-errors").onclick = () => document.body.classList.toggle("show-pack-errors");
-  api.connect({ ...runner.handlers(), "nodeflow.nodes_changed": nodesChanged,
+
+  // -- side panels (node library, settings, minimap, overall progress): each module's own job
+  new NodeLibrary($("library"), { editor, button: $("library-button") });
+  new SettingsPanel($("settings-panel"), $("settings-button"));
+  const minimap = new Minimap($("minimap"), editor);
+  settings.watch((key, value) => {
+    if (key === "minimap") minimap.visible = value;
+    if (key === "linkStyle") editor.setLinkStyle(value);
+    if (key === "snapToGrid") editor.setSnapToGrid(value);
+    if (key === "seedControl") editor.setDefaultControl(value);
+  });
+  const progress = new RunProgress($("run-progress"));
+  new ResizeObserver(() => editor.resize()).observe($("canvas-box")); // panels open and close
+  // -- end of side panels
+
+  api.connect({ ...mergeHandlers(runner.handlers(), progress.handlers()),
+                "nodeflow.nodes_changed": nodesChanged,
                 open: () => { $("status").textContent = "connected"; queuePanel.refresh(); },
                 close: () => { $("status").textContent = "reconnecting…"; } });
   library.refresh();
