@@ -25,7 +25,12 @@ def comfy_type_of(nodeflow_type: str, registry: Registry) -> str:
 
 def to_comfy_editor(workflow: Workflow, registry: Registry, settings: Any) -> dict:
     """The editor-format (version 0.4) workflow. Node types that are not installed stay
-    under their own names, with their literal values by name, as ComfyUI keeps unknown nodes."""
+    under their own names, with their literal values by name, as ComfyUI keeps unknown nodes.
+    A workflow with subgraphs opens flattened (the same nodes, run the same way)."""
+    if workflow.subgraphs:
+        from ..subgraphs import flatten
+
+        workflow = flatten(workflow, registry).workflow
     view = comfy_object_info(registry, settings)
     numbers = _numbers(list(workflow.nodes))
     links: list[list] = []
