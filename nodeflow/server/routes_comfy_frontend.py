@@ -145,7 +145,7 @@ def extension_list(app: web.Application) -> list[str]:
 
 @routes.get("/extensions", "The web extensions to load (ComfyUI's shape: a list of URLs)",
             responses={200: ("Script URLs", "NameList")})
-async def list_extensions(request: web.Request) -> web.Response:
+async def list_comfy_extensions(request: web.Request) -> web.Response:
     return web.json_response(await asyncio.to_thread(extension_list, request.app))
 
 
