@@ -29,6 +29,7 @@ from .mapping import (
     REROUTE,
     mapping_for,
 )
+from .object_view import native_type
 
 MUTED, BYPASSED = 2, 4
 """LiteGraph node modes: never runs / passes its inputs through (ComfyUI's "bypass")."""
@@ -329,7 +330,7 @@ def _widget_names(kind: str, registry: Registry | None) -> tuple[str, ...] | Non
     mapping = mapping_for(kind)
     if mapping is not None:
         return mapping.widgets
-    node_def = registry.get(kind) if registry is not None else None
+    node_def = registry.get(native_type(kind, registry)) if registry is not None else None
     if node_def is None:
         return None
     names: list[str] = []
@@ -438,7 +439,8 @@ def _mode_number(node: dict) -> Any:
 
 def _known(kind: str, registry: Registry | None) -> bool:
     """Whether a node of ComfyUI type ``kind`` converts to a nodeflow node."""
-    return mapping_for(kind) is not None or (registry is not None and kind in registry)
+    return mapping_for(kind) is not None or (registry is not None and
+                                             native_type(kind, registry) in registry)
 
 
 def _pass_through_input(node: dict, link: _Link) -> Any | None:
