@@ -100,6 +100,11 @@ class NodeMapping:
 _MAPPINGS = (
     NodeMapping("CheckpointLoaderSimple", "CheckpointLoader", ("model", "clip", "vae"),
                 inputs={"ckpt_name": "checkpoint"}, widgets=("ckpt_name",)),
+    # ComfyUI's older loader with a config file: the architecture is read from the weights
+    # here, so the config is not needed; CheckpointLoader exports as CheckpointLoaderSimple.
+    NodeMapping("CheckpointLoader", "CheckpointLoader", ("model", "clip", "vae"),
+                inputs={"ckpt_name": "checkpoint"}, dropped={"config_name": ANY_VALUE},
+                widgets=("config_name", "ckpt_name"), export=False),
     NodeMapping("VAELoader", "LoadVAE", ("vae",), inputs={"vae_name": "vae"},
                 widgets=("vae_name",)),
     NodeMapping("LoraLoader", "LoadLoRA", ("model", "clip"), inputs={"lora_name": "lora"},
