@@ -86,6 +86,8 @@ class NodeMapping:
     """Values ComfyUI needs for the inputs in ``dropped`` (export)."""
     export: bool = True
     """False for a second ComfyUI type that imports as the same nodeflow type."""
+    added: tuple[str, ...] = ()
+    """Widgets that newer ComfyUI versions added at the end (older files lack them)."""
 
     def input_name(self, comfy_name: str) -> str:
         return self.inputs.get(comfy_name, comfy_name)
@@ -171,6 +173,28 @@ _MAPPINGS = (
     NodeMapping("LatentFromBatch", "LatentFromBatch", ("latent",),
                 inputs={"samples": "latent", "batch_index": "index"},
                 widgets=("batch_index", "length")),
+    # image and mask nodes (nodes/sd/image_edit.py, mask_edit.py)
+    NodeMapping("ImageScale", "ImageScale", ("image",),
+                widgets=("upscale_method", "width", "height", "crop")),
+    NodeMapping("ImageScaleBy", "ImageScaleBy", ("image",),
+                widgets=("upscale_method", "scale_by")),
+    NodeMapping("ImageScaleToTotalPixels", "ImageScaleToTotalPixels", ("image",),
+                widgets=("upscale_method", "megapixels", "resolution_steps"),
+                added=("resolution_steps",)),
+    NodeMapping("ImageCrop", "ImageCrop", ("image",), widgets=("width", "height", "x", "y")),
+    NodeMapping("ImagePadForOutpaint", "ImagePadForOutpaint", ("image", "mask"),
+                widgets=("left", "top", "right", "bottom", "feathering")),
+    NodeMapping("ImageInvert", "ImageInvert", ("image",)),
+    NodeMapping("ImageBlend", "ImageBlend", ("image",), widgets=("blend_factor", "blend_mode")),
+    NodeMapping("ImageBatch", "ImageBatch", ("image",)),
+    NodeMapping("ImageCompositeMasked", "ImageCompositeMasked", ("image",),
+                widgets=("x", "y", "resize_source")),
+    NodeMapping("MaskToImage", "MaskToImage", ("image",)),
+    NodeMapping("GrowMask", "GrowMask", ("mask",), widgets=("expand", "tapered_corners")),
+    NodeMapping("InvertMask", "InvertMask", ("mask",)),
+    NodeMapping("FeatherMask", "FeatherMask", ("mask",),
+                widgets=("left", "top", "right", "bottom")),
+    NodeMapping("CropMask", "CropMask", ("mask",), widgets=("x", "y", "width", "height")),
     # comfy_extras/nodes_primitive.py: backend primitives (PrimitiveNode is a UI-only widget)
     NodeMapping("PrimitiveInt", "PrimitiveInt", ("int",),
                 widgets=("value", "control_after_generate")),

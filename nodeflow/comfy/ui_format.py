@@ -252,7 +252,7 @@ def _widgets(graph: _Graph, node_id: str, node: dict, names: tuple[str, ...],
 def _optional_tail(kind: str) -> tuple[str, ...]:
     """Widgets an older file may lack at the end: the dropped ones, a trailing control."""
     mapping = mapping_for(kind)
-    dropped = tuple(mapping.dropped) if mapping is not None else ()
+    dropped = tuple(mapping.dropped) + mapping.added if mapping is not None else ()
     return dropped + (CONTROL,)
 
 

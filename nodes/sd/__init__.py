@@ -4,10 +4,14 @@ A built-in pack, loaded by the same loader as third-party packs. Importing it do
 torch: each node imports what it needs when it runs, so `nodeflow nodes` and the server start
 fast.
 """
+from .image_edit import (ImageBatch, ImageBlend, ImageCompositeMasked, ImageCrop, ImageInvert,
+                         ImagePadForOutpaint, ImageScale, ImageScaleBy, ImageScaleToTotalPixels,
+                         MaskToImage)
 from .images import LoadImage, LoadImageMask, PreviewImage, SaveAnimation, SaveImage
 from .latents import (EmptyLatent, LatentBatchJoin, LatentFromBatch, LatentInterpolate,
                       LatentSweep, LatentUpscale, LatentUpscaleBy, SetLatentNoiseMask)
 from .loaders import CheckpointLoader, LoadLoRA, LoadVAE
+from .mask_edit import CropMask, FeatherMask, GrowMask, InvertMask
 from .masks import ImageToMask, MaskComposite, SolidMask
 from .sampling import KSampler, KSamplerAdvanced
 from .text import ClipSkip, ConditioningCombine, TextEncode
@@ -21,4 +25,7 @@ __all__ = [
     "VAEEncode", "VAEDecode", "VAEEncodeTiled", "VAEDecodeTiled", "VAEFidelity", "LoadImage",
     "LoadImageMask", "SaveImage", "PreviewImage", "SaveAnimation", "ImageToMask", "SolidMask",
     "MaskComposite", "ImageFidelity",
+    "ImageScale", "ImageScaleBy", "ImageScaleToTotalPixels", "ImageCrop", "ImagePadForOutpaint",
+    "ImageInvert", "ImageBlend", "ImageBatch", "ImageCompositeMasked", "MaskToImage",
+    "GrowMask", "InvertMask", "FeatherMask", "CropMask",
 ]

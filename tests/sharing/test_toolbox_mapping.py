@@ -1,0 +1,74 @@
+"""The SD toolbox nodes in the ComfyUI translation table: a ComfyUI prompt that uses them
+imports without problems, validates, and exports back to the same prompt; the editor format
+round-trips too."""
+from __future__ import annotations
+
+from nodeflow.comfy.convert import import_workflow
+from nodeflow.comfy.export import export_api, export_ui
+from nodeflow.validate import validate
+
+IMAGE_AND_MASK = {
+    "1": {"class_type": "LoadImage", "inputs": {"image": "photo.png", "upload": "image"}},
+    "2": {"class_type": "ImageScale", "inputs": {"image": ["1", 0], "upscale_method": "bicubic",
+                                                 "width": 640, "height": 0, "crop": "center"}},
+    "3": {"class_type": "ImageScaleBy", "inputs": {"image": ["2", 0],
+                                                   "upscale_method": "lanczos", "scale_by": 1.5}},
+    "4": {"class_type": "ImageScaleToTotalPixels",
+          "inputs": {"image": ["3", 0], "upscale_method": "area", "megapixels": 0.5,
+                     "resolution_steps": 8}},
+    "5": {"class_type": "ImageCrop", "inputs": {"image": ["4", 0], "width": 256, "height": 128,
+                                                "x": 16, "y": 8}},
+    "6": {"class_type": "ImagePadForOutpaint",
+          "inputs": {"image": ["5", 0], "left": 64, "top": 0, "right": 64, "bottom": 8,
+                     "feathering": 24}},
+    "7": {"class_type": "ImageInvert", "inputs": {"image": ["6", 0]}},
+    "8": {"class_type": "ImageBlend", "inputs": {"image1": ["7", 0], "image2": ["6", 0],
+                                                 "blend_factor": 0.25, "blend_mode": "overlay"}},
+    "9": {"class_type": "ImageBatch", "inputs": {"image1": ["8", 0], "image2": ["7", 0]}},
+    "10": {"class_type": "GrowMask", "inputs": {"mask": ["6", 1], "expand": -3,
+                                                "tapered_corners": False}},
+    "11": {"class_type": "InvertMask", "inputs": {"mask": ["10", 0]}},
+    "12": {"class_type": "FeatherMask", "inputs": {"mask": ["11", 0], "left": 4, "top": 3,
+                                                   "right": 2, "bottom": 1}},
+    "13": {"class_type": "CropMask", "inputs": {"mask": ["12", 0], "x": 1, "y": 2, "width": 30,
+                                                "height": 40}},
+    "14": {"class_type": "ImageCompositeMasked",
+           "inputs": {"destination": ["9", 0], "source": ["7", 0], "x": 5, "y": 6,
+                      "resize_source": True, "mask": ["13", 0]}},
+    "15": {"class_type": "MaskToImage", "inputs": {"mask": ["1", 1]}},
+    "16": {"class_type": "ImageBatch", "inputs": {"image1": ["14", 0], "image2": ["15", 0]}},
+    "17": {"class_type": "SaveImage", "inputs": {"images": ["16", 0],
+                                                 "filename_prefix": "toolbox"}},
+}
+
+
+def round_trip(prompt, registry, settings):
+    imported = import_workflow(prompt, registry, settings)
+    assert imported.problems == []
+    assert [p for p in validate(imported.workflow, registry) if p.kind != "not_a_choice"] == []
+    exported, problems = export_api(imported.workflow, registry)
+    assert problems == []
+    assert {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in exported.items()
+            } == prompt
+    ui, problems = export_ui(imported.workflow, registry)
+    assert problems == []
+    again = import_workflow(ui, registry, settings)
+    assert again.problems == []
+    assert {k: (n.type, n.inputs) for k, n in again.workflow.nodes.items()} == \
+        {k: (n.type, n.inputs) for k, n in imported.workflow.nodes.items()}
+    return imported.workflow
+
+
+def test_image_and_mask_nodes_round_trip(registry, settings):
+    workflow = round_trip(IMAGE_AND_MASK, registry, settings)
+    assert workflow.nodes["6"].type == "ImagePadForOutpaint"
+
+
+def test_total_pixels_saved_before_resolution_steps_existed(registry, settings):
+    ui, _ = export_ui(import_workflow(IMAGE_AND_MASK, registry, settings).workflow, registry)
+    node = next(n for n in ui["nodes"] if n["type"] == "ImageScaleToTotalPixels")
+    node["widgets_values"] = ["area", 0.5]
+    imported = import_workflow(ui, registry, settings)
+    assert imported.problems == []
+    assert imported.workflow.nodes["4"].inputs["megapixels"] == 0.5
+    assert "resolution_steps" not in imported.workflow.nodes["4"].inputs
