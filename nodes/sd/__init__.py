@@ -4,10 +4,15 @@ A built-in pack, loaded by the same loader as third-party packs. Importing it do
 torch: each node imports what it needs when it runs, so `nodeflow nodes` and the server start
 fast.
 """
+from .conditioning_edit import (ConditioningAverage, ConditioningConcat, ConditioningSetArea,
+                                ConditioningSetAreaPercentage, ConditioningSetMask,
+                                ConditioningSetTimestepRange, ConditioningZeroOut)
 from .image_edit import (ImageBatch, ImageBlend, ImageCompositeMasked, ImageCrop, ImageInvert,
                          ImagePadForOutpaint, ImageScale, ImageScaleBy, ImageScaleToTotalPixels,
                          MaskToImage)
 from .images import LoadImage, LoadImageMask, PreviewImage, SaveAnimation, SaveImage
+from .inpaint import (InpaintModelConditioning, LatentBlend, LatentComposite,
+                      LatentCompositeMasked, VAEEncodeForInpaint)
 from .latents import (EmptyLatent, LatentBatchJoin, LatentFromBatch, LatentInterpolate,
                       LatentSweep, LatentUpscale, LatentUpscaleBy, SetLatentNoiseMask)
 from .loaders import CheckpointLoader, LoadLoRA, LoadVAE
@@ -28,4 +33,8 @@ __all__ = [
     "ImageScale", "ImageScaleBy", "ImageScaleToTotalPixels", "ImageCrop", "ImagePadForOutpaint",
     "ImageInvert", "ImageBlend", "ImageBatch", "ImageCompositeMasked", "MaskToImage",
     "GrowMask", "InvertMask", "FeatherMask", "CropMask",
+    "ConditioningSetArea", "ConditioningSetAreaPercentage", "ConditioningSetMask",
+    "ConditioningSetTimestepRange", "ConditioningAverage", "ConditioningConcat",
+    "ConditioningZeroOut", "VAEEncodeForInpaint", "InpaintModelConditioning", "LatentComposite",
+    "LatentCompositeMasked", "LatentBlend",
 ]

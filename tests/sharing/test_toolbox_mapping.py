@@ -72,3 +72,66 @@ def test_total_pixels_saved_before_resolution_steps_existed(registry, settings):
     assert imported.problems == []
     assert imported.workflow.nodes["4"].inputs["megapixels"] == 0.5
     assert "resolution_steps" not in imported.workflow.nodes["4"].inputs
+
+
+CONDITIONING = {
+    "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "nodeflow-tiny"}},
+    "2": {"class_type": "CLIPSetLastLayer", "inputs": {"clip": ["1", 1], "stop_at_clip_layer": -2}},
+    "3": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["2", 0], "text": "a red seven"}},
+    "4": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["2", 0], "text": "a blue one"}},
+    "5": {"class_type": "ConditioningSetArea", "inputs": {"conditioning": ["4", 0], "width": 64,
+                                                          "height": 128, "x": 8, "y": 16,
+                                                          "strength": 0.8}},
+    "6": {"class_type": "ConditioningSetAreaPercentage",
+          "inputs": {"conditioning": ["3", 0], "width": 0.5, "height": 1.0, "x": 0.5, "y": 0.0,
+                     "strength": 1.2}},
+    "7": {"class_type": "LoadImage", "inputs": {"image": "photo.png", "upload": "image"}},
+    "8": {"class_type": "ConditioningSetMask", "inputs": {"conditioning": ["5", 0],
+                                                          "mask": ["7", 1], "strength": 0.5,
+                                                          "set_cond_area": "mask bounds"}},
+    "9": {"class_type": "ConditioningSetTimestepRange",
+          "inputs": {"conditioning": ["6", 0], "start": 0.1, "end": 0.8}},
+    "10": {"class_type": "ConditioningAverage",
+           "inputs": {"conditioning_to": ["8", 0], "conditioning_from": ["9", 0],
+                      "conditioning_to_strength": 0.3}},
+    "11": {"class_type": "ConditioningConcat", "inputs": {"conditioning_to": ["10", 0],
+                                                          "conditioning_from": ["3", 0]}},
+    "12": {"class_type": "ConditioningZeroOut", "inputs": {"conditioning": ["4", 0]}},
+    "13": {"class_type": "InpaintModelConditioning",
+           "inputs": {"positive": ["11", 0], "negative": ["12", 0], "vae": ["1", 2],
+                      "pixels": ["7", 0], "mask": ["7", 1], "noise_mask": False}},
+    "14": {"class_type": "VAEEncodeForInpaint", "inputs": {"pixels": ["7", 0], "vae": ["1", 2],
+                                                           "mask": ["7", 1], "grow_mask_by": 4}},
+    "15": {"class_type": "LatentComposite", "inputs": {"samples_to": ["13", 2],
+                                                       "samples_from": ["14", 0], "x": 8, "y": 16,
+                                                       "feather": 8}},
+    "16": {"class_type": "LatentCompositeMasked",
+           "inputs": {"destination": ["15", 0], "source": ["14", 0], "x": 16, "y": 0,
+                      "resize_source": False, "mask": ["7", 1]}},
+    "17": {"class_type": "LatentBlend", "inputs": {"samples1": ["16", 0], "samples2": ["13", 2],
+                                                   "blend_factor": 0.4}},
+    "18": {"class_type": "KSampler", "inputs": {
+        "model": ["1", 0], "positive": ["13", 0], "negative": ["13", 1], "latent_image": ["17", 0],
+        "seed": 3, "steps": 4, "cfg": 5.0, "sampler_name": "euler", "scheduler": "normal",
+        "denoise": 1.0}},
+    "19": {"class_type": "VAEDecode", "inputs": {"samples": ["18", 0], "vae": ["1", 2]}},
+    "20": {"class_type": "SaveImage", "inputs": {"images": ["19", 0], "filename_prefix": "c"}},
+}
+
+
+def test_conditioning_and_inpainting_nodes_round_trip(registry, settings):
+    workflow = round_trip(CONDITIONING, registry, settings)
+    assert workflow.nodes["13"].type == "InpaintModelConditioning"
+
+
+def test_inpaint_nodes_saved_before_their_newer_widgets(registry, settings):
+    ui, _ = export_ui(import_workflow(CONDITIONING, registry, settings).workflow, registry)
+    for node in ui["nodes"]:
+        if node["type"] == "InpaintModelConditioning":
+            node["widgets_values"] = []
+        if node["type"] == "LatentCompositeMasked":
+            node["widgets_values"] = [16, 0]
+    imported = import_workflow(ui, registry, settings)
+    assert imported.problems == []
+    assert "noise_mask" not in imported.workflow.nodes["13"].inputs
+    assert imported.workflow.nodes["16"].inputs["x"] == 16
