@@ -7,6 +7,9 @@ fast.
 from .conditioning_edit import (ConditioningAverage, ConditioningConcat, ConditioningSetArea,
                                 ConditioningSetAreaPercentage, ConditioningSetMask,
                                 ConditioningSetTimestepRange, ConditioningZeroOut)
+from .custom_sampling import (BasicGuider, BasicScheduler, CFGGuider, DisableNoise,
+                              ExponentialScheduler, FlipSigmas, KarrasScheduler, KSamplerSelect,
+                              RandomNoise, SamplerCustom, SamplerCustomAdvanced, SplitSigmas)
 from .image_edit import (ImageBatch, ImageBlend, ImageCompositeMasked, ImageCrop, ImageInvert,
                          ImagePadForOutpaint, ImageScale, ImageScaleBy, ImageScaleToTotalPixels,
                          MaskToImage)
@@ -37,4 +40,7 @@ __all__ = [
     "ConditioningSetTimestepRange", "ConditioningAverage", "ConditioningConcat",
     "ConditioningZeroOut", "VAEEncodeForInpaint", "InpaintModelConditioning", "LatentComposite",
     "LatentCompositeMasked", "LatentBlend",
+    "KSamplerSelect", "BasicScheduler", "KarrasScheduler", "ExponentialScheduler", "SplitSigmas",
+    "FlipSigmas", "RandomNoise", "DisableNoise", "BasicGuider", "CFGGuider", "SamplerCustom",
+    "SamplerCustomAdvanced",
 ]

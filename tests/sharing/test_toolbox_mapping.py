@@ -135,3 +135,51 @@ def test_inpaint_nodes_saved_before_their_newer_widgets(registry, settings):
     assert imported.problems == []
     assert "noise_mask" not in imported.workflow.nodes["13"].inputs
     assert imported.workflow.nodes["16"].inputs["x"] == 16
+
+
+CUSTOM_SAMPLING = {
+    "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "nodeflow-tiny"}},
+    "2": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["1", 1], "text": "a red seven"}},
+    "3": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["1", 1], "text": ""}},
+    "4": {"class_type": "EmptyLatentImage", "inputs": {"width": 32, "height": 32,
+                                                       "batch_size": 1}},
+    "5": {"class_type": "KSamplerSelect", "inputs": {"sampler_name": "dpmpp_2m"}},
+    "6": {"class_type": "BasicScheduler", "inputs": {"model": ["1", 0], "scheduler": "karras",
+                                                     "steps": 8, "denoise": 1.0}},
+    "7": {"class_type": "SplitSigmas", "inputs": {"sigmas": ["6", 0], "step": 3}},
+    "8": {"class_type": "RandomNoise", "inputs": {"noise_seed": 42}},
+    "9": {"class_type": "CFGGuider", "inputs": {"model": ["1", 0], "positive": ["2", 0],
+                                                "negative": ["3", 0], "cfg": 4.5}},
+    "10": {"class_type": "SamplerCustomAdvanced", "inputs": {
+        "noise": ["8", 0], "guider": ["9", 0], "sampler": ["5", 0], "sigmas": ["7", 0],
+        "latent_image": ["4", 0]}},
+    "11": {"class_type": "DisableNoise", "inputs": {}},
+    "12": {"class_type": "BasicGuider", "inputs": {"model": ["1", 0], "conditioning": ["2", 0]}},
+    "13": {"class_type": "SamplerCustomAdvanced", "inputs": {
+        "noise": ["11", 0], "guider": ["12", 0], "sampler": ["5", 0], "sigmas": ["7", 1],
+        "latent_image": ["10", 0]}},
+    "14": {"class_type": "KarrasScheduler", "inputs": {"steps": 5, "sigma_max": 10.0,
+                                                       "sigma_min": 0.05, "rho": 7.0}},
+    "15": {"class_type": "ExponentialScheduler", "inputs": {"steps": 5, "sigma_max": 10.0,
+                                                            "sigma_min": 0.05}},
+    "16": {"class_type": "FlipSigmas", "inputs": {"sigmas": ["15", 0]}},
+    "17": {"class_type": "SamplerCustom", "inputs": {
+        "model": ["1", 0], "add_noise": False, "noise_seed": 7, "cfg": 3.0,
+        "positive": ["2", 0], "negative": ["3", 0], "sampler": ["5", 0], "sigmas": ["14", 0],
+        "latent_image": ["13", 1]}},
+    "18": {"class_type": "VAEDecode", "inputs": {"samples": ["17", 0], "vae": ["1", 2]}},
+    "19": {"class_type": "SaveImage", "inputs": {"images": ["18", 0], "filename_prefix": "c"}},
+    "20": {"class_type": "SamplerCustom", "inputs": {
+        "model": ["1", 0], "add_noise": True, "noise_seed": 7, "cfg": 3.0,
+        "positive": ["2", 0], "negative": ["3", 0], "sampler": ["5", 0], "sigmas": ["16", 0],
+        "latent_image": ["4", 0]}},
+    "21": {"class_type": "PreviewImage", "inputs": {"images": ["22", 0]}},
+    "22": {"class_type": "VAEDecode", "inputs": {"samples": ["20", 1], "vae": ["1", 2]}},
+}
+
+
+def test_custom_sampling_round_trips(registry, settings):
+    workflow = round_trip(CUSTOM_SAMPLING, registry, settings)
+    assert workflow.nodes["13"].inputs["latent_image"] == {"node": "10", "output": "output"}
+    assert workflow.nodes["17"].inputs["latent_image"] == {"node": "13",
+                                                          "output": "denoised_output"}
