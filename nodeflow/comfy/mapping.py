@@ -236,6 +236,11 @@ _MAPPINGS = (
     NodeMapping("SamplerCustom", "SamplerCustom", ("output", "denoised_output"),
                 widgets=("add_noise", "noise_seed", "control_after_generate", "cfg")),
     NodeMapping("SamplerCustomAdvanced", "SamplerCustomAdvanced", ("output", "denoised_output")),
+    # merging and saving (nodes/sd/model_tools.py)
+    NodeMapping("ModelMergeSimple", "ModelMergeSimple", ("model",), widgets=("ratio",)),
+    NodeMapping("CLIPMergeSimple", "CLIPMergeSimple", ("clip",), widgets=("ratio",)),
+    NodeMapping("CheckpointSave", "CheckpointSave", (), inputs={"filename_prefix": "prefix"},
+                widgets=("filename_prefix",)),
     # comfy_extras/nodes_primitive.py: backend primitives (PrimitiveNode is a UI-only widget)
     NodeMapping("PrimitiveInt", "PrimitiveInt", ("int",),
                 widgets=("value", "control_after_generate")),

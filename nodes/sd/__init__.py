@@ -21,6 +21,7 @@ from .latents import (EmptyLatent, LatentBatchJoin, LatentFromBatch, LatentInter
 from .loaders import CheckpointLoader, LoadLoRA, LoadVAE
 from .mask_edit import CropMask, FeatherMask, GrowMask, InvertMask
 from .masks import ImageToMask, MaskComposite, SolidMask
+from .model_tools import CheckpointSave, CLIPMergeSimple, ModelMergeSimple
 from .sampling import KSampler, KSamplerAdvanced
 from .text import ClipSkip, ConditioningCombine, TextEncode
 from .vae import (ImageFidelity, VAEDecode, VAEDecodeTiled, VAEEncode, VAEEncodeTiled,
@@ -42,5 +43,5 @@ __all__ = [
     "LatentCompositeMasked", "LatentBlend",
     "KSamplerSelect", "BasicScheduler", "KarrasScheduler", "ExponentialScheduler", "SplitSigmas",
     "FlipSigmas", "RandomNoise", "DisableNoise", "BasicGuider", "CFGGuider", "SamplerCustom",
-    "SamplerCustomAdvanced",
+    "SamplerCustomAdvanced", "ModelMergeSimple", "CLIPMergeSimple", "CheckpointSave",
 ]
