@@ -241,6 +241,12 @@ _MAPPINGS = (
     NodeMapping("CLIPMergeSimple", "CLIPMergeSimple", ("clip",), widgets=("ratio",)),
     NodeMapping("CheckpointSave", "CheckpointSave", (), inputs={"filename_prefix": "prefix"},
                 widgets=("filename_prefix",)),
+    # loaders by part (nodes/sd/part_loaders.py)
+    NodeMapping("UNETLoader", "UNETLoader", ("model",), widgets=("unet_name", "weight_dtype")),
+    NodeMapping("CLIPLoader", "CLIPLoader", ("clip",), widgets=("clip_name", "type", "device"),
+                added=("device",)),
+    NodeMapping("DualCLIPLoader", "DualCLIPLoader", ("clip",),
+                widgets=("clip_name1", "clip_name2", "type", "device"), added=("device",)),
     # comfy_extras/nodes_primitive.py: backend primitives (PrimitiveNode is a UI-only widget)
     NodeMapping("PrimitiveInt", "PrimitiveInt", ("int",),
                 widgets=("value", "control_after_generate")),

@@ -22,6 +22,7 @@ from .loaders import CheckpointLoader, LoadLoRA, LoadVAE
 from .mask_edit import CropMask, FeatherMask, GrowMask, InvertMask
 from .masks import ImageToMask, MaskComposite, SolidMask
 from .model_tools import CheckpointSave, CLIPMergeSimple, ModelMergeSimple
+from .part_loaders import CLIPLoader, DualCLIPLoader, UNETLoader
 from .sampling import KSampler, KSamplerAdvanced
 from .text import ClipSkip, ConditioningCombine, TextEncode
 from .vae import (ImageFidelity, VAEDecode, VAEDecodeTiled, VAEEncode, VAEEncodeTiled,
@@ -44,4 +45,5 @@ __all__ = [
     "KSamplerSelect", "BasicScheduler", "KarrasScheduler", "ExponentialScheduler", "SplitSigmas",
     "FlipSigmas", "RandomNoise", "DisableNoise", "BasicGuider", "CFGGuider", "SamplerCustom",
     "SamplerCustomAdvanced", "ModelMergeSimple", "CLIPMergeSimple", "CheckpointSave",
+    "UNETLoader", "CLIPLoader", "DualCLIPLoader",
 ]

@@ -21,7 +21,7 @@ def _start_latent(latent, checkpoint):
 
     from nodeflow.diffusion.vae_ops import downscale_factor
 
-    factor = downscale_factor(checkpoint.vae)
+    factor = downscale_factor(checkpoint.vae) if checkpoint.vae is not None else 8
     channels = checkpoint.latent_channels
     if latent.empty_pixels is not None:
         height, width = latent.empty_pixels

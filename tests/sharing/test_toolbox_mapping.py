@@ -183,3 +183,38 @@ def test_custom_sampling_round_trips(registry, settings):
     assert workflow.nodes["13"].inputs["latent_image"] == {"node": "10", "output": "output"}
     assert workflow.nodes["17"].inputs["latent_image"] == {"node": "13",
                                                           "output": "denoised_output"}
+
+
+LOADERS_AND_MERGING = {
+    "1": {"class_type": "UNETLoader", "inputs": {"unet_name": "sd15-unet.safetensors",
+                                                 "weight_dtype": "default"}},
+    "2": {"class_type": "CLIPLoader", "inputs": {"clip_name": "clip_l.safetensors",
+                                                 "type": "stable_diffusion", "device": "cpu"}},
+    "3": {"class_type": "DualCLIPLoader", "inputs": {
+        "clip_name1": "clip_l.safetensors", "clip_name2": "clip_g.safetensors", "type": "sdxl",
+        "device": "default"}},
+    "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "nodeflow-tiny"}},
+    "5": {"class_type": "ModelMergeSimple", "inputs": {"model1": ["1", 0], "model2": ["4", 0],
+                                                       "ratio": 0.35}},
+    "6": {"class_type": "CLIPMergeSimple", "inputs": {"clip1": ["2", 0], "clip2": ["4", 1],
+                                                      "ratio": 0.6}},
+    "7": {"class_type": "CheckpointSave", "inputs": {
+        "model": ["5", 0], "clip": ["6", 0], "vae": ["4", 2],
+        "filename_prefix": "checkpoints/merged"}},
+    "8": {"class_type": "CheckpointSave", "inputs": {
+        "model": ["4", 0], "clip": ["3", 0], "vae": ["4", 2], "filename_prefix": "other"}},
+}
+
+
+def test_loaders_merging_and_saving_round_trip(registry, settings):
+    workflow = round_trip(LOADERS_AND_MERGING, registry, settings)
+    assert workflow.nodes["7"].inputs["prefix"] == "checkpoints/merged"
+
+
+def test_clip_loaders_saved_before_the_device_widget(registry, settings):
+    ui, _ = export_ui(import_workflow(LOADERS_AND_MERGING, registry, settings).workflow, registry)
+    for node in ui["nodes"]:
+        if node["type"] == "CLIPLoader":
+            node["widgets_values"] = ["clip_l.safetensors", "stable_diffusion"]
+    imported = import_workflow(ui, registry, settings)
+    assert imported.problems == [] and "device" not in imported.workflow.nodes["2"].inputs
