@@ -247,6 +247,10 @@ _MAPPINGS = (
                 added=("device",)),
     NodeMapping("DualCLIPLoader", "DualCLIPLoader", ("clip",),
                 widgets=("clip_name1", "clip_name2", "type", "device"), added=("device",)),
+    # upscale models (nodes/sd/upscale.py)
+    NodeMapping("UpscaleModelLoader", "UpscaleModelLoader", ("upscale_model",),
+                widgets=("model_name",)),
+    NodeMapping("ImageUpscaleWithModel", "ImageUpscaleWithModel", ("image",)),
     # comfy_extras/nodes_primitive.py: backend primitives (PrimitiveNode is a UI-only widget)
     NodeMapping("PrimitiveInt", "PrimitiveInt", ("int",),
                 widgets=("value", "control_after_generate")),

@@ -25,6 +25,7 @@ from .model_tools import CheckpointSave, CLIPMergeSimple, ModelMergeSimple
 from .part_loaders import CLIPLoader, DualCLIPLoader, UNETLoader
 from .sampling import KSampler, KSamplerAdvanced
 from .text import ClipSkip, ConditioningCombine, TextEncode
+from .upscale import ImageUpscaleWithModel, UpscaleModelLoader
 from .vae import (ImageFidelity, VAEDecode, VAEDecodeTiled, VAEEncode, VAEEncodeTiled,
                   VAEFidelity)
 
@@ -45,5 +46,5 @@ __all__ = [
     "KSamplerSelect", "BasicScheduler", "KarrasScheduler", "ExponentialScheduler", "SplitSigmas",
     "FlipSigmas", "RandomNoise", "DisableNoise", "BasicGuider", "CFGGuider", "SamplerCustom",
     "SamplerCustomAdvanced", "ModelMergeSimple", "CLIPMergeSimple", "CheckpointSave",
-    "UNETLoader", "CLIPLoader", "DualCLIPLoader",
+    "UNETLoader", "CLIPLoader", "DualCLIPLoader", "UpscaleModelLoader", "ImageUpscaleWithModel",
 ]
