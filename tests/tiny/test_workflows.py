@@ -41,3 +41,13 @@ def test_vae_example_shows_fidelity_numbers(executor):
     psnr_mean = float(result.outputs["psnr_mean"]["text"][0])
     psnr_sample = float(result.outputs["psnr_sample"]["text"][0])
     assert psnr_mean > 20 and psnr_sample > 15
+
+
+def test_area_composition_draws_one_digit_per_half(base, executor):
+    data = json.loads((ROOT / "workflows" / "area-composition.json").read_text())
+    result = executor.run(parse_workflow(data))
+    [item] = result.outputs["save"]["images"]
+    picture = np.asarray(Image.open(base / "output" / item["filename"]).convert("RGB"))
+    assert picture.shape == (32, 64, 3)
+    assert judge.digits(picture[:, :32]).tolist() == [1]
+    assert judge.digits(picture[:, 32:]).tolist() == [7]
