@@ -251,6 +251,15 @@ _MAPPINGS = (
     NodeMapping("UpscaleModelLoader", "UpscaleModelLoader", ("upscale_model",),
                 widgets=("model_name",)),
     NodeMapping("ImageUpscaleWithModel", "ImageUpscaleWithModel", ("image",)),
+    # ControlNet (nodes/sd/controlnet.py)
+    NodeMapping("ControlNetLoader", "ControlNetLoader", ("control_net",),
+                widgets=("control_net_name",)),
+    NodeMapping("DiffControlNetLoader", "DiffControlNetLoader", ("control_net",),
+                widgets=("control_net_name",)),
+    NodeMapping("ControlNetApply", "ControlNetApply", ("conditioning",), widgets=("strength",)),
+    NodeMapping("ControlNetApplyAdvanced", "ControlNetApplyAdvanced", ("positive", "negative"),
+                widgets=("strength", "start_percent", "end_percent")),
+    NodeMapping("Canny", "Canny", ("image",), widgets=("low_threshold", "high_threshold")),
     # comfy_extras/nodes_primitive.py: backend primitives (PrimitiveNode is a UI-only widget)
     NodeMapping("PrimitiveInt", "PrimitiveInt", ("int",),
                 widgets=("value", "control_after_generate")),

@@ -128,6 +128,10 @@ def _job(group: int, cond: SamplerCond, x: torch.Tensor, sigma: torch.Tensor) ->
     return _Job(group, input_x, mult, window, kwargs, cond)
 
 
+def _batch_key(job: _Job) -> tuple:
+    return tuple(job.input_x.shape), id(job.kwargs.get("control"))
+
+
 def calc_cond_batch(denoiser: Callable, groups: Iterable[list[SamplerCond]], x: torch.Tensor,
                     sigma: torch.Tensor, cat_conds: Callable, run_batch: Callable | None = None,
                     **kwargs) -> list[torch.Tensor]:
@@ -142,9 +146,11 @@ def calc_cond_batch(denoiser: Callable, groups: Iterable[list[SamplerCond]], x: 
     jobs = [job for g, conds in enumerate(groups) for c in conds
             if (job := _job(g, c, x, sigma)) is not None]
     while jobs:
-        shape = jobs[0].input_x.shape
-        batch = [j for j in jobs if j.input_x.shape == shape]
-        jobs = [j for j in jobs if j.input_x.shape != shape]
+        # one batch: windows of one size and the same ControlNet (or none), as ComfyUI's
+        # can_concat_cond requires
+        key = _batch_key(jobs[0])
+        batch = [j for j in jobs if _batch_key(j) == key]
+        jobs = [j for j in jobs if _batch_key(j) != key]
         xs = torch.cat([j.input_x for j in batch])
         sigmas = torch.cat([sigma] * len(batch))
         joined = cat_conds([j.kwargs for j in batch], x.shape[0])

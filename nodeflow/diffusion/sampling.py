@@ -64,12 +64,20 @@ class UNetDenoiser:
     def __init__(self, unet: Callable, schedule: DiscreteSchedule, dtype: torch.dtype | None = None):
         self.unet, self.schedule, self.dtype = unet, schedule, dtype
 
-    def __call__(self, x, sigma, encoder_hidden_states=None, concat=None, **added_cond):
+    def __call__(self, x, sigma, encoder_hidden_states=None, concat=None, control=None,
+                 **added_cond):
         s = _expand(sigma, x)
         x_in = x / (s ** 2 + 1.0) ** 0.5
+        timestep = self.schedule.timestep(sigma).float()
+        if control is not None:  # ControlNet residuals for the UNet's skip connections
+            residuals = control.residuals(x_in, timestep, float(sigma.reshape(-1)[0]),
+                                          {"encoder_hidden_states": encoder_hidden_states,
+                                           **added_cond})
+            if residuals is not None:
+                added_cond["down_block_additional_residuals"] = residuals[0]
+                added_cond["mid_block_additional_residual"] = residuals[1]
         if concat is not None:  # an inpainting model's extra input channels (mask, image)
             x_in = torch.cat([x_in, concat.to(x_in)], dim=1)
-        timestep = self.schedule.timestep(sigma).float()
         if self.dtype is not None:
             x_in = x_in.to(self.dtype)
             if encoder_hidden_states is not None:
@@ -88,6 +96,8 @@ def _map_tensors(tree, fn):
         return fn(tree)
     if isinstance(tree, dict):
         return {k: _map_tensors(v, fn) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(_map_tensors(v, fn) for v in tree)
     return tree
 
 

@@ -7,6 +7,8 @@ fast.
 from .conditioning_edit import (ConditioningAverage, ConditioningConcat, ConditioningSetArea,
                                 ConditioningSetAreaPercentage, ConditioningSetMask,
                                 ConditioningSetTimestepRange, ConditioningZeroOut)
+from .controlnet import (Canny, ControlNetApply, ControlNetApplyAdvanced, ControlNetLoader,
+                         DiffControlNetLoader)
 from .custom_sampling import (BasicGuider, BasicScheduler, CFGGuider, DisableNoise,
                               ExponentialScheduler, FlipSigmas, KarrasScheduler, KSamplerSelect,
                               RandomNoise, SamplerCustom, SamplerCustomAdvanced, SplitSigmas)
@@ -47,4 +49,5 @@ __all__ = [
     "FlipSigmas", "RandomNoise", "DisableNoise", "BasicGuider", "CFGGuider", "SamplerCustom",
     "SamplerCustomAdvanced", "ModelMergeSimple", "CLIPMergeSimple", "CheckpointSave",
     "UNETLoader", "CLIPLoader", "DualCLIPLoader", "UpscaleModelLoader", "ImageUpscaleWithModel",
+    "ControlNetLoader", "DiffControlNetLoader", "ControlNetApply", "ControlNetApplyAdvanced", "Canny",
 ]

@@ -78,8 +78,10 @@ def model_schedule(checkpoint):
         num_timesteps=config.get("num_train_timesteps", 1000), prediction=prediction)
 
 
-def sampler_conds(conditioning, latent, start, schedule, unet, checkpoint, scale):
-    """CONDITIONING entries as SamplerConds: UNet arguments, areas, masks, timestep ranges."""
+def sampler_conds(conditioning, latent, start, schedule, unet, checkpoint, scale,
+                  bind_control=None):
+    """CONDITIONING entries as SamplerConds: UNet arguments, areas, masks, timestep ranges,
+    ControlNets (``bind_control(spec)`` loads one for this run)."""
     from nodeflow.diffusion.cond_batch import resolve
     from nodeflow.diffusion.sampling import unet_conditioning
 
@@ -91,6 +93,8 @@ def sampler_conds(conditioning, latent, start, schedule, unet, checkpoint, scale
         kwargs = unet_conditioning(entry, height, width)
         if inpainting:
             kwargs["concat"] = inpaint_concat(entry.extra, start, latent.noise_mask, scale)
+        if entry.extra.get("control") is not None and bind_control is not None:
+            kwargs["control"] = bind_control(entry.extra["control"])
         conds.append(resolve(entry.extra, kwargs, start.shape, schedule))
     return conds
 
@@ -115,9 +119,18 @@ def sample_latent(ctx, model, positive, negative, cfg, latent, sigmas_for, sampl
     sigmas = sigmas_for(schedule)
     scale = checkpoint.scaling_factor
     start = (latent.samples * scale).to(runtime.device)
-    pos = sampler_conds(positive, latent, start, schedule, unet, checkpoint, scale)
-    neg = sampler_conds(negative, latent, start, schedule, unet, checkpoint, scale) \
-        if negative is not None else []
+    bound = {}
+
+    def bind_control(spec):
+        from nodeflow.diffusion.controlnet import BoundControl
+
+        if id(spec) not in bound:  # one binding per ControlNet, so batches can be shared
+            bound[id(spec)] = BoundControl.bind(spec, ctx, runtime, schedule, checkpoint.arch)
+        return bound[id(spec)]
+
+    pos = sampler_conds(positive, latent, start, schedule, unet, checkpoint, scale, bind_control)
+    neg = sampler_conds(negative, latent, start, schedule, unet, checkpoint, scale,
+                        bind_control) if negative is not None else []
     denoiser = CFGDenoiser(UNetDenoiser(unet, schedule, dtype=runtime.dtype), pos, neg, cfg)
     kind = "sdxl" if checkpoint.arch == "sdxl" else "sd1"
     last = {}

@@ -83,7 +83,7 @@ def test_editor_features_fold_as_comfyui_treats_them(registry, settings):
     nodes = imported.workflow.nodes
     # the unmapped node is named with its type; everything else still converts
     assert [(p.node, p.kind) for p in imported.problems] == [("14", "untranslatable")]
-    assert "ImageUpscaleWithModel" in imported.problems[0].message
+    assert "ImageSharpen" in imported.problems[0].message
     # bypassed LoraLoader: its model and clip inputs pass straight through
     assert "10" not in nodes
     assert nodes["3"].inputs["model"] == link("4", "model")
@@ -132,9 +132,10 @@ def test_version_1_object_links_and_widget_inputs(registry, settings):
 
 def test_api_prompt_with_unmapped_nodes_converts_the_rest(registry, settings):
     data = fixture("comfyui-default-api.json")
-    data["10"] = {"class_type": "UpscaleModelLoader", "inputs": {"model_name": "x.pth"}}
-    data["11"] = {"class_type": "ImageUpscaleWithModel",
-                  "inputs": {"upscale_model": ["10", 0], "image": ["8", 0]}}
+    data["10"] = {"class_type": "PhotoMakerLoader", "inputs": {"photomaker_model_name": "x.bin"}}
+    data["11"] = {"class_type": "PhotoMakerEncode",
+                  "inputs": {"photomaker": ["10", 0], "image": ["8", 0], "clip": ["4", 1],
+                             "text": "a photo"}}
     imported = import_workflow(data, registry, settings)
     assert [(p.node, p.kind) for p in imported.problems] == [("10", "untranslatable"),
                                                               ("11", "untranslatable")]

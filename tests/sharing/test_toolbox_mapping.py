@@ -218,3 +218,38 @@ def test_clip_loaders_saved_before_the_device_widget(registry, settings):
             node["widgets_values"] = ["clip_l.safetensors", "stable_diffusion"]
     imported = import_workflow(ui, registry, settings)
     assert imported.problems == [] and "device" not in imported.workflow.nodes["2"].inputs
+
+
+CONTROLNET_AND_UPSCALE = {
+    "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "nodeflow-tiny"}},
+    "2": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["1", 1], "text": "a red seven"}},
+    "3": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["1", 1], "text": ""}},
+    "4": {"class_type": "LoadImage", "inputs": {"image": "photo.png", "upload": "image"}},
+    "5": {"class_type": "Canny", "inputs": {"image": ["4", 0], "low_threshold": 0.3,
+                                            "high_threshold": 0.7}},
+    "6": {"class_type": "ControlNetLoader", "inputs": {"control_net_name": "canny.safetensors"}},
+    "7": {"class_type": "DiffControlNetLoader", "inputs": {"model": ["1", 0],
+                                                           "control_net_name": "diff.safetensors"}},
+    "8": {"class_type": "ControlNetApplyAdvanced", "inputs": {
+        "positive": ["2", 0], "negative": ["3", 0], "control_net": ["6", 0], "image": ["5", 0],
+        "strength": 0.8, "start_percent": 0.1, "end_percent": 0.9}},
+    "9": {"class_type": "ControlNetApply", "inputs": {"conditioning": ["8", 0],
+                                                      "control_net": ["7", 0], "image": ["4", 0],
+                                                      "strength": 0.5}},
+    "10": {"class_type": "EmptyLatentImage", "inputs": {"width": 32, "height": 32,
+                                                        "batch_size": 1}},
+    "11": {"class_type": "KSampler", "inputs": {
+        "model": ["1", 0], "positive": ["9", 0], "negative": ["8", 1], "latent_image": ["10", 0],
+        "seed": 3, "steps": 4, "cfg": 5.0, "sampler_name": "euler", "scheduler": "normal",
+        "denoise": 0.6}},
+    "12": {"class_type": "VAEDecode", "inputs": {"samples": ["11", 0], "vae": ["1", 2]}},
+    "13": {"class_type": "UpscaleModelLoader", "inputs": {"model_name": "4x-UltraSharp.pth"}},
+    "14": {"class_type": "ImageUpscaleWithModel", "inputs": {"upscale_model": ["13", 0],
+                                                             "image": ["12", 0]}},
+    "15": {"class_type": "SaveImage", "inputs": {"images": ["14", 0], "filename_prefix": "c"}},
+}
+
+
+def test_controlnet_and_upscale_round_trip(registry, settings):
+    workflow = round_trip(CONTROLNET_AND_UPSCALE, registry, settings)
+    assert workflow.nodes["8"].type == "ControlNetApplyAdvanced"
