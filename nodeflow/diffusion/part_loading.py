@@ -19,6 +19,7 @@ from .checkpoint_build import build_text_encoder, build_unet, fill, read_config
 from .checkpoint_errors import CheckpointError
 from .checkpoint_files import read_state_dict
 from .checkpoints import CONFIG_ROOT, LoadedCheckpoint, _prediction, _sd2_is_v
+from .names import CLIP_TYPES, DUAL_CLIP_TYPES  # noqa: F401  (re-exported)
 
 # Key patterns that name a model family nodeflow cannot run yet (first match wins).
 OTHER_FAMILIES = (
@@ -168,13 +169,6 @@ def _read_text(path: Path, allow_pickle: bool) -> Mapping:
     if not _text_layout(sd)[0]:
         raise _family_error(sd, path, "text encoder")
     return sd
-
-
-CLIP_TYPES = ("stable_diffusion", "stable_cascade", "sd3", "stable_audio", "mochi", "ltxv",
-              "pixart", "cosmos", "lumina2", "wan", "hidream", "chroma", "ace", "omnigen2",
-              "qwen_image", "hunyuan_image", "flux2", "ovis")
-DUAL_CLIP_TYPES = ("sdxl", "sd3", "flux", "hunyuan_video", "hidream", "hunyuan_image",
-                   "hunyuan_video_15", "kandinsky5", "kandinsky5_image")
 
 
 def load_text_encoders(paths: list[str | os.PathLike], clip_type: str, *,

@@ -4,7 +4,7 @@ SD 1.x, SD 2.x and SDXL; other model families are refused by name."""
 from __future__ import annotations
 
 from nodeflow import Clip, Field, Model, NodeError, node
-from nodeflow.diffusion.part_loading import CLIP_TYPES, DUAL_CLIP_TYPES
+from nodeflow.diffusion.names import CLIP_TYPES, DUAL_CLIP_TYPES
 
 from .loaders import _file_state, _load_or_explain, _resolve, model_names
 

@@ -105,7 +105,7 @@ def test_latent_composite_masked_and_blend(nodes):
 
 
 def area_workflow(**area):
-    graph = txt2img(steps=2, width=32, height=16, save=False)
+    graph = txt2img(steps=1, width=32, height=16, save=False)
     graph["nodes"]["left"] = {"type": "TextEncode", "inputs": {"clip": L("ckpt", "clip"),
                                                                "text": "a blue digit one"}}
     graph["nodes"]["area"] = {"type": "ConditioningSetAreaPercentage", "inputs": {
@@ -117,7 +117,7 @@ def area_workflow(**area):
 
 
 def test_area_composition_changes_only_its_area_first(executor):
-    plain = txt2img(steps=2, width=32, height=16, save=False)
+    plain = txt2img(steps=1, width=32, height=16, save=False)
     base = computed(executor, plain, "sample", "latent").samples
     with_area = computed(executor, area_workflow(), "sample", "latent").samples
     zero = computed(executor, area_workflow(strength=0.0), "sample", "latent").samples
@@ -127,7 +127,7 @@ def test_area_composition_changes_only_its_area_first(executor):
 
 
 def test_timestep_range_outside_the_run_changes_nothing(executor):
-    graph = txt2img(steps=2, save=False)
+    graph = txt2img(steps=1, save=False)
     base = computed(executor, graph, "sample", "latent").samples
     graph["nodes"]["other"] = {"type": "TextEncode", "inputs": {"clip": L("ckpt", "clip"),
                                                                 "text": "a green digit two"}}

@@ -145,7 +145,7 @@ def test_difference_controlnet_is_completed_from_its_model(executor, base, contr
 def test_sdxl_controlnet(executor, base):
     name = install_tiny(base, "sdxl", name="tiny-sdxl-cn-base.safetensors")
     tiny_controlnet(base, name, "tiny-cn-xl.safetensors")
-    graph = txt2img(name, steps=2, save=False)
+    graph = txt2img(name, steps=1, save=False)
     graph["nodes"]["cn"] = {"type": "ControlNetLoader", "inputs": {
         "control_net_name": "tiny-cn-xl.safetensors"}}
     graph["nodes"]["hint"] = {"type": "SolidMask", "inputs": {"value": 1.0, "width": 32,

@@ -12,7 +12,7 @@ from .conftest import computed, txt2img
 L = lambda node, out: {"node": node, "output": out}  # noqa: E731
 
 
-def custom(advanced: bool, *, sampler="euler", scheduler="normal", steps=3, denoise=1.0,
+def custom(advanced: bool, *, sampler="euler", scheduler="normal", steps=2, denoise=1.0,
            cfg=5.0, seed=1, guider="CFGGuider", img2img=False):
     graph = txt2img(steps=steps, cfg=cfg, seed=seed, sampler=sampler, save=False)
     nodes = graph["nodes"]

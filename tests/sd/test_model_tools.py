@@ -29,7 +29,7 @@ def test_merge_is_a_weighted_sum():
 
 
 def merged_graph(second, ratio, clip_ratio=None):
-    graph = txt2img(steps=2, save=False)
+    graph = txt2img(steps=1, save=False)
     nodes = graph["nodes"]
     nodes["ckpt2"] = {"type": "CheckpointLoader", "inputs": {"checkpoint": second}}
     nodes["merge"] = {"type": "ModelMergeSimple", "inputs": {
@@ -44,10 +44,10 @@ def merged_graph(second, ratio, clip_ratio=None):
 
 
 def test_ratio_one_and_zero_are_the_inputs(executor, second):
-    first = computed(executor, txt2img(steps=2, save=False), "sample", "latent").samples
+    first = computed(executor, txt2img(steps=1, save=False), "sample", "latent").samples
     assert torch.equal(computed(executor, merged_graph(second, 1.0, 1.0), "sample",
                                 "latent").samples, first)
-    other = txt2img(steps=2, save=False)
+    other = txt2img(steps=1, save=False)
     other["nodes"]["ckpt"]["inputs"]["checkpoint"] = second
     other_latent = computed(executor, other, "sample", "latent").samples
     only_second = merged_graph(second, 0.0, 0.0)
@@ -74,6 +74,6 @@ def test_checkpoint_save_loads_back_the_same(executor, base, second):
     shutil.copy(saved, checkpoints / "merged.safetensors")
     shutil.copytree(checkpoints / "tiny-sd1.configs", checkpoints / "merged.configs",
                     dirs_exist_ok=True)
-    reloaded = txt2img("merged.safetensors", steps=2, save=False)
+    reloaded = txt2img("merged.safetensors", steps=1, save=False)
     assert torch.allclose(computed(executor, reloaded, "sample", "latent").samples, expected,
                           atol=1e-6)
