@@ -260,6 +260,10 @@ _MAPPINGS = (
     NodeMapping("ControlNetApplyAdvanced", "ControlNetApplyAdvanced", ("positive", "negative"),
                 widgets=("strength", "start_percent", "end_percent")),
     NodeMapping("Canny", "Canny", ("image",), widgets=("low_threshold", "high_threshold")),
+    # CLIP vision (nodes/sd/clip_vision.py)
+    NodeMapping("CLIPVisionLoader", "CLIPVisionLoader", ("clip_vision",), widgets=("clip_name",)),
+    NodeMapping("CLIPVisionEncode", "CLIPVisionEncode", ("clip_vision_output",),
+                widgets=("crop",), added=("crop",)),
     # comfy_extras/nodes_primitive.py: backend primitives (PrimitiveNode is a UI-only widget)
     NodeMapping("PrimitiveInt", "PrimitiveInt", ("int",),
                 widgets=("value", "control_after_generate")),

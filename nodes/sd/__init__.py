@@ -4,6 +4,7 @@ A built-in pack, loaded by the same loader as third-party packs. Importing it do
 torch: each node imports what it needs when it runs, so `nodeflow nodes` and the server start
 fast.
 """
+from .clip_vision import CLIPVisionEncode, CLIPVisionLoader
 from .conditioning_edit import (ConditioningAverage, ConditioningConcat, ConditioningSetArea,
                                 ConditioningSetAreaPercentage, ConditioningSetMask,
                                 ConditioningSetTimestepRange, ConditioningZeroOut)
@@ -50,4 +51,5 @@ __all__ = [
     "SamplerCustomAdvanced", "ModelMergeSimple", "CLIPMergeSimple", "CheckpointSave",
     "UNETLoader", "CLIPLoader", "DualCLIPLoader", "UpscaleModelLoader", "ImageUpscaleWithModel",
     "ControlNetLoader", "DiffControlNetLoader", "ControlNetApply", "ControlNetApplyAdvanced", "Canny",
+    "CLIPVisionLoader", "CLIPVisionEncode",
 ]

@@ -144,7 +144,8 @@ async def test_models_lists_files_by_kind(client, settings):
                                                                   "nodeflow-tiny-bold.safetensors"]
     assert (await (await client.get("/models/vae")).json()) == []
     assert (await client.get("/models/../etc")).status == 404
-    assert (await client.get("/models/embeddings")).status == 404
+    assert (await client.get("/models/embeddings")).status == 200  # ComfyUI's model kinds
+    assert (await client.get("/models/no-such-kind")).status == 404
 
 
 async def test_system_stats(client):

@@ -247,6 +247,10 @@ CONTROLNET_AND_UPSCALE = {
     "14": {"class_type": "ImageUpscaleWithModel", "inputs": {"upscale_model": ["13", 0],
                                                              "image": ["12", 0]}},
     "15": {"class_type": "SaveImage", "inputs": {"images": ["14", 0], "filename_prefix": "c"}},
+    "16": {"class_type": "CLIPVisionLoader", "inputs": {"clip_name": "clip_vision_h.safetensors"}},
+    "17": {"class_type": "CLIPVisionEncode", "inputs": {"clip_vision": ["16", 0],
+                                                        "image": ["4", 0], "crop": "none"}},
+    "18": {"class_type": "SaveImage", "inputs": {"images": ["5", 0], "filename_prefix": "e"}},
 }
 
 
