@@ -23,6 +23,7 @@ from .declare import NodeDef
 from .errors import Interrupted, NodeError, WorkflowError
 from .graph import build_graph, run_order
 from .model_cache import ModelCache
+from .modes import resolve_modes
 from .registry import Registry
 from .settings import Settings
 from .validate import validate
@@ -64,10 +65,12 @@ class Executor:
             interrupt: threading.Event | None = None, run_id: str | None = None) -> RunResult:
         """Validate and run ``workflow``. Raises :class:`WorkflowError` if it cannot run;
         a node that fails or an interrupt ends the run with that status instead."""
-        graph = build_graph(workflow)
+        active, _ = resolve_modes(workflow, self.registry)
+        graph = build_graph(active)
         problems = validate(workflow, self.registry, self.settings, graph)
         if problems:
             raise WorkflowError(problems)
+        workflow = active
         run_id = run_id or uuid.uuid4().hex
         interrupt = interrupt or threading.Event()
         plan = self._plan(workflow, graph)

@@ -14,6 +14,7 @@ import pydantic
 from .declare import SEMVER, InputSpec, NodeDef
 from .errors import Problem, short_repr
 from .graph import build_graph, cycles
+from .modes import resolve_modes
 from .registry import Registry
 from .types import can_connect
 from .workflow import Workflow, as_link
@@ -23,10 +24,12 @@ _MAX_LISTED = 12
 
 def validate(workflow: Workflow, registry: Registry, settings: Any = None,
              graph: nx.DiGraph | None = None) -> list[Problem]:
-    """All problems of ``workflow``; an empty list means it can run."""
+    """All problems of ``workflow``; an empty list means it can run. ``graph``, when given, is
+    the graph of the workflow without its muted and bypassed nodes (what will run)."""
     from .requires import requirement_problems
 
     problems: list[Problem] = requirement_problems(workflow)
+    workflow, mode_problems = resolve_modes(workflow, registry)
     missing_types: dict[str, list[str]] = {}
     for node_id, spec in workflow.nodes.items():
         node_def = registry.get(spec.type)
@@ -36,6 +39,9 @@ def validate(workflow: Workflow, registry: Registry, settings: Any = None,
         problems.extend(_version_problems(node_id, spec.version, node_def, registry))
         problems.extend(_input_problems(node_id, spec.inputs, node_def, workflow, registry,
                                         settings))
+    inactive_fed = {(p.node, p.input) for p in mode_problems}
+    problems = [p for p in problems if p.kind != "missing_input"
+                or (p.node, p.input) not in inactive_fed] + mode_problems
     for type_name, node_ids in missing_types.items():
         hint = _pack_hint(workflow, type_name)
         for node_id in node_ids:

@@ -29,6 +29,8 @@ class NodeSpec(BaseModel):
     type: str
     version: str | None = None
     inputs: dict[str, Any] = {}
+    # "bypass": outputs pass on inputs of the same type; "mute": the node does not run
+    mode: Literal["bypass", "mute"] | None = None
     ui: dict[str, Any] | None = None
 
 

@@ -14,16 +14,26 @@ import networkx as nx
 
 from ..errors import Problem
 from ..graph import build_graph
+from ..modes import resolve_modes
 from ..registry import Registry
 from ..workflow import Workflow, as_link
 from .mapping import CONTROL, NOTE_TYPES, NodeMapping, export_mapping_for
 
 _NODE_WIDTH, _ROW = 315, 26
+_MODE_NUMBERS = {"mute": 2, "bypass": 4}  # LiteGraph's modes, as ComfyUI saves them
 
 
 def export_api(workflow: Workflow, registry: Registry) -> tuple[dict, list[Problem]]:
     """(API-format prompt keyed by the nodeflow node ids, problems). Only usable when the
-    problem list is empty."""
+    problem list is empty. Muted and bypassed nodes are resolved first, as ComfyUI's editor
+    resolves them before it queues a prompt."""
+    active, problems = resolve_modes(workflow, registry)
+    prompt, more = _prompt(active, registry)
+    return prompt, problems + more
+
+
+def _prompt(workflow: Workflow, registry: Registry) -> tuple[dict, list[Problem]]:
+    """Every node of ``workflow`` as an API-format entry, modes ignored."""
     problems: list[Problem] = []
     mappings = _mappings(workflow, registry, problems)
     prompt: dict[str, dict] = {}
@@ -43,7 +53,7 @@ def export_api(workflow: Workflow, registry: Registry) -> tuple[dict, list[Probl
 
 def export_ui(workflow: Workflow, registry: Registry) -> tuple[dict, list[Problem]]:
     """(ComfyUI editor workflow, version 0.4 with numeric ids, problems)."""
-    prompt, problems = export_api(workflow, registry)
+    prompt, problems = _prompt(workflow, registry)
     if problems:
         return {}, problems
     numbers = _numbers(list(workflow.nodes))
@@ -100,7 +110,7 @@ def export_ui(workflow: Workflow, registry: Registry) -> tuple[dict, list[Proble
             "id": numbers[node_id], "type": mapping.comfy_type,
             "pos": ui.get("pos") or positions[node_id], "size": [width, height],
             "flags": {"collapsed": True} if ui.get("collapsed") else {},
-            "order": order[node_id], "mode": 0, "inputs": inputs, "outputs": outputs,
+            "order": order[node_id], "mode": _MODE_NUMBERS.get(spec.mode, 0), "inputs": inputs, "outputs": outputs,
             "properties": {"Node name for S&R": mapping.comfy_type},
             "widgets_values": widgets}
         if isinstance(ui.get("title"), str) and ui["title"]:

@@ -7,9 +7,11 @@ or objects ``{id, origin_id, origin_slot, target_id, target_slot, type}`` (versi
 
 It is reduced to an API-format prompt the way ComfyUI's editor does before it queues one
 (widgets named by the mapping table, Reroutes followed, PrimitiveNode values copied into the
-inputs they feed, muted nodes left out, bypassed nodes passed through), and the API-format
-converter does the rest. Positions, titles, sizes, groups, notes and seed controls are kept in
-the workflow's ``ui``.
+inputs they feed), and the API-format converter does the rest. Muted and bypassed nodes of
+types nodeflow knows are kept with their mode ("mute", "bypass"), so the user can switch them
+back on; those of unknown types are left out (muted) or passed through (bypassed), as ComfyUI
+does before it queues a prompt. Positions, titles, sizes, groups, notes and seed controls are
+kept in the workflow's ``ui``.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from .mapping import (
 
 MUTED, BYPASSED = 2, 4
 """LiteGraph node modes: never runs / passes its inputs through (ComfyUI's "bypass")."""
+MODE_NAMES = {MUTED: "mute", BYPASSED: "bypass"}
 
 
 def is_ui_workflow(data: Any) -> bool:
@@ -50,6 +53,7 @@ class _Graph:
     nodes: dict[str, dict]
     links: dict[str, _Link]
     problems: list[Problem] = field(default_factory=list)
+    kept_modes: dict[str, str] = field(default_factory=dict)  # node id -> "mute" / "bypass"
     notes: list[str] = field(default_factory=list)
 
 
@@ -61,6 +65,9 @@ def convert_ui_workflow(data: dict, registry: Registry | None = None
     wrong with single nodes or links is a problem naming them, and the rest still converts.
     """
     graph = _read_graph(data)
+    graph.kept_modes = {node_id: MODE_NAMES[node.get("mode")]
+                        for node_id, node in graph.nodes.items()
+                        if _mode_number(node) in MODE_NAMES and _known(node["type"], registry)}
     prompt: dict[str, dict] = {}
     ui_of: dict[str, dict] = {}
     notes_ui: list[dict] = []
@@ -72,17 +79,19 @@ def convert_ui_workflow(data: dict, registry: Registry | None = None
             continue
         if kind in (REROUTE, PRIMITIVE_NODE):
             continue
-        if mode == MUTED:
+        if mode == MUTED and node_id not in graph.kept_modes:
             graph.notes.append(f"node '{node_id}' ({kind}) is muted: left out, as ComfyUI "
                                "leaves it out")
             continue
-        if mode == BYPASSED:
+        if mode == BYPASSED and node_id not in graph.kept_modes:
             graph.notes.append(f"node '{node_id}' ({kind}) is bypassed: left out, its inputs "
                                "passed on to the nodes it fed, as ComfyUI does")
             continue
         prompt[node_id], ui_of[node_id] = _entry(graph, node_id, node, registry)
     workflow, problems = convert_api_prompt(prompt, registry)
     for node_id, spec in workflow["nodes"].items():
+        if node_id in graph.kept_modes:
+            spec["mode"] = graph.kept_modes[node_id]
         ui = {**ui_of.get(node_id, {}), **(spec.get("ui") or {})}
         if ui:
             spec["ui"] = ui
@@ -277,6 +286,8 @@ def _source(graph: _Graph, node_id: str, input_name: str, link_id: Any, seen: se
         return None
     seen.add(link.origin)
     kind, mode = origin["type"], origin.get("mode", 0)
+    if link.origin in graph.kept_modes:  # kept with its mode: the engine resolves it
+        return [link.origin, link.origin_slot]
     if kind == PRIMITIVE_NODE:
         values = origin.get("widgets_values")
         if isinstance(values, list) and values:
@@ -299,6 +310,16 @@ def _source(graph: _Graph, node_id: str, input_name: str, link_id: Any, seen: se
                            f"({kind}) is muted; left unconnected")
         return None
     return [link.origin, link.origin_slot]
+
+
+def _mode_number(node: dict) -> Any:
+    mode = node.get("mode", 0)
+    return mode if isinstance(mode, int) and not isinstance(mode, bool) else None
+
+
+def _known(kind: str, registry: Registry | None) -> bool:
+    """Whether a node of ComfyUI type ``kind`` converts to a nodeflow node."""
+    return mapping_for(kind) is not None or (registry is not None and kind in registry)
 
 
 def _pass_through_input(node: dict, link: _Link) -> Any | None:

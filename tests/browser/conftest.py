@@ -110,6 +110,10 @@ def shared_page(browser, server):
     page = context.new_page()
     page.errors = []
     page.on("pageerror", lambda error: page.errors.append(str(error)))
+    # a console error is a failure too (a missing file such as favicon.ico shows as one);
+    # the 400 that answers a workflow with problems is the server's reply, shown on the nodes
+    page.on("console", lambda message: page.errors.append(f"console: {message.text}")
+            if message.type == "error" and "status of 400" not in message.text else None)
     yield page
     context.close()
 

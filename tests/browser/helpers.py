@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from urllib.parse import urljoin
 
 from playwright.sync_api import Page, TimeoutError, expect
 
@@ -38,7 +40,7 @@ def new_id(page: Page, before: set[str]) -> str:
 def add_by_search(page: Page, query: str, node_type: str, at: tuple[float, float]) -> str:
     """Double-click the empty canvas at ``at``, type, pick ``node_type``; returns its id."""
     before = set(workflow(page)["nodes"])
-    box = page.locator(".litesearchbox input")
+    box = page.locator(".node-search input")
     for _ in range(3):  # the canvas tells a double click by timing: retry on a busy machine
         page.mouse.dblclick(*at)
         try:
@@ -46,10 +48,17 @@ def add_by_search(page: Page, query: str, node_type: str, at: tuple[float, float
             break
         except TimeoutError:
             continue
-    expect(box).to_be_visible()
-    box.fill(query)
-    page.locator(f'.litesearchbox .lite-search-item[data-type="{node_type}"]').click()
+    expect(box).to_be_focused()
+    page.keyboard.type(query)
+    click_on(page, page.locator(f'.node-search li[data-type="{node_type}"]'))
     return new_id(page, before)
+
+
+def click_on(page: Page, locator, button: str = "left") -> None:
+    """Move the pointer to the middle of what ``locator`` shows and click there."""
+    expect(locator).to_be_visible()
+    box = locator.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, button=button)
 
 
 def add_by_menu(page: Page, category: str, title: str, at: tuple[float, float]) -> str:
@@ -95,9 +104,10 @@ def type_value(page: Page, node: str, widget: str, value: str) -> None:
     """Click a number or text widget in its middle and type the value into the dialog."""
     page.mouse.click(*widget_point(page, node, widget))
     field = page.locator(".graphdialog input.value, .graphdialog textarea.value").last
-    expect(field).to_be_visible()
-    field.fill(value)
-    field.press("Enter")
+    expect(field).to_be_focused()
+    page.keyboard.press("Control+a")
+    page.keyboard.type(value)
+    page.keyboard.press("Enter")
 
 
 def choose(page: Page, node: str, widget: str, value: str) -> None:
@@ -108,3 +118,81 @@ def choose(page: Page, node: str, widget: str, value: str) -> None:
 
 def inputs(page: Page, node: str) -> dict:
     return workflow(page)["nodes"][node].get("inputs", {})
+
+
+def of_type(page: Page, node_type: str) -> str:
+    """The id of the (first) node of ``node_type``."""
+    return next(n for n, t in node_types(page).items() if t == node_type)
+
+
+def downloaded(page: Page) -> dict:
+    """Click Download; the workflow file the browser saved, parsed."""
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download", exact=True).click()
+    return json.loads(open(info.value.path(), encoding="utf-8").read())
+
+
+def type_prompt(page: Page, node: str, text: str) -> None:
+    """Click a prompt box, select what it holds, type ``text``, click away to commit."""
+    page.mouse.click(*widget_point(page, node, "text"))
+    area = page.locator("textarea.prompt-editor")
+    expect(area).to_be_focused()
+    page.keyboard.press("Control+a")
+    page.keyboard.type(text)
+    page.mouse.click(*canvas_point(page, 0.5, 0.95))
+    expect(area).to_have_count(0)
+
+
+def right_click_node(page: Page, node: str) -> None:
+    page.mouse.click(*widget_point(page, node), button="right")
+
+
+def run_and_wait(page: Page, timeout: float = 120.0) -> None:
+    """Queue with Ctrl+Enter, then wait until the server's history has that run's result and
+    the page shows it."""
+    toasts = page.get_by_role("status").filter(has_text="queued #")
+    seen = toasts.count()
+    page.keyboard.press("Control+Enter")
+    expect(toasts).to_have_count(seen + 1)
+    number = int(toasts.nth(seen).inner_text().split("#")[1])
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        history = page.request.get(urljoin(page.url, "/history?max_items=8")).json()
+        done = [item for item in history.values() if item["prompt"][0] == number
+                and item.get("status", {}).get("completed")]
+        if done:
+            image = done[0]["outputs"]
+            break
+        page.wait_for_timeout(200)
+    else:
+        raise AssertionError(f"run #{number} did not finish in {timeout} s")
+    names = [i["filename"] for out in image.values() for i in out.get("images", [])]
+    page.wait_for_function("names => names.some((n) => document.querySelector("
+                           "`#queue .gallery img[src*='${n}']`))", arg=names)
+
+
+def open_file(page: Page, doc: dict, name: str = "workflow.json") -> None:
+    """Open ``doc`` as a user does: the Open button, then the file in the file chooser."""
+    with page.expect_file_chooser() as chooser:
+        page.get_by_role("button", name="Open", exact=True).click()
+    chooser.value.set_files(files=[{"name": name, "mimeType": "application/json",
+                                    "buffer": json.dumps(doc).encode()}])
+    expect(page.get_by_role("status").filter(has_text=f"opened {name}").last).to_be_visible()
+
+
+def graph_to_client(page: Page, x: float, y: float) -> tuple[float, float]:
+    """Where the graph point (x, y) is on the screen, from the canvas's view."""
+    view = page.evaluate("nodeflow.editor.readView()")
+    box = page.locator("#canvas").bounding_box()
+    return (box["x"] + (x + view["offset"][0]) * view["scale"],
+            box["y"] + (y + view["offset"][1]) * view["scale"])
+
+
+def empty_point(page: Page) -> tuple[float, float]:
+    """A point on the canvas with no node under it (the view of the graph may vary)."""
+    for fy in (0.85, 0.95, 0.7, 0.5, 0.3, 0.1):
+        for fx in (0.5, 0.3, 0.7, 0.1, 0.9):
+            x, y = canvas_point(page, fx, fy)
+            if page.evaluate(f"nodeflow.editor.describeAt({x}, {y})") is None:
+                return x, y
+    raise AssertionError("no empty place on the canvas")

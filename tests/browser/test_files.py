@@ -93,7 +93,9 @@ def test_save_reload_and_open(editor, server):
     page = editor
     sampler = next(n for n, t in node_types(page).items() if t == "KSampler")
     type_value(page, sampler, "steps", "7")
-    page.locator("#name").fill("my digits")
+    page.locator("#name").click()
+    page.keyboard.press("Control+a")
+    page.keyboard.type("my digits")
     page.locator("#name").press("Tab")
     page.get_by_role("button", name="Save", exact=True).click()
     expect(page.get_by_role("status").filter(has_text="saved my digits")).to_be_visible()
@@ -107,7 +109,7 @@ def test_save_reload_and_open(editor, server):
     page.wait_for_selector("body[data-ready=true]")
     assert workflow(page)["nodes"][sampler]["inputs"]["steps"] == 7
 
-    page.get_by_role("button", name="Clear").click()
+    page.get_by_role("button", name="Clear", exact=True).click()
     assert workflow(page)["nodes"] == {}
     page.locator("[data-panel=workflows]").click()
     page.locator("#workflows").get_by_role("button", name="my digits", exact=True).click()

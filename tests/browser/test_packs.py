@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from .conftest import running_server
+from .helpers import open_file
 
 HOT = '''from nodeflow import Field, node
 
@@ -53,9 +54,9 @@ def test_failures_extensions_and_hot_reload(browser, dev_server):
 
     extensions = page.evaluate("nodeflow.extensions")
     assert "/extensions/image_filters/color-preview.js" in extensions
-    page.evaluate("""nodeflow.openWorkflow({nodeflow: 1, nodes: {
-        c: {type: "ColorAdjust", inputs: {saturation: 0}, ui: {pos: [100, 100]}},
-        h: {type: "HotNode", ui: {pos: [500, 100]}}}})""")
+    open_file(page, {"nodeflow": 1, "nodes": {
+        "c": {"type": "ColorAdjust", "inputs": {"saturation": 0}, "ui": {"pos": [100, 100]}},
+        "h": {"type": "HotNode", "ui": {"pos": [500, 100]}}}}, "packs.json")
     page.wait_for_function("(globalThis.nodeflowColorPreviewDrawn ?? 0) > 0")
 
     assert page.evaluate("nodeflow.editor.schemas.HotNode.inputs[0].default") == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .helpers import (
     add_by_search,
+    open_file,
     canvas_point,
     connect,
     drag,
@@ -50,7 +51,7 @@ def delete(page):
 
 def collapse(page):
     page.mouse.click(*widget_point(page, of_type(page, "VAEDecode")), button="right")
-    menu_entry(page, "Collapse").click()
+    menu_entry(page, "Collapse (Alt+C)").click()
 
 
 def group(page):
@@ -90,3 +91,54 @@ def test_undo_and_redo_of_each_kind_of_edit(editor):
     assert graph(page) != after
     page.get_by_role("button", name="Redo").click()
     assert graph(page) == after
+
+
+def test_redo_after_undoing_a_link_change(editor):
+    page = editor
+    sample, positive = of_type(page, "KSampler"), of_type(page, "TextEncode")
+    before = graph(page)
+    connect(page, positive, "conditioning", sample, "negative")
+    relinked = graph(page)
+    assert relinked != before
+    page.keyboard.press("Control+z")
+    assert graph(page) == before
+    page.keyboard.press("Control+Shift+z")
+    assert graph(page) == relinked
+    page.keyboard.press("Control+z")
+    page.keyboard.press("Control+y")
+    assert graph(page) == relinked
+
+
+def test_dragging_a_number_is_one_undo_step(editor):
+    page = editor
+    sample = of_type(page, "KSampler")
+    steps = workflow(page)["nodes"][sample]["inputs"]["steps"]
+    x, y = widget_point(page, sample, "steps")
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for dx in range(6, 120, 6):
+        page.mouse.move(x + dx, y)
+    page.mouse.up()
+    dragged = workflow(page)["nodes"][sample]["inputs"]["steps"]
+    assert dragged > steps + 1
+    page.keyboard.press("Control+z")
+    assert workflow(page)["nodes"][sample]["inputs"]["steps"] == steps
+
+
+def test_clear_new_and_open_can_be_undone(editor):
+    page = editor
+    sample = of_type(page, "KSampler")
+    type_value(page, sample, "steps", "9")
+    mine = graph(page)
+    page.get_by_role("button", name="Clear", exact=True).click()
+    assert workflow(page)["nodes"] == {}
+    page.keyboard.press("Control+z")
+    assert graph(page) == mine
+    page.get_by_role("button", name="New").click()
+    page.wait_for_function(f"nodeflow.currentWorkflow().nodes[{sample!r}]?.inputs.steps === 20")
+    page.keyboard.press("Control+z")
+    assert graph(page) == mine
+    open_file(page, {"nodeflow": 1, "nodes": {}}, "empty.json")
+    assert workflow(page)["nodes"] == {}
+    page.keyboard.press("Control+z")
+    assert graph(page) == mine

@@ -159,3 +159,18 @@ def test_console_script_runs_without_importing_torch(base):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     assert "PrimitiveInt" in proc.stdout
+
+
+def test_run_and_validate_honour_bypass_and_mute(base, capsys):
+    data = json.loads(json.dumps(SHOW))
+    data["nodes"]["muted"] = {"type": "ShowValue", "mode": "mute",
+                              "inputs": {"value": {"node": "n", "output": "int"}}}
+    path = str(write_json(base / "w.json", data))
+    assert main(["run", path]) == 0
+    assert capsys.readouterr().out == "show: 5\n"  # the muted ShowValue did not run
+    data["nodes"]["n"]["mode"] = "mute"
+    write_json(base / "w.json", data)
+    assert main(["validate", path]) == 1
+    err = capsys.readouterr().err
+    assert "node 'show', input 'value': comes from node 'n', which is muted" in err
+    assert "Traceback" not in err

@@ -9,6 +9,7 @@ import pytest
 from nodeflow.cli import main
 from nodeflow.comfy.convert import COMFY_API, COMFY_UI, import_workflow
 from nodeflow.errors import WorkflowError
+from nodeflow.modes import resolve_modes
 from nodeflow.validate import validate
 
 from .conftest import FIXTURES
@@ -84,20 +85,22 @@ def test_editor_features_fold_as_comfyui_treats_them(registry, settings):
     # the unmapped node is named with its type; everything else still converts
     assert [(p.node, p.kind) for p in imported.problems] == [("14", "untranslatable")]
     assert "ImageSharpen" in imported.problems[0].message
-    # bypassed LoraLoader: its model and clip inputs pass straight through
-    assert "10" not in nodes
-    assert nodes["3"].inputs["model"] == link("4", "model")
-    assert nodes["6"].inputs["clip"] == link("4", "clip")
+    # the bypassed LoraLoader and the muted nodes are kept with their modes (the user can switch
+    # them back on); the engine passes the LoRA's model and clip through, as ComfyUI does
+    assert {k: nodes[k].mode for k in ("10", "15", "16")} == {
+        "10": "bypass", "15": "mute", "16": "mute"}
+    assert nodes["3"].inputs["model"] == link("10", "model")
+    assert nodes["6"].inputs["clip"] == link("10", "clip")
+    active, problems = resolve_modes(imported.workflow, registry)
+    assert problems == [] and not {"10", "15", "16"} & set(active.nodes)
+    assert active.nodes["3"].inputs["model"] == link("4", "model")
+    assert active.nodes["6"].inputs["clip"] == link("4", "clip")
     # Reroutes followed; the PrimitiveNode's value feeds the seed widget it links to
     assert nodes["3"].inputs["latent"] == link("5", "latent")
     assert nodes["8"].inputs["vae"] == link("4", "vae")
     assert nodes["3"].inputs["seed"] == 42
     assert not {"11", "12", "13"} & set(nodes)
-    # muted nodes are left out, as ComfyUI leaves them out of the prompt
-    assert not {"15", "16"} & set(nodes)
-    notes = "\n".join(imported.notes)
-    assert "node '15' (VAEDecodeTiled) is muted" in notes and "'10' (LoraLoader) is bypassed" \
-        in notes
+    assert "muted" not in "\n".join(imported.notes)
     # layout, titles, seed control, groups, view and notes are kept
     assert nodes["6"].ui["title"] == "Positive" and nodes["7"].ui["collapsed"] is True
     assert nodes["3"].ui["controls"] == {"seed": "increment"}
@@ -111,15 +114,23 @@ def test_editor_features_fold_as_comfyui_treats_them(registry, settings):
     assert validate(imported.workflow, registry, settings) == []
 
 
-def test_a_link_from_a_muted_node_leaves_the_input_out(registry, settings):
+def test_a_link_from_a_muted_node_is_a_problem_naming_it(registry, settings):
     data = fixture("comfyui-features-ui-0.4.json")
     preview = next(n for n in data["nodes"] if n["id"] == 16)
     preview["mode"] = 0
     imported = import_workflow(data, registry, settings)
-    assert imported.workflow.nodes["16"].inputs == {}
-    assert "its source '15' (VAEDecodeTiled) is muted" in "\n".join(imported.notes)
+    assert imported.workflow.nodes["16"].inputs == {"images": link("15", "image")}
     [problem] = [p for p in validate(imported.workflow, registry, settings) if p.node == "16"]
-    assert problem.input == "images" and problem.message.startswith("missing required input")
+    assert problem.input == "images" and "'15', which is muted" in problem.message
+
+
+def test_muted_nodes_of_unknown_types_are_left_out_as_comfyui_leaves_them(registry, settings):
+    data = fixture("comfyui-features-ui-0.4.json")
+    upscale = next(n for n in data["nodes"] if n["id"] == 14)
+    upscale["mode"] = 2
+    imported = import_workflow(data, registry, settings)
+    assert imported.problems == [] and "14" not in imported.workflow.nodes
+    assert "node '14' (ImageSharpen) is muted" in "\n".join(imported.notes)
 
 
 def test_version_1_object_links_and_widget_inputs(registry, settings):

@@ -185,3 +185,24 @@ def test_workflows_that_do_not_map_save_only_the_nodeflow_chunk(executor, settin
     [item] = result.outputs["save"]["images"]
     chunks = read_text_chunks((settings.output_dir / item["filename"]).read_bytes())
     assert set(chunks) == {"nodeflow"}
+
+
+def test_modes_export_as_comfyui_saves_them_and_import_back(registry, settings):
+    data = txt2img()
+    data["nodes"]["hires"] = {"type": "LatentUpscaleBy", "mode": "bypass",
+                              "inputs": {"latent": {"node": "sample", "output": "latent"}}}
+    data["nodes"]["decode"]["inputs"]["latent"] = {"node": "hires", "output": "latent"}
+    data["nodes"]["spare"] = {"type": "SaveImage", "mode": "mute",
+                              "inputs": {"images": {"node": "decode", "output": "image"}}}
+    workflow = parse_workflow(data)
+    drawing, problems = export_ui(workflow, registry)
+    assert problems == []
+    modes = {n["properties"]["Node name for S&R"]: n["mode"] for n in drawing["nodes"]}
+    assert modes["LatentUpscaleBy"] == 4 and sorted(modes.values()).count(2) == 1
+    back = import_workflow(drawing, registry, settings)
+    assert sorted(spec.mode or "" for spec in back.workflow.nodes.values()) == \
+        [""] * 7 + ["bypass", "mute"]
+    # the API format has no modes: ComfyUI queues what is left once they are resolved
+    prompt, problems = export_api(workflow, registry)
+    assert problems == [] and not {"hires", "spare"} & set(prompt)
+    assert prompt["decode"]["inputs"]["samples"] == ["sample", 0]

@@ -10,6 +10,10 @@ const PLACEHOLDER_COLOR = "#6b2b2b";
 const ERROR_COLOR = "#ff4d4d";
 const RUNNING_COLOR = "#4caf50";
 const MISSING = " (not installed)";
+const BYPASS_COLOR = "#9b4dca";
+// LiteGraph's node modes as the workflow file names them (ComfyUI saves the numbers)
+const MODE_NUMBERS = { mute: 2, bypass: 4 };
+const MODE_NAMES = { 2: "mute", 4: "bypass" };
 
 export class Editor {
   constructor(canvasElement, hooks) {
@@ -21,12 +25,24 @@ export class Editor {
     this.canvas.show_info = false;
     this.canvas.render_canvas_border = false;
     LiteGraph.release_link_on_empty_shows_menu = true;
+    LiteGraph.alt_drag_do_clone_nodes = true;
+    // One search for every way in (double-click, Add node, a link dropped on empty canvas):
+    // ours ranks by display name, category and description and filters by the link's type.
+    this.canvas.showSearchBox = (event, options) => this.#search(event, options ?? {});
+    this.canvas.showConnectionMenu = (options) => this.#search(options.e, {
+      node_from: options.nodeFrom, slot_from: options.slotFrom,
+      node_to: options.nodeTo, slot_to: options.slotTo });
+    this.canvas.getMenuOptions = () => this.#canvasMenu();
     this.graph.onAfterChange = () => hooks.changed();
     this.graph.onNodeAdded = (node) => this.#adopt(node);
     this.graph.onNodeRemoved = () => hooks.changed();
     this.running = null;
     this.customWidgets = new Map(); // extension widgets: name -> factory
     this.drawHooks = [];            // extension drawing: (ctx, view) => void
+    this.frameHooks = [];           // panels that follow the canvas: () => void
+    this.canvas.onDrawForeground = () => {
+      for (const draw of this.frameHooks) draw();
+    };
   }
 
   /** For editor extensions: a widget kind drawn by `factory({name, label, value, changed})`,
@@ -60,6 +76,10 @@ export class Editor {
         constructor(title) {
           super(title ?? SchemaNode.title);
           editor.#build(this, schema);
+        }
+
+        getMenuOptions(canvas) {
+          return editor.#nodeMenu(this, canvas);
         }
       }
       LiteGraph.registerNodeType(type, SchemaNode);
@@ -155,14 +175,17 @@ export class Editor {
         const lines = wrap(ctx, this.value || spec.label || spec.name, width - 36);
         lines.slice(0, 5).forEach((line, i) => ctx.fillText(line, 18, y + 18 + i * 14));
       },
-      mouse(event, pos, target) {
-        if (event.type !== "pointerdown" && event.type !== "mousedown") return false;
-        const rect = editor.#screenRect(target, [10, this.y, target.size[0] - 20, 80]);
-        editor.hooks.editText(rect, this.value, (text) => {
-          if (text === this.value) return;
-          this.value = text;
-          changed(text);
-          editor.redraw();
+      onPointerDown(pointer, target) {
+        // Open on the click's release: the canvas takes the focus back while it handles the
+        // press, so a text field opened then would lose the focus (and close) at once.
+        pointer.onClick = () => setTimeout(() => {
+          const rect = editor.#screenRect(target, [10, this.y, target.size[0] - 20, 80]);
+          editor.hooks.editText(rect, this.value, (text) => {
+            if (text === this.value) return;
+            this.value = text;
+            changed(text);
+            editor.redraw();
+          });
         });
         return true;
       },
@@ -230,6 +253,10 @@ export class Editor {
       node.setSize([Math.max(ui.size[0], least[0]), Math.max(ui.size[1], least[1])]);
     }
     if (ui.collapsed && !node.collapsed) node.collapse();
+    if (ui.pinned) node.pin(true);
+    if (ui.color) node.color = ui.color;
+    if (ui.bgcolor) node.bgcolor = ui.bgcolor;
+    node.mode = MODE_NUMBERS[spec.mode] ?? 0;
     for (const widget of node.widgets ?? []) {
       if (widget.nfInput && widget.nfInput in (spec.values ?? {})) {
         widget.value = spec.values[widget.nfInput];
@@ -258,6 +285,7 @@ export class Editor {
       });
     }
     node.clonable = false;
+    node.getMenuOptions = () => this.#nodeMenu(node);
     node.title = spec.type + MISSING;
     node.onDrawForeground = (ctx) => this.#drawState(node, ctx);
     node.setSize([Math.max(240, node.computeSize()[0]), node.computeSize()[1]]);
@@ -312,9 +340,12 @@ export class Editor {
       return {
         id: node.nf.id, type: node.nf.type, version: node.nf.version, meta: node.nf.meta,
         schema: node.nf.schema, missing: !!node.nf.missing, values, links, controls,
+        mode: MODE_NAMES[node.mode],
         ui: { pos: Array.from(node.pos, Math.round), size: Array.from(node.size, Math.round),
               title: node.nf.missing ? node.title.replace(MISSING, "") : node.title,
-              collapsed: !!node.collapsed, reroutes },
+              collapsed: !!node.collapsed, pinned: !!node.pinned, reroutes,
+              color: node.nf.missing ? undefined : node.color,
+              bgcolor: node.nf.missing ? undefined : node.bgcolor },
       };
     });
   }
@@ -457,6 +488,22 @@ export class Editor {
     this.redraw();
   }
 
+  /** How long node `id` took in the last run, in seconds (null: it came from the cache). */
+  setTime(id, seconds) {
+    const node = this.nodeById(id);
+    if (node) node.nf.time = seconds === null ? "cached" : formatSeconds(seconds);
+    this.redraw();
+  }
+
+  clearTimes() {
+    for (const node of this.nodes()) delete node.nf.time;
+    this.redraw();
+  }
+
+  timeOf(id) {
+    return this.nodeById(id)?.nf.time ?? null;
+  }
+
   setNote(id, text) {
     const node = this.nodeById(id);
     if (node) node.nf.note = text;
@@ -491,6 +538,21 @@ export class Editor {
     const h = node.collapsed ? 0 : node.size[1];
     const w = node.collapsed ? (node._collapsed_width ?? 80) : node.size[0];
     const t = LiteGraph.NODE_TITLE_HEIGHT;
+    if (MODE_NAMES[node.mode]) {  // bypassed: purple; muted: greyed out, as ComfyUI shows them
+      const bypass = node.mode === MODE_NUMBERS.bypass;
+      ctx.save();
+      ctx.globalAlpha = bypass ? 0.35 : 0.55;
+      ctx.fillStyle = bypass ? BYPASS_COLOR : "#111";
+      ctx.beginPath();
+      ctx.roundRect(0, -t, w, h + t, 8);
+      ctx.fill();
+      ctx.globalAlpha = 1;
+      ctx.font = "bold 11px sans-serif";
+      ctx.fillStyle = bypass ? "#e6c8ff" : "#bbb";
+      ctx.textAlign = "right";
+      ctx.fillText(bypass ? "bypassed" : "muted", w - 8, -t + 19);
+      ctx.restore();
+    }
     if (running || errors.length) {
       ctx.save();
       ctx.lineWidth = 3;
@@ -504,6 +566,14 @@ export class Editor {
       ctx.font = "13px monospace";
       ctx.fillStyle = "#cfe8cf";
       ctx.fillText(node.nf.note, 6, h + 18);
+    }
+    if (node.nf.time && !running) {  // the last run's time, at the title's right end
+      ctx.save();
+      ctx.font = "11px monospace";
+      ctx.textAlign = "right";
+      ctx.fillStyle = node.nf.time === "cached" ? "#888" : "#9fd49f";
+      ctx.fillText(node.nf.time, w - 8, -t - 6);
+      ctx.restore();
     }
     if (running && progress != null && !node.collapsed) {
       ctx.fillStyle = RUNNING_COLOR;
@@ -559,8 +629,160 @@ export class Editor {
   // -- menus and search ------------------------------------------------------------------------
 
   openSearch(event) {
-    this.canvas.showSearchBox(event ?? new MouseEvent("dblclick", {
-      clientX: innerWidth / 2, clientY: innerHeight / 3 }));
+    const box = this.canvas.canvas.getBoundingClientRect();
+    this.#search(event ?? { clientX: box.left + box.width / 2, clientY: box.top + box.height / 3 },
+                 {});
+  }
+
+  /** Ask the page for a node type (hooks.search), then add it where the search was opened;
+   * from a dropped link, connected to it. */
+  #search(event, { node_from: from, slot_from: fromSlot, node_to: to, slot_to: toSlot }) {
+    const clientX = event?.clientX ?? innerWidth / 2;
+    const clientY = event?.clientY ?? innerHeight / 3;
+    const fromIndex = from ? slotIndex(from.outputs, fromSlot) : -1;
+    const toIndex = to ? slotIndex(to.inputs, toSlot) : -1;
+    const wants = fromIndex >= 0 ? { input: from.outputs[fromIndex].type }
+      : toIndex >= 0 ? { output: to.inputs[toIndex].type } : null;
+    this.hooks.search({
+      x: clientX, y: clientY, wants,
+      place: (type) => {
+        const id = this.addNodeAt(type, clientX, clientY);
+        const node = this.nodeById(id);
+        if (fromIndex >= 0) {
+          const i = node.inputs?.findIndex((slot) => LiteGraph.isValidConnection(
+            from.outputs[fromIndex].type, slot.type)) ?? -1;
+          if (i >= 0) from.connect(fromIndex, node, i);
+        } else if (toIndex >= 0) {
+          const o = node.outputs?.findIndex((slot) => LiteGraph.isValidConnection(
+            slot.type, to.inputs[toIndex].type)) ?? -1;
+          if (o >= 0) node.connect(o, to, toIndex);
+        }
+        this.hooks.changed();
+        return id;
+      },
+    });
+  }
+
+  #canvasMenu() {
+    const selected = Object.values(this.canvas.selected_nodes ?? {});
+    const options = [
+      { content: "Add Node", has_submenu: true, callback: LGraphCanvas.onMenuAdd },
+      { content: "Search nodes… (double-click)", callback: (_v, _o, e) => this.#search(e, {}) },
+      { content: "Add Group", callback: LGraphCanvas.onGroupAdd },
+    ];
+    if (selected.length) {
+      options.push({ content: "Group selected nodes (Ctrl+G)", callback: () => this.groupSelected() });
+    }
+    if (selected.length > 1) {
+      options.push({ content: "Align", has_submenu: true, callback: LGraphCanvas.onGroupAlign });
+    }
+    options.push(null, { content: "Zoom to fit (.)", callback: () => { this.fitView(); this.redraw(); } });
+    return options;
+  }
+
+  #nodeMenu(node) {
+    const mode = MODE_NAMES[node.mode] ?? "always";
+    const setMode = (name) => {
+      for (const target of this.#targets(node)) target.mode = MODE_NUMBERS[name] ?? 0;
+      this.hooks.changed();
+      this.redraw();
+    };
+    return [
+      { content: "Title", callback: LGraphCanvas.onShowPropertyEditor },
+      { content: `Mode: ${mode}`, has_submenu: true, callback: (_v, _o, e, menu) => {
+        new LiteGraph.ContextMenu(["always", "bypass (Ctrl+B)", "mute (Ctrl+M)"], {
+          event: e, parentMenu: menu,
+          callback: (value) => setMode(value.split(" ")[0]) });
+        return false;
+      } },
+      { content: node.collapsed ? "Expand (Alt+C)" : "Collapse (Alt+C)",
+        callback: LGraphCanvas.onMenuNodeCollapse },
+      { content: node.pinned ? "Unpin" : "Pin", callback: () => {
+        const pinned = !node.pinned;
+        for (const target of this.#targets(node)) target.pin(pinned);
+        this.hooks.changed();
+        this.redraw();
+      } },
+      { content: "Colors", has_submenu: true, callback: LGraphCanvas.onMenuNodeColors },
+      { content: "Resize", callback: LGraphCanvas.onMenuResizeNode },
+      null,
+      ...(node.clonable === false ? []
+        : [{ content: "Clone (Alt+drag)", callback: LGraphCanvas.onMenuNodeClone }]),
+      { content: "Remove", callback: LGraphCanvas.onMenuNodeRemove },
+    ];
+  }
+
+  /** The nodes an action on `node` applies to: the selection when `node` is in it. */
+  #targets(node) {
+    const selected = Object.values(this.canvas.selected_nodes ?? {});
+    return selected.includes(node) ? selected : [node];
+  }
+
+  /** Ctrl+B / Ctrl+M: switch the selected nodes to `mode` ("bypass"/"mute"), or back. */
+  toggleMode(mode) {
+    const nodes = Object.values(this.canvas.selected_nodes ?? {});
+    if (!nodes.length) return false;
+    const all = nodes.every((n) => n.mode === MODE_NUMBERS[mode]);
+    for (const node of nodes) node.mode = all ? 0 : MODE_NUMBERS[mode];
+    this.redraw();
+    this.hooks.changed();
+    return true;
+  }
+
+  /** Alt+C: collapse the selected nodes, or expand them when all are collapsed. */
+  toggleCollapsed() {
+    const nodes = Object.values(this.canvas.selected_nodes ?? {});
+    const all = nodes.every((n) => n.collapsed);
+    for (const node of nodes) if (!!node.collapsed === all) node.collapse(true);
+    this.redraw();
+    this.hooks.changed();
+    return nodes.length > 0;
+  }
+
+  /** Ctrl+G: a group around the selected nodes. */
+  groupSelected(title = "Group") {
+    const nodes = Object.values(this.canvas.selected_nodes ?? {});
+    if (!nodes.length) return false;
+    const t = LiteGraph.NODE_TITLE_HEIGHT;
+    const pad = 10;
+    const left = Math.min(...nodes.map((n) => n.pos[0])) - pad;
+    const top = Math.min(...nodes.map((n) => n.pos[1] - t)) - pad - 34;
+    const right = Math.max(...nodes.map((n) => n.pos[0] + n.size[0])) + pad;
+    const bottom = Math.max(...nodes.map((n) => n.pos[1] + (n.collapsed ? 0 : n.size[1]))) + pad;
+    this.addGroup({ title, bounding: [left, top, right - left, bottom - top].map(Math.round) });
+    this.redraw();
+    this.hooks.changed();
+    return true;
+  }
+
+  /** What the pointer is over, for a tooltip: the node's description, or an input's or an
+   * output's, from the node's schema. Null over empty canvas. */
+  describeAt(clientX, clientY) {
+    const [x, y] = this.#toGraph(clientX, clientY);
+    const node = this.graph.getNodeOnPos(x, y, this.canvas.visible_nodes);
+    const schema = node?.nf?.schema;
+    if (!schema) return null;
+    const local = [x - node.pos[0], y - node.pos[1]];
+    const near = (slots, isInput) => slots?.findIndex((slot, i) => {
+      const p = node.getConnectionPos(isInput, i);
+      return Math.abs(p[0] - x) < 12 && Math.abs(p[1] - y) < 10;
+    }) ?? -1;
+    const describe = (name, fallback) => {
+      const input = schema.inputs.find((i) => i.name === name);
+      return input ? `${input.display_name ?? name} (${input.type})` +
+        (input.tooltip ? `: ${input.tooltip}` : "") : fallback;
+    };
+    if (!node.collapsed) {
+      const widget = node.widgets?.find((w) => w.nfInput && local[1] >= w.y &&
+                                        local[1] < w.y + (w.computedHeight ?? 24));
+      if (widget) return describe(widget.nfInput, null);
+      const i = near(node.inputs, true);
+      if (i >= 0) return describe(node.inputs[i].name, node.inputs[i].name);
+      const o = near(node.outputs, false);
+      if (o >= 0) return `${node.outputs[o].name} (${node.outputs[o].type})`;
+    }
+    return `${schema.display_name ?? schema.type}` +
+      (schema.description ? `: ${schema.description}` : "");
   }
 
   /** Where a slot is on the screen (client pixels): for pointer-driven tests and tools. */
@@ -593,9 +815,98 @@ export class Editor {
     return { x: box.left + (x + offset[0]) * scale, y: box.top + (y + offset[1]) * scale };
   }
 
+  // -- for panels (node library, minimap) ----------------------------------------------------
+
+  /** Add a node of `type` where the user dropped or clicked it (client pixels); its id. */
+  addNodeAt(type, clientX, clientY) {
+    const node = LiteGraph.createNode(type);
+    if (!node) return null;
+    const [x, y] = this.#toGraph(clientX, clientY);
+    node.pos = [Math.round(x), Math.round(y)];
+    this.graph.add(node);
+    this.assignIds(this.hooks.newId);
+    this.canvas.selectNode(node);
+    this.redraw();
+    return node.nf.id;
+  }
+
+  /** The part of the graph the canvas shows: [x, y, width, height] in graph units. */
+  visibleArea() {
+    const { offset, scale } = this.canvas.ds;
+    const box = this.canvas.canvas.getBoundingClientRect();
+    return [-offset[0], -offset[1], box.width / scale, box.height / scale];
+  }
+
+  /** Pan so that the graph point (x, y) is in the middle of the canvas. */
+  centerOn(x, y) {
+    const [, , w, h] = this.visibleArea();
+    this.canvas.ds.offset = [-(x - w / 2), -(y - h / 2)];
+    this.redraw();
+  }
+
+  /** `draw()` after every frame the canvas draws (a minimap follows the view with it). */
+  onFrame(draw) {
+    this.frameHooks.push(draw);
+  }
+
+  /** Every node's box in graph units, title bar included, and whether it is selected:
+   * [[x, y, width, height, selected], ...]. */
+  nodeRects() {
+    const t = LiteGraph.NODE_TITLE_HEIGHT;
+    const selected = new Set(Object.values(this.canvas.selected_nodes ?? {}));
+    return this.graph._nodes.map((n) => (n.collapsed
+      ? [n.pos[0], n.pos[1] - t, n._collapsed_width ?? 80, t, selected.has(n)]
+      : [n.pos[0], n.pos[1] - t, n.size[0], n.size[1] + t, selected.has(n)]));
+  }
+
+  /** How links are drawn: "spline", "straight" (right angles) or "linear". */
+  setLinkStyle(style) {
+    const modes = { spline: LiteGraph.SPLINE_LINK, straight: LiteGraph.STRAIGHT_LINK,
+                    linear: LiteGraph.LINEAR_LINK };
+    this.canvas.links_render_mode = modes[style] ?? LiteGraph.SPLINE_LINK;
+    this.redraw();
+  }
+
+  /** Nodes moved with the pointer land on the grid. Only while the pointer is down: the
+   * library would snap every node a file adds too, and opening a file must not move them. */
+  setSnapToGrid(on) {
+    this.snapToGrid = on;
+    if (this.snapHooked) return;
+    this.snapHooked = true;
+    window.addEventListener("pointerdown", (event) => {  // before the canvas sees the press
+      if (event.target === this.canvas.canvas) LiteGraph.alwaysSnapToGrid = this.snapToGrid;
+    }, true);
+    // bubbling to the window comes after the canvas has handled the release
+    window.addEventListener("pointerup", () => { LiteGraph.alwaysSnapToGrid = false; });
+  }
+
+  /** The "after each run" mode of seed controls on nodes the user adds (a search, the menu,
+   * the library). Nodes from a file or the clipboard keep theirs: those set it afterwards. */
+  setDefaultControl(mode) {
+    LGraphNode.prototype.onNodeCreated = function () {
+      for (const widget of this.widgets ?? []) if (widget.nfControlFor) widget.value = mode;
+    };
+  }
+
+  #toGraph(clientX, clientY) {
+    const { offset, scale } = this.canvas.ds;
+    const box = this.canvas.canvas.getBoundingClientRect();
+    return [(clientX - box.left) / scale - offset[0], (clientY - box.top) / scale - offset[1]];
+  }
+
   selectedIds() {
     return Object.values(this.canvas.selected_nodes ?? {}).map((n) => n.nf?.id).filter(Boolean);
   }
+}
+
+function formatSeconds(seconds) {
+  return seconds < 1 ? `${Math.round(seconds * 1000)} ms` : `${seconds.toFixed(seconds < 10 ? 2 : 1)} s`;
+}
+
+function slotIndex(slots, slot) {
+  if (typeof slot === "number") return slot;
+  if (typeof slot === "string") return slots?.findIndex((s) => s.name === slot) ?? -1;
+  return slots?.indexOf(slot) ?? -1;
 }
 
 function wrap(ctx, text, width) {

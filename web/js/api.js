@@ -44,6 +44,9 @@ export const api = {
   interrupt: () => request("POST", "/interrupt", {}),
   history: (max = 64) => request("GET", `/history?max_items=${max}`),
   deleteHistory: (ids) => request("POST", "/history", { delete: ids }),
+  clearQueue: () => request("POST", "/queue", { clear: true }),
+  historyItem: (id) => request("GET", `/history/${encodeURIComponent(id)}`),
+  clearHistory: () => request("POST", "/history", { clear: true }),
 
   savedWorkflows: async () => (await request("GET", "/workflows")).workflows,
   savedWorkflow: (name) => request("GET", `/workflows/${encodePath(name)}`),

@@ -2,19 +2,30 @@
 import { Editor } from "./adapter.js";
 import { api } from "./api.js";
 import { acceptDrops, download, pickFile, readWorkflowFile } from "./files.js";
+import { NodeLibrary } from "./library.js";
+import { Minimap } from "./minimap.js";
 import { QueuePanel, WorkflowsPanel } from "./panels.js";
+import { RunProgress, mergeHandlers } from "./progress.js";
 import { Runner } from "./run.js";
+import { SettingsPanel, settings } from "./settings.js";
+import { ask } from "./dialog.js";
+import { NodeSearch } from "./search.js";
+import { filterLongMenus } from "./menufilter.js";
+import { showTooltips } from "./tooltips.js";
 import { closeTextEditor, editText } from "./textbox.js";
 import { UndoStack } from "./undo.js";
-import { FALLBACK_WORKFLOW, loadWorkflow, saveWorkflow, workflowJson, workflowText } from "./workflow.js";
+import { FALLBACK_WORKFLOW, loadWorkflow, newId, saveWorkflow, workflowJson, workflowText } from "./workflow.js";
 
 const STORAGE_KEY = "nodeflow.graph";
+const SAVED_KEY = "nodeflow.saved"; // {name, snapshot}: what Save last wrote, for the marker
 const $ = (id) => document.getElementById(id);
 
 let editor;
 let undo;
 let base = {};
 let restoring = false;
+let saved = { name: null, snapshot: null }; // the saved workflow this graph is, as saved
+let pointerDown = false;
 
 function notify(message, kind = "info") {
   const toast = document.createElement("div");
@@ -37,21 +48,49 @@ function snapshot() {
 }
 
 let pendingCheckpoint = null;
+/** Something may have changed: one undo step once the gesture is over (a drag of a number
+ * widget, a node or a link changes things many times while the pointer is down). */
 function changed() {
-  if (restoring || !undo || pendingCheckpoint) return;
+  if (restoring || !undo || pendingCheckpoint || pointerDown) return;
   pendingCheckpoint = setTimeout(() => {
     pendingCheckpoint = null;
+    if (pointerDown) return;
     undo.checkpoint();
     persist();
   }, 0);
 }
 
-function persist() {
-  localStorage.setItem(STORAGE_KEY, workflowText(saveWorkflow(editor, base)));
+/** Record an edit made by a keyboard shortcut now: a second press right after it is another
+ * step, whatever the timers are doing. */
+function settle() {
+  clearTimeout(pendingCheckpoint);
+  pendingCheckpoint = null;
+  if (undo.checkpoint()) persist();
 }
 
-/** Show `doc` on the canvas; a fresh undo history unless `keepHistory`. */
-function openWorkflow(doc, { name, keepHistory = false, keepView = false } = {}) {
+function persist() {
+  localStorage.setItem(STORAGE_KEY, workflowText(saveWorkflow(editor, base)));
+  showUnsaved();
+}
+
+/** The unsaved-changes marker (beside the name and in the tab's title). */
+function showUnsaved() {
+  const dirty = saved.snapshot !== snapshot();
+  document.body.classList.toggle("unsaved", dirty);
+  const name = $("name").value || "untitled";
+  $("unsaved").hidden = !dirty;
+  document.title = `${dirty ? "● " : ""}${name} - nodeflow`;
+}
+
+function markSaved(name) {
+  saved = { name, snapshot: snapshot() };
+  localStorage.setItem(SAVED_KEY, JSON.stringify(saved));
+  showUnsaved();
+}
+
+/** Show `doc` on the canvas; a fresh undo history unless `keepHistory`. `savedAs`: the name
+ * of the user's saved workflow that `doc` is (unchanged), if it is one. */
+function openWorkflow(doc, { name, keepHistory = false, keepView = false, savedAs } = {}) {
   const view = editor.readView();
   const notes = doc.importNotes;
   delete doc.importNotes;
@@ -66,6 +105,7 @@ function openWorkflow(doc, { name, keepHistory = false, keepView = false } = {})
   $("name").value = base.name ?? "";
   showImagePreviews();
   if (!keepHistory) undo?.reset();
+  if (savedAs !== undefined) markSaved(savedAs);
   persist();
   for (const note of notes ?? []) notify(note.text ?? note, note.kind ?? "error");
 }
@@ -88,20 +128,45 @@ async function defaultWorkflow() {
   }
 }
 
+/** Open, New and Clear replace the graph as one undoable step: nothing is lost to a click. */
+function replaceGraph(doc, options = {}) {
+  undo.checkpoint();
+  openWorkflow(doc, { ...options, keepHistory: true });
+  undo.checkpoint();
+}
+
 async function openFile(file) {
   try {
-    openWorkflow(await readWorkflowFile(file), { name: file.name.replace(/\.(json|png)$/i, "") });
-    notify(`opened ${file.name}`);
+    replaceGraph(await readWorkflowFile(file), { name: file.name.replace(/\.(json|png)$/i, ""),
+                                                 savedAs: null });
+    notify(`opened ${file.name} (Ctrl+Z goes back)`);
   } catch (error) {
     notify(error.message, "error");
   }
 }
 
-async function save() {
-  const name = ($("name").value || "untitled").trim();
+/** Save under the name in the toolbar; a name never saved (or another workflow's) asks
+ * first, and replacing a saved workflow that this graph is not asks to confirm. */
+async function save({ as = false } = {}) {
+  let name = $("name").value.trim();
+  if (as || !name) {
+    name = await ask({ title: "Save as", message: "Name of the workflow in your workflows folder:",
+                       value: name || "untitled", ok: "Save" });
+    if (!name) return;
+  }
+  if (name !== saved.name) {
+    const existing = await api.savedWorkflows().catch(() => []);
+    if (existing.includes(`${name}.json`) && !await ask({
+      title: "Replace saved workflow?", ok: "Replace",
+      message: `A workflow named "${name}" is already saved. Replace it with this graph?` })) {
+      return;
+    }
+  }
+  $("name").value = name;
   base.name = name;
   try {
     await api.saveWorkflow(`${name}.json`, currentWorkflow());
+    markSaved(name);
     notify(`saved ${name}`);
     persist();
     library.refresh();
@@ -127,6 +192,23 @@ function imagePicked(id, name) {
   editor.setImages(id, name ? [api.viewUrl({ filename: name, type: "input" })] : []);
 }
 
+/** Shortcuts ComfyUI users know: Ctrl+B bypass, Ctrl+M mute, Ctrl+G group, Alt+C collapse,
+ * "." zoom to fit. True when the key was one of them. */
+function canvasShortcut(event) {
+  const mod = event.ctrlKey || event.metaKey;
+  const key = event.key.toLowerCase();
+  if (mod && !event.altKey && key === "b") return editor.toggleMode("bypass") || true;
+  if (mod && !event.altKey && key === "m") return editor.toggleMode("mute") || true;
+  if (mod && !event.altKey && key === "g") return editor.groupSelected() || true;
+  if (event.altKey && !mod && event.code === "KeyC") return editor.toggleCollapsed() || true;
+  if (!mod && !event.altKey && key === ".") {
+    editor.fitView();
+    editor.redraw();
+    return true;
+  }
+  return false;
+}
+
 function onKey(event) {
   const mod = event.ctrlKey || event.metaKey;
   const typing = ["INPUT", "TEXTAREA", "SELECT"].includes(event.target.tagName);
@@ -142,7 +224,10 @@ function onKey(event) {
     undo.redo();
   } else if (mod && event.key.toLowerCase() === "s") {
     event.preventDefault();
-    save();
+    save({ as: event.shiftKey });
+  } else if (!typing && canvasShortcut(event)) {
+    event.preventDefault();
+    settle();
   } else if (mod && event.key.toLowerCase() === "o") {
     event.preventDefault();
     pickFile(".json,.png,application/json,image/png", openFile);
@@ -152,9 +237,11 @@ function onKey(event) {
 }
 
 const library = new WorkflowsPanel($("workflows"), {
-  open: (doc, name) => openWorkflow(doc, { name }), notify });
+  open: (doc, name, kind) => replaceGraph(doc, { name, savedAs: kind === "saved" ? name : null }),
+  notify });
 const queuePanel = new QueuePanel($("queue"), {
-  notify, restore: (doc) => openWorkflow(structuredClone(doc)) });
+  notify, restore: (doc) => replaceGraph(structuredClone(doc), { savedAs: null }) });
+const nodeSearch = new NodeSearch(() => editor.schemas);
 let runner;
 
 async function fetchSchemas() {
@@ -224,7 +311,11 @@ async function start() {
     notify(`cannot reach the server: ${error.message}`, "error");
     return;
   }
-  editor = new Editor($("canvas"), { changed, upload, editText, imagePicked });
+  const search = (request) => nodeSearch.open({ ...request, place: (type) => {
+    request.place(type);
+    editor.focus();
+  } });
+  editor = new Editor($("canvas"), { changed, upload, editText, imagePicked, newId, search });
   const extensions = await loadExtensions();
   editor.registerTypes(schemas);
   showPackFailures().catch((error) => notify(error.message, "error"));
@@ -245,10 +336,26 @@ async function start() {
   } catch {
     doc = null;
   }
-  openWorkflow(doc ?? await defaultWorkflow());
+  try {
+    saved = JSON.parse(localStorage.getItem(SAVED_KEY)) ?? saved;
+  } catch {
+    saved = { name: null, snapshot: null };
+  }
+  if (doc) {
+    openWorkflow(doc);
+  } else {
+    openWorkflow(await defaultWorkflow(), { savedAs: null });
+  }
 
   document.addEventListener("keydown", onKey);
-  document.addEventListener("pointerup", changed);
+  document.addEventListener("pointerdown", () => { pointerDown = true; }, true);
+  // capture: the canvas stops some pointer events from bubbling; changed() waits a tick, so
+  // what the canvas does with this release (a link dropped, say) is in the snapshot
+  document.addEventListener("pointerup", () => {
+    pointerDown = false;
+    changed();
+  }, true);
+  document.addEventListener("pointercancel", () => { pointerDown = false; }, true);
   document.addEventListener("keyup", changed);
   acceptDrops(document, openFile);
   window.addEventListener("resize", () => editor.resize());
@@ -259,18 +366,38 @@ async function start() {
   $("add-node").onclick = () => editor.openSearch();
   $("undo").onclick = () => undo.undo();
   $("redo").onclick = () => undo.redo();
-  $("save").onclick = save;
+  $("save").onclick = () => save();
+  $("save-as").onclick = () => save({ as: true });
   $("download").onclick = () => download(saveWorkflow(editor, base), $("name").value || "workflow");
   $("open").onclick = () => pickFile(".json,.png,application/json,image/png", openFile);
-  $("new").onclick = async () => openWorkflow(await defaultWorkflow());
-  $("clear").onclick = () => openWorkflow({ nodeflow: 1, nodes: {} });
+  $("new").onclick = async () => replaceGraph(await defaultWorkflow(), { savedAs: null });
+  $("clear").onclick = () => replaceGraph({ nodeflow: 1, nodes: {} }, { savedAs: null });
   $("name").onchange = () => { base.name = $("name").value; persist(); };
+  $("zoom-fit").onclick = () => { editor.fitView(); editor.redraw(); };
+  filterLongMenus(document.body);
+  showTooltips($("canvas"), (x, y) => editor.describeAt(x, y));
   for (const button of document.querySelectorAll("[data-panel]")) {
     button.onclick = () => document.body.classList.toggle(`show-${button.dataset.panel}`);
   }
 
   $("pack-errors").onclick = () => document.body.classList.toggle("show-pack-errors");
-  api.connect({ ...runner.handlers(), "nodeflow.nodes_changed": nodesChanged,
+
+  // -- side panels (node library, settings, minimap, overall progress): each module's own job
+  new NodeLibrary($("library"), { editor, button: $("library-button") });
+  new SettingsPanel($("settings-panel"), $("settings-button"));
+  const minimap = new Minimap($("minimap"), editor);
+  settings.watch((key, value) => {
+    if (key === "minimap") minimap.visible = value;
+    if (key === "linkStyle") editor.setLinkStyle(value);
+    if (key === "snapToGrid") editor.setSnapToGrid(value);
+    if (key === "seedControl") editor.setDefaultControl(value);
+  });
+  const progress = new RunProgress($("run-progress"));
+  new ResizeObserver(() => editor.resize()).observe($("canvas-box")); // panels open and close
+  // -- end of side panels
+
+  api.connect({ ...mergeHandlers(runner.handlers(), progress.handlers()),
+                "nodeflow.nodes_changed": nodesChanged,
                 open: () => { $("status").textContent = "connected"; queuePanel.refresh(); },
                 close: () => { $("status").textContent = "reconnecting…"; } });
   library.refresh();

@@ -1,6 +1,8 @@
 // The side panels: workflows (examples and the user's saved ones), the queue, and the
 // history gallery. Plain DOM; the data comes from api.js.
 import { api } from "./api.js";
+import { settings } from "./settings.js";
+import { ImageViewer } from "./viewer.js";
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -16,7 +18,7 @@ function el(tag, attrs = {}, ...children) {
 export class WorkflowsPanel {
   constructor(root, { open, notify }) {
     this.root = root;
-    this.open = open; // (doc, name) => void
+    this.open = open; // (doc, name, "example" | "saved") => void
     this.notify = notify;
   }
 
@@ -25,23 +27,26 @@ export class WorkflowsPanel {
       api.examples().catch(() => []), api.savedWorkflows().catch(() => [])]);
     this.root.replaceChildren(
       el("h3", {}, "Examples"),
-      list(examples, "No examples on this server.", (name) => this.#load(api.example, name)),
+      list(examples, "No examples on this server.",
+           (name) => this.#load(api.example, name, "example")),
       el("h3", {}, "Saved"),
-      list(saved, "Nothing saved yet: use Save.", (name) => this.#load(api.savedWorkflow, name),
+      list(saved, "Nothing saved yet: use Save.",
+           (name) => this.#load(api.savedWorkflow, name, "saved"),
            (name) => this.#delete(name)),
     );
   }
 
-  async #load(fetcher, name) {
+  async #load(fetcher, name, kind) {
     try {
-      this.open(await fetcher(name), name.replace(/\.json$/, ""));
+      this.open(await fetcher(name), name.replace(/\.json$/, ""), kind);
     } catch (error) {
       this.notify(`cannot open ${name}: ${error.message}`, "error");
     }
   }
 
   async #delete(name) {
-    if (!confirm(`Delete the saved workflow ${name}?`)) return;
+    if (!await settings.confirm("Delete saved workflow", `Delete the saved workflow ${name}?`,
+                                "Delete")) return;
     await api.deleteWorkflow(name);
     this.refresh();
   }
@@ -63,13 +68,24 @@ export class QueuePanel {
     this.notify = notify;
     this.restore = restore; // (workflow) => void
     this.pending = false;
+    this.viewer = new ImageViewer();
+    this.images = []; // the gallery, newest first, as the viewer steps through it
   }
 
-  /** Refresh soon (several status messages in a row cost one request). */
+  /** Refresh soon (several status messages in a row cost one request). A request made while
+   * one is on its way refreshes once more after it: a run that ends meanwhile (a fast one)
+   * would otherwise stay "running" and its images missing. */
   refresh() {
-    if (this.pending) return;
+    if (this.pending) {
+      this.again = true;
+      return;
+    }
     this.pending = true;
-    setTimeout(() => this.#refresh().finally(() => { this.pending = false; }), 100);
+    this.again = false;
+    setTimeout(() => this.#refresh().finally(() => {
+      this.pending = false;
+      if (this.again) this.refresh();
+    }), 100);
   }
 
   async #refresh() {
@@ -79,20 +95,23 @@ export class QueuePanel {
       .map((entry) => this.#entry(entry, "pending"));
     document.getElementById("queue-count").textContent =
       String(queue.queue_running.length + queue.queue_pending.length);
-    const gallery = Object.entries(history).reverse().flatMap(([id, item]) =>
+    this.images = Object.entries(history).reverse().flatMap(([, item]) =>
       Object.values(item.outputs ?? {}).flatMap((out) => out.images ?? [])
-        .map((image) => this.#thumb(id, item, image)));
+        .map((image) => ({ url: api.viewUrl(image), filename: image.filename,
+                           label: `#${item.prompt[0]}`, item })));
+    const gallery = this.images.map((image, index) => this.#thumb(image, index));
     const failed = Object.entries(history).reverse()
       .filter(([, item]) => item.status?.status_str === "error").slice(0, 3)
       .map(([id, item]) => el("li", { class: "failed" }, `#${item.prompt[0]} failed: `,
                               failure(item) ?? id));
     this.root.replaceChildren(...[
-      el("h3", {}, "Queue"),
+      heading("Queue", pending.length ? "Clear queue" : null, () => this.#clearQueue()),
       running.length || pending.length
         ? el("ul", { class: "queue" }, ...running, ...pending)
         : el("p", { class: "empty" }, "Nothing queued."),
       failed.length ? el("ul", { class: "queue" }, ...failed) : null,
-      el("h3", {}, "History"),
+      heading("History", Object.keys(history).length ? "Clear history" : null,
+              () => this.#clearHistory()),
       gallery.length ? el("div", { class: "gallery" }, ...gallery)
         : el("p", { class: "empty" }, "Results appear here."),
     ].filter(Boolean));
@@ -108,14 +127,47 @@ export class QueuePanel {
               el("span", {}, `#${number} ${prompt?.name ?? ""} `), el("em", {}, state), remove);
   }
 
-  #thumb(id, item, image) {
-    const url = api.viewUrl(image);
+  #thumb({ url, filename, label, item }, index) {
     return el("figure", {},
-      el("a", { href: url, target: "_blank", title: image.filename },
-         el("img", { src: url, alt: image.filename, loading: "lazy" })),
+      el("button", { class: "thumb", title: `View ${filename}`,
+                     "aria-label": `View ${label} ${filename}`,
+                     onclick: () => this.viewer.open(this.images, index) },
+         el("img", { src: url, alt: filename, loading: "lazy" })),
       el("button", { class: "link", title: "Open the workflow of this result",
-                     onclick: () => this.restore(item.prompt[2]) }, `#${item.prompt[0]}`));
+                     onclick: () => this.restore(item.prompt[2]) }, label));
   }
+
+  // Only what waits: the running prompt is stopped with its own button (Interrupt).
+  async #clearQueue() {
+    if (!await settings.confirm("Clear queue", "Remove every prompt that waits in the queue? " +
+                                "The running one goes on.", "Clear queue")) return;
+    try {
+      const { removed } = await api.clearQueue();
+      this.notify(`removed ${removed} queued prompt${removed === 1 ? "" : "s"}`);
+    } catch (error) {
+      this.notify(`queue not cleared: ${error.message}`, "error");
+    }
+    this.refresh();
+  }
+
+  // The result files stay in the output folder; only the list (and its gallery) goes.
+  async #clearHistory() {
+    if (!await settings.confirm("Clear history", "Clear the history and its gallery? The image " +
+                                "files stay in the output folder.", "Clear history")) return;
+    try {
+      await api.clearHistory();
+      this.notify("history cleared");
+    } catch (error) {
+      this.notify(`history not cleared: ${error.message}`, "error");
+    }
+    this.refresh();
+  }
+}
+
+/** A section title, with an action button beside it (not inside: it is no part of the title). */
+function heading(title, action, onclick) {
+  return el("div", { class: "panel-heading" }, el("h3", {}, title),
+            action ? el("button", { class: "link heading-action", onclick }, action) : null);
 }
 
 function failure(item) {

@@ -12,10 +12,21 @@ export class Runner {
     this.onQueueChanged = onQueueChanged;
     this.running = null;
     this.previewUrl = null;
+    this.started = 0; // when the running node started (performance.now())
+  }
+
+  /** The running node is done (or the run ended): show how long it took on it. */
+  #timeRunning() {
+    if (this.running != null) {
+      this.editor.setTime(this.running, (performance.now() - this.started) / 1000);
+    }
   }
 
   async queue() {
     const doc = this.workflow();
+    // cleared before the request: a run that fails fast reports its error before the answer
+    // to this request arrives, and that error must stay on the node
+    this.editor.setErrors({});
     let result;
     try {
       result = await api.queuePrompt(doc);
@@ -23,7 +34,6 @@ export class Runner {
       this.#showRejection(error);
       return null;
     }
-    this.editor.setErrors({});
     this.#stepControls(doc);
     this.notify(`queued #${result.number}`, "info");
     this.onQueueChanged();
@@ -67,8 +77,16 @@ export class Runner {
   handlers() {
     return {
       status: () => this.onQueueChanged(),
-      execution_start: () => this.editor.setErrors({}),
+      execution_start: () => {
+        this.editor.setErrors({});
+        this.editor.clearTimes();
+      },
+      execution_cached: ({ nodes }) => {
+        for (const node of nodes ?? []) this.editor.setTime(node, null);
+      },
       executing: ({ node }) => {
+        this.#timeRunning();
+        this.started = performance.now();
         this.running = node;
         this.editor.setRunning(node);
         if (node == null) this.onQueueChanged();
@@ -89,10 +107,16 @@ export class Runner {
         if (output?.text) this.editor.setNote(node, output.text.join("\n"));
       },
       execution_error: ({ node_id: node, exception_message: message, exception_type: type }) => {
+        this.#timeRunning();
+        this.running = null;
         if (node) this.editor.setErrors({ [node]: [{ input: null, message }] });
         this.notify(`${node ? `${node}: ` : ""}${message || type}`, "error");
       },
-      execution_interrupted: () => this.notify("interrupted", "info"),
+      execution_interrupted: () => {
+        this.#timeRunning();
+        this.running = null;
+        this.notify("interrupted", "info");
+      },
       execution_success: () => this.editor.setRunning(null),
     };
   }

@@ -31,8 +31,7 @@ export class UndoStack {
     this.checkpoint();
     if (!this.past.length) return false;
     this.future.push(this.current);
-    this.current = this.past.pop();
-    this.restore(this.current);
+    this.#show(this.past.pop());
     return true;
   }
 
@@ -40,8 +39,15 @@ export class UndoStack {
     this.checkpoint();
     if (!this.future.length) return false;
     this.past.push(this.current);
-    this.current = this.future.pop();
-    this.restore(this.current);
+    this.#show(this.future.pop());
     return true;
+  }
+
+  // The graph put back may read back a little differently from the text it came from (a link
+  // the canvas re-creates, a size it enforces): that reading is the new baseline, or the next
+  // checkpoint would take it for an edit and drop the redo steps.
+  #show(text) {
+    this.restore(text);
+    this.current = this.snapshot();
   }
 }

@@ -2,7 +2,8 @@
 // Loading keeps what the editor does not show (unknown inputs, extra "ui" keys, top-level
 // fields), and saving a loaded graph without edits gives back the same file.
 
-const NODE_UI_KEYS = ["pos", "size", "title", "collapsed", "controls", "reroutes"];
+const NODE_UI_KEYS = ["pos", "size", "title", "collapsed", "pinned", "color", "bgcolor",
+                      "controls", "reroutes"];
 
 export function isWorkflow(data) {
   return data && typeof data === "object" && !Array.isArray(data) && "nodeflow" in data;
@@ -59,10 +60,10 @@ function nodeSpec(editor, doc, id, node) {
       .map((v) => v.output)))];
   const ui = node.ui ?? {};
   return {
-    id, type: node.type, version: node.version, values, links, outputNames,
+    id, type: node.type, version: node.version, values, links, outputNames, mode: node.mode,
     controls: ui.controls ?? {},
     ui: { pos: ui.pos, size: ui.size, title: ui.title, collapsed: ui.collapsed,
-          reroutes: ui.reroutes ?? {} },
+          pinned: ui.pinned, color: ui.color, bgcolor: ui.bgcolor, reroutes: ui.reroutes ?? {} },
     meta: { loaded: node, order: Object.keys(inputs), extra, unlinked: {}, geometry: null },
   };
 }
@@ -103,8 +104,9 @@ function signature(editor) {
 }
 
 function geometry(spec) {
-  const { pos, size, title, collapsed, reroutes } = spec.ui;
-  return JSON.stringify([pos, size, title, collapsed, spec.controls, reroutes ?? {}]);
+  const { pos, size, title, collapsed, pinned, color, bgcolor, reroutes } = spec.ui;
+  return JSON.stringify([pos, size, title, collapsed, pinned, color ?? null, bgcolor ?? null,
+                         spec.controls, reroutes ?? {}]);
 }
 
 function nodeEntry(spec, meta) {
@@ -113,6 +115,7 @@ function nodeEntry(spec, meta) {
   const version = spec.version ?? spec.schema?.version; // pins what it was made with
   if (version !== undefined) entry.version = version;
   entry.inputs = inputsOf(spec, meta);
+  if (spec.mode) entry.mode = spec.mode;
   const ui = uiOf(spec, meta);
   if (ui !== undefined) entry.ui = ui;
   if (loaded && loaded.inputs === undefined && Object.keys(entry.inputs).length === 0) {
@@ -156,6 +159,9 @@ function uiOf(spec, meta) {
   const defaultTitle = spec.schema?.display_name ?? spec.type;
   if (spec.ui.title && spec.ui.title !== defaultTitle) ui.title = spec.ui.title;
   if (spec.ui.collapsed) ui.collapsed = true;
+  if (spec.ui.pinned) ui.pinned = true;
+  if (spec.ui.color) ui.color = spec.ui.color;
+  if (spec.ui.bgcolor) ui.bgcolor = spec.ui.bgcolor;
   const controls = Object.fromEntries(Object.entries(spec.controls).filter(([, m]) => m !== "fixed"));
   if (Object.keys(controls).length) ui.controls = controls;
   // reroute points of incoming links, by input name (layout only, like everything in "ui")
