@@ -9,6 +9,7 @@ Importing nodeflow never imports torch.
 from .declare import Migration, NodeDef, migration, node
 from .errors import Interrupted, NodeError, Problem, WorkflowError
 from .fields import Field
+from .flow import ExecutionBlocker, Expansion, GraphBuilder, NodeHandle
 from .types import (AnyType, Boolean, Clip, Conditioning, Float, Image, Int, Latent, Mask, Model,
                     SocketType, String, Vae, socket_type)
 
@@ -17,5 +18,6 @@ __version__ = "0.1.0"
 __all__ = [
     "node", "Field", "migration", "Migration", "NodeDef", "NodeError", "Interrupted", "Problem",
     "WorkflowError", "SocketType", "socket_type", "AnyType", "Int", "Float", "String", "Boolean",
-    "Model", "Clip", "Vae", "Conditioning", "Latent", "Image", "Mask", "__version__",
+    "Model", "Clip", "Vae", "Conditioning", "Latent", "Image", "Mask", "ExecutionBlocker",
+    "Expansion", "GraphBuilder", "NodeHandle", "__version__",
 ]

@@ -77,7 +77,18 @@ def _parser() -> argparse.ArgumentParser:
                                        "(generated and printed if not given)")
     serve.add_argument("--dev", action="store_true",
                        help="reload custom node files when they change")
+    serve.add_argument("--max-pixels", type=int, metavar="N",
+                       help="refuse prompts where a node makes more than N pixels "
+                            "(width x height x batch; default 4096x4096)")
+    serve.add_argument("--max-text-chars", type=int, metavar="N",
+                       help="refuse prompts with a text input longer than N characters "
+                            "(default 20000)")
     serve.set_defaults(handler=cmd_serve)
+
+    recover = sub.add_parser("db-recover", parents=[common],
+                             help="rebuild a damaged queue database from what can be read "
+                                  "(the damaged file is moved aside); stop the server first")
+    recover.set_defaults(handler=cmd_db_recover)
 
     new_pack = sub.add_parser("new-pack", help="scaffold a pip-installable node pack")
     new_pack.add_argument("name", help="package name, e.g. nodeflow-image-filters")
@@ -209,17 +220,18 @@ def apply_overrides(workflow, registry, overrides: Sequence[str]):
         return workflow
     nodes = dict(workflow.nodes)
     for item in overrides:
-        target, sep, raw = item.partition("=")
-        node_id, dot, input_name = target.rpartition(".")
-        if not sep or not dot or not node_id or not input_name:
-            raise UsageError(f"--set {item!r}: expected NODE.INPUT=VALUE")
+        node_id, input_name, raw = _split_override(item)
         if node_id not in nodes:
             raise UsageError(f"--set {item!r}: the workflow has no node '{node_id}'")
         spec = nodes[node_id]
         node_def = registry.get(spec.type)
         input_spec = node_def.inputs.get(input_name) if node_def else None
+        type_name = input_spec.socket.type_name if input_spec is not None else None
+        subgraph = (workflow.subgraphs or {}).get(spec.type)
+        if subgraph is not None and input_name in subgraph.inputs:
+            type_name = subgraph.inputs[input_name].type
         value: Any = raw
-        if input_spec is None or input_spec.socket.type_name != "STRING":
+        if type_name != "STRING":
             try:
                 value = json.loads(raw)
             except ValueError:
@@ -228,11 +240,46 @@ def apply_overrides(workflow, registry, overrides: Sequence[str]):
     return workflow.model_copy(update={"nodes": nodes})
 
 
+def _split_override(item: str) -> tuple[str, str, str]:
+    """``NODE.INPUT=VALUE`` -> (node, input, value). A node id with '.' or '=' in it is written
+    as a JSON string: ``"my.node".seed=7``; the input name is an identifier."""
+    if item.startswith('"'):
+        try:
+            node_id, end = json.JSONDecoder().raw_decode(item)
+        except ValueError:
+            raise UsageError(f"--set {item!r}: the quoted node id is not a JSON string") from None
+        rest = item[end:]
+        if not rest.startswith("."):
+            raise UsageError(f"--set {item!r}: expected \"NODE\".INPUT=VALUE")
+        input_name, sep, raw = rest[1:].partition("=")
+    else:
+        target, sep, raw = item.partition("=")
+        node_id, _, input_name = target.rpartition(".")
+    if not sep or not node_id or not input_name:
+        raise UsageError(f"--set {item!r}: expected NODE.INPUT=VALUE")
+    return node_id, input_name, raw
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from .server.main import serve
 
-    return serve(_settings(args), host=args.host, port=args.port, token=args.token,
-                 dev=args.dev)
+    limits = {name: value for name, value in (("max_pixels", args.max_pixels),
+                                              ("max_text_chars", args.max_text_chars))
+              if value is not None}
+    if any(value < 1 for value in limits.values()):
+        raise UsageError("--max-pixels and --max-text-chars must be at least 1")
+    return serve(replace(_settings(args), **limits), host=args.host, port=args.port,
+                 token=args.token, dev=args.dev)
+
+
+def cmd_db_recover(args: argparse.Namespace) -> int:
+    from .server.db_recover import recover
+
+    path = _settings(args).queue_db
+    print(recover(path).summary(path))
+    return EXIT_OK
 
 
 def cmd_train_tiny(args: argparse.Namespace) -> int:

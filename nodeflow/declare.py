@@ -9,6 +9,7 @@ import inspect
 import re
 import types
 import typing
+import unicodedata
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Annotated, Any, Callable, Literal
@@ -18,11 +19,21 @@ import pydantic
 
 from .errors import DeclarationError
 from .fields import REQUIRED, FieldSpec
+from .flow import ExecutionBlocker
 from .types import SocketType, as_socket_type
 
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:[-+][0-9A-Za-z.\-+]+)?$")
-TYPE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _STRICT = pydantic.ConfigDict(strict=True, allow_inf_nan=False)
+
+
+def type_name_problem(name: Any) -> str | None:
+    """Why ``name`` cannot be a node type name, or None. Any non-empty string without control
+    characters is a name: packs use spaces and symbols ("Mask Morphology", "ImageResize+")."""
+    if not isinstance(name, str) or not name:
+        return "a node type name must be a non-empty string"
+    if any(unicodedata.category(ch) == "Cc" for ch in name):
+        return f"node type name {name!r} contains a control character"
+    return None
 
 
 @dataclass(frozen=True)
@@ -31,6 +42,12 @@ class InputSpec:
     socket: type[SocketType]
     field: FieldSpec
     optional: bool
+    is_list: bool = False
+    """Annotated ``list[T]``: the node gets the whole list instead of running once per item."""
+
+    @property
+    def lazy(self) -> bool:
+        return self.field.lazy
 
     @property
     def required(self) -> bool:
@@ -86,6 +103,10 @@ class InputSpec:
             out["widget"] = f.widget
         if not self.accepts_literal:
             out["link_only"] = True
+        if self.is_list:
+            out["is_list"] = True
+        if self.lazy:
+            out["lazy"] = True
         return out
 
 
@@ -93,6 +114,8 @@ class InputSpec:
 class OutputSpec:
     name: str
     socket: type[SocketType]
+    is_list: bool = False
+    """Annotated ``list[T]``: each item travels on its own (nodes downstream run per item)."""
 
 
 @dataclass(eq=False)
@@ -113,6 +136,10 @@ class NodeDef:
     fingerprint: Callable[..., Any] | None = None
     returns_tuple: bool = False
     pack: str | None = field(default=None)
+    is_async: bool = False
+    check_lazy: Callable[..., Any] | None = None
+    subgraph: Any = None
+    """For a component (a subgraph file used as a node): its versions, expanded before running."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the function itself (handy in tests and in other nodes)."""
@@ -143,10 +170,25 @@ class NodeDef:
                             f"returned {got}")
         out = {}
         for spec, value in zip(self.outputs, values):
-            problem = spec.socket.check(value)
-            if problem is not None:
-                raise TypeError(f"{self.type_name} output '{spec.name}' should be "
-                                f"{spec.socket.type_name}: {problem}")
+            if isinstance(value, ExecutionBlocker):
+                out[spec.name] = [value] if spec.is_list else value
+                continue
+            if spec.is_list:
+                if not isinstance(value, (list, tuple)):
+                    raise TypeError(f"{self.type_name} output '{spec.name}' is declared a list "
+                                    f"of {spec.socket.type_name} but got "
+                                    f"{type(value).__name__}")
+                value = list(value)
+                items = value
+            else:
+                items = (value,)
+            for item in items:
+                if isinstance(item, ExecutionBlocker):
+                    continue
+                problem = spec.socket.check(item)
+                if problem is not None:
+                    raise TypeError(f"{self.type_name} output '{spec.name}' should be "
+                                    f"{spec.socket.type_name}: {problem}")
             out[spec.name] = value
         return out
 
@@ -162,35 +204,49 @@ class NodeDef:
             "output_node": self.output_node,
             "always_run": self.always_run,
             "inputs": [spec.schema(settings) for spec in self.inputs.values()],
-            "outputs": [{"name": o.name, "type": o.socket.type_name, "color": o.socket.color}
-                        for o in self.outputs],
+            "outputs": [{"name": o.name, "type": o.socket.type_name, "color": o.socket.color,
+                         **({"is_list": True} if o.is_list else {})} for o in self.outputs],
+            **({"component": True} if self.subgraph is not None else {}),
         }
 
 
 def node(fn: Callable | None = None, *, name: str | None = None, category: str = "utils",
          version: str = "1.0.0", display_name: str | None = None,
          description: str | None = None, output: bool = False, always_run: bool = False,
-         fingerprint: Callable[..., Any] | None = None) -> Any:
+         fingerprint: Callable[..., Any] | None = None,
+         check_lazy: Callable[..., Any] | None = None) -> Any:
     """Declare a node from a typed function.
 
     ``output=True`` marks nodes that produce results (the graph runs what they need);
     ``always_run=True`` nodes never come from the cache; ``fingerprint(literal_inputs,
     settings)`` returns a JSON-able value folded into the cache key (e.g. a file's mtime), so a
     node re-runs when something outside the workflow changed.
+
+    ``name`` may be any non-empty string without control characters. ``check_lazy(**inputs)``
+    is required when inputs are declared ``Field(lazy=True)``: it gets the inputs evaluated so
+    far (a lazy input not yet evaluated is None) and returns the names of the lazy inputs it
+    needs; it is asked again after those ran, until it asks for nothing new.
+    An ``async def`` node runs on the executor's event loop, other nodes running meanwhile.
+    A node may return a :class:`~nodeflow.flow.Expansion` (from a ``GraphBuilder``): a graph
+    the executor runs in its place.
     """
     def wrap(f: Callable) -> NodeDef:
-        return _make_node_def(f, name=name or f.__name__, category=category, version=version,
+        return _make_node_def(f, name=f.__name__ if name is None else name,
+                              category=category, version=version,
                               display_name=display_name, description=description,
-                              output=output, always_run=always_run, fingerprint=fingerprint)
+                              output=output, always_run=always_run, fingerprint=fingerprint,
+                              check_lazy=check_lazy)
     return wrap(fn) if fn is not None else wrap
 
 
 def _make_node_def(fn: Callable, *, name: str, category: str, version: str,
                    display_name: str | None, description: str | None, output: bool,
-                   always_run: bool, fingerprint: Callable | None) -> NodeDef:
+                   always_run: bool, fingerprint: Callable | None,
+                   check_lazy: Callable | None = None) -> NodeDef:
     where = f"node {name!r} ({fn.__module__}.{fn.__qualname__})"
-    if not TYPE_NAME.match(name):
-        raise DeclarationError(f"{where}: type name must be letters, digits, '_', '.', '-'")
+    problem = type_name_problem(name)
+    if problem:
+        raise DeclarationError(f"{where}: {problem}")
     if not SEMVER.match(version):
         raise DeclarationError(f"{where}: version {version!r} is not semver (like 1.0.0)")
     try:
@@ -201,13 +257,20 @@ def _make_node_def(fn: Callable, *, name: str, category: str, version: str,
     outputs, returns_tuple = _outputs(hints.get("return", None), where)
     if not outputs and not output:
         raise DeclarationError(f"{where}: a node without outputs must be declared output=True")
+    lazy = [n for n, spec in inputs.items() if spec.lazy]
+    if lazy and check_lazy is None:
+        raise DeclarationError(f"{where}: lazy inputs ({', '.join(lazy)}) need "
+                               "@node(check_lazy=...) to say which of them to evaluate")
+    if check_lazy is not None and not lazy:
+        raise DeclarationError(f"{where}: check_lazy is given but no input is Field(lazy=True)")
     doc = inspect.getdoc(fn) or ""
     return NodeDef(
         type_name=name, fn=fn, version=version, category=category,
         display_name=display_name or _spaced(name),
         description=description if description is not None else doc.split("\n\n")[0].strip(),
         inputs=inputs, outputs=outputs, output_node=output, always_run=always_run,
-        wants_ctx=wants_ctx, fingerprint=fingerprint, returns_tuple=returns_tuple)
+        wants_ctx=wants_ctx, fingerprint=fingerprint, returns_tuple=returns_tuple,
+        is_async=inspect.iscoroutinefunction(fn), check_lazy=check_lazy)
 
 
 def _spaced(name: str) -> str:
@@ -225,7 +288,8 @@ def _inputs(fn: Callable, hints: dict, where: str) -> tuple[dict[str, InputSpec]
             continue
         if param.name not in hints:
             raise DeclarationError(f"{where}: input '{param.name}' needs a type annotation")
-        socket, optional, literal_choices = _input_type(hints[param.name], where, param.name)
+        socket, optional, literal_choices, is_list = _input_type(hints[param.name], where,
+                                                                 param.name)
         spec = param.default if isinstance(param.default, FieldSpec) else FieldSpec(
             default=REQUIRED if param.default is inspect.Parameter.empty else param.default)
         if literal_choices is not None and spec.choices is None:
@@ -235,7 +299,7 @@ def _inputs(fn: Callable, hints: dict, where: str) -> tuple[dict[str, InputSpec]
                                    "comes from a link and can only default to None")
         if spec.has_default and spec.default is None:
             optional = True
-        inp = InputSpec(param.name, socket, spec, optional)
+        inp = InputSpec(param.name, socket, spec, optional, is_list)
         if spec.has_default and spec.default is not None:
             _check_default(inp, where)
         inputs[param.name] = inp
@@ -243,7 +307,7 @@ def _inputs(fn: Callable, hints: dict, where: str) -> tuple[dict[str, InputSpec]
 
 
 def _input_type(annotation: Any, where: str, name: str):
-    """(socket type, optional, choices from Literal[...]) for one annotation."""
+    """(socket type, optional, choices from Literal[...], whole list) for one annotation."""
     optional = False
     if typing.get_origin(annotation) is Annotated:
         annotation = typing.get_args(annotation)[0]
@@ -252,49 +316,71 @@ def _input_type(annotation: Any, where: str, name: str):
         rest = [a for a in args if a is not type(None)]
         if len(rest) == 1:
             annotation, optional = rest[0], True
+    if typing.get_origin(annotation) is list:
+        item = typing.get_args(annotation)
+        socket, _, choices, nested = _input_type(item[0] if item else None, where, name)
+        if nested:
+            raise DeclarationError(f"{where}: input '{name}': a list of lists is not a socket")
+        return socket, optional, choices, True
     if typing.get_origin(annotation) is Literal:
         values = typing.get_args(annotation)
         socket = as_socket_type(type(values[0]))
         if socket is None or any(type(v) is not type(values[0]) for v in values):
             raise DeclarationError(f"{where}: input '{name}': Literal values must share one "
                                    "primitive type")
-        return socket, optional, list(values)
+        return socket, optional, list(values), False
     socket = as_socket_type(annotation)
     if socket is None:
         raise DeclarationError(f"{where}: input '{name}' has type {annotation!r}; use int, "
-                               "float, str, bool or a nodeflow socket type")
-    return socket, optional, None
+                               "float, str, bool or a nodeflow socket type (or a list[...] "
+                               "of one)")
+    return socket, optional, None, False
 
 
 def _check_default(inp: InputSpec, where: str) -> None:
+    items = inp.field.default if inp.is_list and isinstance(inp.field.default, list) else [
+        inp.field.default]
+    for item in items:
+        _check_default_item(inp, item, where)
+
+
+def _check_default_item(inp: InputSpec, default: Any, where: str) -> None:
     try:
-        inp.adapter.validate_python(inp.field.default)
+        inp.adapter.validate_python(default)
     except pydantic.ValidationError as exc:
         raise DeclarationError(f"{where}: default of input '{inp.name}' is invalid: "
                                f"{exc.errors()[0]['msg']}") from None
     choices = inp.field.choices
-    if isinstance(choices, (list, tuple)) and inp.field.default not in choices:
+    if isinstance(choices, (list, tuple)) and default not in choices:
         raise DeclarationError(f"{where}: default of input '{inp.name}' is not one of its "
                                "choices")
+
+
+def _list_socket(annotation: Any) -> tuple[type[SocketType] | None, bool]:
+    """The socket type of an output annotation, and whether it is ``list[T]``."""
+    if typing.get_origin(annotation) is list:
+        args = typing.get_args(annotation)
+        return (as_socket_type(args[0]) if args else None), True
+    return as_socket_type(annotation), False
 
 
 def _outputs(annotation: Any, where: str) -> tuple[list[OutputSpec], bool]:
     if annotation is None or annotation is type(None):
         return [], False
-    socket = as_socket_type(annotation)
+    socket, is_list = _list_socket(annotation)
     if socket is not None:
         name = "value" if socket.type_name == "*" else socket.type_name.lower()
-        return [OutputSpec(name, socket)], False
+        return [OutputSpec(name, socket, is_list)], False
     if isinstance(annotation, type) and issubclass(annotation, tuple) and hasattr(
             annotation, "_fields"):
         field_hints = typing.get_type_hints(annotation)
         outputs = []
         for field_name in annotation._fields:
-            field_socket = as_socket_type(field_hints.get(field_name))
+            field_socket, is_list = _list_socket(field_hints.get(field_name))
             if field_socket is None:
                 raise DeclarationError(f"{where}: output '{field_name}' needs a socket type "
                                        "annotation")
-            outputs.append(OutputSpec(field_name, field_socket))
+            outputs.append(OutputSpec(field_name, field_socket, is_list))
         return outputs, True
     raise DeclarationError(f"{where}: return annotation {annotation!r} is not a socket type "
                            "or a NamedTuple of socket types")

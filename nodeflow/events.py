@@ -5,9 +5,13 @@ Kinds, in the order a run emits them::
     run_started (data["nodes"]: what will run) -> nodes_cached (data["nodes"], and data["ui"]:
     the results cached output nodes reported) -> for each node that runs:
     node_started -> progress* (data: value, max, preview?) and log* (data["message"])
-    -> node_finished (data["ui"])
+    -> node_finished (data["ui"]; data["blocked"] when an ExecutionBlocker stopped every run
+    of the node)
     then one of run_succeeded, run_failed (data: type, message, input, traceback),
     run_interrupted.
+
+Events of nodes inside subgraphs and expansions carry data["display_node"]: the node the user
+sees in the editor. A lazy branch or an expansion adds nodes that run_started did not list.
 """
 from __future__ import annotations
 

@@ -39,6 +39,7 @@ class FieldSpec:
     control_after_generate: bool = False
     upload: str | None = None
     widget: str | None = None
+    lazy: bool = False
 
     @property
     def has_default(self) -> bool:
@@ -58,7 +59,7 @@ def Field(default: Any = REQUIRED, *, ge: float | None = None, le: float | None 
           choices: Choices | None = None, multiline: bool = False, max_length: int | None = None,
           tooltip: str = "", display_name: str | None = None,
           control_after_generate: bool = False, upload: str | None = None,
-          widget: str | None = None) -> Any:
+          widget: str | None = None, lazy: bool = False) -> Any:
     """Declare an input's default and constraints.
 
     ``choices`` is a list, or a callable taking the run's :class:`~nodeflow.settings.Settings`
@@ -67,9 +68,11 @@ def Field(default: Any = REQUIRED, *, ge: float | None = None, le: float | None 
     ``control_after_generate`` asks the editor for the seed widget's randomize/increment menu.
     ``upload="image"`` makes a file-name input an image picker with upload and preview.
     ``widget`` names an editor widget that a pack's editor extension registers.
+    ``lazy=True`` makes a linked input lazy: what feeds it runs only if the node's
+    ``check_lazy`` asks for it (see ``@node``); an input it never asks for arrives as None.
     """
     return FieldSpec(default=default, ge=ge, le=le, step=step, multiple_of=multiple_of,
                      choices=choices,
                      multiline=multiline, max_length=max_length, tooltip=tooltip,
                      display_name=display_name, control_after_generate=control_after_generate,
-                     upload=upload, widget=widget)
+                     upload=upload, widget=widget, lazy=lazy)

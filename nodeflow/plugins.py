@@ -38,6 +38,9 @@ def load_registry(settings: Settings | None = None, *, builtin: bool = True,
         for folder in custom_node_dirs(settings):
             for path in pack_paths(folder):
                 load_pack_path(registry, path, kind="custom", reload=reload_custom)
+        from .components import add_components
+
+        add_components(registry, settings.components_dir)
     return registry
 
 

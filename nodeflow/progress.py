@@ -29,6 +29,7 @@ class ProgressPrinter:
             self._line(f"cached: {', '.join(event.data['nodes'])}")
         elif event.kind == ev.NODE_STARTED:
             self.done += 1
+            self.total = max(self.total, self.done)  # lazy branches and expansions join later
             self.types[event.node] = event.data.get("type", "")
             self._draw(self._label(event.node), final=not self.tty)
         elif event.kind == ev.PROGRESS and self.tty:

@@ -24,6 +24,11 @@ class Settings:
     cache_budget_bytes: int = DEFAULT_BUDGET_BYTES
     model_budget_bytes: int | None = None  # None: 60% of the machine's memory
     precision: str = "auto"  # auto (fp32 on CPU, fp16 on CUDA), fp32, bf16 or fp16
+    max_pixels: int = 4096 * 4096
+    """The most pixels one node may make: width x height x batch_size (16.8 Mpx: SDXL at
+    1024x1024 with a batch of 16). The server refuses larger prompts before they run."""
+    max_text_chars: int = 20_000
+    """The longest text input a queued prompt may carry (a prompt is a few hundred)."""
 
     @classmethod
     def from_args(cls, base_dir: str | os.PathLike | None = None, **kwargs) -> "Settings":
@@ -40,6 +45,10 @@ class Settings:
     @property
     def custom_nodes_dir(self) -> Path:
         return self.base_dir / "custom_nodes"
+
+    @property
+    def components_dir(self) -> Path:
+        return self.base_dir / "components"
 
     @property
     def input_dir(self) -> Path:

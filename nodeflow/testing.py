@@ -15,6 +15,8 @@ and assert that the list is empty. Nothing here imports torch or pytest.
 """
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
 import threading
 from pathlib import Path
@@ -24,6 +26,7 @@ from .context import NodeContext
 from .declare import SEMVER, NodeDef
 from .events import Event
 from .executor import literal_inputs, node_key
+from .flow import Expansion
 from .settings import Settings
 from .validate import literal_problem
 
@@ -54,7 +57,10 @@ def static_problems(node_def: NodeDef) -> list[str]:
 def run_node(node_def: NodeDef, inputs: dict[str, Any], settings: Settings | None = None
              ) -> tuple[dict[str, Any], dict[str, list], list[Event]]:
     """Call the node as the executor would (defaults filled in, a real ``ctx``) and return
-    (outputs by name, reported results, events it emitted). Raises what the node raises."""
+    (outputs by name, reported results, events it emitted). Raises what the node raises.
+    An ``async def`` node is awaited; a node that expands returns ``{"expansion": Expansion}``
+    (check its ``nodes`` and ``outputs``). Inputs are passed as given: a ``list[T]`` input
+    takes a list, a lazy input you leave out is None."""
     settings = settings or Settings(base_dir=Path.cwd() / ".nodeflow-test")
     kwargs = {**literal_inputs(node_def, inputs), **inputs}
     events: list[Event] = []
@@ -62,8 +68,19 @@ def run_node(node_def: NodeDef, inputs: dict[str, Any], settings: Settings | Non
                       settings=settings, listener=events.append, interrupt=threading.Event())
     if node_def.wants_ctx:
         kwargs["ctx"] = ctx
-    outputs = node_def.outputs_from_result(node_def.fn(**kwargs))
+    for name in node_def.inputs:
+        kwargs.setdefault(name, None)
+    result = node_def.fn(**kwargs)
+    if inspect.isawaitable(result):
+        result = asyncio.run(_awaited(result))
+    if isinstance(result, Expansion):
+        return {"expansion": result}, ctx.ui, events
+    outputs = node_def.outputs_from_result(result)
     return outputs, ctx.ui, events
+
+
+async def _awaited(awaitable):
+    return await awaitable
 
 
 def key_problems(node_def: NodeDef, inputs: dict[str, Any], settings: Settings) -> list[str]:

@@ -172,3 +172,11 @@ def can_connect(output_type: str, input_type: type[SocketType]) -> bool:
     if input_type.type_name == "*" or output_type == "*":
         return True
     return output_type == input_type.type_name or output_type in input_type.accepts
+
+
+def socket_by_name(type_name: str) -> type[SocketType]:
+    """The built-in socket type with this wire name, else a new one (for subgraph inputs)."""
+    for known in BUILTIN_TYPES:
+        if known.type_name == type_name:
+            return known
+    return socket_type(type_name)

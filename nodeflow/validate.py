@@ -24,8 +24,32 @@ _MAX_LISTED = 12
 
 def validate(workflow: Workflow, registry: Registry, settings: Any = None,
              graph: nx.DiGraph | None = None) -> list[Problem]:
-    """All problems of ``workflow``; an empty list means it can run. ``graph``, when given, is
-    the graph of the workflow without its muted and bypassed nodes (what will run)."""
+    """All problems of ``workflow``; an empty list means it can run. Subgraph nodes are
+    checked as the flat graph they expand to (inner nodes are named ``path/id``)."""
+    from .subgraphs import flatten
+
+    flat = flatten(workflow, registry)
+    if flat.workflow is not workflow:
+        graph = None
+    return flat.problems + flat_problems(flat, registry, settings, graph)
+
+
+def flat_problems(flat: Any, registry: Registry, settings: Any = None,
+                  graph: nx.DiGraph | None = None) -> list[Problem]:
+    """The problems of a flattened workflow, less the inputs a subgraph problem (already
+    reported on the subgraph node) left empty."""
+    problems = validate_flat(flat.workflow, registry, settings, graph)
+    if flat.dropped:
+        problems = [p for p in problems if (p.node, p.input) not in flat.dropped]
+        problems = [p for p in problems if not (p.kind == "no_output" and flat.problems)]
+    return problems
+
+
+def validate_flat(workflow: Workflow, registry: Registry, settings: Any = None,
+                  graph: nx.DiGraph | None = None) -> list[Problem]:
+    """:func:`validate` for a workflow whose subgraphs are already expanded. ``graph``, when
+    given, is the graph of the workflow without its muted and bypassed nodes (what will
+    run)."""
     from .requires import requirement_problems
 
     problems: list[Problem] = requirement_problems(workflow)
@@ -144,6 +168,17 @@ def literal_problem(spec: InputSpec, value: Any, settings: Any = None,
 def literal_issue(spec: InputSpec, value: Any, settings: Any = None,
                   check_choices: bool = True) -> Issue | None:
     """(kind, message) for a literal value ``spec`` does not accept, or None."""
+    if isinstance(value, list) and spec.accepts_literal:
+        if not spec.is_list:
+            return "list_not_allowed", (f"a list ({short_repr(value)}) cannot be typed into "
+                                        f"this {spec.socket.type_name} input; feed a list "
+                                        "output (e.g. PromptList, NumberList) to run the node "
+                                        "once per item")
+        for item in value:
+            issue = literal_issue(spec, item, settings, check_choices)
+            if issue is not None:
+                return issue
+        return None
     if not spec.accepts_literal:
         if value is None and spec.optional:
             return None

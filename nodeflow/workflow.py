@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import pydantic
 from pydantic import BaseModel, ConfigDict
@@ -34,6 +34,30 @@ class NodeSpec(BaseModel):
     ui: dict[str, Any] | None = None
 
 
+class SubgraphInput(BaseModel):
+    """An input a subgraph exposes: its socket type name, and a default that makes it
+    optional."""
+    model_config = ConfigDict(extra="forbid", strict=True)
+    type: str
+    default: Any = None
+    description: str | None = None
+    ui: dict[str, Any] | None = None
+
+
+class SubgraphDef(BaseModel):
+    """A workflow with declared inputs and outputs, used as a node (see docs/workflow-format.md).
+
+    Inner nodes read the subgraph's inputs through links to the reserved node id ``@inputs``;
+    ``outputs`` maps each output name to a link to an inner node's output."""
+    model_config = ConfigDict(extra="forbid", strict=True)
+    description: str | None = None
+    category: str | None = None
+    inputs: dict[str, SubgraphInput] = {}
+    outputs: dict[str, Link] = {}
+    nodes: dict[str, NodeSpec]
+    ui: dict[str, Any] | None = None
+
+
 class Workflow(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     nodeflow: Literal[1]
@@ -41,17 +65,28 @@ class Workflow(BaseModel):
     description: str | None = None
     requires: dict[str, Any] | None = None
     nodes: dict[str, NodeSpec]
+    subgraphs: dict[str, SubgraphDef] | None = None
     ui: dict[str, Any] | None = None
 
 
-def as_link(value: Any) -> Link | None:
+class LinkRef(NamedTuple):
+    """A link as the engine reads it (a plain tuple: links are read many times per run)."""
+    node: str
+    output: str
+
+    def model_dump(self) -> dict[str, str]:
+        """The link as it is written in a file (the same call as on :class:`Link`)."""
+        return {"node": self.node, "output": self.output}
+
+
+def as_link(value: Any) -> LinkRef | None:
     """The link a value stands for, or None for a literal. Malformed links raise ValueError."""
     if not isinstance(value, dict) or "node" not in value:
         return None
     if set(value) != {"node", "output"} or not all(isinstance(v, str) for v in value.values()):
         raise ValueError('a link must be {"node": "<node id>", "output": "<output name>"} '
                          f"with two strings, got {short_repr(value)}")
-    return Link(node=value["node"], output=value["output"])
+    return LinkRef(value["node"], value["output"])
 
 
 def parse_workflow(source: str | bytes | dict) -> Workflow:

@@ -20,20 +20,32 @@ def is_api_prompt(data: Any) -> bool:
             and all(isinstance(v, dict) and "class_type" in v for v in data.values()))
 
 
-def convert_api_prompt(prompt: dict, registry: Registry | None = None
+def convert_api_prompt(prompt: dict, registry: Registry | None = None,
+                       subgraphs: dict[str, tuple[str, tuple[str, ...]]] | None = None,
+                       sources: dict[str, tuple[str, ...]] | None = None
                        ) -> tuple[dict, list[Problem]]:
     """A nodeflow workflow dict for ``prompt``, and every problem met on the way.
 
     Node ids are kept, so ComfyUI clients see their own ids in progress messages and history.
-    The workflow is only usable when the problem list is empty.
+    The workflow is only usable when the problem list is empty. ``subgraphs`` maps class types
+    that are subgraphs (ComfyUI names them by uuid) to (nodeflow name, output names);
+    ``sources`` are extra link sources that are not nodes (a subgraph's ``@inputs``), with
+    their output names by index.
     """
     problems: list[Problem] = []
     kinds: dict[str, tuple[str, NodeMapping | None, tuple[str, ...]]] = {}
     for node_id, entry in prompt.items():
+        class_type = entry.get("class_type") if isinstance(entry, dict) else None
+        if subgraphs and class_type in subgraphs and isinstance(entry.get("inputs", {}), dict):
+            name, outputs = subgraphs[class_type]
+            kinds[str(node_id)] = (name, None, outputs)
+            continue
         kind = _node_kind(str(node_id), entry, registry, problems)
         if kind is not None:
             kinds[str(node_id)] = kind
-    ids = {str(node_id) for node_id in prompt}
+    for source, outputs in (sources or {}).items():
+        kinds[source] = (source, None, outputs)
+    ids = {str(node_id) for node_id in prompt} | set(sources or ())
     nodes: dict[str, dict] = {}
     for node_id, entry in prompt.items():
         node_id = str(node_id)

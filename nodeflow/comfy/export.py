@@ -1,7 +1,8 @@
 """nodeflow workflows -> ComfyUI: the API format (a prompt ComfyUI can queue) and the editor's
 UI format (what ComfyUI opens from a PNG's ``workflow`` chunk), through the same mapping table
 as the importers. A node type ComfyUI has no counterpart for is a problem naming the node; a
-workflow is only exported when every node maps.
+workflow is only exported when every node maps. Subgraphs are flattened in the API format and
+written as ComfyUI subgraph definitions in the UI format (nodeflow/comfy/export_subgraphs.py).
 """
 from __future__ import annotations
 
@@ -23,13 +24,23 @@ _NODE_WIDTH, _ROW = 315, 26
 _MODE_NUMBERS = {"mute": 2, "bypass": 4}  # LiteGraph's modes, as ComfyUI saves them
 
 
+def _flat(workflow: Workflow, registry: Registry) -> tuple[Workflow, list[Problem]]:
+    """Subgraphs written out: ComfyUI runs the flat graph the same (inner ids are paths)."""
+    from ..subgraphs import flatten
+
+    flat = flatten(workflow, registry)
+    return flat.workflow, flat.problems
+
+
 def export_api(workflow: Workflow, registry: Registry) -> tuple[dict, list[Problem]]:
     """(API-format prompt keyed by the nodeflow node ids, problems). Only usable when the
-    problem list is empty. Muted and bypassed nodes are resolved first, as ComfyUI's editor
-    resolves them before it queues a prompt."""
-    active, problems = resolve_modes(workflow, registry)
-    prompt, more = _prompt(active, registry)
-    return prompt, problems + more
+    problem list is empty. Subgraph nodes are written as their inner nodes (``sub/inner``),
+    and muted and bypassed nodes are resolved, as ComfyUI's editor does before it queues a
+    prompt."""
+    flat, problems = _flat(workflow, registry)
+    active, more = resolve_modes(flat, registry)
+    prompt, rest = _prompt(active, registry)
+    return prompt, problems + more + rest
 
 
 def _prompt(workflow: Workflow, registry: Registry) -> tuple[dict, list[Problem]]:
@@ -52,79 +63,30 @@ def _prompt(workflow: Workflow, registry: Registry) -> tuple[dict, list[Problem]
 
 
 def export_ui(workflow: Workflow, registry: Registry) -> tuple[dict, list[Problem]]:
-    """(ComfyUI editor workflow, version 0.4 with numeric ids, problems)."""
-    prompt, problems = _prompt(workflow, registry)
+    """(ComfyUI editor workflow, version 0.4 with numeric ids, problems). Subgraphs (the
+    file's and components) become ComfyUI subgraph definitions (``definitions.subgraphs``,
+    instances typed by the definition's uuid); a literal given to a subgraph node's input
+    becomes a PrimitiveNode feeding it, as ComfyUI draws it."""
+    from .export_subgraphs import collect_subgraphs, definition_json
+
+    problems: list[Problem] = []
+    kinds = collect_subgraphs(workflow, registry, problems)
     if problems:
         return {}, problems
-    numbers = _numbers(list(workflow.nodes))
-    order = {node_id: i for i, node_id in enumerate(_execution_order(workflow))}
-    positions = _layout(workflow)
-    links: list[list] = []
-    out_links: dict[tuple[str, int], list[int]] = defaultdict(list)
-    nodes: list[dict] = []
-    for node_id, spec in workflow.nodes.items():
-        node_def = registry.get(spec.type)
-        mapping = export_mapping_for(spec.type)
-        entry = prompt[node_id]
-        ui = spec.ui or {}
-        inputs: list[dict] = []
-        widgets: list[Any] = []
-        linked_widgets: dict[str, int] = {}
-        for nf_name, input_spec in node_def.inputs.items():
-            comfy_name = mapping.comfy_input_name(nf_name)
-            value = entry["inputs"].get(comfy_name)
-            is_link = as_link(spec.inputs.get(nf_name)) is not None and comfy_name in entry[
-                "inputs"]
-            if not input_spec.accepts_literal or is_link:
-                slot = {"name": comfy_name, "type": input_spec.socket.type_name, "link": None}
-                if input_spec.accepts_literal:
-                    slot["widget"] = {"name": comfy_name}
-                if is_link:
-                    link_id = len(links) + 1
-                    source_type = _output_type(workflow, registry, value)
-                    links.append([link_id, numbers[value[0]], value[1], numbers[node_id],
-                                  len(inputs), source_type])
-                    out_links[(value[0], value[1])].append(link_id)
-                    slot["link"] = link_id
-                    if input_spec.accepts_literal:
-                        linked_widgets[comfy_name] = link_id
-                inputs.append(slot)
-        for name in mapping.widgets:
-            if name == CONTROL:
-                seed = mapping.input_name(mapping.widgets[mapping.widgets.index(name) - 1])
-                widgets.append((ui.get("controls") or {}).get(seed, "fixed"))
-                continue
-            value = entry["inputs"].get(name)
-            if name in linked_widgets:  # a linked widget keeps a value slot in ComfyUI
-                nf_name = mapping.input_name(name)
-                default = node_def.inputs[nf_name].field.default \
-                    if nf_name in node_def.inputs else None
-                value = _comfy_value(mapping, nf_name, default)
-            widgets.append(value)
-        outputs = [{"name": out.socket.type_name, "type": out.socket.type_name,
-                    "links": out_links.get((node_id, index)) or None, "slot_index": index}
-                   for index, out in enumerate(node_def.outputs)]
-        width, height = ui.get("size") or [_NODE_WIDTH, _ROW * (len(inputs) + len(widgets)
-                                                                + len(outputs)) + 30]
-        node: dict[str, Any] = {
-            "id": numbers[node_id], "type": mapping.comfy_type,
-            "pos": ui.get("pos") or positions[node_id], "size": [width, height],
-            "flags": {"collapsed": True} if ui.get("collapsed") else {},
-            "order": order[node_id], "mode": _MODE_NUMBERS.get(spec.mode, 0), "inputs": inputs, "outputs": outputs,
-            "properties": {"Node name for S&R": mapping.comfy_type},
-            "widgets_values": widgets}
-        if isinstance(ui.get("title"), str) and ui["title"]:
-            node["title"] = ui["title"]
-        nodes.append(node)
-    # output links listed in link order, as ComfyUI writes them
-    for node in nodes:
-        for out in node["outputs"]:
-            if out["links"] is not None:
-                out["links"].sort()
-    nodes += _note_nodes(workflow, max(numbers.values(), default=0))
+    drawing = _draw(workflow.nodes, registry, kinds, None, problems)
+    if problems:
+        return {}, problems
+    definitions = []
+    for kind in kinds.values():
+        inner = _draw(kind.definition.nodes, registry, kinds, kind, problems)
+        definitions.append(definition_json(kind, inner))
+    if problems:
+        return {}, problems
+    nodes, links = drawing.nodes, drawing.links
+    nodes += _note_nodes(workflow, max((n["id"] for n in nodes), default=0))
     top_ui = workflow.ui or {}
     view = top_ui.get("view") or {}
-    return {
+    result = {
         "last_node_id": max((n["id"] for n in nodes), default=0),
         "last_link_id": len(links),
         "nodes": nodes, "links": links,
@@ -136,7 +98,211 @@ def export_ui(workflow: Workflow, registry: Registry) -> tuple[dict, list[Proble
         "extra": {"ds": {"scale": view.get("scale", 1.0),
                          "offset": view.get("offset", [0, 0])}},
         "version": 0.4,
-    }, []
+    }
+    if definitions:
+        result["definitions"] = {"subgraphs": definitions}
+    return result, []
+
+
+class _Source:
+    """A link source that is not a mapped node: a subgraph node, or a subgraph's inputs."""
+
+    def __init__(self, names: list[str], types: list[str]):
+        self.outputs = tuple(names)
+        self.types = list(types)
+
+
+class _Drawing:
+    def __init__(self) -> None:
+        self.nodes: list[dict] = []
+        self.links: list[list] = []
+        self.io_links: dict[str, list[int]] = defaultdict(list)
+        """Links from a subgraph's inputs (by input name) and to its outputs (by output)."""
+
+
+def _draw(specs: dict, registry: Registry, kinds: dict, inside, problems: list[Problem]
+          ) -> _Drawing:
+    """One graph in ComfyUI's editor format: ``specs`` is the workflow's nodes or, when
+    ``inside`` is a subgraph, its nodes (links from ``@inputs`` come from ComfyUI's input node
+    -10, its outputs go to the output node -20)."""
+    from .export_subgraphs import INPUT_NODE, OUTPUT_NODE
+
+    workflow = Workflow.model_construct(nodeflow=1, nodes=specs)
+    drawing = _Drawing()
+    mappings: dict[str, Any] = {}
+    for node_id, spec in specs.items():
+        kind = kinds.get(spec.type)
+        if kind is not None:
+            mappings[node_id] = _Source([n for n, _ in kind.outputs], [t for _, t in kind.outputs])
+            continue
+        mapping = export_mapping_for(spec.type)
+        if mapping is None or registry.get(spec.type) is None:
+            problems.append(Problem(node_id, None, f"{spec.type} has no ComfyUI counterpart",
+                                    "untranslatable"))
+            continue
+        mappings[node_id] = mapping
+    if inside is not None:
+        mappings["@inputs"] = _Source([n for n, _ in inside.inputs], [t for _, t in inside.inputs])
+    if problems:
+        return drawing
+    numbers = _numbers(list(specs))
+    order = {node_id: i for i, node_id in enumerate(_execution_order(workflow))}
+    positions = _layout(workflow)
+    next_id = [max(numbers.values(), default=0) + 1]
+    out_links: dict[tuple[str, int], list[int]] = defaultdict(list)
+
+    def link(origin: str, slot: int, target: int, target_slot: int, kind: str) -> int:
+        link_id = len(drawing.links) + 1
+        origin_number = INPUT_NODE if origin == "@inputs" else numbers.get(origin, origin)
+        drawing.links.append([link_id, origin_number, slot, target, target_slot, kind])
+        if origin == "@inputs":
+            drawing.io_links[mappings["@inputs"].outputs[slot]].append(link_id)
+        else:
+            out_links[(origin, slot)].append(link_id)
+        return link_id
+
+    def source_type(source_id: str, index: int) -> str:
+        source = mappings[source_id]
+        if isinstance(source, _Source):
+            return source.types[index]
+        return registry.get(specs[source_id].type).outputs[index].socket.type_name
+
+    for node_id, spec in specs.items():
+        ui = spec.ui or {}
+        kind = kinds.get(spec.type)
+        pos = ui.get("pos") or positions[node_id]
+        if kind is not None:
+            node = _instance_node(node_id, spec, kind, mappings, numbers, pos, next_id,
+                                  link, drawing, problems)
+        else:
+            node = _mapped_node(node_id, spec, mappings, specs, registry, numbers, pos, link,
+                                source_type, problems)
+        node["order"] = order[node_id]
+        if isinstance(ui.get("title"), str) and ui["title"]:
+            node["title"] = ui["title"]
+        drawing.nodes.append(node)
+    if inside is not None:
+        for index, (name, _) in enumerate(inside.outputs):
+            target = inside.definition.outputs[name]
+            if target.node == "@inputs":
+                slot = mappings["@inputs"].outputs.index(target.output)
+                kind_name = mappings["@inputs"].types[slot]
+            elif target.node in mappings:
+                slot = mappings[target.node].outputs.index(target.output)
+                kind_name = source_type(target.node, slot)
+            else:
+                problems.append(Problem(None, None, f"subgraph '{inside.name}': output '{name}' "
+                                        f"links to node '{target.node}', which it does not have",
+                                        "missing_node"))
+                continue
+            link_id = link(target.node, slot, OUTPUT_NODE, index, kind_name)
+            drawing.io_links[name].append(link_id)
+    for node in drawing.nodes:
+        node_id = node.pop("_nodeflow_id", None)
+        if node_id is None:
+            continue
+        for index, out in enumerate(node["outputs"]):
+            out["links"] = sorted(out_links.get((node_id, index), [])) or None
+    return drawing
+
+
+def _instance_node(node_id, spec, kind, mappings, numbers, pos, next_id, link, drawing,
+                   problems) -> dict:
+    slots = []
+    for index, (name, kind_name) in enumerate(kind.inputs):
+        slot: dict[str, Any] = {"name": name, "localized_name": name, "type": kind_name,
+                                "link": None}
+        slots.append(slot)
+        declared = kind.definition.inputs[name]
+        if name in spec.inputs:
+            value = spec.inputs[name]
+        elif "default" in declared.model_fields_set:
+            value = declared.default  # ComfyUI would use the inner widget's value instead
+        else:
+            continue
+        try:
+            source = as_link(value)
+        except ValueError as exc:
+            problems.append(Problem(node_id, name, str(exc), "bad_link"))
+            continue
+        if source is not None:
+            if source.node not in mappings:
+                continue  # reported, or a link to a node that is not there (validation says so)
+            outputs = mappings[source.node].outputs
+            if source.output not in outputs:
+                problems.append(Problem(node_id, name, f"links to output '{source.output}' of "
+                                                       f"node '{source.node}', which ComfyUI "
+                                                       "does not have", "missing_output"))
+                continue
+            slot["link"] = link(source.node, outputs.index(source.output), numbers[node_id],
+                                index, kind_name)
+            continue
+        primitive = next_id[0]
+        next_id[0] += 1
+        link_id = len(drawing.links) + 1
+        drawing.links.append([link_id, primitive, 0, numbers[node_id], index, kind_name])
+        slot["link"] = link_id
+        drawing.nodes.append({
+            "id": primitive, "type": "PrimitiveNode",
+            "pos": [pos[0] - 260, pos[1] + 90 * index], "size": [210, 82], "flags": {},
+            "order": 0, "mode": 0, "inputs": [],
+            "outputs": [{"name": kind_name, "type": kind_name, "links": [link_id],
+                         "widget": {"name": name}}],
+            "title": name, "properties": {"Run widget replace on values": False},
+            "widgets_values": [value]})
+    outputs = [{"name": name, "localized_name": name, "type": kind_name, "links": None}
+               for name, kind_name in kind.outputs]
+    return {"_nodeflow_id": node_id, "id": numbers[node_id], "type": kind.uuid, "pos": pos,
+            "size": [225, _ROW * (len(slots) + len(outputs)) + 30], "flags": {}, "order": 0,
+            "mode": _MODE_NUMBERS.get(spec.mode, 0), "inputs": slots, "outputs": outputs,
+            "properties": {}, "widgets_values": []}
+
+
+def _mapped_node(node_id, spec, mappings, specs, registry, numbers, pos, link, source_type,
+                 problems) -> dict:
+    mapping = mappings[node_id]
+    node_def = registry.get(spec.type)
+    entry = _comfy_inputs(node_id, spec, mapping, mappings, specs, registry, problems)
+    ui = spec.ui or {}
+    inputs: list[dict] = []
+    widgets: list[Any] = []
+    linked_widgets: dict[str, int] = {}
+    for nf_name, input_spec in node_def.inputs.items():
+        comfy_name = mapping.comfy_input_name(nf_name)
+        value = entry.get(comfy_name)
+        is_link = as_link(spec.inputs.get(nf_name)) is not None and comfy_name in entry
+        if not input_spec.accepts_literal or is_link:
+            slot = {"name": comfy_name, "type": input_spec.socket.type_name, "link": None}
+            if input_spec.accepts_literal:
+                slot["widget"] = {"name": comfy_name}
+            if is_link:
+                slot["link"] = link(value[0], value[1], numbers[node_id], len(inputs),
+                                    source_type(value[0], value[1]))
+                if input_spec.accepts_literal:
+                    linked_widgets[comfy_name] = slot["link"]
+            inputs.append(slot)
+    for name in mapping.widgets:
+        if name == CONTROL:
+            seed = mapping.input_name(mapping.widgets[mapping.widgets.index(name) - 1])
+            widgets.append((ui.get("controls") or {}).get(seed, "fixed"))
+            continue
+        value = entry.get(name)
+        if name in linked_widgets:  # a linked widget keeps a value slot in ComfyUI
+            nf_name = mapping.input_name(name)
+            default = node_def.inputs[nf_name].field.default \
+                if nf_name in node_def.inputs else None
+            value = _comfy_value(mapping, nf_name, default)
+        widgets.append(value)
+    outputs = [{"name": out.socket.type_name, "type": out.socket.type_name, "links": None,
+                "slot_index": index} for index, out in enumerate(node_def.outputs)]
+    width, height = ui.get("size") or [_NODE_WIDTH, _ROW * (len(inputs) + len(widgets)
+                                                            + len(outputs)) + 30]
+    return {
+        "_nodeflow_id": node_id, "id": numbers[node_id], "type": mapping.comfy_type, "pos": pos,
+        "size": [width, height], "flags": {"collapsed": True} if ui.get("collapsed") else {},
+        "order": 0, "mode": _MODE_NUMBERS.get(spec.mode, 0), "inputs": inputs,
+        "outputs": outputs,
+        "properties": {"Node name for S&R": mapping.comfy_type}, "widgets_values": widgets}
 
 
 def comfy_chunks(workflow: Workflow, registry: Registry) -> dict[str, str]:
@@ -225,11 +391,6 @@ def _comfy_inputs(node_id: str, spec, mapping: NodeMapping, mappings: dict[str, 
 def _comfy_value(mapping: NodeMapping, name: str, value: Any) -> Any:
     convert = mapping.exported.get(name)
     return convert(value) if convert is not None else value
-
-
-def _output_type(workflow: Workflow, registry: Registry, link: list) -> str:
-    node_def = registry.get(workflow.nodes[link[0]].type)
-    return node_def.outputs[link[1]].socket.type_name
 
 
 def _numbers(node_ids: list[str]) -> dict[str, int]:

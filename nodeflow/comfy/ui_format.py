@@ -33,6 +33,9 @@ from .mapping import (
 MUTED, BYPASSED = 2, 4
 """LiteGraph node modes: never runs / passes its inputs through (ComfyUI's "bypass")."""
 MODE_NAMES = {MUTED: "mute", BYPASSED: "bypass"}
+SUBGRAPH_INPUT, SUBGRAPH_OUTPUT = "-10", "-20"
+"""The ids of a ComfyUI subgraph's input and output nodes in its links."""
+INPUTS = "@inputs"
 
 
 def is_ui_workflow(data: Any) -> bool:
@@ -65,6 +68,27 @@ def convert_ui_workflow(data: dict, registry: Registry | None = None
     wrong with single nodes or links is a problem naming them, and the rest still converts.
     """
     graph = _read_graph(data)
+    definitions = _definitions(data, graph)
+    kinds = {uuid: (name, tuple(_io_names(d.get("outputs"))))
+             for uuid, (name, d) in definitions.items()}
+    subgraphs = {}
+    for uuid, (name, definition) in definitions.items():
+        subgraphs[name] = _subgraph(uuid, name, definition, kinds, registry, graph)
+    workflow, problems, notes_ui = _convert_graph(graph, data, kinds, None, registry)
+    top_ui = _top_ui(data, notes_ui)
+    if subgraphs:
+        workflow["subgraphs"] = subgraphs
+    if top_ui:
+        workflow["ui"] = top_ui
+    if notes_ui:
+        graph.notes.append(f"{len(notes_ui)} note(s) kept in the workflow's ui.notes (nodeflow "
+                           "has no note nodes; the editor does not show them yet)")
+    return workflow, graph.problems + problems, graph.notes
+
+
+def _convert_graph(graph: "_Graph", data: dict, kinds: dict, inputs: tuple[str, ...] | None,
+                   registry: Registry | None) -> tuple[dict, list[Problem], list[dict]]:
+    """One drawing (the main graph or a subgraph's) -> (nodeflow nodes, problems, notes)."""
     graph.kept_modes = {node_id: MODE_NAMES[node.get("mode")]
                         for node_id, node in graph.nodes.items()
                         if _mode_number(node) in MODE_NAMES and _known(node["type"], registry)}
@@ -88,7 +112,8 @@ def convert_ui_workflow(data: dict, registry: Registry | None = None
                                "passed on to the nodes it fed, as ComfyUI does")
             continue
         prompt[node_id], ui_of[node_id] = _entry(graph, node_id, node, registry)
-    workflow, problems = convert_api_prompt(prompt, registry)
+    sources = {INPUTS: inputs} if inputs is not None else None
+    workflow, problems = convert_api_prompt(prompt, registry, kinds, sources)
     for node_id, spec in workflow["nodes"].items():
         if node_id in graph.kept_modes:
             spec["mode"] = graph.kept_modes[node_id]
@@ -96,13 +121,108 @@ def convert_ui_workflow(data: dict, registry: Registry | None = None
         if ui:
             spec["ui"] = ui
     workflow["nodes"] = {k: workflow["nodes"][k] for k in sorted(workflow["nodes"], key=_id_key)}
-    top_ui = _top_ui(data, notes_ui)
-    if top_ui:
-        workflow["ui"] = top_ui
-    if notes_ui:
-        graph.notes.append(f"{len(notes_ui)} note(s) kept in the workflow's ui.notes (nodeflow "
-                           "has no note nodes; the editor does not show them yet)")
-    return workflow, graph.problems + problems, graph.notes
+    return workflow, problems, notes_ui
+
+
+# -- subgraphs (definitions.subgraphs, ComfyUI frontend 1.24+) -------------------------------
+
+def _definitions(data: dict, graph: "_Graph") -> dict[str, tuple[str, dict]]:
+    """uuid -> (nodeflow subgraph name, definition); names are the ComfyUI names, made
+    unique."""
+    found: dict[str, tuple[str, dict]] = {}
+    definitions = data.get("definitions")
+    raw = definitions.get("subgraphs") if isinstance(definitions, dict) else None
+    if raw is None:
+        return found
+    if not isinstance(raw, list):
+        graph.problems.append(Problem(None, None, "definitions.subgraphs must be a list",
+                                      "bad_node"))
+        return found
+    taken: set[str] = set()
+    for index, definition in enumerate(raw):
+        if not isinstance(definition, dict) or not isinstance(definition.get("id"), str) or \
+                not isinstance(definition.get("nodes"), list):
+            graph.problems.append(Problem(None, None, f"definitions.subgraphs[{index}] is not a "
+                                                      "subgraph: expected an object with an "
+                                                      "\"id\" and \"nodes\"", "bad_node"))
+            continue
+        base = definition.get("name") if isinstance(definition.get("name"), str) and \
+            definition.get("name").strip() else definition["id"]
+        name, n = base, 2
+        while name in taken:
+            name, n = f"{base} ({n})", n + 1
+        taken.add(name)
+        found[definition["id"]] = (name, definition)
+    return found
+
+
+def _io_names(entries: Any) -> list[str]:
+    names = []
+    for index, entry in enumerate(entries if isinstance(entries, list) else []):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        names.append(name if isinstance(name, str) and name else f"slot{index}")
+    return names
+
+
+def _subgraph(uuid: str, name: str, definition: dict, kinds: dict,
+              registry: Registry | None, outer: "_Graph") -> dict:
+    """A ComfyUI subgraph definition -> a nodeflow ``subgraphs`` entry. Problems inside it
+    are reported with the subgraph's name in front of the node id."""
+    inner_data = {"nodes": definition["nodes"], "links": definition.get("links") or []}
+    graph = _read_graph(inner_data)
+    input_names = tuple(_io_names(definition.get("inputs")))
+    output_names = _io_names(definition.get("outputs"))
+    converted, problems, _ = _convert_graph(graph, inner_data, kinds, input_names, registry)
+    nodes = converted["nodes"]
+    for problem in graph.problems + problems:
+        where = f"{name}/{problem.node}" if problem.node else name
+        outer.problems.append(Problem(where, problem.input, problem.message, problem.kind))
+    outer.notes.extend(f"subgraph '{name}': {note}" for note in graph.notes)
+    inputs = {}
+    for index, entry in enumerate(definition.get("inputs") or []):
+        kind = entry.get("type") if isinstance(entry, dict) else None
+        inputs[input_names[index]] = {"type": kind if isinstance(kind, str) else "*"}
+    outputs = {}
+    for link in graph.links.values():
+        if link.target != SUBGRAPH_OUTPUT:
+            continue
+        if link.target_slot >= len(output_names):
+            outer.problems.append(Problem(name, None, f"a link goes to output {link.target_slot}"
+                                                      f", which the subgraph does not have",
+                                          "missing_output"))
+            continue
+        source = _inner_output(link, nodes, graph, kinds, registry, input_names)
+        if source is not None:
+            outputs[output_names[link.target_slot]] = source
+    for missing in [n for n in output_names if n not in outputs]:
+        outer.problems.append(Problem(name, None, f"output '{missing}' is not connected inside "
+                                                  "the subgraph", "missing_output"))
+    result: dict[str, Any] = {"inputs": inputs, "outputs": outputs, "nodes": nodes}
+    result["ui"] = {"comfy_id": uuid}
+    return result
+
+
+def _inner_output(link: "_Link", nodes: dict, graph: "_Graph", kinds: dict,
+                  registry: Registry | None, input_names: tuple[str, ...]) -> dict | None:
+    if link.origin == SUBGRAPH_INPUT:
+        if link.origin_slot < len(input_names):
+            return {"node": INPUTS, "output": input_names[link.origin_slot]}
+        return None
+    if link.origin not in nodes:
+        return None
+    origin = graph.nodes[link.origin]
+    names: tuple[str, ...] = ()
+    if origin["type"] in kinds:
+        names = kinds[origin["type"]][1]
+    else:
+        mapping = mapping_for(origin["type"])
+        if mapping is not None:
+            names = mapping.outputs
+        elif registry is not None and registry.get(origin["type"]) is not None:
+            names = tuple(o.name for o in registry.get(origin["type"]).outputs)
+    if link.origin_slot >= len(names):
+        return None
+    return {"node": link.origin, "output": names[link.origin_slot]}
 
 
 # -- reading the drawing ---------------------------------------------------------------------
@@ -274,6 +394,8 @@ def _source(graph: _Graph, node_id: str, input_name: str, link_id: Any, seen: se
         graph.problems.append(Problem(node_id, input_name, f"uses link {link_id}, which is not "
                                                            "in the file's links", "bad_link"))
         return None
+    if link.origin == SUBGRAPH_INPUT:
+        return [INPUTS, link.origin_slot]
     origin = graph.nodes.get(link.origin)
     if origin is None:
         graph.problems.append(Problem(node_id, input_name, f"links to node '{link.origin}', "

@@ -29,6 +29,7 @@ from .config import ServerConfig
 from .dev_reload import watch_custom_nodes
 from .errors import error_middleware
 from .queue_store import QueueStore
+from .store_thread import AsyncStore
 from .routing import add_routes
 from .security import add_security_headers, origin_guard, token_guard
 from .state import CONFIG, HUB, REGISTRY, SETTINGS, STORE, WORKER
@@ -57,7 +58,7 @@ def create_app(settings: Settings, *, registry: Registry | None = None,
     app[SETTINGS] = settings
     app[CONFIG] = config
     app[REGISTRY] = registry
-    app[HUB] = Hub()
+    app[HUB] = Hub(config.ws_buffer_messages, config.ws_buffer_bytes)
     app.on_response_prepare.append(add_security_headers)
     add_routes(app, ROUTE_TABLES)
     app.cleanup_ctx.append(queue_and_worker)
@@ -67,13 +68,16 @@ def create_app(settings: Settings, *, registry: Registry | None = None,
 
 
 async def queue_and_worker(app: web.Application) -> AsyncIterator[None]:
+    """Raises :class:`StoreUnusable` (a damaged or foreign database) before serving."""
     settings, config, hub = app[SETTINGS], app[CONFIG], app[HUB]
-    store = QueueStore(settings.queue_db, config.history_limit)
+    store = await asyncio.to_thread(QueueStore, settings.queue_db, config.history_limit,
+                                    config.db_busy_timeout_s)
     for prompt_id in store.recovered:
         log.warning("prompt %s was running when the server stopped; marked failed", prompt_id)
-    worker = Worker(store, hub, Executor(app[REGISTRY], settings), paused=config.paused,
+    async_store = AsyncStore(store)
+    worker = Worker(async_store, hub, Executor(app[REGISTRY], settings), paused=config.paused,
                     grace_s=config.shutdown_grace_s)
-    app[STORE] = store
+    app[STORE] = async_store
     app[WORKER] = worker
     publisher = asyncio.create_task(hub.publish_forever(), name="nodeflow-websocket")
     worker.start()
@@ -81,8 +85,12 @@ async def queue_and_worker(app: web.Application) -> AsyncIterator[None]:
     await worker.stop()
     publisher.cancel()
     await asyncio.gather(publisher, return_exceptions=True)
-    store.close()
+    await async_store.close()
 
 
 async def close_websockets(app: web.Application) -> None:
-    await app[HUB].close_all()
+    """Stop the worker first, so clients hear that their run was interrupted (and how it
+    ended) before their sockets close."""
+    if WORKER in app:
+        await app[WORKER].stop()
+    await app[HUB].close_all(flush_s=app[CONFIG].shutdown_flush_s)

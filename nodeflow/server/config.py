@@ -35,6 +35,16 @@ class ServerConfig:
     """Accept prompts but run none (tests, maintenance)."""
     shutdown_grace_s: float = 10.0
     """How long shutdown waits for the running prompt to stop after interrupting it."""
+    shutdown_flush_s: float = 2.0
+    """How long shutdown waits for clients to take their last messages before closing."""
+    db_busy_timeout_s: float = 2.0
+    """How long a database write waits for another process's lock before it is reported."""
+    ws_buffer_messages: int = 1024
+    ws_buffer_bytes: int = 8 * 1024**2
+    """A websocket client that falls this far behind (messages or bytes not yet sent) is
+    disconnected, so it never holds up the others; it reconnects and asks /queue, /history."""
+    min_free_disk_bytes: int = 16 * 1024**2
+    """Below this much free space in the base folder the server reports itself not ready."""
     dev: bool = False
     """Reload custom_nodes/ when its files change (``nodeflow serve --dev``)."""
     reload_interval_s: float = 1.0

@@ -1,15 +1,19 @@
 """Errors as clients see them: JSON ``{"error": {"type", "message"}}``, never a traceback.
 
 Handlers raise :class:`ApiError`; the middleware turns it, aiohttp's own HTTP errors and any
-unexpected exception into JSON. Unexpected ones are logged with their traceback here, on the
-server, and the client gets a sentence.
+unexpected exception into JSON. A storage fault (disk full, name too long, database locked or
+damaged) gets its own status and a sentence that says what to do (faults.py). Unexpected
+ones are logged with their traceback here, on the server, and the client gets a sentence.
 """
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
 from aiohttp import web
+
+from .faults import describe
 
 log = logging.getLogger("nodeflow.server")
 
@@ -46,6 +50,16 @@ async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
         return json_error(exc.status, exc.reason, kind, headers=headers)
     except ConnectionResetError:
         raise
+    except (OSError, sqlite3.Error) as exc:
+        fault = describe(exc)
+        if fault is None:
+            log.exception("error while answering %s %s", request.method, request.path)
+            return json_error(500, "internal server error (the server log has the details)",
+                              "internal_error")
+        log.warning("%s %s: %s", request.method, request.path, fault.message)
+        return json_error(fault.status, fault.message, fault.kind)
+    except RecursionError:
+        return json_error(400, "the request is nested too deeply", "bad_request")
     except Exception:  # a bug of ours: log it with the traceback, tell the client a sentence
         log.exception("error while answering %s %s", request.method, request.path)
         return json_error(500, "internal server error (the server log has the details)",

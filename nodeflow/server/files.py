@@ -7,6 +7,7 @@ the folder.
 """
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from urllib.parse import quote
@@ -14,6 +15,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
+BACKSLASH_IS_A_CHARACTER = os.sep == "/" and os.altsep is None
 
 # What /view shows inline. Anything else (html, svg, scripts) is sent as a download, so a file
 # that lands in output/ can never run as a page of this origin.
@@ -42,14 +44,19 @@ class PathRejected(ValueError):
     """A client-given name that would leave its folder (or is not a usable name)."""
 
 
-def check_name(part: str, what: str = "name") -> list[str]:
-    """The path segments of one client-given relative name; raises :class:`PathRejected`."""
+def check_name(part: str, what: str = "name", *, backslash: bool = False) -> list[str]:
+    """The path segments of one client-given relative name; raises :class:`PathRejected`.
+
+    ``backslash``: accept it as an ordinary character where it is one (POSIX), so a file a
+    node saved with one in its name can be read back; names we create never get one."""
     if not isinstance(part, str):
         raise PathRejected(f"{what} must be a string")
     if "\0" in part:
         raise PathRejected(f"{what} contains a NUL byte")
-    if "\\" in part:
+    if "\\" in part and not (backslash and BACKSLASH_IS_A_CHARACTER):
         raise PathRejected(f"{what} contains a backslash")
+    if "\\" in part and ".." in part.replace("/", "\\").split("\\"):
+        raise PathRejected(f"{what} must not contain '..'")  # a traversal on Windows
     if part.startswith("/") or _DRIVE.match(part):
         raise PathRejected(f"{what} must be relative, not an absolute path")
     segments = [s for s in part.split("/") if s not in ("", ".")]
@@ -58,9 +65,9 @@ def check_name(part: str, what: str = "name") -> list[str]:
     return segments
 
 
-def confined(root: Path, *parts: str, what: str = "name") -> Path:
+def confined(root: Path, *parts: str, what: str = "name", backslash: bool = False) -> Path:
     """``root`` joined with ``parts``, resolved, and guaranteed to lie inside ``root``."""
-    segments = [s for part in parts for s in check_name(part, what)]
+    segments = [s for part in parts for s in check_name(part, what, backslash=backslash)]
     real_root = root.resolve()
     real = real_root.joinpath(*segments).resolve()
     if real != real_root and not real.is_relative_to(real_root):

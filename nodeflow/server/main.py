@@ -9,14 +9,16 @@ from aiohttp import web
 
 from ..settings import Settings
 from .config import ServerConfig, is_loopback
+from .store_checks import StoreUnusable
 
 log = logging.getLogger("nodeflow.server")
 
 
 def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8188,
           token: str | None = None, dev: bool = False) -> int:
-    """Run the server; returns the exit code. Binding beyond loopback needs an access token:
-    the one given, else a new one that is printed."""
+    """Run the server; returns the exit code (1 when the queue database cannot be used: the
+    message says why and how to recover). Binding beyond loopback needs an access token: the
+    one given, else a new one that is printed."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if not is_loopback(host) and not token:
         token = secrets.token_urlsafe(24)
@@ -36,6 +38,9 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8188,
 
     try:
         web.run_app(app, host=host, port=port, print=ready, access_log=None)
+    except StoreUnusable as exc:
+        print(f"nodeflow serve: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"nodeflow serve: cannot listen on {host}:{port}: {exc.strerror or exc}",
               file=sys.stderr)

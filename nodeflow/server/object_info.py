@@ -1,7 +1,8 @@
 """nodeflow's node schemas in ComfyUI's /object_info shape.
 
 Per node: ``input`` {"required": {name: [TYPE or [choices], {options}]}, "optional": {...}},
-``input_order``, ``output``, ``output_name``, ``output_is_list``, ``name``, ``display_name``,
+``input_order``, ``output``, ``output_name``, ``output_is_list``, ``input_is_list`` (when an
+input takes a whole list), ``name``, ``display_name``,
 ``description``, ``category``, ``output_node``, ``python_module``, and ``nodeflow``: the node's
 own nodeflow schema (versions, socket colours, link-only inputs), so the editor needs only this.
 """
@@ -13,7 +14,7 @@ from ..registry import Registry
 
 # nodeflow schema keys that ComfyUI's widget options know under the same name
 _OPTION_KEYS = ("default", "min", "max", "step", "multiline", "tooltip", "display_name",
-                "control_after_generate")
+                "control_after_generate", "lazy")
 
 
 def object_info(registry: Registry, settings: Any) -> dict[str, dict]:
@@ -36,13 +37,14 @@ def node_info(schema: dict, python_module: str) -> dict:
         "input": inputs,
         "input_order": order,
         "output": [o["type"] for o in outputs],
-        "output_is_list": [False] * len(outputs),
+        "output_is_list": [bool(o.get("is_list")) for o in outputs],
         "output_name": [o["name"] for o in outputs],
         "name": schema["type"],
         "display_name": schema["display_name"],
         "description": schema["description"],
         "category": schema["category"],
         "output_node": schema["output_node"],
+        **({"input_is_list": True} if any(i.get("is_list") for i in schema["inputs"]) else {}),
         "python_module": python_module,
         "nodeflow": schema,
     }

@@ -8,9 +8,10 @@ from .routing import RouteTable
 
 _OBJ = {"type": "object"}
 _STRINGS = {"type": "array", "items": {"type": "string"}}
-_QUEUE_ENTRY = {"type": "array", "description": "[number, prompt_id, prompt, extra_data, "
-                                                "outputs_to_execute]",
-                "prefixItems": [{"type": "number"}, {"type": "string"}, _OBJ, _OBJ, _STRINGS]}
+_QUEUE_ENTRY = {"type": "array", "minItems": 5, "maxItems": 5,
+                "description": "[number (null if not finite), prompt_id, prompt, extra_data, "
+                               "outputs_to_execute]; tuple schemas (prefixItems) are left out "
+                               "because common OpenAPI tools reject them"}
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "Error": {"type": "object", "required": ["error"], "properties": {"error": {
@@ -48,7 +49,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "node_errors": {"type": "object", "additionalProperties": {
             "type": "object", "properties": {
                 "errors": {"type": "array", "items": _OBJ},
-                "dependent_outputs": _STRINGS, "class_type": {"type": "string"}}}}}},
+                "dependent_outputs": _STRINGS,
+                "class_type": {"type": ["string", "null"]}}}}}},
     "QueueInfo": {"type": "object", "properties": {"exec_info": {
         "type": "object", "properties": {"queue_remaining": {"type": "integer"}}}}},
     "Queue": {"type": "object", "properties": {
@@ -80,13 +82,34 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Uploaded": {"type": "object", "properties": {"name": {"type": "string"},
                                                   "subfolder": {"type": "string"},
                                                   "type": {"type": "string"}}},
-    "SystemStats": {"type": "object", "properties": {"system": _OBJ,
-                                                     "devices": {"type": "array",
-                                                                 "items": _OBJ}}},
+    "SystemStats": {"type": "object", "properties": {
+        "system": _OBJ, "devices": {"type": "array", "items": _OBJ},
+        "nodeflow": {"$ref": "#/components/schemas/Health"}}},
     "WorkflowList": {"type": "object", "properties": {"workflows": _STRINGS}},
     "Saved": {"type": "object", "properties": {"name": {"type": "string"}}},
     "NameList": _STRINGS,
+    "Health": {"type": "object", "required": ["ready", "problems"], "properties": {
+        "ready": {"type": "boolean"},
+        "problems": {"type": "array", "items": {"type": "string"},
+                     "description": "Why the server is not ready, one sentence each"},
+        "worker": {"type": "object", "properties": {
+            "state": {"enum": ["starting", "idle", "paused", "running", "waiting",
+                               "restarting", "stopped", "dead"]},
+            "alive": {"type": "boolean"}, "restarts": {"type": "integer"},
+            "last_error": {"type": ["string", "null"]},
+            "running": {"type": ["string", "null"]}, "unrecorded": {"type": "integer"}}},
+        "database": {"type": "object", "properties": {
+            "fault": {"type": ["string", "null"]}, "message": {"type": ["string", "null"]}}},
+        "disk": {"type": "object", "properties": {
+            "ok": {"type": "boolean"}, "free_bytes": {"type": ["integer", "null"]},
+            "message": {"type": ["string", "null"]}}},
+        "websocket": {"type": "object", "properties": {
+            "clients": {"type": "integer"}, "dropped": {"type": "integer"}}}}},
 }
+
+_DEFAULT = ("Any other error, as {\"error\": {type, message}}: 401 without the token, 403 "
+            "from another site, 413 too large, 415 a browser body that is not JSON, 503 the "
+            "queue database is locked or damaged, 507 the disk is full")
 
 _PATH_PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
 
@@ -102,11 +125,14 @@ def openapi_document(tables: list[RouteTable], version: str) -> dict[str, Any]:
             parameters += [{"name": p.name, "in": "query", "required": p.required,
                             "description": p.description, "schema": {"type": p.type}}
                            for p in route.query]
+            responses = {str(status): _response(description, schema)
+                         for status, (description, schema) in route.responses.items()}
+            if route.body and "400" not in responses:
+                responses["400"] = _response("A body that cannot be read", "Error")
+            responses.setdefault("default", _response(_DEFAULT, "Error"))
             operation: dict[str, Any] = {
                 "summary": route.summary, "tags": [route.tag],
-                "operationId": route.handler.__name__,
-                "responses": {str(status): _response(description, schema)
-                              for status, (description, schema) in route.responses.items()},
+                "operationId": route.handler.__name__, "responses": responses,
             }
             if parameters:
                 operation["parameters"] = parameters

@@ -16,8 +16,10 @@ from ..errors import Problem, WorkflowError
 from ..migrations import upgrade_workflow
 from ..registry import Registry
 from ..settings import Settings
+from ..subgraphs import flatten
 from ..validate import validate
 from ..workflow import Workflow, parse_workflow
+from .limits import size_problems
 
 
 @dataclass
@@ -62,9 +64,15 @@ def accept_prompt(prompt: Any, registry: Registry, settings: Settings) -> Accept
     if isinstance(prompt, dict) and "nodeflow" in prompt:
         nodes = prompt.get("nodes")
         class_types = {k: v.get("type") for k, v in nodes.items()
-                       if isinstance(v, dict)} if isinstance(nodes, dict) else {}
+                       if isinstance(v, dict) and isinstance(v.get("type"), str)} \
+            if isinstance(nodes, dict) else {}
         workflow = _parse(prompt, class_types)
     elif is_api_prompt(prompt):
+        bad = [Problem(str(k), None, "class_type must be a string", "wrong_type")
+               for k, v in prompt.items() if not isinstance(v["class_type"], str)]
+        if bad:
+            raise PromptRejected("invalid_prompt", "Invalid prompt: a class_type is not a "
+                                 "string", bad, {})
         class_types = {str(k): v["class_type"] for k, v in prompt.items()}
         converted, problems = convert_api_prompt(prompt, registry)
         if problems:
@@ -79,11 +87,16 @@ def accept_prompt(prompt: Any, registry: Registry, settings: Settings) -> Accept
         raise PromptRejected("invalid_prompt", "Invalid prompt: expected a nodeflow workflow "
                              "or a ComfyUI API-format prompt", [], {})
     workflow, _notes = upgrade_workflow(workflow, registry)
+    too_large = size_problems(workflow, settings)
+    if too_large:
+        raise PromptRejected("prompt_too_large", "Prompt is larger than this server's limits",
+                             too_large, class_types)
     problems = validate(workflow, registry, settings)
     if problems:
         raise PromptRejected("prompt_outputs_failed_validation",
                              "Prompt outputs failed validation", problems, class_types)
-    outputs = [n for n, spec in workflow.nodes.items() if registry.get(spec.type).output_node]
+    flat = flatten(workflow, registry).workflow  # output nodes inside subgraphs count too
+    outputs = [n for n, spec in flat.nodes.items() if registry.get(spec.type).output_node]
     return Accepted(workflow.model_dump(mode="json", exclude_unset=True), outputs)
 
 
@@ -100,6 +113,8 @@ def _problem_type(kind: str, problem: Problem) -> str:
         return "untranslatable_node" if problem.input is None else "untranslatable_input"
     if problem.message.startswith("missing required input"):
         return "required_input_missing"
+    if kind == "prompt_too_large":
+        return "value_too_large"
     if problem.message.startswith("unknown node type"):
         return "invalid_node_type"
     return "invalid_input" if problem.input else "invalid_node"

@@ -2,20 +2,36 @@
 
 A prompt row goes pending -> running -> done. Opening the store turns rows left ``running``
 by a process that died into failed history entries with a reason, so nothing queued is ever
-silently dropped. All methods are quick single statements; use the store from one thread
-(the server's event loop).
+silently dropped. Opening also refuses a file that is not a usable queue (damaged, emptied,
+someone else's schema, unwritable) with :class:`StoreUnusable`, whose message names the
+recovery command, instead of starting with a database that fails later.
+
+Every statement is quick and indexed (the cost of finishing a prompt does not grow with the
+history), but it is still disk I/O that may wait for another process's lock: the server uses
+the store from one thread of its own (:mod:`store_thread`), never from the event loop.
 """
 from __future__ import annotations
 
 import json
+import logging
+import math
 import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+from .faults import describe, recovery_hint
+from .store_checks import StoreUnusable, check_usable
+from .json_safe import dumps
+
+log = logging.getLogger("nodeflow.server")
+
+SCHEMA_VERSION = 2  # 2: the prompts_done index
 STOPPED_REASON = "the server stopped while this prompt was running"
+UNREADABLE_REASON = "this prompt could not be read back from the queue database"
+MAX_NUMBER = 2**53
+"""Queue numbers are exact integers in JSON (a double) and in SQLite's REAL column."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS prompts (
@@ -37,7 +53,12 @@ CREATE TABLE IF NOT EXISTS prompts (
     finished_at REAL
 );
 CREATE INDEX IF NOT EXISTS prompts_by_state ON prompts (state, number, seq);
+CREATE INDEX IF NOT EXISTS prompts_done ON prompts (state, finished_at, seq);
 """
+
+
+class DuplicatePromptId(Exception):
+    pass
 
 
 @dataclass
@@ -68,32 +89,75 @@ class Outcome:
 
 
 class QueueStore:
-    def __init__(self, path: Path, history_limit: int = 10_000):
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: Path, history_limit: int = 10_000, busy_timeout_s: float = 5.0):
+        """Raises :class:`StoreUnusable` for a file that cannot serve as the queue."""
+        self.path = path
         self.history_limit = history_limit
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.is_file() and path.stat().st_size == 0:
+                raise StoreUnusable(f"the queue database {path} is empty (0 bytes): the "
+                                    "queue and history it held are gone; "
+                                    + recovery_hint(path) + " (a new one is started)")
+            self._db = sqlite3.connect(str(path), isolation_level=None,
+                                       check_same_thread=False, timeout=busy_timeout_s)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreUnusable(self._explain(exc)) from None
+        try:
+            self._open()
+        except (sqlite3.Error, OSError) as exc:
+            self._db.close()
+            raise StoreUnusable(self._explain(exc)) from None
+        except StoreUnusable:
+            self._db.close()
+            raise
+
+    def _open(self) -> None:
         self._db.row_factory = sqlite3.Row
+        check_usable(self._db, self.path, SCHEMA_VERSION)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        self._done = self._count_done()
         self.recovered = self._fail_stale_running()
+
+    def _explain(self, exc: BaseException) -> str:
+        fault = describe(exc, self.path)
+        return fault.message if fault else f"cannot open the queue database {self.path}: {exc}"
 
     def close(self) -> None:
         self._db.close()
 
+
     # -- the queue ---------------------------------------------------------------------------
 
     def next_number(self) -> float:
-        row = self._db.execute("SELECT MAX(number) FROM prompts").fetchone()
+        """One more than the largest number in use (numbers a damaged or older database may
+        hold beyond MAX_NUMBER are ignored)."""
+        row = self._db.execute("SELECT MAX(number) FROM prompts WHERE number < ? AND "
+                               "number > ?", (MAX_NUMBER, -MAX_NUMBER)).fetchone()
         return 0 if row[0] is None else int(row[0]) + 1
+
+    def enqueue(self, item: QueueItem, *, number: float | None = None,
+                front: bool = False) -> float:
+        """Add ``item`` under ``number`` (or the next one, or in front): the check for a
+        duplicate id, the numbering and the insert happen together. Returns the number."""
+        if self.exists(item.prompt_id):
+            raise DuplicatePromptId(item.prompt_id)
+        if number is None:
+            number = self.next_number()
+            number = -number if front else number
+        item.number = number
+        self.add(item)
+        return number
 
     def add(self, item: QueueItem) -> None:
         self._db.execute(
             "INSERT INTO prompts (prompt_id, number, state, prompt, workflow, extra_data, "
             "outputs_to_execute, client_id, queued_at) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
-            (item.prompt_id, item.number, json.dumps(item.prompt), json.dumps(item.workflow),
-             json.dumps(item.extra_data), json.dumps(item.outputs_to_execute), item.client_id,
+            (item.prompt_id, item.number, dumps(item.prompt), dumps(item.workflow),
+             dumps(item.extra_data), dumps(item.outputs_to_execute), item.client_id,
              time.time()))
 
     def exists(self, prompt_id: str) -> bool:
@@ -101,22 +165,30 @@ class QueueStore:
                                 (prompt_id,)).fetchone() is not None
 
     def take_next(self) -> QueueItem | None:
-        """The first pending prompt (lowest number, then oldest), now marked running."""
-        row = self._db.execute("SELECT * FROM prompts WHERE state = 'pending' "
-                               "ORDER BY number, seq LIMIT 1").fetchone()
-        if row is None:
-            return None
-        self._db.execute("UPDATE prompts SET state = 'running', started_at = ? WHERE seq = ?",
-                         (time.time(), row["seq"]))
-        return _item(row)
+        """The first pending prompt (lowest number, then oldest), now marked running. A row
+        that cannot be read back becomes a failed entry, and the next one is taken."""
+        while True:
+            row = self._db.execute("SELECT * FROM prompts WHERE state = 'pending' "
+                                   "ORDER BY number, seq LIMIT 1").fetchone()
+            if row is None:
+                return None
+            self._db.execute("UPDATE prompts SET state = 'running', started_at = ? "
+                             "WHERE seq = ?", (time.time(), row["seq"]))
+            try:
+                return _item(row)
+            except (ValueError, TypeError) as exc:
+                log.error("prompt %s cannot be read back (%s); marked failed",
+                          row["prompt_id"], exc)
+                self.finish(row["prompt_id"], failed_outcome(
+                    row["prompt_id"], "UnreadablePrompt", UNREADABLE_REASON))
 
     def finish(self, prompt_id: str, outcome: Outcome) -> None:
-        self._db.execute(
+        cur = self._db.execute(
             "UPDATE prompts SET state = 'done', status = ?, outputs = ?, messages = ?, "
-            "error = ?, finished_at = ? WHERE prompt_id = ?",
-            (outcome.status, json.dumps(outcome.outputs, default=str),
-             json.dumps(outcome.messages, default=str),
-             json.dumps(outcome.error) if outcome.error else None, time.time(), prompt_id))
+            "error = ?, finished_at = ? WHERE prompt_id = ? AND state != 'done'",
+            (outcome.status, dumps(outcome.outputs), dumps(outcome.messages),
+             dumps(outcome.error) if outcome.error else None, time.time(), prompt_id))
+        self._done += cur.rowcount
         self._trim_history()
 
     def running(self) -> list[QueueItem]:
@@ -129,8 +201,8 @@ class QueueStore:
 
     def remaining(self) -> int:
         """Pending and running prompts (ComfyUI's queue_remaining)."""
-        return self._db.execute("SELECT COUNT(*) FROM prompts WHERE state != 'done'"
-                                ).fetchone()[0]
+        return self._db.execute("SELECT COUNT(*) FROM prompts WHERE state IN "
+                                "('pending', 'running')").fetchone()[0]
 
     def delete_pending(self, prompt_ids: list[str]) -> int:
         cur = self._db.executemany("DELETE FROM prompts WHERE state = 'pending' AND "
@@ -154,40 +226,53 @@ class QueueStore:
             return {row["prompt_id"]: _history_entry(row) for row in rows}
         limit = -1 if max_items is None else max_items
         if offset is None:
-            total = self._db.execute("SELECT COUNT(*) FROM prompts WHERE state = 'done'"
-                                     ).fetchone()[0]
-            offset = 0 if max_items is None else max(total - max_items, 0)
+            offset = 0 if max_items is None else max(self._done - max_items, 0)
         rows = self._db.execute("SELECT * FROM prompts WHERE state = 'done' "
                                 "ORDER BY finished_at, seq LIMIT ? OFFSET ?",
                                 (limit, offset)).fetchall()
         return {row["prompt_id"]: _history_entry(row) for row in rows}
 
     def delete_history(self, prompt_ids: list[str]) -> None:
-        self._db.executemany("DELETE FROM prompts WHERE state = 'done' AND prompt_id = ?",
-                             [(p,) for p in prompt_ids])
+        cur = self._db.executemany("DELETE FROM prompts WHERE state = 'done' AND "
+                                   "prompt_id = ?", [(p,) for p in prompt_ids])
+        self._done -= max(cur.rowcount, 0)
 
     def clear_history(self) -> None:
         self._db.execute("DELETE FROM prompts WHERE state = 'done'")
+        self._done = 0
+
+    def _count_done(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM prompts WHERE state = 'done'"
+                                ).fetchone()[0]
 
     def _trim_history(self) -> None:
-        self._db.execute(
-            "DELETE FROM prompts WHERE state = 'done' AND seq NOT IN (SELECT seq FROM prompts "
-            "WHERE state = 'done' ORDER BY finished_at DESC, seq DESC LIMIT ?)",
-            (self.history_limit,))
+        """Drop the oldest entries beyond the limit: an indexed delete of just those rows, so
+        finishing a prompt costs the same with 10 or 10,000 entries."""
+        excess = self._done - self.history_limit
+        if excess <= 0:
+            return
+        cur = self._db.execute(
+            "DELETE FROM prompts WHERE seq IN (SELECT seq FROM prompts WHERE state = 'done' "
+            "ORDER BY finished_at, seq LIMIT ?)", (excess,))
+        self._done -= cur.rowcount
 
     def _fail_stale_running(self) -> list[str]:
         """Rows a dead process left running become failed history entries with a reason."""
         stale = [r["prompt_id"] for r in self._db.execute(
             "SELECT prompt_id FROM prompts WHERE state = 'running'")]
         for prompt_id in stale:
-            error = {"type": "ServerStopped", "message": STOPPED_REASON}
-            message = ["execution_error", {
-                "prompt_id": prompt_id, "node_id": None, "node_type": None, "executed": [],
-                "exception_message": STOPPED_REASON, "exception_type": "ServerStopped",
-                "traceback": [], "current_inputs": {}, "current_outputs": {},
-                "timestamp": int(time.time() * 1000)}]
-            self.finish(prompt_id, Outcome("error", messages=[message], error=error))
+            self.finish(prompt_id, failed_outcome(prompt_id, "ServerStopped", STOPPED_REASON))
         return stale
+
+
+def failed_outcome(prompt_id: str, kind: str, reason: str, node: str | None = None,
+                   node_type: str | None = None) -> Outcome:
+    """A prompt that ended without running to completion, in ComfyUI's message shape."""
+    message = ["execution_error", {
+        "prompt_id": prompt_id, "node_id": node, "node_type": node_type, "executed": [],
+        "exception_message": reason, "exception_type": kind, "traceback": [],
+        "current_inputs": {}, "current_outputs": {}, "timestamp": int(time.time() * 1000)}]
+    return Outcome("error", messages=[message], error={"type": kind, "message": reason})
 
 
 def _item(row: sqlite3.Row) -> QueueItem:
@@ -216,5 +301,8 @@ def _history_entry(row: sqlite3.Row) -> dict:
     }
 
 
-def _number(value: float) -> float | int:
+def _number(value: float) -> float | int | None:
+    """A queue number for JSON (None for a non-finite one an older version let in)."""
+    if value is None or not math.isfinite(value):
+        return None
     return int(value) if float(value).is_integer() else value

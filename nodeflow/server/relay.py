@@ -18,6 +18,8 @@ from typing import Any
 from .. import events as ev
 from ..errors import Problem
 
+from .faults import explain_node_error
+
 log = logging.getLogger("nodeflow.server")
 
 PREVIEW_IMAGE = 1
@@ -55,6 +57,8 @@ class Relay:
         self.messages: list[list[Any]] = []
         self.executed: list[str] = []
         self.error: dict[str, Any] | None = None
+        self.current: str | None = None
+        """The node running now (named when something escapes the executor)."""
         self._terminal: ev.Event | None = None
 
     def __call__(self, event: ev.Event) -> None:
@@ -66,7 +70,9 @@ class Relay:
             self.emit("execution_cached", {"nodes": list(event.data.get("nodes", [])),
                                            "timestamp": now_ms()})
         elif kind == ev.NODE_STARTED:
-            self.emit("executing", {"node": node, "display_node": node})
+            self.current = node
+            self.emit("executing", {"node": node,
+                                    "display_node": event.data.get("display_node", node)})
         elif kind == ev.PROGRESS:
             self.emit("progress", {"value": event.data["value"], "max": event.data["max"],
                                    "node": node})
@@ -75,7 +81,7 @@ class Relay:
         elif kind == ev.NODE_FINISHED:
             self.executed.append(node)
             if event.data.get("ui"):
-                self.emit_executed(node, event.data["ui"])
+                self.emit_executed(node, event.data["ui"], event.data.get("display_node"))
         elif kind in (ev.RUN_SUCCEEDED, ev.RUN_FAILED, ev.RUN_INTERRUPTED):
             self._terminal = event  # sent by finish(), after the cached nodes' results
 
@@ -85,8 +91,11 @@ class Relay:
             self.messages.append([kind, message])
         self._send(kind, message)
 
-    def emit_executed(self, node: str, ui: dict[str, Any]) -> None:
-        self.emit("executed", {"node": node, "display_node": node, "output": ui})
+    def emit_executed(self, node: str, ui: dict[str, Any], display_node: str | None = None
+                      ) -> None:
+        """``display_node``: the node the user sees, for nodes inside subgraphs/expansions."""
+        self.emit("executed", {"node": node, "display_node": display_node or node,
+                               "output": ui})
 
     def finish(self, cached_outputs: dict[str, dict[str, Any]]) -> None:
         """Send what cached output nodes show, then how the run ended."""
@@ -100,7 +109,8 @@ class Relay:
             if data.get("traceback"):
                 log.error("prompt %s: node %s (%s) failed:\n%s", self.prompt_id, event.node,
                           data.get("node_type"), data["traceback"].rstrip())
-            self.fail(event.node, data.get("type") or "Error", data.get("message") or "")
+            self.fail(event.node, data.get("type") or "Error",
+                      explain_node_error(data.get("message") or ""))
         else:
             self.emit("execution_interrupted", {
                 "node_id": event.node, "node_type": self.node_types.get(event.node or ""),

@@ -45,7 +45,8 @@ async def view(request: web.Request) -> web.StreamResponse:
         filename, kind = annotated.group(1), annotated.group(2)
     root = folder_of(request.app[SETTINGS], kind)
     try:
-        path = confined(root, request.query.get("subfolder", ""), filename, what="filename")
+        path = confined(root, request.query.get("subfolder", ""), filename, what="filename",
+                        backslash=True)
     except PathRejected as exc:
         raise ApiError(400, str(exc), "invalid_path") from None
     if not path.is_file():

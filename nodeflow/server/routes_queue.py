@@ -9,17 +9,19 @@ from aiohttp import web
 from .bodies import read_json_object, string_list
 from .errors import ApiError
 from .prompts import PromptRejected, accept_prompt
-from .queue_store import QueueItem
+from .json_safe import dumps
+from .queue_store import MAX_NUMBER, DuplicatePromptId, QueueItem
 from .routing import Param, RouteTable
 from .state import REGISTRY, SETTINGS, STORE, WORKER
 
 routes = RouteTable("queue")
+MAX_QUERY_INT = 2**31 - 1
 
 
 @routes.get("/prompt", "How many prompts are queued or running",
             responses={200: ("Queue status", "QueueInfo")})
 async def get_prompt(request: web.Request) -> web.Response:
-    return web.json_response(request.app[WORKER].queue_info())
+    return web.json_response(await request.app[WORKER].queue_info())
 
 
 @routes.post("/prompt", "Queue a prompt: a nodeflow workflow or a ComfyUI API-format graph",
@@ -40,31 +42,38 @@ async def post_prompt(request: web.Request) -> web.Response:
         if not isinstance(client_id, str):
             raise ApiError(400, "client_id must be a string")
         extra_data = {**extra_data, "client_id": client_id}
-    store = request.app[STORE]
     prompt_id = body.get("prompt_id") or str(uuid.uuid4())
     if not isinstance(prompt_id, str) or len(prompt_id) > 200:
         raise ApiError(400, "prompt_id must be a string of at most 200 characters")
+    number = _number(body)
     try:
         accepted = await asyncio.to_thread(accept_prompt, body["prompt"], request.app[REGISTRY],
                                            request.app[SETTINGS])
     except PromptRejected as rejected:
         return web.json_response(rejected.to_json(), status=400)
-    if store.exists(prompt_id):  # checked here: no await between this and add()
-        raise ApiError(400, f"prompt_id {prompt_id!r} is already in use", "duplicate_prompt_id")
-    number = _number(body, store.next_number())
-    store.add(QueueItem(prompt_id, number, body["prompt"], accepted.workflow, extra_data,
-                        accepted.outputs, client_id))
-    request.app[WORKER].wake()
+    item = QueueItem(prompt_id, 0, body["prompt"], accepted.workflow, extra_data,
+                     accepted.outputs, client_id)
+    try:
+        number = await request.app[STORE].call("enqueue", item, number=number,
+                                               front=bool(body.get("front")))
+    except DuplicatePromptId:
+        raise ApiError(400, f"prompt_id {prompt_id!r} is already in use",
+                       "duplicate_prompt_id") from None
+    await request.app[WORKER].notify()
     return web.json_response({"prompt_id": prompt_id, "number": number, "node_errors": {}})
 
 
-def _number(body: dict, next_number: float) -> float:
-    if "number" in body:
-        value = body["number"]
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ApiError(400, "number must be a number")
-        return value
-    return -next_number if body.get("front") else next_number
+def _number(body: dict) -> float | None:
+    """The client's own queue position, if it gave one: a finite number within what a JSON
+    double holds exactly (a huge one would leave no room for the numbers after it)."""
+    if "number" not in body:
+        return None
+    value = body["number"]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ApiError(400, "number must be a number")
+    if not -MAX_NUMBER < value < MAX_NUMBER:
+        raise ApiError(400, f"number must lie between -2**53 and 2**53, not {value:.6g}")
+    return value
 
 
 @routes.get("/queue", "The running and pending prompts",
@@ -72,8 +81,9 @@ def _number(body: dict, next_number: float) -> float:
                              "Queue")})
 async def get_queue(request: web.Request) -> web.Response:
     store = request.app[STORE]
-    return web.json_response({"queue_running": [i.comfy_entry() for i in store.running()],
-                              "queue_pending": [i.comfy_entry() for i in store.pending()]})
+    running, pending = await store.call("running"), await store.call("pending")
+    return json_response({"queue_running": [i.comfy_entry() for i in running],
+                          "queue_pending": [i.comfy_entry() for i in pending]})
 
 
 @routes.post("/queue", "Clear the pending prompts or delete some ({\"clear\": true}, "
@@ -85,10 +95,10 @@ async def post_queue(request: web.Request) -> web.Response:
     store = request.app[STORE]
     removed = 0
     if body.get("clear"):
-        removed += store.clear_pending()
+        removed += await store.call("clear_pending")
     if "delete" in body:
-        removed += store.delete_pending(string_list(body["delete"], "delete"))
-    request.app[WORKER].broadcast_status()
+        removed += await store.call("delete_pending", string_list(body["delete"], "delete"))
+    await request.app[WORKER].broadcast_status()
     return web.json_response({"removed": removed})
 
 
@@ -112,14 +122,15 @@ async def post_interrupt(request: web.Request) -> web.Response:
 async def get_history(request: web.Request) -> web.Response:
     max_items = _int_query(request, "max_items")
     offset = _int_query(request, "offset")
-    return web.json_response(request.app[STORE].history(max_items=max_items, offset=offset))
+    return json_response(await request.app[STORE].call("history", max_items=max_items,
+                                                       offset=offset))
 
 
 @routes.get("/history/{prompt_id}", "One finished prompt ({} while it is queued or unknown)",
             responses={200: ("History with that one prompt, or {}", "History")})
 async def get_history_item(request: web.Request) -> web.Response:
-    return web.json_response(request.app[STORE].history(
-        prompt_id=request.match_info["prompt_id"]))
+    return json_response(await request.app[STORE].call(
+        "history", prompt_id=request.match_info["prompt_id"]))
 
 
 @routes.post("/history", "Clear the history or delete some entries", body="QueueAction",
@@ -128,9 +139,9 @@ async def post_history(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     store = request.app[STORE]
     if body.get("clear"):
-        store.clear_history()
+        await store.call("clear_history")
     if "delete" in body:
-        store.delete_history(string_list(body["delete"], "delete"))
+        await store.call("delete_history", string_list(body["delete"], "delete"))
     return web.json_response({})
 
 
@@ -142,6 +153,11 @@ def _int_query(request: web.Request, name: str) -> int | None:
         number = int(value)
     except ValueError:
         raise ApiError(400, f"{name} must be a whole number") from None
-    if number < 0:
-        raise ApiError(400, f"{name} must not be negative")
+    if not 0 <= number <= MAX_QUERY_INT:
+        raise ApiError(400, f"{name} must be between 0 and {MAX_QUERY_INT}")
     return number
+
+
+def json_response(data: object) -> web.Response:
+    """Stored entries as standard JSON (no NaN or Infinity that a browser would refuse)."""
+    return web.json_response(data, dumps=dumps)

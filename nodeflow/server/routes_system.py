@@ -15,6 +15,7 @@ from aiohttp import web
 from .. import __version__
 from ..diffusion.checkpoint_paths import KINDS
 from .errors import ApiError
+from .health import health
 from .routing import RouteTable
 from .state import SETTINGS
 
@@ -26,7 +27,7 @@ MODEL_KINDS = tuple(k for k in KINDS if k != "custom_nodes")
             responses={200: ("System and devices", "SystemStats")})
 async def system_stats(request: web.Request) -> web.Response:
     total, free = _ram()
-    torch = sys.modules.get("torch")
+    torch = _loaded_torch()
     return web.json_response({
         "system": {
             "os": os.name,
@@ -41,7 +42,28 @@ async def system_stats(request: web.Request) -> web.Response:
             "argv": _argv(),
         },
         "devices": _devices(torch),
+        "nodeflow": await health(request.app),
     })
+
+
+@routes.get("/ready", "Readiness: 200 while the worker runs and the queue database and the "
+            "disk take writes; 503 with the reasons otherwise",
+            responses={200: ("Ready", "Health"), 503: ("Not ready, and why", "Health")})
+async def ready(request: web.Request) -> web.Response:
+    state = await health(request.app, probe=True)
+    return web.json_response(state, status=200 if state["ready"] else 503)
+
+
+def _loaded_torch() -> Any:
+    """torch once its import has finished: while a run is importing it, sys.modules already
+    holds a half-initialised module whose attributes are missing."""
+    torch = sys.modules.get("torch")
+    spec = getattr(torch, "__spec__", None)
+    if torch is None or getattr(spec, "_initializing", False):
+        return None
+    if not callable(getattr(getattr(torch, "cuda", None), "is_initialized", None)):
+        return None
+    return torch
 
 
 def _argv() -> list[str]:

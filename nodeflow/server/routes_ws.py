@@ -27,8 +27,9 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         raise ApiError(400, "clientId is too long")
     await ws.prepare(request)
     hub, worker = request.app[HUB], request.app[WORKER]
-    hub.add(sid, ws)  # a reconnecting client takes its id back from the old socket
-    hub.post("status", {"status": worker.queue_info(), "sid": sid}, sid)
+    hub.add(sid, ws, request.transport)  # a reconnecting client takes its id back
+    # the count known now (no await: nothing may come before this first message)
+    hub.post("status", {"status": worker.last_queue_info(), "sid": sid}, sid)
     try:
         async for _message in ws:
             pass  # clients have nothing to say yet; ComfyUI's feature flags are ignored

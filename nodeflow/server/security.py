@@ -1,8 +1,10 @@
 """Who may talk to the server: Host and Origin checks, the access token, safe headers.
 
 - Bound to loopback, a request must name a loopback Host (a DNS-rebinding page cannot).
-- A POST/PUT/DELETE (or websocket) whose Origin is not this server is refused with 403: a page
-  on another site must not queue prompts on a local server (ComfyUI's CVE-2024-10481).
+- A POST/PUT/DELETE (or websocket) whose Origin is not this server, or whose Sec-Fetch-Site
+  says another site sent it, is refused with 403: a page on another site must not queue
+  prompts on a local server (ComfyUI's CVE-2024-10481). A browser's JSON body must also be
+  declared as JSON (bodies.py), so a plain HTML form cannot post one.
 - With a token, every route and the websocket need it: ``Authorization: Bearer <token>``,
   ``?token=<token>`` (which also sets an HttpOnly cookie, so the editor opened by that link
   keeps working) or that cookie.
@@ -20,6 +22,9 @@ from .state import CONFIG
 
 TOKEN_COOKIE = "nodeflow_token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
+CROSS_SITE = frozenset({"cross-site", "same-site"})
+"""Sec-Fetch-Site values of a page that is not this origin ("same-site" is another port or
+subdomain: still another origin). Browsers send it even where they leave out Origin."""
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
@@ -34,6 +39,10 @@ async def origin_guard(request: web.Request, handler) -> web.StreamResponse:
     unsafe = request.method in UNSAFE_METHODS or _is_websocket(request)
     if origin is not None and unsafe and not same_origin(origin, host):
         return json_error(403, f"cross-origin request from {origin!r} refused", "forbidden")
+    fetch_site = request.headers.get("Sec-Fetch-Site", "").lower()
+    if unsafe and fetch_site in CROSS_SITE:
+        return json_error(403, f"request from another site refused (Sec-Fetch-Site: "
+                               f"{fetch_site})", "forbidden")
     return await handler(request)
 
 

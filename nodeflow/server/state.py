@@ -6,13 +6,13 @@ from aiohttp import web
 from ..registry import Registry
 from ..settings import Settings
 from .config import ServerConfig
-from .queue_store import QueueStore
+from .store_thread import AsyncStore
 from .websocket import Hub
 from .worker import Worker
 
 SETTINGS = web.AppKey("settings", Settings)
 CONFIG = web.AppKey("config", ServerConfig)
 REGISTRY = web.AppKey("registry", Registry)
-STORE = web.AppKey("store", QueueStore)
+STORE = web.AppKey("store", AsyncStore)
 HUB = web.AppKey("hub", Hub)
 WORKER = web.AppKey("worker", Worker)

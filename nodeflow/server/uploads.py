@@ -8,7 +8,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from .errors import ApiError
 from .files import IMAGE_SUFFIXES, check_name, confined
@@ -34,6 +35,19 @@ async def read_upload(request: web.Request, file_field: str, max_bytes: int) -> 
         reader = await request.multipart()
     except (AssertionError, ValueError, KeyError):
         raise ApiError(400, "expected a multipart/form-data body") from None
+    try:
+        upload, fields = await _read_parts(reader, file_field, max_bytes)
+    except (AssertionError, ValueError, KeyError, UnicodeError, HttpProcessingError) as exc:
+        raise ApiError(400, f"the multipart/form-data body is malformed: "
+                            f"{_reason(exc)}") from None
+    if upload is None:
+        raise ApiError(400, f"no file in the form field {file_field!r}")
+    upload.fields = fields
+    return upload
+
+
+async def _read_parts(reader: MultipartReader, file_field: str,
+                      max_bytes: int) -> tuple[Upload | None, dict[str, str]]:
     upload: Upload | None = None
     fields: dict[str, str] = {}
     async for part in reader:
@@ -53,10 +67,13 @@ async def read_upload(request: web.Request, file_field: str, max_bytes: int) -> 
                 if len(value) > _MAX_FIELD:
                     raise ApiError(400, f"form field {part.name!r} is too long")
             fields[part.name] = value.decode("utf-8", "replace")
-    if upload is None:
-        raise ApiError(400, f"no file in the form field {file_field!r}")
-    upload.fields = fields
-    return upload
+    return upload, fields
+
+
+def _reason(exc: Exception) -> str:
+    """aiohttp's parser errors carry a one-line message; others their text, cut short."""
+    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return text.splitlines()[0][:200] if text.strip() else type(exc).__name__
 
 
 def check_image(data: bytes, max_pixels: int) -> tuple[int, int]:

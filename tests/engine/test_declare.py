@@ -72,7 +72,8 @@ def _one() -> int:
 @pytest.mark.parametrize("kwargs, words", [
     ({"version": "1.0"}, "semver"),
     ({"version": "v1.0.0"}, "semver"),
-    ({"name": "bad name"}, "type name"),
+    ({"name": "bad\nname"}, "control character"),
+    ({"name": ""}, "non-empty"),
 ])
 def test_bad_declarations(kwargs, words):
     with pytest.raises(DeclarationError, match=words):

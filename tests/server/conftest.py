@@ -130,3 +130,20 @@ def kinds(messages, prompt_id: str | None = None) -> list[str]:
                                         or m["data"].get("prompt_id") == prompt_id):
             out.append(m["type"])
     return out
+
+
+@pytest.fixture
+def live_server(tmp_path):
+    """Start real ``nodeflow serve`` processes (see live.py); all are stopped at the end."""
+    from .live import Live
+
+    started = []
+
+    def start(*args: str, base=None, wait: bool = True) -> Live:
+        live = Live(base or tmp_path / "home", *args)
+        started.append(live)
+        return live.start(wait=wait)
+
+    yield start
+    for live in started:
+        live.stop()
