@@ -345,8 +345,11 @@ def _widget_names(kind: str, registry: Registry | None) -> tuple[str, ...] | Non
 def _widgets(graph: _Graph, node_id: str, node: dict, names: tuple[str, ...],
              inputs: dict, ui: dict) -> None:
     values = node.get("widgets_values")
-    if values is None:
-        values = []
+    if values is None or values == []:
+        if any(n != CONTROL for n in names):  # saved before its widgets existed, or stripped
+            graph.notes.append(f"node '{node_id}' ({node['type']}) was saved without widget "
+                               "values: kept with the default values")
+        return
     if isinstance(values, dict):  # some nodes save their widgets by name
         inputs.update({n: values[n] for n in names if n in values and n != CONTROL})
         return
@@ -379,7 +382,7 @@ def _widgets(graph: _Graph, node_id: str, node: dict, names: tuple[str, ...],
 def _optional_tail(kind: str) -> tuple[str, ...]:
     """Widgets an older file may lack at the end: the dropped ones, a trailing control."""
     mapping = mapping_for(kind)
-    dropped = tuple(mapping.dropped) if mapping is not None else ()
+    dropped = tuple(mapping.dropped) + mapping.added if mapping is not None else ()
     return dropped + (CONTROL,)
 
 
