@@ -380,10 +380,14 @@ async def get_features(request: web.Request) -> web.Response:
     return web.json_response(server_features(request.app))
 
 
-@routes.get("/embeddings", "Textual-inversion embeddings: none (nodeflow does not load them)",
-            responses={200: ("Names", "NameList")})
+@routes.get("/embeddings", "Textual-inversion embeddings in models/embeddings, by the name a "
+            "prompt uses (embedding:NAME)", responses={200: ("Names", "NameList")})
 async def get_embeddings(request: web.Request) -> web.Response:
-    return web.json_response([])
+    from ..diffusion.checkpoint_paths import available_models
+
+    base = request.app[SETTINGS].base_dir
+    names = await asyncio.to_thread(available_models, base, "embeddings")
+    return web.json_response(sorted({Path(str(n)).with_suffix("").as_posix() for n in names}))
 
 
 @routes.get("/experiment/models", "The model folders (ComfyUI's model library)",

@@ -240,8 +240,14 @@ async def test_model_library(client):
     assert set(paths) == {"checkpoints", "vae", "loras"}
 
 
-async def test_embeddings_are_none(client):
+async def test_embeddings_lists_what_prompts_can_name(client, settings):
     assert await (await client.get("/api/embeddings")).json() == []
+    folder = settings.base_dir / "models" / "embeddings"
+    (folder / "styles").mkdir(parents=True)
+    (folder / "easynegative.safetensors").write_bytes(b"")
+    (folder / "styles" / "ink.safetensors").write_bytes(b"")
+    names = await (await client.get("/api/embeddings")).json()
+    assert names == ["easynegative", "styles/ink"]
 
 
 async def test_logs_are_kept_and_sent_to_subscribers(client):
