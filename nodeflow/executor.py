@@ -465,8 +465,11 @@ class _Run:
         plain inputs: the plan already looked it up)."""
         if static or node_def.always_run:
             return None
+        # the fingerprint's value, not the node's key: the key also covers the whole lists
+        # feeding the node, and a list that grows must not re-run the items it had
         payload = [node_def.type_name, node_def.version, self.literals[node_id], call.keys,
-                   self.keys[node_id] if node_def.fingerprint is not None else None]
+                   outside_state(node_def, self.literals[node_id], self.ex.settings,
+                                 self.plan.nonce)]
         return "call:" + _digest(payload)
 
     def _outcome(self, node_def: NodeDef, returned: Any, ctx: NodeContext | None,
@@ -723,15 +726,22 @@ def node_key(node_def: NodeDef, inputs: dict[str, Any], literals: dict[str, Any]
         link = as_link(value)
         if link is not None:
             links[name] = [upstream_keys[link.node], link.output]
-    extra: Any = None
+    return _digest([node_def.type_name, node_def.version, literals, links,
+                    outside_state(node_def, literals, settings, nonce)])
+
+
+def outside_state(node_def: NodeDef, literals: dict[str, Any], settings: Settings,
+                  nonce: str) -> Any:
+    """What a key holds besides the inputs: the node's fingerprint of the outside world (a
+    file's mtime), or the run's nonce for nodes that must always run."""
     if node_def.always_run:
-        extra = nonce
-    elif node_def.fingerprint is not None:
-        try:
-            extra = node_def.fingerprint(dict(literals), settings)
-        except Exception:  # the node itself will report the problem when it runs
-            extra = nonce
-    return _digest([node_def.type_name, node_def.version, literals, links, extra])
+        return nonce
+    if node_def.fingerprint is None:
+        return None
+    try:
+        return node_def.fingerprint(dict(literals), settings)
+    except Exception:  # the node itself will report the problem when it runs
+        return nonce
 
 
 def literal_inputs(node_def: NodeDef, inputs: dict[str, Any]) -> dict[str, Any]:

@@ -62,7 +62,9 @@ def comfy_object_info(registry: Registry, settings: Any) -> dict[str, dict]:
     view: dict[str, dict] = {}
     for mapping in NODE_MAPPINGS.values():
         schema = schemas.get(mapping.nodeflow_type)
-        if schema is None:
+        if schema is None or (not mapping.export and mapping.dropped):
+            # an import-only mapping that drops inputs (ComfyUI's deprecated CheckpointLoader
+            # and its config_name) reads old files; it is not a node to offer as ComfyUI's
             continue
         mapped_types.add(mapping.nodeflow_type)
         view[mapping.comfy_type] = mapped_info(mapping, schema)

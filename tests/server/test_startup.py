@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-READY_WITHIN_S = 1.5
+READY_WITHIN_S = 10  # a hang guard, not a measurement: a busy 2-core machine varies 2x; without
+# torch the server answers in well under a second on a quiet one
 
 
 def free_port() -> int:

@@ -53,8 +53,9 @@ def _widget_sequence(info: dict) -> list[str]:
 
 
 def test_every_mapped_node_is_published_under_its_comfyui_name(view, registry):
-    mapped = [m for m in NODE_MAPPINGS.values() if m.nodeflow_type in registry]
-    assert len(mapped) >= 20
+    mapped = [m for m in NODE_MAPPINGS.values() if m.nodeflow_type in registry
+              and (m.export or not m.dropped)]  # import-only readers of old files are not
+    assert len(mapped) >= 20                      # offered (ComfyUI's deprecated CheckpointLoader)
     for mapping in mapped:
         info = view[mapping.comfy_type]
         node_def = registry.get(mapping.nodeflow_type)
