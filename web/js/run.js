@@ -2,6 +2,10 @@
 // previews, results, errors), and step the seeds whose control says so.
 import { api } from "./api.js";
 import { nextValue } from "./widgets.js";
+import { isLink } from "./workflow.js";
+
+/** The top-level node an event's node id is inside (`first/sample` is in `first`). */
+const shownNode = (id) => String(id).split("/")[0];
 
 export class Runner {
   constructor({ editor, workflow, notify, onResults, onQueueChanged }) {
@@ -13,6 +17,25 @@ export class Runner {
     this.running = null;
     this.previewUrl = null;
     this.started = 0; // when the running node started (performance.now())
+    this.images = {}; // shown node -> every image of this run (a list runs it several times)
+    this.ran = new Set(); // shown nodes that ran or came from the cache in this run
+  }
+
+  /** After a run: dim the nodes an output needed that neither ran nor came from the cache
+   * (a lazy branch not taken). Muted and bypassed nodes are drawn as such already. */
+  #dimSkipped() {
+    const nodes = this.workflow().nodes;
+    const needed = new Set();
+    const visit = (id) => {
+      const node = nodes[id];
+      if (!node || needed.has(id) || node.mode === "mute") return;
+      needed.add(id);
+      for (const value of Object.values(node.inputs ?? {})) if (isLink(value)) visit(value.node);
+    };
+    for (const [id, node] of Object.entries(nodes)) {
+      if (this.editor.schemas[node.type]?.output_node && !node.mode) visit(id);
+    }
+    this.editor.setDimmed([...needed].filter((id) => !this.ran.has(id) && !nodes[id].mode));
   }
 
   /** The running node is done (or the run ended): show how long it took on it. */
@@ -78,13 +101,20 @@ export class Runner {
     return {
       status: () => this.onQueueChanged(),
       execution_start: () => {
+        this.images = {};
+        this.ran = new Set();
+        this.editor.setDimmed([]);
         this.editor.setErrors({});
         this.editor.clearTimes();
       },
       execution_cached: ({ nodes }) => {
-        for (const node of nodes ?? []) this.editor.setTime(node, null);
+        for (const node of nodes ?? []) {
+          this.editor.setTime(node, null);
+          this.ran.add(shownNode(node));
+        }
       },
-      executing: ({ node }) => {
+      executing: ({ node, display_node: shown }) => {
+        if (node != null) this.ran.add(shown ?? shownNode(node));
         this.#timeRunning();
         this.started = performance.now();
         this.running = node;
@@ -98,10 +128,14 @@ export class Runner {
         this.previewUrl = URL.createObjectURL(blob);
         this.editor.setImages(this.running, [this.previewUrl]);
       },
-      executed: ({ node, output, prompt_id: promptId }) => {
+      executed: ({ node: inner, display_node: shown, output, prompt_id: promptId }) => {
+        const node = shown ?? inner;
         const images = (output?.images ?? []).map((image) => api.viewUrl(image));
-        if (images.length) {
-          this.editor.setImages(node, images);
+        if (images.length) {  // every item of a list run, and every inner node's, on the node
+          const all = [...(this.images[node] ?? []), ...images.filter(
+            (url) => !this.images[node]?.includes(url))];
+          this.images[node] = all;
+          this.editor.setImages(node, all);
           this.onResults(node, images, promptId);
         }
         if (output?.text) this.editor.setNote(node, output.text.join("\n"));
@@ -117,7 +151,10 @@ export class Runner {
         this.running = null;
         this.notify("interrupted", "info");
       },
-      execution_success: () => this.editor.setRunning(null),
+      execution_success: () => {
+        this.editor.setRunning(null);
+        this.#dimSkipped();
+      },
     };
   }
 }
