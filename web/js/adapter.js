@@ -40,6 +40,13 @@ export class Editor {
     this.customWidgets = new Map(); // extension widgets: name -> factory
     this.drawHooks = [];            // extension drawing: (ctx, view) => void
     this.frameHooks = [];           // panels that follow the canvas: () => void
+    // the canvas takes a right-click followed by a click for a double click: the last two
+    // presses are kept to tell a real one
+    this.presses = [];
+    window.addEventListener("pointerdown", (event) => {
+      this.presses = [...this.presses.slice(-1), { button: event.button, time: event.timeStamp,
+                                                   x: event.clientX, y: event.clientY }];
+    }, true);
     this.canvas.onDrawForeground = () => {
       for (const draw of this.frameHooks) draw();
     };
@@ -133,7 +140,9 @@ export class Editor {
     node.onDrawForeground = (ctx) => this.#drawState(node, ctx);
     node.onDrawBackground = (ctx) => this.#drawImages(node, ctx);
     if (schema.subgraph) {
-      node.onNodeTitleDblClick = () => this.hooks.openSubgraph(node.nf.id);
+      node.onNodeTitleDblClick = () => {
+        if (this.#leftDoubleClick()) this.hooks.openSubgraph(node.nf.id);
+      };
     }
     if (schema.boundary) {
       node.clonable = false;
@@ -235,6 +244,12 @@ export class Editor {
       if (widget) widget.disabled = input.link != null;
     }
     this.hooks.changed();
+  }
+
+  #leftDoubleClick() {
+    const [first, second] = this.presses;
+    return !!first && !!second && first.button === 0 && second.button === 0 &&
+      second.time - first.time < 600 && Math.hypot(second.x - first.x, second.y - first.y) < 8;
   }
 
   // -- nodes ----------------------------------------------------------------------------------
@@ -993,6 +1008,14 @@ export class Editor {
     const { offset, scale } = this.canvas.ds;
     const box = this.canvas.canvas.getBoundingClientRect();
     return [(clientX - box.left) / scale - offset[0], (clientY - box.top) / scale - offset[1]];
+  }
+
+  /** Select node `id` alone (a node the editor just made). */
+  select(id) {
+    const node = this.nodeById(id);
+    this.canvas.deselectAll?.();
+    if (node) this.canvas.selectNode(node);
+    this.redraw();
   }
 
   selectedIds() {

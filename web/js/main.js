@@ -204,6 +204,7 @@ async function convertToSubgraph(ids) {
   const doc = path.length ? withInside(level) : level;
   doc.subgraphs = { ...(doc.subgraphs ?? {}), [name]: result.definition };
   replaceGraph(doc, { keepView: true, keepPath: true });
+  editor.select(result.id);
 }
 
 /** Rename or remove an input or output of the open subgraph (from its boundary nodes). */
