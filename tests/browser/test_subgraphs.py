@@ -3,9 +3,9 @@ run it, undo it; open one, edit inside, come back by the breadcrumb; bypass one.
 run shows: every image of a list run, and a switch's branch not taken drawn dimmed."""
 from __future__ import annotations
 
-import copy
 import io
 import json
+import re
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -175,3 +175,50 @@ def test_a_switch_run_dims_the_branch_not_taken(editor):
     assert dimmed == []
     type_value(page, "sample", "steps", "11")  # an edit: nothing is dimmed any more
     page.wait_for_function("!nodeflow.editor.isDimmed('training')")
+
+
+def test_edit_the_inputs_inside_and_nest_a_subgraph(editor):
+    page = editor
+    open_file(page, example("subgraph.json"), "subgraph.json")
+    open_by_double_click(page, "first")
+    page.mouse.click(*widget_point(page, "@inputs"), button="right")
+    menu_entry(page, "Rename input").click()
+    menu_entry(page, "seed").click()
+    expect(page.get_by_role("dialog").get_by_role("textbox")).to_be_focused()
+    page.keyboard.press("Control+a")
+    page.keyboard.type("noise")
+    page.keyboard.press("Enter")
+    doc = workflow(page)
+    assert list(doc["subgraphs"]["Draw digit"]["inputs"]) == [
+        "model", "clip", "vae", "prompt", "noise"]
+    assert doc["subgraphs"]["Draw digit"]["nodes"]["sample"]["inputs"]["seed"] == {
+        "node": "@inputs", "output": "noise"}
+    assert doc["nodes"]["first"]["inputs"]["noise"] == 2 and "seed" not in doc["nodes"]["first"]["inputs"]
+
+    page.mouse.click(*widget_point(page, "latent"), button="right")
+    menu_entry(page, "Expose as subgraph input").click()
+    menu_entry(page, "width").click()
+    definition = workflow(page)["subgraphs"]["Draw digit"]
+    assert definition["inputs"]["width"] == {"type": "INT", "default": 32}
+    assert definition["nodes"]["latent"]["inputs"]["width"] == {"node": "@inputs", "output": "width"}
+
+    page.mouse.click(*widget_point(page, "positive"), button="right")  # a subgraph inside
+    menu_entry(page, "Convert to subgraph").click()
+    expect(page.get_by_role("dialog").get_by_role("textbox")).to_be_focused()
+    page.keyboard.type("Encode")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    (inner,) = [n["id"] for n in page.evaluate("nodeflow.editor.readNodes()")
+                if n["type"] == "Encode"]
+    page.mouse.click(*widget_point(page, "sample"))
+    open_by_double_click(page, inner)
+    expect(page.locator("#breadcrumb")).to_have_text(re.compile(
+        r"subgraph\s*›\s*Draw digit\s*›\s*Encode"))
+    page.locator("#breadcrumb").get_by_role("button", name="subgraph", exact=True).click()
+    expect(page.locator("#breadcrumb")).to_be_hidden()
+    doc = downloaded(page)
+    assert doc["subgraphs"]["Draw digit"]["nodes"][inner]["type"] == "Encode"
+    assert set(doc["subgraphs"]["Encode"]["nodes"]) == {"positive"}
+    assert page.evaluate("nodeflow.editor.nodeById('first').inputs.map((i) => i.name)") == [
+        "model", "clip", "vae", "prompt", "noise", "width"]
+    run_and_wait(page)  # the nested subgraphs expand and run

@@ -145,6 +145,8 @@ function showLevel(doc, keepPath) {
                                                       { ...editor.installed, ...local }) : {});
   const shown = loadWorkflow(editor, frame ? innerDoc(defs[frame.type]) : doc);
   if (frame) {
+    const view = editor.readView(); // the breadcrumb bar lies over the canvas's top
+    editor.setView({ offset: [view.offset[0], view.offset[1] + 44 / view.scale], scale: view.scale });
     const pos = (id) => JSON.stringify(editor.readNodes().find((s) => s.id === id)?.ui.pos);
     frame.initial = { [INPUTS]: pos(INPUTS), [OUTPUTS]: pos(OUTPUTS) };
   }
