@@ -476,7 +476,7 @@ async function start() {
       openWorkflow(JSON.parse(text), { keepHistory: true, keepView: true, keepPath: true });
     },
   });
-  runner = new Runner({ editor, workflow: currentWorkflow, notify,
+  runner = new Runner({ editor, workflow: currentWorkflow, notify, atRoot: () => !path.length,
                         onResults: () => queuePanel.refresh(),
                         onQueueChanged: () => queuePanel.refresh() });
   editor.resize();
