@@ -40,13 +40,14 @@ export class Editor {
     this.customWidgets = new Map(); // extension widgets: name -> factory
     this.drawHooks = [];            // extension drawing: (ctx, view) => void
     this.frameHooks = [];           // panels that follow the canvas: () => void
-    // the canvas takes a right-click followed by a click for a double click: the last two
-    // presses are kept to tell a real one
-    this.presses = [];
-    window.addEventListener("pointerdown", (event) => {
-      this.presses = [...this.presses.slice(-1), { button: event.button, time: event.timeStamp,
-                                                   x: event.clientX, y: event.clientY }];
-    }, true);
+    // A double-click on a subgraph node's title opens it. The browser's own dblclick: the
+    // canvas's (300 ms between presses) misses slow ones and takes a right-click followed by
+    // a click for one.
+    canvasElement.addEventListener("dblclick", (event) => {
+      const [x, y] = this.#toGraph(event.clientX, event.clientY);
+      const node = this.graph.getNodeOnPos(x, y, this.canvas.visible_nodes);
+      if (node?.nf?.schema?.subgraph && y < node.pos[1]) this.hooks.openSubgraph(node.nf.id);
+    });
     this.canvas.onDrawForeground = () => {
       for (const draw of this.frameHooks) draw();
     };
@@ -139,11 +140,6 @@ export class Editor {
     node.onConnectionsChange = () => this.#syncWidgetSlots(node);
     node.onDrawForeground = (ctx) => this.#drawState(node, ctx);
     node.onDrawBackground = (ctx) => this.#drawImages(node, ctx);
-    if (schema.subgraph) {
-      node.onNodeTitleDblClick = () => {
-        if (this.#leftDoubleClick()) this.hooks.openSubgraph(node.nf.id);
-      };
-    }
     if (schema.boundary) {
       node.clonable = false;
       node.block_delete = true;
@@ -244,12 +240,6 @@ export class Editor {
       if (widget) widget.disabled = input.link != null;
     }
     this.hooks.changed();
-  }
-
-  #leftDoubleClick() {
-    const [first, second] = this.presses;
-    return !!first && !!second && first.button === 0 && second.button === 0 &&
-      second.time - first.time < 600 && Math.hypot(second.x - first.x, second.y - first.y) < 8;
   }
 
   // -- nodes ----------------------------------------------------------------------------------
