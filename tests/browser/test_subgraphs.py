@@ -153,30 +153,6 @@ def test_bypass_a_subgraph_made_from_a_box_selection(editor):
     expect(page.get_by_role("alert")).to_have_count(0)
 
 
-def test_a_list_run_shows_every_image(editor):
-    page = editor
-    doc = example("txt2img.json")
-    doc["nodes"]["prompts"] = {"type": "PromptList", "inputs": {
-        "text": "a red handwritten digit one\na green handwritten digit four"},
-        "ui": {"pos": [40, 500]}}
-    doc["nodes"]["positive"]["inputs"]["text"] = {"node": "prompts", "output": "string"}
-    open_file(page, doc, "two-prompts.json")
-    run_and_wait(page)
-    page.wait_for_function("nodeflow.editor.imageUrls('save').length === 2")
-
-
-def test_a_switch_run_dims_the_branch_not_taken(editor):
-    page = editor
-    open_file(page, example("switch.json"), "switch.json")
-    run_and_wait(page)
-    page.wait_for_function("nodeflow.editor.isDimmed('training')")
-    dimmed = page.evaluate("['ckpt', 'sample', 'decode', 'switch', 'save']"
-                           ".filter((id) => nodeflow.editor.isDimmed(id))")
-    assert dimmed == []
-    type_value(page, "sample", "steps", "11")  # an edit: nothing is dimmed any more
-    page.wait_for_function("!nodeflow.editor.isDimmed('training')")
-
-
 def test_edit_the_inputs_inside_and_nest_a_subgraph(editor):
     page = editor
     open_file(page, example("subgraph.json"), "subgraph.json")
@@ -222,3 +198,30 @@ def test_edit_the_inputs_inside_and_nest_a_subgraph(editor):
     assert page.evaluate("nodeflow.editor.nodeById('first').inputs.map((i) => i.name)") == [
         "model", "clip", "vae", "prompt", "noise", "width"]
     run_and_wait(page)  # the nested subgraphs expand and run
+
+
+# The last runs of this file leave 32x32 results newest in the history, as the files before it
+# do: test_viewer compares the newest two pixel by pixel.
+
+def test_a_list_run_shows_every_image(editor):
+    page = editor
+    doc = example("txt2img.json")
+    doc["nodes"]["prompts"] = {"type": "PromptList", "inputs": {
+        "text": "a red handwritten digit one\na green handwritten digit four"},
+        "ui": {"pos": [40, 500]}}
+    doc["nodes"]["positive"]["inputs"]["text"] = {"node": "prompts", "output": "string"}
+    open_file(page, doc, "two-prompts.json")
+    run_and_wait(page)
+    page.wait_for_function("nodeflow.editor.imageUrls('save').length === 2")
+
+
+def test_a_switch_run_dims_the_branch_not_taken(editor):
+    page = editor
+    open_file(page, example("switch.json"), "switch.json")
+    run_and_wait(page)
+    page.wait_for_function("nodeflow.editor.isDimmed('training')")
+    dimmed = page.evaluate("['ckpt', 'sample', 'decode', 'switch', 'save']"
+                           ".filter((id) => nodeflow.editor.isDimmed(id))")
+    assert dimmed == []
+    type_value(page, "sample", "steps", "11")  # an edit: nothing is dimmed any more
+    page.wait_for_function("!nodeflow.editor.isDimmed('training')")
