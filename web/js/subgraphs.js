@@ -95,7 +95,14 @@ export function definitionOf(shown, old, initial = {}) {
   }
   def.nodes = {};
   for (const [id, node] of Object.entries(shown.nodes)) {
-    if (id !== INPUTS && id !== OUTPUTS) def.nodes[id] = node;
+    if (id === INPUTS || id === OUTPUTS) continue;
+    const before = old.nodes?.[id];  // the editor pins a version on every node it writes:
+    if (before && !("version" in before) && before.type === node.type) {  // not on these
+      const { version, ...rest } = node;
+      def.nodes[id] = rest;
+    } else {
+      def.nodes[id] = node;
+    }
   }
   const ui = { ...(old.ui ?? {}) };
   const boundary = {};
