@@ -121,6 +121,10 @@ def test_open_edit_inside_and_back_by_the_breadcrumb(editor):
     assert ({nid: node["inputs"] for nid, node in doc["nodes"].items()}
             == {nid: node["inputs"] for nid, node in example("subgraph.json")["nodes"].items()})
 
+    with page.expect_download() as info:  # FLOAT inputs inside written as floats too
+        page.get_by_role("button", name="Download", exact=True).click()
+    assert '"cfg": 5.0,' in Path(info.value.path()).read_text(encoding="utf-8")
+
     page.keyboard.press("Control+z")  # undo across: the edit made inside is undone
     inner = workflow(page)["subgraphs"]["Draw digit"]["nodes"]["sample"]["inputs"]
     assert inner["steps"] == 12

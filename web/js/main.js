@@ -14,7 +14,7 @@ import { filterLongMenus } from "./menufilter.js";
 import { showTooltips } from "./tooltips.js";
 import { closeTextEditor, editText } from "./textbox.js";
 import { UndoStack } from "./undo.js";
-import { FALLBACK_WORKFLOW, isLink, loadWorkflow, newId, saveWorkflow, workflowJson, workflowText } from "./workflow.js";
+import { FALLBACK_WORKFLOW, floatInputs, isLink, loadWorkflow, newId, saveWorkflow, workflowJson, workflowText } from "./workflow.js";
 import { Breadcrumb, INPUTS, OUTPUTS, boundarySchemas, convertSelection, definitionOf,
          editBoundary, innerDoc, subgraphSchemas, uniqueName } from "./subgraphs.js";
 
@@ -44,8 +44,13 @@ function notify(message, kind = "info") {
  * is a subgraph's inside). */
 function fileDoc() {
   const shown = saveWorkflow(editor, base);
-  if (!path.length) return shown;
-  return withInside(workflowJson(shown));
+  const doc = path.length ? withInside(workflowJson(shown)) : shown;
+  if (path.length) doc.nodes = floatInputs(doc.nodes, editor.schemas);
+  if (doc.subgraphs) {
+    doc.subgraphs = Object.fromEntries(Object.entries(doc.subgraphs).map(([name, def]) => [
+      name, def.nodes ? { ...def, nodes: floatInputs(def.nodes, editor.schemas) } : def]));
+  }
+  return doc;
 }
 
 /** `root` with the open subgraph's definition read from `shown` (plain JSON). */
