@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 
 from .helpers import (
     downloaded,
+    empty_point,
     graph_to_client,
     menu_entry,
     node_types,
@@ -51,9 +52,10 @@ def open_by_double_click(page, node: str) -> None:
     expect(crumb).to_be_visible()
 
 
-def convert(page, node: str, name: str) -> None:
-    """Right-click ``node``'s title, Convert to subgraph, type the name."""
-    page.mouse.click(*widget_point(page, node), button="right")
+def convert(page, node: str | None, name: str) -> None:
+    """Right-click ``node``'s title (None: the empty canvas), Convert to subgraph, type the
+    name."""
+    page.mouse.click(*(widget_point(page, node) if node else empty_point(page)), button="right")
     menu_entry(page, "Convert to subgraph").click()
     field = page.get_by_role("dialog").get_by_role("textbox")
     expect(field).to_be_focused()
@@ -111,6 +113,12 @@ def test_open_edit_inside_and_back_by_the_breadcrumb(editor):
     assert {"@inputs", "@outputs", "sample", "decode"} <= set(shown)
     type_value(page, "sample", "steps", "9")
     page.wait_for_timeout(50)
+    steps = "nodeflow.editor.readNodes().find((n) => n.id === 'sample').values.steps"
+    page.keyboard.press("Control+z")  # undo inside: the canvas still shows the inside
+    assert page.evaluate(steps) == 12
+    expect(crumb).to_be_visible()
+    page.keyboard.press("Control+Shift+z")
+    assert page.evaluate(steps) == 9
 
     click_crumb = crumb.get_by_role("button", name="subgraph", exact=True)
     click_crumb.click()
@@ -147,7 +155,7 @@ def test_bypass_a_subgraph_made_from_a_box_selection(editor):
     page.mouse.up()
     page.keyboard.up("Control")
     assert page.evaluate("nodeflow.editor.selectedIds()") == ["sample"]
-    convert(page, "sample", "Sample")
+    convert(page, None, "Sample")  # from the canvas menu
     made = of_type(page, "Sample")
     assert workflow(page)["subgraphs"]["Sample"]["outputs"] == {
         "latent": {"node": "sample", "output": "latent"}}
@@ -181,6 +189,18 @@ def test_edit_the_inputs_inside_and_nest_a_subgraph(editor):
     definition = workflow(page)["subgraphs"]["Draw digit"]
     assert definition["inputs"]["width"] == {"type": "INT", "default": 32}
     assert definition["nodes"]["latent"]["inputs"]["width"] == {"node": "@inputs", "output": "width"}
+
+    page.mouse.click(*widget_point(page, "@outputs"), button="right")
+    menu_entry(page, "Rename output").click()
+    menu_entry(page, "image").click()
+    expect(page.get_by_role("dialog").get_by_role("textbox")).to_be_focused()
+    page.keyboard.press("Control+a")
+    page.keyboard.type("picture")
+    page.keyboard.press("Enter")
+    doc = workflow(page)
+    assert doc["subgraphs"]["Draw digit"]["outputs"] == {
+        "picture": {"node": "decode", "output": "image"}}
+    assert doc["nodes"]["both"]["inputs"]["right"] == {"node": "second", "output": "picture"}
 
     page.mouse.click(*widget_point(page, "positive"), button="right")  # a subgraph inside
     menu_entry(page, "Convert to subgraph").click()
