@@ -249,3 +249,12 @@ def test_a_switch_run_dims_the_branch_not_taken(editor):
     assert dimmed == []
     type_value(page, "sample", "steps", "11")  # an edit: nothing is dimmed any more
     page.wait_for_function("!nodeflow.editor.isDimmed('training')")
+
+
+def test_a_malformed_subgraphs_section_is_kept_for_the_engine_to_report(editor):
+    page = editor
+    doc = {"nodeflow": 1, "nodes": {"odd": {"type": "Broken", "ui": {"pos": [200, 200]}}},
+           "subgraphs": {"Broken": {"inputs": {}}, "Other": "not a definition"}}
+    open_file(page, doc, "odd.json")
+    assert page.evaluate("nodeflow.editor.nodeById('odd').nf.missing") is True
+    assert downloaded(page)["subgraphs"] == doc["subgraphs"]

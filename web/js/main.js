@@ -46,9 +46,9 @@ function fileDoc() {
   const shown = saveWorkflow(editor, base);
   const doc = path.length ? withInside(workflowJson(shown)) : shown;
   if (path.length) doc.nodes = floatInputs(doc.nodes, editor.schemas);
-  if (doc.subgraphs) {
+  if (doc.subgraphs && typeof doc.subgraphs === "object" && !Array.isArray(doc.subgraphs)) {
     doc.subgraphs = Object.fromEntries(Object.entries(doc.subgraphs).map(([name, def]) => [
-      name, def.nodes ? { ...def, nodes: floatInputs(def.nodes, editor.schemas) } : def]));
+      name, def?.nodes && typeof def.nodes === "object" ? { ...def, nodes: floatInputs(def.nodes, editor.schemas) } : def]));
   }
   return doc;
 }
@@ -141,10 +141,10 @@ function openWorkflow(doc, { name, keepHistory = false, keepView = false, savedA
  * subgraph `path` leads to (while `keepPath` and it still exists). */
 function showLevel(doc, keepPath) {
   root = doc;
-  const defs = doc.subgraphs ?? {};
-  const broken = path.findIndex((frame) => !(frame.type in defs));
+  const local = subgraphSchemas(doc.subgraphs, editor.installed);
+  const defs = doc.subgraphs;
+  const broken = path.findIndex((frame) => !(frame.type in local));
   path = !keepPath ? [] : broken < 0 ? path : path.slice(0, broken);
-  const local = subgraphSchemas(defs, editor.installed);
   const frame = path.at(-1);
   editor.setLocalTypes(local, frame ? boundarySchemas(defs[frame.type],
                                                       { ...editor.installed, ...local }) : {});
@@ -158,11 +158,16 @@ function showLevel(doc, keepPath) {
   return shown;
 }
 
+/** Whether node type `type` is one of this file's subgraphs (which the editor can open). */
+function isSubgraph(type) {
+  return editor.schemas[type]?.subgraph === true;
+}
+
 /** Show the inside of subgraph node `id` (a subgraph of this file, not a component). */
 function openSubgraph(id) {
   const spec = editor.readNodes().find((s) => s.id === id);
   if (!spec) return;
-  if (!(spec.type in (root.subgraphs ?? {}))) {
+  if (!isSubgraph(spec.type)) {
     notify(`"${spec.type}" is a component (in <base>/components/): edit its file`, "error");
     return;
   }
@@ -194,7 +199,7 @@ async function convertToSubgraph(ids) {
                            message: "Name of the new subgraph (its node type):" });
   editor.focus();
   if (!name) return;
-  if (editor.schemas[name] || root.subgraphs?.[name] || name.startsWith("@")) {
+  if (editor.schemas[name] || Object.keys(root.subgraphs ?? {}).includes(name) || name.startsWith("@")) {
     notify(`a node type named "${name}" exists already: choose another name`, "error");
     return;
   }
@@ -470,7 +475,7 @@ async function start() {
   } });
   editor = new Editor($("canvas"), {
     changed, upload, editText, imagePicked, newId, search, openSubgraph, convertToSubgraph,
-    canOpen: (type) => type in (root.subgraphs ?? {}), inside: () => path.length > 0,
+    canOpen: isSubgraph, inside: () => path.length > 0,
     editBoundary: editOpenBoundary, expose });
   const extensions = await loadExtensions();
   editor.registerTypes(schemas);

@@ -9,7 +9,10 @@ const LITERAL_TYPES = new Set(["INT", "FLOAT", "STRING", "BOOLEAN"]);
 
 /** Node-type schemas (as /object_info's) for the definitions in `defs`; `schemas`: the
  * installed ones, which inner nodes are looked up in. */
-export function subgraphSchemas(defs = {}, schemas = {}) {
+export function subgraphSchemas(all = {}, schemas = {}) {
+  // one that is not a definition is left to the engine to report (its nodes: placeholders)
+  const defs = Object.fromEntries(Object.entries(all ?? {}).filter(([, def]) =>
+    def && typeof def === "object" && def.nodes && typeof def.nodes === "object"));
   const out = {};
   const visiting = new Set();
   const schemaOf = (type) => {
