@@ -40,6 +40,14 @@ export class Editor {
     this.customWidgets = new Map(); // extension widgets: name -> factory
     this.drawHooks = [];            // extension drawing: (ctx, view) => void
     this.frameHooks = [];           // panels that follow the canvas: () => void
+    // A double-click on a subgraph node's title opens it. The browser's own dblclick: the
+    // canvas's (300 ms between presses) misses slow ones and takes a right-click followed by
+    // a click for one.
+    canvasElement.addEventListener("dblclick", (event) => {
+      const [x, y] = this.#toGraph(event.clientX, event.clientY);
+      const node = this.graph.getNodeOnPos(x, y, this.canvas.visible_nodes);
+      if (node?.nf?.schema?.subgraph && y < node.pos[1]) this.hooks.openSubgraph(node.nf.id);
+    });
     this.canvas.onDrawForeground = () => {
       for (const draw of this.frameHooks) draw();
     };
@@ -59,7 +67,9 @@ export class Editor {
   // -- node types ---------------------------------------------------------------------------
 
   registerTypes(schemas) {
-    this.schemas = schemas;
+    this.installed = schemas;
+    this.local = {};
+    this.schemas = { ...schemas };
     const colors = {};
     for (const schema of Object.values(schemas)) {
       for (const out of schema.outputs) if (out.color) colors[out.type] = out.color;
@@ -67,24 +77,43 @@ export class Editor {
     Object.assign(LGraphCanvas.link_type_colors, colors);
     Object.assign(this.canvas.default_connection_color_byType, colors);
     this.colors = colors;
-    for (const [type, schema] of Object.entries(schemas)) {
-      const editor = this;
-      class SchemaNode extends LGraphNode {
-        static title = schema.display_name || type;
-        static category = schema.category || "other";
-        static description = schema.description;
-        constructor(title) {
-          super(title ?? SchemaNode.title);
-          editor.#build(this, schema);
-        }
+    for (const [type, schema] of Object.entries(schemas)) this.#registerType(type, schema);
+  }
 
-        getMenuOptions(canvas) {
-          return editor.#nodeMenu(this, canvas);
-        }
-      }
-      LiteGraph.registerNodeType(type, SchemaNode);
-      SchemaNode.category = schema.category || "other"; // registering sets it from the type name
+  /** Node types of the open workflow (its subgraphs; `hidden`: the boundary nodes inside
+   * one, not offered in menus) besides the installed ones; a local type wins over an
+   * installed one of the same name while it is there. */
+  setLocalTypes(local, hidden = {}) {
+    for (const type of Object.keys(this.local)) {
+      if (type in local || type in hidden) continue;
+      if (type in this.installed) this.#registerType(type, this.installed[type]);
+      else LiteGraph.unregisterNodeType(type);
     }
+    this.local = { ...local, ...hidden };
+    this.schemas = { ...this.installed, ...local };
+    for (const [type, schema] of Object.entries(this.local)) {
+      this.#registerType(type, schema, type in hidden);
+    }
+  }
+
+  #registerType(type, schema, hidden = false) {
+    const editor = this;
+    class SchemaNode extends LGraphNode {
+      static title = schema.display_name || type;
+      static category = schema.category || "other";
+      static description = schema.description;
+      static skip_list = hidden;
+      constructor(title) {
+        super(title ?? SchemaNode.title);
+        editor.#build(this, schema);
+      }
+
+      getMenuOptions(canvas) {
+        return editor.#nodeMenu(this, canvas);
+      }
+    }
+    LiteGraph.registerNodeType(type, SchemaNode);
+    SchemaNode.category = schema.category || "other"; // registering sets it from the type name
   }
 
   #build(node, schema) {
@@ -111,6 +140,10 @@ export class Editor {
     node.onConnectionsChange = () => this.#syncWidgetSlots(node);
     node.onDrawForeground = (ctx) => this.#drawState(node, ctx);
     node.onDrawBackground = (ctx) => this.#drawImages(node, ctx);
+    if (schema.boundary) {
+      node.clonable = false;
+      node.block_delete = true;
+    }
     const size = node.computeSize();
     node.setSize([Math.max(size[0], node.widgets?.length ? 280 : 200), size[1]]);
   }
@@ -236,7 +269,7 @@ export class Editor {
   /** Create a node of `type` (a placeholder when the type is not installed). */
   createNode(spec) {
     let node;
-    if (this.schemas[spec.type]) {
+    if (this.schemas[spec.type] || this.local?.[spec.type]) {
       node = LiteGraph.createNode(spec.type);
     } else {
       node = this.#placeholder(spec);
@@ -520,6 +553,21 @@ export class Editor {
     this.redraw();
   }
 
+  /** Nodes a run needed but did not run (a lazy branch not taken): drawn dimmed. */
+  setDimmed(ids) {
+    const dimmed = new Set(ids);
+    let any = false;
+    for (const node of this.nodes()) {
+      any ||= !!node.nf.dimmed || dimmed.has(node.nf.id);
+      node.nf.dimmed = dimmed.has(node.nf.id);
+    }
+    if (any) this.redraw();
+  }
+
+  isDimmed(id) {
+    return !!this.nodeById(id)?.nf.dimmed;
+  }
+
   errorsOf(id) {
     return this.nodeById(id)?.nf.errors ?? [];
   }
@@ -551,6 +599,20 @@ export class Editor {
       ctx.fillStyle = bypass ? "#e6c8ff" : "#bbb";
       ctx.textAlign = "right";
       ctx.fillText(bypass ? "bypassed" : "muted", w - 8, -t + 19);
+      ctx.restore();
+    }
+    if (node.nf.dimmed) {  // a branch the last run did not take
+      ctx.save();
+      ctx.globalAlpha = 0.6;
+      ctx.fillStyle = "#000";
+      ctx.beginPath();
+      ctx.roundRect(0, -t, w, h + t, 8);
+      ctx.fill();
+      ctx.globalAlpha = 1;
+      ctx.font = "11px sans-serif";
+      ctx.fillStyle = "#999";
+      ctx.textAlign = "right";
+      ctx.fillText("not run", w - 8, -t + 19);
       ctx.restore();
     }
     if (running || errors.length) {
@@ -672,6 +734,8 @@ export class Editor {
     ];
     if (selected.length) {
       options.push({ content: "Group selected nodes (Ctrl+G)", callback: () => this.groupSelected() });
+      options.push({ content: "Convert to subgraph",
+                     callback: () => this.hooks.convertToSubgraph(this.selectedIds()) });
     }
     if (selected.length > 1) {
       options.push({ content: "Align", has_submenu: true, callback: LGraphCanvas.onGroupAlign });
@@ -687,7 +751,49 @@ export class Editor {
       this.hooks.changed();
       this.redraw();
     };
+    const subgraph = [];
+    if (node.nf?.schema?.subgraph && this.hooks.canOpen(node.nf.type)) {
+      subgraph.push({ content: "Open subgraph (double-click the title)",
+                      callback: () => this.hooks.openSubgraph(node.nf.id) });
+    }
+    if (node.nf?.schema?.boundary) {
+      const kind = node.nf.schema.boundary;
+      const slots = (kind === "inputs" ? node.outputs : node.inputs) ?? [];
+      const which = kind === "inputs" ? "input" : "output";
+      const pick = (action) => (_v, _o, e, menu) => {
+        new LiteGraph.ContextMenu(slots.map((slot) => slot.name), {
+          event: e, parentMenu: menu,
+          callback: (name) => this.hooks.editBoundary({ kind, action, name }) });
+        return false;
+      };
+      if (slots.length) {
+        subgraph.push({ content: `Rename ${which}`, has_submenu: true, callback: pick("rename") },
+                      { content: `Remove ${which}`, has_submenu: true, callback: pick("remove") },
+                      null);
+      }
+    } else if (node.nf && this.hooks.inside()) {
+      const free = (node.inputs ?? []).filter((slot) => slot.link == null).map((slot) => slot.name);
+      const outs = (node.outputs ?? []).map((slot) => slot.name);
+      const expose = (kind, names) => (_v, _o, e, menu) => {
+        new LiteGraph.ContextMenu(names, { event: e, parentMenu: menu,
+          callback: (name) => this.hooks.expose({ id: node.nf.id, kind, name }) });
+        return false;
+      };
+      if (free.length) {
+        subgraph.push({ content: "Expose as subgraph input", has_submenu: true,
+                        callback: expose("inputs", free) });
+      }
+      if (outs.length) {
+        subgraph.push({ content: "Expose as subgraph output", has_submenu: true,
+                        callback: expose("outputs", outs) });
+      }
+    }
+    if (node.nf && !node.nf.schema?.boundary) {
+      subgraph.push({ content: "Convert to subgraph", callback: () => this.hooks.convertToSubgraph(
+        this.#targets(node).map((n) => n.nf?.id).filter(Boolean)) });
+    }
     return [
+      ...subgraph,
       { content: "Title", callback: LGraphCanvas.onShowPropertyEditor },
       { content: `Mode: ${mode}`, has_submenu: true, callback: (_v, _o, e, menu) => {
         new LiteGraph.ContextMenu(["always", "bypass (Ctrl+B)", "mute (Ctrl+M)"], {
@@ -892,6 +998,14 @@ export class Editor {
     const { offset, scale } = this.canvas.ds;
     const box = this.canvas.canvas.getBoundingClientRect();
     return [(clientX - box.left) / scale - offset[0], (clientY - box.top) / scale - offset[1]];
+  }
+
+  /** Select node `id` alone (a node the editor just made). */
+  select(id) {
+    const node = this.nodeById(id);
+    this.canvas.deselectAll?.();
+    if (node) this.canvas.selectNode(node);
+    this.redraw();
   }
 
   selectedIds() {

@@ -14,7 +14,9 @@ import { filterLongMenus } from "./menufilter.js";
 import { showTooltips } from "./tooltips.js";
 import { closeTextEditor, editText } from "./textbox.js";
 import { UndoStack } from "./undo.js";
-import { FALLBACK_WORKFLOW, loadWorkflow, newId, saveWorkflow, workflowJson, workflowText } from "./workflow.js";
+import { FALLBACK_WORKFLOW, floatInputs, isLink, loadWorkflow, newId, saveWorkflow, workflowJson, workflowText } from "./workflow.js";
+import { Breadcrumb, INPUTS, OUTPUTS, boundarySchemas, convertSelection, definitionOf,
+         editBoundary, innerDoc, subgraphSchemas, uniqueName } from "./subgraphs.js";
 
 const STORAGE_KEY = "nodeflow.graph";
 const SAVED_KEY = "nodeflow.saved"; // {name, snapshot}: what Save last wrote, for the marker
@@ -26,6 +28,8 @@ let base = {};
 let restoring = false;
 let saved = { name: null, snapshot: null }; // the saved workflow this graph is, as saved
 let pointerDown = false;
+let root = { nodeflow: 1, nodes: {} }; // the whole workflow (the graph shown may be inside it)
+let path = []; // the subgraphs opened, outermost first: [{type, id, title, view, initial}]
 
 function notify(message, kind = "info") {
   const toast = document.createElement("div");
@@ -36,9 +40,30 @@ function notify(message, kind = "info") {
   setTimeout(() => toast.remove(), kind === "error" ? 12000 : 3000);
 }
 
+/** The workflow file the editor holds (the shown graph put back where it belongs when it
+ * is a subgraph's inside). */
+function fileDoc() {
+  const shown = saveWorkflow(editor, base);
+  const doc = path.length ? withInside(workflowJson(shown)) : shown;
+  if (path.length) doc.nodes = floatInputs(doc.nodes, editor.schemas);
+  if (doc.subgraphs && typeof doc.subgraphs === "object" && !Array.isArray(doc.subgraphs)) {
+    doc.subgraphs = Object.fromEntries(Object.entries(doc.subgraphs).map(([name, def]) => [
+      name, def?.nodes && typeof def.nodes === "object" ? { ...def, nodes: floatInputs(def.nodes, editor.schemas) } : def]));
+  }
+  return doc;
+}
+
+/** `root` with the open subgraph's definition read from `shown` (plain JSON). */
+function withInside(shown) {
+  const frame = path.at(-1);
+  const doc = structuredClone(root);
+  doc.subgraphs[frame.type] = definitionOf(shown, root.subgraphs[frame.type], frame.initial);
+  return doc;
+}
+
 /** The workflow file the editor holds, as plain JSON. */
 function currentWorkflow() {
-  return workflowJson(saveWorkflow(editor, base));
+  return workflowJson(fileDoc());
 }
 
 function snapshot() {
@@ -55,7 +80,7 @@ function changed() {
   pendingCheckpoint = setTimeout(() => {
     pendingCheckpoint = null;
     if (pointerDown) return;
-    undo.checkpoint();
+    if (undo.checkpoint()) editor.setDimmed([]);
     persist();
   }, 0);
 }
@@ -69,7 +94,7 @@ function settle() {
 }
 
 function persist() {
-  localStorage.setItem(STORAGE_KEY, workflowText(saveWorkflow(editor, base)));
+  localStorage.setItem(STORAGE_KEY, workflowText(fileDoc()));
   showUnsaved();
 }
 
@@ -78,6 +103,7 @@ function showUnsaved() {
   const dirty = saved.snapshot !== snapshot();
   document.body.classList.toggle("unsaved", dirty);
   const name = $("name").value || "untitled";
+  breadcrumb.render(name, path);
   $("unsaved").hidden = !dirty;
   document.title = `${dirty ? "● " : ""}${name} - nodeflow`;
 }
@@ -90,24 +116,152 @@ function markSaved(name) {
 
 /** Show `doc` on the canvas; a fresh undo history unless `keepHistory`. `savedAs`: the name
  * of the user's saved workflow that `doc` is (unchanged), if it is one. */
-function openWorkflow(doc, { name, keepHistory = false, keepView = false, savedAs } = {}) {
+function openWorkflow(doc, { name, keepHistory = false, keepView = false, savedAs,
+                              keepPath = false } = {}) {
   const view = editor.readView();
   const notes = doc.importNotes;
   delete doc.importNotes;
+  if (name && !doc.name) doc.name = name;
   restoring = true;
   try {
-    base = loadWorkflow(editor, doc);
-    if (name && !base.name) base.name = name;
+    base = showLevel(doc, keepPath);
     if (keepView) editor.setView(view);
   } finally {
     restoring = false;
   }
-  $("name").value = base.name ?? "";
+  $("name").value = root.name ?? "";
   showImagePreviews();
   if (!keepHistory) undo?.reset();
   if (savedAs !== undefined) markSaved(savedAs);
   persist();
   for (const note of notes ?? []) notify(note.text ?? note, note.kind ?? "error");
+}
+
+/** Register `doc`'s subgraphs as node types and show its graph, or the inside of the
+ * subgraph `path` leads to (while `keepPath` and it still exists). */
+function showLevel(doc, keepPath) {
+  root = doc;
+  const local = subgraphSchemas(doc.subgraphs, editor.installed);
+  const defs = doc.subgraphs;
+  const broken = path.findIndex((frame) => !(frame.type in local));
+  path = !keepPath ? [] : broken < 0 ? path : path.slice(0, broken);
+  const frame = path.at(-1);
+  editor.setLocalTypes(local, frame ? boundarySchemas(defs[frame.type],
+                                                      { ...editor.installed, ...local }) : {});
+  const shown = loadWorkflow(editor, frame ? innerDoc(defs[frame.type]) : doc);
+  if (frame) {
+    const view = editor.readView(); // the breadcrumb bar lies over the canvas's top
+    editor.setView({ offset: [view.offset[0], view.offset[1] + 44 / view.scale], scale: view.scale });
+    const pos = (id) => JSON.stringify(editor.readNodes().find((s) => s.id === id)?.ui.pos);
+    frame.initial = { [INPUTS]: pos(INPUTS), [OUTPUTS]: pos(OUTPUTS) };
+  }
+  return shown;
+}
+
+/** Whether node type `type` is one of this file's subgraphs (which the editor can open). */
+function isSubgraph(type) {
+  return editor.schemas[type]?.subgraph === true;
+}
+
+/** Show the inside of subgraph node `id` (a subgraph of this file, not a component). */
+function openSubgraph(id) {
+  const spec = editor.readNodes().find((s) => s.id === id);
+  if (!spec) return;
+  if (!isSubgraph(spec.type)) {
+    notify(`"${spec.type}" is a component (in <base>/components/): edit its file`, "error");
+    return;
+  }
+  settle();
+  const doc = currentWorkflow();
+  path.push({ type: spec.type, id, title: spec.ui.title || spec.type, view: editor.readView() });
+  openWorkflow(doc, { keepHistory: true, keepPath: true });
+  editor.focus();
+}
+
+/** Back to the graph `depth` subgraphs deep (0: the workflow itself). */
+function leaveTo(depth) {
+  if (depth < 0 || depth >= path.length) return;
+  settle();
+  const doc = currentWorkflow();
+  const view = path[depth].view;
+  path = path.slice(0, depth);
+  openWorkflow(doc, { keepHistory: true, keepPath: true });
+  editor.setView(view);
+  editor.redraw();
+  editor.focus();
+}
+
+/** The selected nodes become one node of a new subgraph type, as one undo step. */
+async function convertToSubgraph(ids) {
+  ids = ids.filter((id) => !id.startsWith("@"));
+  if (!ids.length) return;
+  const name = await ask({ title: "Convert to subgraph", ok: "Convert", value: "Subgraph",
+                           message: "Name of the new subgraph (its node type):" });
+  editor.focus();
+  if (!name) return;
+  if (editor.schemas[name] || Object.keys(root.subgraphs ?? {}).includes(name) || name.startsWith("@")) {
+    notify(`a node type named "${name}" exists already: choose another name`, "error");
+    return;
+  }
+  settle();
+  const level = workflowJson(saveWorkflow(editor, base));
+  let result;
+  try {
+    result = convertSelection(level, ids, name, editor.schemas, newId);
+  } catch (error) {
+    notify(error.message, "error");
+    return;
+  }
+  level.nodes = result.nodes;
+  const doc = path.length ? withInside(level) : level;
+  doc.subgraphs = { ...(doc.subgraphs ?? {}), [name]: result.definition };
+  replaceGraph(doc, { keepView: true, keepPath: true });
+  editor.select(result.id);
+}
+
+/** Rename or remove an input or output of the open subgraph (from its boundary nodes). */
+async function editOpenBoundary({ kind, action, name }) {
+  const frame = path.at(-1);
+  if (!frame) return;
+  let to = null;
+  if (action === "rename") {
+    to = await ask({ title: `Rename ${kind === "inputs" ? "input" : "output"}`, value: name,
+                     ok: "Rename" });
+    editor.focus();
+    if (!to || to === name) return;
+    if (to in (root.subgraphs[frame.type][kind] ?? {}) || to.startsWith("@")) {
+      notify(`the subgraph has an ${kind.slice(0, -1)} named "${to}" already`, "error");
+      return;
+    }
+  }
+  settle();
+  const doc = currentWorkflow();
+  editBoundary(doc, frame.type, kind, name, to);
+  replaceGraph(doc, { keepView: true, keepPath: true });
+}
+
+/** An inner node's input or output becomes one of the open subgraph's. */
+function expose({ id, kind, name }) {
+  const frame = path.at(-1);
+  if (!frame) return;
+  settle();
+  const doc = currentWorkflow();
+  const def = doc.subgraphs[frame.type];
+  const node = def.nodes[id];
+  if (kind === "inputs") {
+    const schema = editor.schemas[node.type]?.inputs.find((i) => i.name === name);
+    const unique = uniqueName(name, def.inputs ?? {});
+    const entry = { type: schema?.type ?? "*" };
+    const value = node.inputs?.[name];
+    if (value !== undefined && !isLink(value)) entry.default = value;
+    else if (schema && "default" in schema) entry.default = schema.default;
+    def.inputs = { ...(def.inputs ?? {}), [unique]: entry };
+    node.inputs = { ...(node.inputs ?? {}), [name]: { node: INPUTS, output: unique } };
+  } else {
+    const unique = uniqueName(name, def.outputs ?? {});
+    def.outputs = { ...(def.outputs ?? {}), [unique]: { node: id, output: name } };
+  }
+  replaceGraph(doc, { keepView: true, keepPath: true });
 }
 
 function showImagePreviews() {
@@ -225,6 +379,9 @@ function onKey(event) {
   } else if (mod && event.key.toLowerCase() === "s") {
     event.preventDefault();
     save({ as: event.shiftKey });
+  } else if (event.key === "Escape" && path.length && !typing &&
+             !document.querySelector(".dialog-veil, .litecontextmenu")) {
+    leaveTo(path.length - 1);
   } else if (!typing && canvasShortcut(event)) {
     event.preventDefault();
     settle();
@@ -241,6 +398,7 @@ const library = new WorkflowsPanel($("workflows"), {
   notify });
 const queuePanel = new QueuePanel($("queue"), {
   notify, restore: (doc) => replaceGraph(structuredClone(doc), { savedAs: null }) });
+const breadcrumb = new Breadcrumb($("breadcrumb"), (depth) => leaveTo(depth));
 const nodeSearch = new NodeSearch(() => editor.schemas);
 let runner;
 
@@ -295,7 +453,7 @@ async function loadExtensions() {
 async function nodesChanged(data) {
   try {
     editor.registerTypes(await fetchSchemas());
-    openWorkflow(currentWorkflow(), { keepHistory: true, keepView: true });
+    openWorkflow(currentWorkflow(), { keepHistory: true, keepView: true, keepPath: true });
     await showPackFailures(data?.failures);
     notify("node definitions reloaded");
   } catch (error) {
@@ -315,17 +473,20 @@ async function start() {
     request.place(type);
     editor.focus();
   } });
-  editor = new Editor($("canvas"), { changed, upload, editText, imagePicked, newId, search });
+  editor = new Editor($("canvas"), {
+    changed, upload, editText, imagePicked, newId, search, openSubgraph, convertToSubgraph,
+    canOpen: isSubgraph, inside: () => path.length > 0,
+    editBoundary: editOpenBoundary, expose });
   const extensions = await loadExtensions();
   editor.registerTypes(schemas);
   showPackFailures().catch((error) => notify(error.message, "error"));
   undo = new UndoStack({
     snapshot,
     restore: (text) => {
-      openWorkflow(JSON.parse(text), { keepHistory: true, keepView: true });
+      openWorkflow(JSON.parse(text), { keepHistory: true, keepView: true, keepPath: true });
     },
   });
-  runner = new Runner({ editor, workflow: currentWorkflow, notify,
+  runner = new Runner({ editor, workflow: currentWorkflow, notify, atRoot: () => !path.length,
                         onResults: () => queuePanel.refresh(),
                         onQueueChanged: () => queuePanel.refresh() });
   editor.resize();
@@ -368,11 +529,15 @@ async function start() {
   $("redo").onclick = () => undo.redo();
   $("save").onclick = () => save();
   $("save-as").onclick = () => save({ as: true });
-  $("download").onclick = () => download(saveWorkflow(editor, base), $("name").value || "workflow");
+  $("download").onclick = () => download(fileDoc(), $("name").value || "workflow");
   $("open").onclick = () => pickFile(".json,.png,application/json,image/png", openFile);
   $("new").onclick = async () => replaceGraph(await defaultWorkflow(), { savedAs: null });
   $("clear").onclick = () => replaceGraph({ nodeflow: 1, nodes: {} }, { savedAs: null });
-  $("name").onchange = () => { base.name = $("name").value; persist(); };
+  $("name").onchange = () => {
+    root.name = $("name").value;
+    if (!path.length) base.name = root.name;
+    persist();
+  };
   $("zoom-fit").onclick = () => { editor.fitView(); editor.redraw(); };
   filterLongMenus(document.body);
   showTooltips($("canvas"), (x, y) => editor.describeAt(x, y));

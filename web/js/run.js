@@ -2,23 +2,53 @@
 // previews, results, errors), and step the seeds whose control says so.
 import { api } from "./api.js";
 import { nextValue } from "./widgets.js";
+import { isLink } from "./workflow.js";
+
+/** The top-level node an event's node id is inside (`first/sample` is in `first`). */
+const shownNode = (id) => String(id).split("/")[0];
 
 export class Runner {
-  constructor({ editor, workflow, notify, onResults, onQueueChanged }) {
+  constructor({ editor, workflow, notify, onResults, onQueueChanged, atRoot = () => true }) {
     this.editor = editor;
     this.workflow = workflow; // () => the workflow file the editor holds
     this.notify = notify; // (message, kind) => void
     this.onResults = onResults; // (nodeId, images, promptId) => void
     this.onQueueChanged = onQueueChanged;
+    this.atRoot = atRoot; // () => whether the canvas shows the workflow's top level (the
+    // events name its nodes), not the inside of a subgraph
     this.running = null;
     this.previewUrl = null;
     this.started = 0; // when the running node started (performance.now())
+    this.images = {}; // shown node -> every image of this run (a list runs it several times)
+    this.ran = new Set(); // shown nodes that ran or came from the cache in this run
+  }
+
+  /** After a run: dim the nodes an output needed that neither ran nor came from the cache
+   * (a lazy branch not taken). Muted and bypassed nodes are drawn as such already. */
+  #dimSkipped() {
+    const nodes = this.workflow().nodes;
+    const needed = new Set();
+    const visit = (id) => {
+      const node = nodes[id];
+      if (!node || needed.has(id) || node.mode === "mute") return;
+      needed.add(id);
+      for (const value of Object.values(node.inputs ?? {})) if (isLink(value)) visit(value.node);
+    };
+    for (const [id, node] of Object.entries(nodes)) {
+      if (this.editor.schemas[node.type]?.output_node && !node.mode) visit(id);
+    }
+    if (this.atRoot()) this.editor.setDimmed([...needed].filter((id) => !this.ran.has(id) && !nodes[id].mode));
+  }
+
+  /** `id` when the canvas shows the node it names, else null (nothing drawn for it). */
+  #shown(id) {
+    return this.atRoot() ? id : null;
   }
 
   /** The running node is done (or the run ended): show how long it took on it. */
   #timeRunning() {
     if (this.running != null) {
-      this.editor.setTime(this.running, (performance.now() - this.started) / 1000);
+      this.editor.setTime(this.#shown(this.running), (performance.now() - this.started) / 1000);
     }
   }
 
@@ -47,7 +77,7 @@ export class Runner {
       errors[node] = entry.errors.map((e) => ({ input: e.extra_info?.input_name ?? null,
                                                  message: e.message }));
     }
-    this.editor.setErrors(errors);
+    this.editor.setErrors(this.atRoot() ? errors : {});
     const count = Object.values(errors).flat().length;
     const general = body.error?.details || "";
     const first = Object.entries(errors)[0];
@@ -59,6 +89,7 @@ export class Runner {
   }
 
   #stepControls(doc) {
+    if (!this.atRoot()) return; // the top-level nodes' widgets are not on the canvas
     for (const [id, node] of Object.entries(doc.nodes)) {
       for (const [input, mode] of Object.entries(node.ui?.controls ?? {})) {
         const value = node.inputs?.[input];
@@ -78,38 +109,49 @@ export class Runner {
     return {
       status: () => this.onQueueChanged(),
       execution_start: () => {
+        this.images = {};
+        this.ran = new Set();
+        this.editor.setDimmed([]);
         this.editor.setErrors({});
         this.editor.clearTimes();
       },
       execution_cached: ({ nodes }) => {
-        for (const node of nodes ?? []) this.editor.setTime(node, null);
+        for (const node of nodes ?? []) {
+          this.editor.setTime(this.#shown(shownNode(node)), null);
+          this.ran.add(shownNode(node));
+        }
       },
-      executing: ({ node }) => {
+      executing: ({ node, display_node: shown }) => {
+        if (node != null) this.ran.add(shown ?? shownNode(node));
         this.#timeRunning();
         this.started = performance.now();
-        this.running = node;
-        this.editor.setRunning(node);
+        this.running = node == null ? null : shown ?? shownNode(node);
+        this.editor.setRunning(this.#shown(node));
         if (node == null) this.onQueueChanged();
       },
-      progress: ({ node, value, max }) => this.editor.setProgress(node, value, max),
+      progress: ({ node, value, max }) => this.editor.setProgress(this.#shown(shownNode(node)), value, max),
       preview: (blob) => {
         if (!this.running) return;
         if (this.previewUrl) URL.revokeObjectURL(this.previewUrl);
         this.previewUrl = URL.createObjectURL(blob);
-        this.editor.setImages(this.running, [this.previewUrl]);
+        this.editor.setImages(this.#shown(this.running), [this.previewUrl]);
       },
-      executed: ({ node, output, prompt_id: promptId }) => {
+      executed: ({ node: inner, display_node: shown, output, prompt_id: promptId }) => {
+        const node = shown ?? inner;
         const images = (output?.images ?? []).map((image) => api.viewUrl(image));
-        if (images.length) {
-          this.editor.setImages(node, images);
+        if (images.length) {  // every item of a list run, and every inner node's, on the node
+          const all = [...(this.images[node] ?? []), ...images.filter(
+            (url) => !this.images[node]?.includes(url))];
+          this.images[node] = all;
+          this.editor.setImages(this.#shown(node), all);
           this.onResults(node, images, promptId);
         }
-        if (output?.text) this.editor.setNote(node, output.text.join("\n"));
+        if (output?.text) this.editor.setNote(this.#shown(node), output.text.join("\n"));
       },
       execution_error: ({ node_id: node, exception_message: message, exception_type: type }) => {
         this.#timeRunning();
         this.running = null;
-        if (node) this.editor.setErrors({ [node]: [{ input: null, message }] });
+        if (node && this.atRoot()) this.editor.setErrors({ [node]: [{ input: null, message }] });
         this.notify(`${node ? `${node}: ` : ""}${message || type}`, "error");
       },
       execution_interrupted: () => {
@@ -117,7 +159,10 @@ export class Runner {
         this.running = null;
         this.notify("interrupted", "info");
       },
-      execution_success: () => this.editor.setRunning(null),
+      execution_success: () => {
+        this.editor.setRunning(null);
+        this.#dimSkipped();
+      },
     };
   }
 }

@@ -173,6 +173,19 @@ function sameValue(a, b) {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
+/** `nodes` (plain JSON, e.g. a subgraph's) with the numbers that FLOAT inputs hold written as
+ * floats, as the editor writes its own nodes. */
+export function floatInputs(nodes, schemas) {
+  return Object.fromEntries(Object.entries(nodes).map(([id, node]) => {
+    const schema = schemas[node.type];
+    if (!schema || !node.inputs) return [id, node];
+    const inputs = Object.fromEntries(Object.entries(node.inputs).map(([name, value]) => [
+      name, typeof value === "number" &&
+        schema.inputs.find((i) => i.name === name)?.type === "FLOAT" ? new FloatValue(value) : value]));
+    return [id, { ...node, inputs }];
+  }));
+}
+
 /** A number that a FLOAT input holds: written as 7.0, never 7 (as Python writes it). */
 class FloatValue {
   constructor(value) { this.value = value; }
