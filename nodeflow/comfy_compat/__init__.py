@@ -92,10 +92,22 @@ def declare(type_name: str, cls: Any, display_name: str | None, registry: Regist
         raise Unsupported(f"{cls!r} is not a class")
     spec = v3_spec(cls, display_name) if is_v3(cls) else v1_spec(type_name, cls, display_name)
     spec.type_name = type_name
-    internals = sorted(USED.get(cls.__module__, ()))
+    internals = _internals_of(cls)
     if internals:
         spec.extra["needs_internals"] = internals
     return node_def(spec, registry, pack)
+
+
+def _internals_of(cls: type) -> list[str]:
+    """The ComfyUI internals its module reached for that the class's own code names."""
+    import inspect
+
+    used = USED.get(cls.__module__, ())
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return sorted(used)
+    return sorted(api for api in used if api in source)
 
 
 async def _extension_nodes(entry) -> list:

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from ..declare import InputSpec, NodeDef, OutputSpec
 from ..errors import NodeError
-from ..fields import FieldSpec
+from ..fields import REQUIRED, FieldSpec
 from ..flow import ExecutionBlocker
 from ..types import AnyType, socket_by_name
 from ..workflow import as_link
@@ -144,11 +144,9 @@ def _input_spec(name: str, kind: Any, opts: dict, optional: bool) -> InputSpec:
         else None,
         control_after_generate=bool(opts.get("control_after_generate")), upload=upload,
         lazy=bool(opts.get("lazy")))
-    if not socket.is_literal() and spec.default is not None:
-        spec = FieldSpec(**{**spec.__dict__, "default": None})
-    if socket is AnyType and choices is not None:
-        spec = FieldSpec(**{**spec.__dict__, "default": default})
-    return InputSpec(name, socket, spec, optional or not socket.is_literal() and optional)
+    if not socket.is_literal() and choices is None:
+        spec = FieldSpec(**{**spec.__dict__, "default": None if optional else REQUIRED})
+    return InputSpec(name, socket, spec, optional)
 
 
 def node_def(spec: Spec, registry: Any, pack: str) -> NodeDef:
