@@ -14,6 +14,7 @@ import { filterLongMenus } from "./menufilter.js";
 import { showTooltips } from "./tooltips.js";
 import { closeTextEditor, editText } from "./textbox.js";
 import { UndoStack } from "./undo.js";
+import { attachExtensions } from "./comfy_extensions.js";
 import { FALLBACK_WORKFLOW, loadWorkflow, newId, saveWorkflow, workflowJson, workflowText } from "./workflow.js";
 
 const STORAGE_KEY = "nodeflow.graph";
@@ -318,6 +319,7 @@ async function start() {
   editor = new Editor($("canvas"), { changed, upload, editText, imagePicked, newId, search });
   const extensions = await loadExtensions();
   editor.registerTypes(schemas);
+  await attachExtensions(editor, schemas);
   showPackFailures().catch((error) => notify(error.message, "error"));
   undo = new UndoStack({
     snapshot,
