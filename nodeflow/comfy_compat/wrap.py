@@ -280,15 +280,19 @@ def api_prompt(workflow: Any, registry: Any) -> dict:
     """The running workflow as a ComfyUI API-format prompt (links ``[id, output index]``)."""
     if workflow is None:
         return {}
+    def index(node_id: str, output: str) -> int:
+        source = workflow.nodes.get(node_id)
+        node_def = registry.get(source.type) if source is not None else None
+        names = [o.name for o in node_def.outputs] if node_def is not None else []
+        return names.index(output) if output in names else 0
+
     prompt = {}
     for node_id, spec in workflow.nodes.items():
-        node_def = registry.get(spec.type)
-        index = {o.name: i for i, o in enumerate(node_def.outputs)} if node_def else {}
         inputs = {}
         for name, value in spec.inputs.items():
             link = as_link(value)
             if link is not None:
-                value = [link.node, index.get(link.output, 0)]
+                value = [link.node, index(link.node, link.output)]
             inputs[name] = value
         prompt[node_id] = {"class_type": spec.type, "inputs": inputs}
     return prompt

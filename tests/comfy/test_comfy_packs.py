@@ -189,3 +189,44 @@ async def _prompt_over_websocket(url: str) -> None:
                         assert abs(data["data"]["mean"] - 0.75) < 1e-6
                     assert data["type"] != "execution_error", data
             assert "testpack.inverted" in seen
+
+
+def test_editor_format_and_png_round_trip_keep_pack_names(base, tmp_path):
+    from nodeflow.comfy.api_format import convert_api_prompt
+    from nodeflow.comfy.export import export_api, export_ui
+    from nodeflow.plugins import load_registry
+    from nodeflow.settings import Settings
+    from nodeflow.workflow import parse_workflow
+
+    registry = load_registry(Settings.from_args(base))
+    flow, problems = convert_api_prompt(json.loads(PROMPT.read_text()), registry)
+    assert problems == []
+    api, problems = export_api(parse_workflow(flow), registry)
+    assert problems == [] and api["2"]["class_type"] == "Invert Image (Test)"
+    assert api["2"]["inputs"] == {"image": ["1", 1], "strength": 1.0, "mode": "invert"}
+    ui, problems = export_ui(parse_workflow(flow), registry)
+    assert problems == []
+    assert next(n for n in ui["nodes"] if n["type"] == "ResizeTo+")["widgets_values"] == [
+        16, 12, "lanczos"]
+    (tmp_path / "ui.json").write_text(json.dumps(ui))
+    done = cli(base, "import", str(tmp_path / "ui.json"), "-o", str(tmp_path / "flow.json"))
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "out"
+    done = cli(base, "run", str(tmp_path / "flow.json"), "--output-dir", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "8: red+green+blue" in done.stdout.splitlines()
+    # the PNG a pack's SaveImage subclass wrote carries ComfyUI's prompt: it runs again
+    done = cli(base, "run", str(out / "pack_note_00001_.png"), "--output-dir", str(out))
+    assert done.returncode == 0, done.stderr
+    assert (out / "pack_note_00002_.png").is_file()
+
+
+def test_custom_nodes_folder_from_extra_model_paths(tmp_path):
+    comfy = tmp_path / "ComfyUI"
+    shutil.copytree(PACKS / "test_pack_v3", comfy / "custom_nodes" / "test_pack_v3")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "extra_model_paths.json").write_text(json.dumps(
+        {"comfyui": {"base_path": str(comfy), "custom_nodes": "custom_nodes"}}))
+    data = json.loads(cli(home, "nodes", "--json").stdout)
+    assert {"Brighten V3", "CountAsync"} <= set(data["nodes"])
