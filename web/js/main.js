@@ -1,6 +1,6 @@
 // The editor page: wires the canvas, the toolbar, the panels, files and the run together.
 import { Editor } from "./adapter.js";
-import { api } from "./api.js";
+import { api, messageListeners } from "./api.js";
 import { acceptDrops, download, pickFile, readWorkflowFile } from "./files.js";
 import { NodeLibrary } from "./library.js";
 import { Minimap } from "./minimap.js";
@@ -278,6 +278,10 @@ async function loadExtensions() {
   const nodeflow = {
     registerWidget: (name, factory) => editor.registerWidget(name, factory),
     onDrawNode: (draw) => editor.onDrawNode(draw),
+    // messages a node sends with ctx.send(event, data): handler(data)
+    onMessage: (event, handler) => messageListeners.add((type, data) => {
+      if (type === event) handler(data);
+    }),
     notify, api,
   };
   for (const url of urls) {
