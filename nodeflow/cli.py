@@ -407,6 +407,10 @@ def cmd_nodes(args: argparse.Namespace) -> int:
 def _print_comfy_packs(registry) -> None:
     """ComfyUI packs: nodes loaded of classes found, why the others did not load, missing
     requirements and the ComfyUI internals they reach for."""
+    for pack in registry.packs.values():
+        if pack.comfy is None and pack.import_output.strip():
+            print(f"\n{pack.name} printed at import: "
+                  f"{pack.import_output.strip().splitlines()[0]}")
     comfy = [p for p in registry.packs.values() if p.comfy is not None]
     if not comfy:
         return

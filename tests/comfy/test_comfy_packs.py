@@ -230,3 +230,36 @@ def test_custom_nodes_folder_from_extra_model_paths(tmp_path):
         {"comfyui": {"base_path": str(comfy), "custom_nodes": "custom_nodes"}}))
     data = json.loads(cli(home, "nodes", "--json").stdout)
     assert {"Brighten V3", "CountAsync"} <= set(data["nodes"])
+
+
+def test_no_shim_without_comfy_packs_and_finder_claims_only_comfy_names(tmp_path):
+    code = (
+        "import sys, importlib.util\n"
+        "from nodeflow.plugins import load_registry\n"
+        "from nodeflow.settings import Settings\n"
+        "load_registry(Settings.from_args(sys.argv[1]))\n"
+        "print(sorted(n for n in ('folder_paths', 'comfy', 'server', 'comfy_api') "
+        "if n in sys.modules), getattr(sys.modules.get('nodes'), '__nodeflow_shim__', False))\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    plain = subprocess.run([sys.executable, "-c", code, str(tmp_path / "plain")], env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert plain.stdout.strip() == "[] False", plain.stderr
+    from nodeflow.comfy_compat.missing import MissingFinder
+    finder = MissingFinder()
+    for name in ("torchvision", "diffusers", "comfyui_frontend_package", "nodes", "server"):
+        assert finder.find_spec(name) is None
+    assert finder.find_spec("comfy.sd") is not None and finder.find_spec("comfy_extras.x")
+
+
+def test_bench_script_counts_classes_loaded_and_smoke_runs():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "comfy_packs.py"), str(PACKS),
+                           "--json"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    rows = {r["pack"]: r for r in json.loads(done.stdout)}
+    assert (rows["test_pack_v1"]["found"], rows["test_pack_v1"]["loaded"],
+            rows["test_pack_v1"]["ran"]) == (12, 10, 10)
+    assert rows["test_pack_v1"]["reasons"] == {
+        "needs ComfyUI internals: comfy.samplers.KSampler.SAMPLERS": 1,
+        "INPUT_TYPES() failed: RuntimeError: this class is broken on purpose": 1}
+    assert (rows["test_pack_v3"]["found"], rows["test_pack_v3"]["ran"]) == (2, 2)
