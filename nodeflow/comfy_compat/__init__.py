@@ -98,16 +98,37 @@ def declare(type_name: str, cls: Any, display_name: str | None, registry: Regist
     return node_def(spec, registry, pack)
 
 
+_COMFY_NAME = re.compile(r"\b((?:comfy|comfy_extras|comfy_execution|comfy_api|latent_preview|"
+                         r"node_helpers|server)(?:\.\w+)+)")
+
+
 def _internals_of(cls: type) -> list[str]:
-    """The ComfyUI internals its module reached for that the class's own code names."""
+    """The ComfyUI APIs named in the class's own code that nodeflow does not provide."""
     import inspect
 
-    used = USED.get(cls.__module__, ())
     try:
         source = inspect.getsource(cls)
     except (OSError, TypeError):
-        return sorted(used)
-    return sorted(api for api in used if api in source)
+        return sorted(USED.get(cls.__module__, ()))
+    return sorted(name for name in set(_COMFY_NAME.findall(source)) if _is_missing(name))
+
+
+def _is_missing(dotted: str) -> bool:
+    """Whether ``dotted`` names something the shims lack (without importing anything)."""
+    from .missing import Missing
+
+    parts = dotted.split(".")
+    obj = sys.modules.get(parts[0])
+    if obj is None:
+        return False
+    for i in range(1, len(parts)):
+        module = sys.modules.get(".".join(parts[: i + 1]))
+        obj = module if module is not None else getattr(obj, parts[i], None)
+        if obj is None:
+            return False
+        if isinstance(obj, Missing) or getattr(obj, "__nodeflow_missing__", False) is True:
+            return True
+    return False
 
 
 async def _extension_nodes(entry) -> list:

@@ -79,6 +79,7 @@ def missing_module(name: str) -> types.ModuleType:
     mod = types.ModuleType(name, f"ComfyUI's {name}: not provided by nodeflow")
     mod.__path__ = []  # a package, so its submodules import too
     mod.__nodeflow_shim__ = True
+    mod.__nodeflow_missing__ = True
 
     def __getattr__(attr: str) -> Any:
         if attr.startswith("__") and attr.endswith("__"):
@@ -94,6 +95,7 @@ def partial_module(name: str, doc: str) -> types.ModuleType:
     """A shim module: what nodeflow provides is set on it; anything else is Missing."""
     mod = missing_module(name)
     mod.__doc__ = doc
+    mod.__nodeflow_missing__ = False
     return mod
 
 

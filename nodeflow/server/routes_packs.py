@@ -31,9 +31,11 @@ def mount_pack_routes(app: web.Application, registry: Registry) -> None:
         server, "__nodeflow_shim__", False) else None
     if prompt_server is None:
         return
+    latest = {}  # a pack imported again (a reload) registers its routes again: keep the last
     for route in prompt_server.instance.routes:
-        if not isinstance(route, web.RouteDef):
-            continue
+        if isinstance(route, web.RouteDef):
+            latest[(route.method, route.path)] = route
+    for route in latest.values():
         if (route.method, route.path) in taken or (route.method == "GET" and (
                 "HEAD", route.path) in taken):
             log.warning("ComfyUI pack route %s %s collides with a nodeflow route; skipped",

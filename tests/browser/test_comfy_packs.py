@@ -39,6 +39,8 @@ def test_pack_node_widgets_and_extension(browser, comfy_server):
     assert page.evaluate(f"{read}.properties.testpack") == "created"
     widgets = page.evaluate(f"{read}.widgets.map((w) => [w.name, w.value])")
     assert ["strength", 1.0] in widgets and ["mode", "invert"] in widgets
+    assert ["note (pack widget)", "hi"] in widgets  # getCustomWidgets' factory for its type
+    assert page.evaluate("globalThis.testpackSetupRan") >= 1  # setup ran
     choose(page, node, "mode", "keep")
     expect(page.locator("body")).to_be_visible()
     assert inputs(page, node)["mode"] == "keep"

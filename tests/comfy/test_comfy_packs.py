@@ -40,7 +40,7 @@ def test_nodes_lists_comfy_packs_and_json_stays_valid(base):
     assert v1["kind"] == "comfyui"
     assert "### Test Pack V1" in v1["import_output"]
     info = v1["comfyui"]
-    assert info["classes"] == 12 and len(v1["nodes"]) == 10
+    assert info["classes"] == 14 and len(v1["nodes"]) == 12
     assert info["failed"]["SampleWithComfy"].startswith(
         "needs ComfyUI internals: comfy.samplers.KSampler.SAMPLERS")
     assert "this class is broken on purpose" in info["failed"]["BrokenNode"]
@@ -49,12 +49,16 @@ def test_nodes_lists_comfy_packs_and_json_stays_valid(base):
     assert node["display_name"] == "🧪 Invert Image"
     assert node["category"] == "test pack/image"
     assert [(i["name"], i.get("default"), i.get("choices")) for i in node["inputs"]] == [
-        ("image", None, None), ("strength", 1.0, None), ("mode", "invert", ["invert", "keep"])]
+        ("image", None, None), ("strength", 1.0, None), ("mode", "invert", ["invert", "keep"]),
+        ("note", None, None)]
     assert node["inputs"][1]["min"] == 0.0 and node["inputs"][1]["step"] == 0.05
     assert [o["name"] for o in node["outputs"]] == ["inverted", "mask"]
     assert data["nodes"]["Brighten V3"]["display_name"] == "Brighten (V3)"
     text = cli(base, "nodes")
-    assert "test_pack_v1: 10 of 12 nodes loaded" in text.stdout
+    assert data["nodes"]["NoiseWithComfy"]["comfy"]["needs_internals"] == [
+        "comfy.sample", "comfy.sample.prepare_noise"]
+    assert "needs_internals" not in data["nodes"]["ResizeTo+"]["comfy"]
+    assert "test_pack_v1: 12 of 14 nodes loaded" in text.stdout
     assert "missing requirements (not installed automatically)" in text.stdout
     assert "###" not in text.stdout.split("ComfyUI packs:")[0]
 
@@ -258,8 +262,54 @@ def test_bench_script_counts_classes_loaded_and_smoke_runs():
     assert done.returncode == 0, done.stderr
     rows = {r["pack"]: r for r in json.loads(done.stdout)}
     assert (rows["test_pack_v1"]["found"], rows["test_pack_v1"]["loaded"],
-            rows["test_pack_v1"]["ran"]) == (12, 10, 10)
+            rows["test_pack_v1"]["ran"], rows["test_pack_v1"]["skipped"]) == (14, 12, 10, 1)
     assert rows["test_pack_v1"]["reasons"] == {
         "needs ComfyUI internals: comfy.samplers.KSampler.SAMPLERS": 1,
-        "INPUT_TYPES() failed: RuntimeError: this class is broken on purpose": 1}
+        "INPUT_TYPES() failed: RuntimeError: this class is broken on purpose": 1,
+        "run: needs ComfyUI internals: comfy.sample.prepare_noise": 1}
     assert (rows["test_pack_v3"]["found"], rows["test_pack_v3"]["ran"]) == (2, 2)
+
+
+def test_latent_conditioning_blocking_and_internals_at_run_time(base):
+    import torch
+
+    from nodeflow.diffusion.conditioning import Conditioning
+    from nodeflow.diffusion.latent import LatentBatch
+    from nodeflow.executor import Executor
+    from nodeflow.plugins import load_registry
+    from nodeflow.settings import Settings
+    from nodeflow.workflow import parse_workflow
+
+    registry = load_registry(Settings.from_args(base))
+    scale = registry.get("LatentScale")
+    cond = Conditioning.single(torch.ones(1, 77, 8), torch.ones(1, 4), area=(8, 8, 0, 0))
+    latent, conditioning = scale.fn(ctx=None, samples=LatentBatch(torch.ones(1, 4, 2, 2)),
+                                    conditioning=cond, factor=2.0)
+    assert isinstance(latent, LatentBatch) and float(latent.samples.sum()) == 32.0
+    entry = conditioning.entries[0]
+    assert float(entry.cond.mean()) == 2.0 and entry.pooled.shape == (1, 4)
+    assert dict(entry.extra) == {"area": (8, 8, 0, 0), "strength": 2.0}
+    assert scale.outputs_from_result((latent, conditioning))  # nodeflow's checks pass
+
+    events = []
+    blocked = parse_workflow({"nodeflow": 1, "nodes": {
+        "b": {"type": "BlockIfNegative", "inputs": {"value": -1}},
+        "s": {"type": "LazySwitch", "inputs": {"use_a": True,
+                                               "a": {"node": "b", "output": "INT"},
+                                               "b": {"node": "b", "output": "INT"}}},
+        "t": {"type": "ShowText", "inputs": {"text": {"node": "s", "output": "*"}}}}})
+    executor = Executor(registry, Settings.from_args(base))
+    result = executor.run(blocked, listener=events.append)
+    assert result.status == "success" and result.outputs.get("t", {}) == {}
+    again = executor.run(blocked, listener=events.append)
+    assert "b" in again.executed  # IS_CHANGED returned NaN: never from the cache
+
+    deep = parse_workflow({"nodeflow": 1, "nodes": {
+        "e": {"type": "EmptyLatent", "inputs": {"width": 64, "height": 64}},
+        "n": {"type": "NoiseWithComfy", "inputs": {"latent": {"node": "e", "output": "latent"}}},
+        "p": {"type": "ShowValue", "inputs": {"value": {"node": "n", "output": "LATENT"}}}}})
+    failed = executor.run(deep)
+    assert failed.status == "error"
+    assert failed.error["message"].startswith(
+        "needs ComfyUI internals: comfy.sample.prepare_noise is not provided by nodeflow")
+    assert not failed.error.get("traceback")  # a NodeError: the user's message, no traceback

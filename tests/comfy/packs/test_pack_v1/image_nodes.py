@@ -22,6 +22,7 @@ class InvertImage:
                              "strength": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0,
                                                     "step": 0.05}),
                              "mode": (["invert", "keep"],)},
+                "optional": {"note": ("TESTPACK_NOTE",)},
                 "hidden": {"unique_id": "UNIQUE_ID"}}
 
     RETURN_TYPES = ("IMAGE", "MASK")
@@ -29,7 +30,7 @@ class InvertImage:
     FUNCTION = "run"
     CATEGORY = "test pack/image"
 
-    def run(self, image, strength, mode, unique_id=None):
+    def run(self, image, strength, mode, note=None, unique_id=None):
         bar = comfy.utils.ProgressBar(2)
         comfy.model_management.throw_exception_if_processing_interrupted()
         bar.update(1)
@@ -117,6 +118,38 @@ class SampleWithComfy:
         raise AssertionError("never reached")
 
 
+class NoiseWithComfy:
+    """Loads (its declaration is plain) but calls ComfyUI's sampling internals when it runs."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"latent": ("LATENT",), "seed": ("INT", {"default": 0})}}
+
+    RETURN_TYPES = ("LATENT",)
+    FUNCTION = "go"
+    CATEGORY = "test pack/deep"
+
+    def go(self, latent, seed):
+        import comfy.sample
+        noise = comfy.sample.prepare_noise(latent["samples"], seed)
+        return ({"samples": latent["samples"] + noise},)
+
+
+class LatentScale:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"samples": ("LATENT",), "conditioning": ("CONDITIONING",),
+                             "factor": ("FLOAT", {"default": 2.0})}}
+
+    RETURN_TYPES = ("LATENT", "CONDITIONING")
+    FUNCTION = "go"
+    CATEGORY = "test pack/latent"
+
+    def go(self, samples, conditioning, factor):
+        scaled = [[cond * factor, {**extra, "strength": factor}] for cond, extra in conditioning]
+        return ({"samples": samples["samples"] * factor}, scaled)
+
+
 class BrokenNode:
     @classmethod
     def INPUT_TYPES(cls):
@@ -128,6 +161,7 @@ class BrokenNode:
 
 NODE_CLASS_MAPPINGS = {"Invert Image (Test)": InvertImage, "GreyMask|test": GreyMask,
                        "ResizeTo+": ResizeTo, "SaveWithNote": SaveWithNote,
-                       "SampleWithComfy": SampleWithComfy, "BrokenNode": BrokenNode}
+                       "SampleWithComfy": SampleWithComfy, "BrokenNode": BrokenNode,
+                       "NoiseWithComfy": NoiseWithComfy, "LatentScale": LatentScale}
 NODE_DISPLAY_NAME_MAPPINGS = {"Invert Image (Test)": "🧪 Invert Image",
                               "ResizeTo+": "Resize To ➕"}

@@ -14,6 +14,16 @@ app.registerExtension({
       };
     }
   },
+  async setup() {
+    globalThis.testpackSetupRan = app.extensions.length;
+  },
+  getCustomWidgets() {
+    return {
+      TESTPACK_NOTE(node, inputName) {
+        return { widget: node.addWidget("text", `${inputName} (pack widget)`, "hi", () => {}) };
+      },
+    };
+  },
   nodeCreated(node) {
     if (node.comfyClass === "Invert Image (Test)") node.properties.testpack = "created";
   },
