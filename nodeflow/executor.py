@@ -314,6 +314,7 @@ class _Run:
         entry = None if node_def.always_run else self.cache.get(self.keys[node_id])
         if entry is not None:
             self.values[node_id] = entry.outputs
+            self.done.add(node_id)  # complete again (it may have run and been released)
             self.result.cached.append(node_id)
             if entry.ui:
                 self.result.outputs[node_id] = entry.ui

@@ -71,7 +71,7 @@ def test_cli_runs_a_comfyui_api_prompt_through_pack_nodes(base, tmp_path):
     assert "8: red+green+blue" in lines  # OUTPUT_IS_LIST into INPUT_IS_LIST
     assert [l for l in lines if l.startswith("10: ")] == [
         "10: 10:ShowText:red", "10: 10:ShowText:green", "10: 10:ShowText:blue"]  # hidden inputs
-    assert "11: 11:ShowText:3" in lines  # lazy switch took 'a' only
+    assert "11: 11:ShowText:red+green+blue" in lines  # lazy switch took 'a' (an output node)
     assert "5: 5 +0.5" in lines and "12: 2" in lines  # V3 nodes, one async
     assert "3/gb1.1 (Invert Image (Test))" in done.stderr  # GraphBuilder expansion ran
     from PIL import Image
