@@ -120,6 +120,7 @@ class ComfyExtension:
 
 def _ui_module() -> types.ModuleType:
     ui = types.ModuleType("comfy_api.latest.ui")
+    ui.__nodeflow_shim__ = True
 
     class PreviewText(dict):
         def __init__(self, value: str, **kwargs: Any):
@@ -138,6 +139,7 @@ TYPES = {"Int": "INT", "Float": "FLOAT", "String": "STRING", "Boolean": "BOOLEAN
 
 def _io_module() -> types.ModuleType:
     io = types.ModuleType("comfy_api.latest.io")
+    io.__nodeflow_shim__ = True
     for attr, type_name in TYPES.items():
         setattr(io, attr, _IOType(type_name))
     io.Custom = _IOType

@@ -49,6 +49,17 @@ def install(settings: Settings) -> None:
         sys.meta_path.append(_FINDER)
 
 
+def uninstall() -> None:
+    """Take the shims (and modules of ComfyUI packs) out of ``sys.modules`` again, for a
+    process that goes on without ComfyUI packs (a test session)."""
+    for name in list(sys.modules):
+        module = sys.modules[name]
+        if getattr(module, "__nodeflow_shim__", False) or name.startswith("nodeflow_comfy_"):
+            del sys.modules[name]
+    if _FINDER in sys.meta_path:
+        sys.meta_path.remove(_FINDER)
+
+
 class ProgressBar:
     """``comfy.utils.ProgressBar``: reports to the running node's progress (and checks the
     interrupt), as ComfyUI's does."""

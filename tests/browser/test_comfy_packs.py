@@ -20,6 +20,8 @@ def comfy_server(tmp_path_factory):
     shutil.copytree(PACKS, base / "custom_nodes")
     with running_server(base) as url:
         yield url
+    from nodeflow.comfy_compat.shims import uninstall
+    uninstall()
 
 
 def test_pack_node_widgets_and_extension(browser, comfy_server):

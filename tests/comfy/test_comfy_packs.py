@@ -313,3 +313,41 @@ def test_latent_conditioning_blocking_and_internals_at_run_time(base):
     assert failed.error["message"].startswith(
         "needs ComfyUI internals: comfy.sample.prepare_noise is not provided by nodeflow")
     assert not failed.error.get("traceback")  # a NodeError: the user's message, no traceback
+
+
+def test_folder_paths_core_nodes_and_cli_args(base):
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from nodeflow.plugins import load_registry
+    from nodeflow.settings import Settings
+
+    settings = Settings.from_args(base)
+    (base / "models" / "loras" / "style").mkdir(parents=True)
+    (base / "models" / "loras" / "style" / "ink.safetensors").write_bytes(b"x")
+    (base / "models" / "loras" / "notes.txt").write_text("not a model")
+    (base / "input").mkdir()
+    rgba = np.zeros((6, 10, 4), dtype=np.uint8)
+    rgba[..., 0], rgba[..., 3] = 255, 128
+    Image.fromarray(rgba).save(base / "input" / "red.png")
+    load_registry(settings)
+    import comfy.cli_args
+    import folder_paths
+    import nodes
+
+    assert folder_paths.get_folder_paths("loras")[0] == str(base / "models" / "loras")
+    assert folder_paths.get_filename_list("loras") == ["style/ink.safetensors"]
+    assert folder_paths.get_full_path("loras", "style/ink.safetensors") == str(
+        (base / "models" / "loras" / "style" / "ink.safetensors").resolve())
+    assert folder_paths.get_full_path("loras", "../../input/red.png") is None
+    assert folder_paths.get_input_directory() == str(base / "input")
+    assert comfy.cli_args.args.disable_metadata is False and comfy.cli_args.args.unknown is None
+    assert "red.png" in nodes.LoadImage.INPUT_TYPES()["required"]["image"][0]
+    image, mask = nodes.LoadImage().load_image("red.png")
+    assert image.shape == (1, 6, 10, 3) and float(image[0, 0, 0, 0]) == 1.0
+    assert mask.shape == (1, 6, 10) and abs(float(mask.mean()) - (1 - 128 / 255)) < 1e-6
+    (scaled,) = nodes.ImageScale().upscale(image, "bilinear", 20, 0, "disabled")
+    assert scaled.shape == (1, 12, 20, 3)
+    (half,) = nodes.ImageScaleBy().upscale_by(torch.rand(2, 8, 8, 3), "lanczos", 0.5)
+    assert half.shape == (2, 4, 4, 3)
