@@ -67,7 +67,10 @@ def v1_spec(type_name: str, cls: type, display_name: str | None) -> Spec:
         for name, entry in (declared.get(section) or {}).items():
             kind, opts = (entry[0], entry[1] if len(entry) > 1 else {}) if isinstance(
                 entry, (tuple, list)) else (entry, {})
-            inputs.append((name, kind, dict(opts or {}), optional))
+            opts = dict(opts or {})
+            if isinstance(kind, (list, tuple)):
+                opts["_refresh"] = _refresher(cls, section, name, list(kind))
+            inputs.append((name, kind, opts, optional))
     hidden = {}
     for name, kind in (declared.get("hidden") or {}).items():
         kind = kind[0] if isinstance(kind, (tuple, list)) else kind
@@ -101,6 +104,19 @@ def v1_spec(type_name: str, cls: type, display_name: str | None) -> Spec:
         validate=getattr(cls, "VALIDATE_INPUTS", None),
         is_async=inspect.iscoroutinefunction(getattr(cls, function)),
         not_idempotent=bool(getattr(cls, "NOT_IDEMPOTENT", False)))
+
+
+def _refresher(cls: type, section: str, name: str, static: list) -> Callable[[Any], list]:
+    """Combo choices asked again each time (ComfyUI re-reads INPUT_TYPES for /object_info:
+    packs list model files there); the list from load time if asking fails."""
+    def choices(settings: Any = None) -> list:
+        try:
+            entry = cls.INPUT_TYPES()[section][name]
+            kind = entry[0] if isinstance(entry, (tuple, list)) else entry
+            return list(kind) if isinstance(kind, (list, tuple)) else static
+        except Exception:  # noqa: BLE001 - the load-time list stays valid
+            return static
+    return choices
 
 
 def _input_spec(name: str, kind: Any, opts: dict, optional: bool) -> InputSpec:
@@ -138,7 +154,8 @@ def _input_spec(name: str, kind: Any, opts: dict, optional: bool) -> InputSpec:
         ge=opts.get("min") if kind in ("INT", "FLOAT") else None,
         le=opts.get("max") if kind in ("INT", "FLOAT") else None,
         step=opts.get("step") if kind in ("INT", "FLOAT") else None,
-        choices=choices, multiline=bool(opts.get("multiline")) and kind == "STRING",
+        choices=opts.get("_refresh") or choices,
+        multiline=bool(opts.get("multiline")) and kind == "STRING",
         tooltip=str(opts.get("tooltip") or ""),
         display_name=opts.get("display_name") if isinstance(opts.get("display_name"), str)
         else None,

@@ -40,7 +40,7 @@ def test_nodes_lists_comfy_packs_and_json_stays_valid(base):
     assert v1["kind"] == "comfyui"
     assert "### Test Pack V1" in v1["import_output"]
     info = v1["comfyui"]
-    assert info["classes"] == 14 and len(v1["nodes"]) == 12
+    assert info["classes"] == 15 and len(v1["nodes"]) == 13
     assert info["failed"]["SampleWithComfy"].startswith(
         "needs ComfyUI internals: comfy.samplers.KSampler.SAMPLERS")
     assert "this class is broken on purpose" in info["failed"]["BrokenNode"]
@@ -58,7 +58,7 @@ def test_nodes_lists_comfy_packs_and_json_stays_valid(base):
     assert data["nodes"]["NoiseWithComfy"]["comfy"]["needs_internals"] == [
         "comfy.sample", "comfy.sample.prepare_noise"]
     assert "needs_internals" not in data["nodes"]["ResizeTo+"]["comfy"]
-    assert "test_pack_v1: 12 of 14 nodes loaded" in text.stdout
+    assert "test_pack_v1: 13 of 15 nodes loaded" in text.stdout
     assert "missing requirements (not installed automatically)" in text.stdout
     assert "###" not in text.stdout.split("ComfyUI packs:")[0]
 
@@ -262,7 +262,7 @@ def test_bench_script_counts_classes_loaded_and_smoke_runs():
     assert done.returncode == 0, done.stderr
     rows = {r["pack"]: r for r in json.loads(done.stdout)}
     assert (rows["test_pack_v1"]["found"], rows["test_pack_v1"]["loaded"],
-            rows["test_pack_v1"]["ran"], rows["test_pack_v1"]["skipped"]) == (14, 12, 10, 1)
+            rows["test_pack_v1"]["ran"], rows["test_pack_v1"]["skipped"]) == (15, 13, 11, 1)
     assert rows["test_pack_v1"]["reasons"] == {
         "needs ComfyUI internals: comfy.samplers.KSampler.SAMPLERS": 1,
         "INPUT_TYPES() failed: RuntimeError: this class is broken on purpose": 1,
@@ -351,3 +351,14 @@ def test_folder_paths_core_nodes_and_cli_args(base):
     assert scaled.shape == (1, 12, 20, 3)
     (half,) = nodes.ImageScaleBy().upscale_by(torch.rand(2, 8, 8, 3), "lanczos", 0.5)
     assert half.shape == (2, 4, 4, 3)
+    # combo choices are asked again, as ComfyUI re-reads INPUT_TYPES: a new file is a choice
+    from nodeflow.validate import validate
+    from nodeflow.workflow import parse_workflow
+    registry = load_registry(settings)
+    (base / "input" / "later.png").write_bytes(b"x")
+    flow = parse_workflow({"nodeflow": 1, "nodes": {
+        "p": {"type": "PickInputFile", "inputs": {"file": "later.png"}},
+        "s": {"type": "ShowValue", "inputs": {"value": {"node": "p", "output": "STRING"}}}}})
+    assert validate(flow, registry, settings) == []
+    assert registry.get("PickInputFile").schema(settings)["inputs"][0]["choices"] == [
+        "later.png", "red.png"]

@@ -150,6 +150,24 @@ class LatentScale:
         return ({"samples": samples["samples"] * factor}, scaled)
 
 
+class PickInputFile:
+    """Lists the input folder in INPUT_TYPES, as loaders of packs list model files."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        import os
+        folder = folder_paths.get_input_directory()
+        files = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+        return {"required": {"file": (files or ["(none)"],)}}
+
+    RETURN_TYPES = ("STRING",)
+    FUNCTION = "pick"
+    CATEGORY = "test pack/io"
+
+    def pick(self, file):
+        return (file,)
+
+
 class BrokenNode:
     @classmethod
     def INPUT_TYPES(cls):
@@ -162,6 +180,7 @@ class BrokenNode:
 NODE_CLASS_MAPPINGS = {"Invert Image (Test)": InvertImage, "GreyMask|test": GreyMask,
                        "ResizeTo+": ResizeTo, "SaveWithNote": SaveWithNote,
                        "SampleWithComfy": SampleWithComfy, "BrokenNode": BrokenNode,
-                       "NoiseWithComfy": NoiseWithComfy, "LatentScale": LatentScale}
+                       "NoiseWithComfy": NoiseWithComfy, "LatentScale": LatentScale,
+                       "PickInputFile": PickInputFile}
 NODE_DISPLAY_NAME_MAPPINGS = {"Invert Image (Test)": "🧪 Invert Image",
                               "ResizeTo+": "Resize To ➕"}
