@@ -83,6 +83,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-text-chars", type=int, metavar="N",
                        help="refuse prompts with a text input longer than N characters "
                             "(default 20000)")
+    serve.add_argument("--frontend", choices=["nodeflow", "comfyui"], default="nodeflow",
+                       help="the editor at /: nodeflow's (default) or ComfyUI's own frontend "
+                            "(pip install 'nodeflow[comfyui-frontend]'); nodeflow's editor "
+                            "stays at /nodeflow/")
     serve.set_defaults(handler=cmd_serve)
 
     recover = sub.add_parser("db-recover", parents=[common],
@@ -271,7 +275,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if any(value < 1 for value in limits.values()):
         raise UsageError("--max-pixels and --max-text-chars must be at least 1")
     return serve(replace(_settings(args), **limits), host=args.host, port=args.port,
-                 token=args.token, dev=args.dev)
+                 token=args.token, dev=args.dev, frontend=args.frontend)
 
 
 def cmd_db_recover(args: argparse.Namespace) -> int:

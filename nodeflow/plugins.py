@@ -39,9 +39,7 @@ def load_registry(settings: Settings | None = None, *, builtin: bool = True,
                          key=lambda e: e.name):
             load_entry_point(registry, ep)
     if custom and settings is not None:
-        from .comfy_compat.folders import extra_custom_nodes_dirs
-
-        for folder in [settings.custom_nodes_dir, *extra_custom_nodes_dirs(settings)]:
+        for folder in custom_node_dirs(settings):
             for path in pack_paths(folder):
                 load_pack_path(registry, path, kind="custom", reload=reload_custom,
                                settings=settings)
@@ -49,6 +47,19 @@ def load_registry(settings: Settings | None = None, *, builtin: bool = True,
 
         add_components(registry, settings.components_dir)
     return registry
+
+
+def custom_node_dirs(settings: Settings) -> list[Path]:
+    """``<base>/custom_nodes``, then the custom_nodes folders of extra_model_paths.yaml/.json
+    (a malformed file is reported by the model loaders, not here)."""
+    from .diffusion.checkpoint_errors import CheckpointError
+    from .diffusion.checkpoint_paths import extra_model_dirs
+
+    try:
+        extra = extra_model_dirs(settings.base_dir, "custom_nodes")
+    except CheckpointError:
+        extra = []
+    return [settings.custom_nodes_dir, *(d for d in extra if d != settings.custom_nodes_dir)]
 
 
 def pack_paths(folder: Path) -> list[Path]:

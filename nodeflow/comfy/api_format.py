@@ -12,6 +12,7 @@ from typing import Any
 from ..errors import Problem, short_repr
 from ..registry import Registry
 from .mapping import NodeMapping, mapping_for
+from .object_view import native_type
 
 
 def is_api_prompt(data: Any) -> bool:
@@ -76,6 +77,7 @@ def _node_kind(node_id: str, entry: Any, registry: Registry | None,
     mapping = mapping_for(class_type)
     if mapping is not None:
         return mapping.nodeflow_type, mapping, mapping.outputs
+    class_type = native_type(class_type, registry)  # "nodeflow.X" of the ComfyUI view
     node_def = registry.get(class_type) if registry is not None else None
     if node_def is not None:
         return class_type, None, tuple(o.name for o in node_def.outputs)

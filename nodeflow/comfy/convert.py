@@ -48,6 +48,7 @@ def import_workflow(source: bytes | str | dict, registry: Registry | None = None
     (not JSON, a PNG without a workflow, a nodeflow file that does not parse).
     """
     data, where = _data(source)
+    data, wrapped = _unwrap(data)
     if isinstance(data, dict) and "nodeflow" in data:
         workflow, problems, notes, kind = parse_workflow(data), [], [], NODEFLOW
     elif is_ui_workflow(data):
@@ -64,6 +65,8 @@ def import_workflow(source: bytes | str | dict, registry: Registry | None = None
                                      f"converts{where}: {_unknown_format(data)}")])
     else:
         raise WorkflowError([Problem(None, None, _unknown_format(data))])
+    if wrapped:
+        notes.insert(0, wrapped)
     if registry is not None:
         from ..migrations import upgrade_workflow
         from ..requires import with_requirements
@@ -117,6 +120,17 @@ def _data(source: bytes | str | dict) -> tuple[Any, str]:
     if isinstance(source, (bytes, bytearray, str)):
         return _json(source), ""
     return source, ""
+
+
+def _unwrap(data: Any) -> tuple[Any, str]:
+    """The workflow inside a hosting service's request body (``{"input": {"workflow": ...}}``,
+    as RunPod's ComfyUI worker takes it), and a note saying so; anything else as it is."""
+    inner = data.get("input") if isinstance(data, dict) and "nodeflow" not in data else None
+    if isinstance(inner, dict) and isinstance(inner.get("workflow"), dict) and \
+            not any(isinstance(v, dict) and "class_type" in v for v in data.values()):
+        return inner["workflow"], "the workflow was unwrapped from a hosting service's " \
+                                  "request ({\"input\": {\"workflow\": ...}})"
+    return data, ""
 
 
 def _parse_converted(converted: dict) -> Workflow:

@@ -86,6 +86,8 @@ class NodeMapping:
     """Values ComfyUI needs for the inputs in ``dropped`` (export)."""
     export: bool = True
     """False for a second ComfyUI type that imports as the same nodeflow type."""
+    added: tuple[str, ...] = ()
+    """Widgets that newer ComfyUI versions added at the end (older files lack them)."""
 
     def input_name(self, comfy_name: str) -> str:
         return self.inputs.get(comfy_name, comfy_name)
@@ -100,6 +102,11 @@ class NodeMapping:
 _MAPPINGS = (
     NodeMapping("CheckpointLoaderSimple", "CheckpointLoader", ("model", "clip", "vae"),
                 inputs={"ckpt_name": "checkpoint"}, widgets=("ckpt_name",)),
+    # ComfyUI's older loader with a config file: the architecture is read from the weights
+    # here, so the config is not needed; CheckpointLoader exports as CheckpointLoaderSimple.
+    NodeMapping("CheckpointLoader", "CheckpointLoader", ("model", "clip", "vae"),
+                inputs={"ckpt_name": "checkpoint"}, dropped={"config_name": ANY_VALUE},
+                widgets=("config_name", "ckpt_name"), export=False),
     NodeMapping("VAELoader", "LoadVAE", ("vae",), inputs={"vae_name": "vae"},
                 widgets=("vae_name",)),
     NodeMapping("LoraLoader", "LoadLoRA", ("model", "clip"), inputs={"lora_name": "lora"},
@@ -166,6 +173,97 @@ _MAPPINGS = (
     NodeMapping("LatentFromBatch", "LatentFromBatch", ("latent",),
                 inputs={"samples": "latent", "batch_index": "index"},
                 widgets=("batch_index", "length")),
+    # image and mask nodes (nodes/sd/image_edit.py, mask_edit.py)
+    NodeMapping("ImageScale", "ImageScale", ("image",),
+                widgets=("upscale_method", "width", "height", "crop")),
+    NodeMapping("ImageScaleBy", "ImageScaleBy", ("image",),
+                widgets=("upscale_method", "scale_by")),
+    NodeMapping("ImageScaleToTotalPixels", "ImageScaleToTotalPixels", ("image",),
+                widgets=("upscale_method", "megapixels", "resolution_steps"),
+                added=("resolution_steps",)),
+    NodeMapping("ImageCrop", "ImageCrop", ("image",), widgets=("width", "height", "x", "y")),
+    NodeMapping("ImagePadForOutpaint", "ImagePadForOutpaint", ("image", "mask"),
+                widgets=("left", "top", "right", "bottom", "feathering")),
+    NodeMapping("ImageInvert", "ImageInvert", ("image",)),
+    NodeMapping("ImageBlend", "ImageBlend", ("image",), widgets=("blend_factor", "blend_mode")),
+    NodeMapping("ImageBatch", "ImageBatch", ("image",)),
+    NodeMapping("ImageCompositeMasked", "ImageCompositeMasked", ("image",),
+                widgets=("x", "y", "resize_source")),
+    NodeMapping("MaskToImage", "MaskToImage", ("image",)),
+    NodeMapping("GrowMask", "GrowMask", ("mask",), widgets=("expand", "tapered_corners")),
+    NodeMapping("InvertMask", "InvertMask", ("mask",)),
+    NodeMapping("FeatherMask", "FeatherMask", ("mask",),
+                widgets=("left", "top", "right", "bottom")),
+    NodeMapping("CropMask", "CropMask", ("mask",), widgets=("x", "y", "width", "height")),
+    # conditioning, inpainting, latent compositing (nodes/sd/conditioning_edit.py, inpaint.py)
+    NodeMapping("ConditioningSetArea", "ConditioningSetArea", ("conditioning",),
+                widgets=("width", "height", "x", "y", "strength")),
+    NodeMapping("ConditioningSetAreaPercentage", "ConditioningSetAreaPercentage",
+                ("conditioning",), widgets=("width", "height", "x", "y", "strength")),
+    NodeMapping("ConditioningSetMask", "ConditioningSetMask", ("conditioning",),
+                widgets=("strength", "set_cond_area")),
+    NodeMapping("ConditioningSetTimestepRange", "ConditioningSetTimestepRange",
+                ("conditioning",), widgets=("start", "end")),
+    NodeMapping("ConditioningAverage", "ConditioningAverage", ("conditioning",),
+                widgets=("conditioning_to_strength",)),
+    NodeMapping("ConditioningConcat", "ConditioningConcat", ("conditioning",)),
+    NodeMapping("ConditioningZeroOut", "ConditioningZeroOut", ("conditioning",)),
+    NodeMapping("VAEEncodeForInpaint", "VAEEncodeForInpaint", ("latent",),
+                widgets=("grow_mask_by",)),
+    NodeMapping("InpaintModelConditioning", "InpaintModelConditioning",
+                ("positive", "negative", "latent"), widgets=("noise_mask",),
+                added=("noise_mask",)),
+    NodeMapping("LatentComposite", "LatentComposite", ("latent",),
+                widgets=("x", "y", "feather")),
+    NodeMapping("LatentCompositeMasked", "LatentCompositeMasked", ("latent",),
+                widgets=("x", "y", "resize_source"), added=("resize_source",)),
+    NodeMapping("LatentBlend", "LatentBlend", ("latent",), widgets=("blend_factor",)),
+    # custom sampling (nodes/sd/custom_sampling.py)
+    NodeMapping("KSamplerSelect", "KSamplerSelect", ("sampler",), widgets=("sampler_name",)),
+    NodeMapping("BasicScheduler", "BasicScheduler", ("sigmas",),
+                widgets=("scheduler", "steps", "denoise")),
+    NodeMapping("KarrasScheduler", "KarrasScheduler", ("sigmas",),
+                widgets=("steps", "sigma_max", "sigma_min", "rho")),
+    NodeMapping("ExponentialScheduler", "ExponentialScheduler", ("sigmas",),
+                widgets=("steps", "sigma_max", "sigma_min")),
+    NodeMapping("SplitSigmas", "SplitSigmas", ("high_sigmas", "low_sigmas"), widgets=("step",)),
+    NodeMapping("FlipSigmas", "FlipSigmas", ("sigmas",)),
+    NodeMapping("RandomNoise", "RandomNoise", ("noise",),
+                widgets=("noise_seed", "control_after_generate")),
+    NodeMapping("DisableNoise", "DisableNoise", ("noise",)),
+    NodeMapping("BasicGuider", "BasicGuider", ("guider",)),
+    NodeMapping("CFGGuider", "CFGGuider", ("guider",), widgets=("cfg",)),
+    NodeMapping("SamplerCustom", "SamplerCustom", ("output", "denoised_output"),
+                widgets=("add_noise", "noise_seed", "control_after_generate", "cfg")),
+    NodeMapping("SamplerCustomAdvanced", "SamplerCustomAdvanced", ("output", "denoised_output")),
+    # merging and saving (nodes/sd/model_tools.py)
+    NodeMapping("ModelMergeSimple", "ModelMergeSimple", ("model",), widgets=("ratio",)),
+    NodeMapping("CLIPMergeSimple", "CLIPMergeSimple", ("clip",), widgets=("ratio",)),
+    NodeMapping("CheckpointSave", "CheckpointSave", (), inputs={"filename_prefix": "prefix"},
+                widgets=("filename_prefix",)),
+    # loaders by part (nodes/sd/part_loaders.py)
+    NodeMapping("UNETLoader", "UNETLoader", ("model",), widgets=("unet_name", "weight_dtype")),
+    NodeMapping("CLIPLoader", "CLIPLoader", ("clip",), widgets=("clip_name", "type", "device"),
+                added=("device",)),
+    NodeMapping("DualCLIPLoader", "DualCLIPLoader", ("clip",),
+                widgets=("clip_name1", "clip_name2", "type", "device"), added=("device",)),
+    # upscale models (nodes/sd/upscale.py)
+    NodeMapping("UpscaleModelLoader", "UpscaleModelLoader", ("upscale_model",),
+                widgets=("model_name",)),
+    NodeMapping("ImageUpscaleWithModel", "ImageUpscaleWithModel", ("image",)),
+    # ControlNet (nodes/sd/controlnet.py)
+    NodeMapping("ControlNetLoader", "ControlNetLoader", ("control_net",),
+                widgets=("control_net_name",)),
+    NodeMapping("DiffControlNetLoader", "DiffControlNetLoader", ("control_net",),
+                widgets=("control_net_name",)),
+    NodeMapping("ControlNetApply", "ControlNetApply", ("conditioning",), widgets=("strength",)),
+    NodeMapping("ControlNetApplyAdvanced", "ControlNetApplyAdvanced", ("positive", "negative"),
+                widgets=("strength", "start_percent", "end_percent")),
+    NodeMapping("Canny", "Canny", ("image",), widgets=("low_threshold", "high_threshold")),
+    # CLIP vision (nodes/sd/clip_vision.py)
+    NodeMapping("CLIPVisionLoader", "CLIPVisionLoader", ("clip_vision",), widgets=("clip_name",)),
+    NodeMapping("CLIPVisionEncode", "CLIPVisionEncode", ("clip_vision_output",),
+                widgets=("crop",), added=("crop",)),
     # comfy_extras/nodes_primitive.py: backend primitives (PrimitiveNode is a UI-only widget)
     NodeMapping("PrimitiveInt", "PrimitiveInt", ("int",),
                 widgets=("value", "control_after_generate")),

@@ -29,6 +29,7 @@ from .mapping import (
     REROUTE,
     mapping_for,
 )
+from .object_view import native_type
 
 MUTED, BYPASSED = 2, 4
 """LiteGraph node modes: never runs / passes its inputs through (ComfyUI's "bypass")."""
@@ -329,7 +330,7 @@ def _widget_names(kind: str, registry: Registry | None) -> tuple[str, ...] | Non
     mapping = mapping_for(kind)
     if mapping is not None:
         return mapping.widgets
-    node_def = registry.get(kind) if registry is not None else None
+    node_def = registry.get(native_type(kind, registry)) if registry is not None else None
     if node_def is None:
         return None
     names: list[str] = []
@@ -344,8 +345,11 @@ def _widget_names(kind: str, registry: Registry | None) -> tuple[str, ...] | Non
 def _widgets(graph: _Graph, node_id: str, node: dict, names: tuple[str, ...],
              inputs: dict, ui: dict) -> None:
     values = node.get("widgets_values")
-    if values is None:
-        values = []
+    if values is None or values == []:
+        if any(n != CONTROL for n in names):  # saved before its widgets existed, or stripped
+            graph.notes.append(f"node '{node_id}' ({node['type']}) was saved without widget "
+                               "values: kept with the default values")
+        return
     if isinstance(values, dict):  # some nodes save their widgets by name
         inputs.update({n: values[n] for n in names if n in values and n != CONTROL})
         return
@@ -378,7 +382,7 @@ def _widgets(graph: _Graph, node_id: str, node: dict, names: tuple[str, ...],
 def _optional_tail(kind: str) -> tuple[str, ...]:
     """Widgets an older file may lack at the end: the dropped ones, a trailing control."""
     mapping = mapping_for(kind)
-    dropped = tuple(mapping.dropped) if mapping is not None else ()
+    dropped = tuple(mapping.dropped) + mapping.added if mapping is not None else ()
     return dropped + (CONTROL,)
 
 
@@ -438,7 +442,8 @@ def _mode_number(node: dict) -> Any:
 
 def _known(kind: str, registry: Registry | None) -> bool:
     """Whether a node of ComfyUI type ``kind`` converts to a nodeflow node."""
-    return mapping_for(kind) is not None or (registry is not None and kind in registry)
+    return mapping_for(kind) is not None or (registry is not None and
+                                             native_type(kind, registry) in registry)
 
 
 def _pass_through_input(node: dict, link: _Link) -> Any | None:

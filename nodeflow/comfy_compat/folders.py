@@ -1,45 +1,21 @@
-"""Where ComfyUI packs live, and the ``folder_paths`` module they import.
+"""The ``folder_paths`` module ComfyUI packs import.
 
 ``folder_paths`` maps ComfyUI's model kinds onto nodeflow's base folder (``models/<kind>``
 plus the folders named in ``extra_model_paths.json``) and its input/output/temp folders.
 """
 from __future__ import annotations
 
-import json
 import os
 import types
 from pathlib import Path
 
 from ..settings import Settings
 
-EXTRA_PATHS_FILE = "extra_model_paths.json"
 SUPPORTED_PT_EXTENSIONS = {".ckpt", ".pt", ".pt2", ".bin", ".pth", ".safetensors", ".pkl",
                            ".sft"}
 KINDS = ("checkpoints", "configs", "loras", "vae", "text_encoders", "clip", "diffusion_models",
          "unet", "clip_vision", "style_models", "embeddings", "diffusers", "vae_approx",
          "controlnet", "gligen", "upscale_models", "hypernetworks", "photomaker", "classifiers")
-
-
-def extra_custom_nodes_dirs(settings: Settings) -> list[Path]:
-    """``custom_nodes`` folders of ComfyUI installations named in extra_model_paths.json
-    (``{"comfyui": {"base_path": "...", "custom_nodes": "custom_nodes"}}``). A file that
-    cannot be read names no folders here; model loading reports it."""
-    path = Path(settings.base_dir) / EXTRA_PATHS_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return []
-    found = []
-    for entry in data.values() if isinstance(data, dict) else []:
-        if not isinstance(entry, dict) or not isinstance(entry.get("custom_nodes"), str):
-            continue
-        base = Path(settings.base_dir) / os.path.expanduser(str(entry.get("base_path", "")))
-        for line in entry["custom_nodes"].splitlines():
-            if line.strip():
-                folder = (base / os.path.expanduser(line.strip())).resolve()
-                if folder != Path(settings.custom_nodes_dir).resolve():
-                    found.append(folder)
-    return found
 
 
 def model_folders(settings: Settings, kind: str) -> list[Path]:

@@ -25,7 +25,8 @@ def pickle_refused(path: Path) -> CheckpointError:
     return CheckpointError(
         f"{path}: {path.suffix} files are Python pickles, which can run arbitrary code when loaded, "
         "so they are refused by default. Convert it to .safetensors, or opt in with "
-        "allow_pickle=True (it is then loaded with torch.load(weights_only=True)).")
+        "--allow-pickle on the command line (nodeflow run/serve --allow-pickle; it is then "
+        "loaded with torch.load(weights_only=True)).")
 
 
 _SAFETENSORS_DTYPES = {

@@ -2,9 +2,10 @@
 
 Torch-free on purpose: listing models for the editor must not import torch.
 
-Model kinds are the folder names under `<base>/models/`: "checkpoints", "vae", "loras".
-Names are relative paths with "/" separators ("sdxl/juggernaut.safetensors"); a name never
-leaves its search folder, not through "..", an absolute path, nor a symlink.
+Model kinds are ComfyUI's folder names under `<base>/models/` (KINDS). Names are relative
+paths with "/" separators ("sdxl/juggernaut.safetensors"); a name never leaves its search folder
+by itself (no "..", no absolute path), but links the user placed inside a model folder (a file or
+a folder on a bigger disk) are followed, as ComfyUI follows them.
 """
 
 from __future__ import annotations
@@ -16,10 +17,18 @@ from pathlib import Path
 
 from .checkpoint_errors import CheckpointError
 
-KINDS = ("checkpoints", "vae", "loras")
+KINDS = ("checkpoints", "vae", "loras", "controlnet", "upscale_models", "embeddings",
+         "clip_vision", "text_encoders", "diffusion_models", "custom_nodes")
+LOCAL_FOLDERS = {"text_encoders": ("text_encoders", "clip"),
+                 "diffusion_models": ("unet", "diffusion_models"),
+                 "controlnet": ("controlnet", "t2i_adapter")}
+"""Kinds whose `<base>/models/` folders have more than one name (ComfyUI's folder_paths)."""
+YAML_ALIASES = {"clip": "text_encoders", "unet": "diffusion_models", "t2i_adapter": "controlnet"}
+"""Older key names in extra_model_paths.yaml that ComfyUI still reads as these kinds."""
 SAFE_SUFFIXES = frozenset({".safetensors", ".sft"})
 PICKLE_SUFFIXES = frozenset({".ckpt", ".pt", ".pth", ".bin"})
 EXTRA_PATHS_FILE = "extra_model_paths.json"
+EXTRA_PATHS_YAML = "extra_model_paths.yaml"
 
 
 class ModelName(str):
@@ -61,9 +70,15 @@ def find_models(kind: str, search_dirs: Iterable[str | os.PathLike]) -> list[Mod
     for root in map(Path, search_dirs):
         if not root.is_dir():
             continue
-        for dirpath, dirnames, filenames in os.walk(root):
+        seen: set[str] = set()
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
             here = Path(dirpath)
             rel = here.relative_to(root)
+            real = os.path.realpath(here)
+            if real in seen:  # a linked folder loop, or a folder linked twice
+                dirnames.clear()
+                continue
+            seen.add(real)
             for d in list(dirnames):
                 if _is_diffusers_folder(here / d, kind):
                     dirnames.remove(d)
@@ -80,8 +95,9 @@ def find_models(kind: str, search_dirs: Iterable[str | os.PathLike]) -> list[Mod
 def resolve_model(kind: str, name: str, search_dirs: Iterable[str | os.PathLike]) -> Path:
     """The path of model `name` in the first search folder that has it.
 
-    Refuses names that are absolute, contain "..", or resolve (through symlinks) outside
-    the folder they were found in: a workflow file must not read arbitrary files.
+    Refuses names that are absolute or contain "..": a workflow file must not read arbitrary
+    files. Links inside the folder are the user's own doing and are followed wherever they
+    point (a checkpoint linked from another disk).
     """
     _check_kind(kind)
     dirs = [Path(d) for d in search_dirs]
@@ -94,57 +110,96 @@ def resolve_model(kind: str, name: str, search_dirs: Iterable[str | os.PathLike]
         candidate = root.joinpath(*parts)
         if not candidate.exists():
             continue
-        real_root, real = root.resolve(), candidate.resolve()
-        if not real.is_relative_to(real_root):
-            raise CheckpointError(f"model {name!r} in {root} is a link to {real}, outside that folder; "
-                                  "refusing to load it")
-        return real
+        return candidate.resolve()
     where = ", ".join(str(d) for d in dirs) or "no folders"
     raise CheckpointError(f"{kind} model {name!r} not found in {where}")
 
 
-def extra_model_dirs(base_dir: str | os.PathLike, kind: str) -> list[Path]:
-    """Extra search folders for `kind` from `<base_dir>/extra_model_paths.json`.
+def extra_model_dirs(base_dir: str | os.PathLike, kind: str, *, defaults: bool | None = None) -> list[Path]:
+    """Extra search folders for `kind` from `<base_dir>/extra_model_paths.yaml` (ComfyUI's own
+    file, as it is: copy or link it there) and `<base_dir>/extra_model_paths.json` (the same
+    content as JSON), in that order:
 
-    The file holds ComfyUI's extra_model_paths.yaml as JSON, so users can point nodeflow at
-    their existing ComfyUI/A1111 model folders:
+        comfyui:
+            base_path: /home/me/ComfyUI
+            is_default: true
+            checkpoints: models/checkpoints
+            loras: |
+                models/loras
+                /mnt/big/loras
 
-        {"comfyui": {"base_path": "/home/me/ComfyUI",
-                     "checkpoints": "models/checkpoints",
-                     "vae": "models/vae",
-                     "loras": ["models/loras", "/mnt/big/loras"]}}
-
-    Each top-level entry is one installation. `base_path` is optional and relative to
-    `base_dir`; a kind's value is one folder, a list of folders, or a string with one folder per
-    line (as ComfyUI's YAML allows), each relative to `base_path`. A missing file means no extra
-    folders; a malformed one is an error naming the file.
+    Each top-level entry is one installation. `base_path` is optional; relative paths are
+    relative to the folder of the file (for a link, of the file it points to, so a linked
+    ComfyUI file means what it means to ComfyUI); `~` and `$VARS` are expanded. A kind's value
+    is a folder, a string with one folder per line, or (JSON) a list. ComfyUI's older keys
+    `clip`, `unet` and `t2i_adapter` count as text_encoders, diffusion_models and controlnet;
+    keys of kinds nodeflow does not use are ignored. `defaults=True` gives only the folders of
+    entries marked `is_default` (searched before `models/<kind>`, as ComfyUI does), False only
+    the others, None all. A missing file means no extra folders; a malformed one is an error
+    naming the file.
     """
     _check_kind(kind)
-    path = Path(base_dir) / EXTRA_PATHS_FILE
-    if not path.is_file():
-        return []
+    dirs: list[Path] = []
+    for path in (Path(base_dir) / EXTRA_PATHS_YAML, Path(base_dir) / EXTRA_PATHS_FILE):
+        if path.is_file():
+            dirs += _extra_dirs_from(path, kind, defaults)
+    return dirs
+
+
+def _read_extra_file(path: Path) -> object:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path}: not readable as JSON ({exc})") from None
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path}: not readable ({exc})") from None
+    if path.suffix == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise CheckpointError(f"{path}: not readable as JSON ({exc})") from None
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise CheckpointError(f"{path}: not readable as YAML ({' '.join(str(exc).split())})") from None
+
+
+def _extra_dirs_from(path: Path, kind: str, defaults: bool | None) -> list[Path]:
+    data = _read_extra_file(path)
+    if data is None:
+        return []
     if not isinstance(data, dict):
         raise CheckpointError(f"{path}: expected an object of installations, got {type(data).__name__}")
+    here = path.resolve().parent
     dirs: list[Path] = []
     for section, entry in data.items():
+        if entry is None:  # an installation with every line commented out
+            continue
         if not isinstance(entry, dict):
             raise CheckpointError(f"{path}: entry {section!r} must be an object")
-        base = Path(base_dir) / os.path.expanduser(str(entry.get("base_path", "")))
-        value = entry.get(kind, [])
-        folders = value.splitlines() if isinstance(value, str) else value
-        if not isinstance(folders, list) or not all(isinstance(f, str) for f in folders):
-            raise CheckpointError(f"{path}: {section}.{kind} must be a folder or a list of folders")
-        dirs += [base / os.path.expanduser(f.strip()) for f in folders if f.strip()]
+        if defaults is not None and bool(entry.get("is_default", False)) != defaults:
+            continue
+        base = entry.get("base_path")
+        base = here / os.path.expandvars(os.path.expanduser(str(base))) if base else None
+        for key, value in entry.items():
+            if key in ("base_path", "is_default") or YAML_ALIASES.get(key, key) != kind:
+                continue
+            folders = value.split("\n") if isinstance(value, str) else value
+            if not isinstance(folders, list) or not all(isinstance(f, str) for f in folders):
+                raise CheckpointError(f"{path}: {section}.{key} must be a folder or a list of folders")
+            for folder in (f.strip() for f in folders):
+                if folder:
+                    folder = os.path.expandvars(os.path.expanduser(folder))
+                    dirs.append(Path(os.path.normpath((base or here) / folder)))
     return dirs
 
 
 def model_dirs(base_dir: str | os.PathLike, kind: str) -> list[Path]:
-    """All search folders for `kind`: `<base_dir>/models/<kind>` first, then the extra ones."""
-    return [Path(base_dir) / "models" / kind, *extra_model_dirs(base_dir, kind)]
+    """All search folders for `kind`: the extra ones marked is_default, `<base_dir>/models/<kind>`
+    (and the other names ComfyUI gives that folder), then the other extra ones."""
+    local = [Path(base_dir) / "models" / name for name in LOCAL_FOLDERS.get(kind, (kind,))]
+    return [*extra_model_dirs(base_dir, kind, defaults=True), *local,
+            *extra_model_dirs(base_dir, kind, defaults=False)]
 
 
 BUILTIN_CHECKPOINT = "nodeflow-tiny"

@@ -34,3 +34,11 @@ DISCARD_PENULTIMATE_SIGMA_SAMPLERS = frozenset({"dpm_2", "dpm_2_ancestral", "uni
 def unknown_name_message(kind: str, name: str, valid) -> str:
     """The one sentence used when a workflow names a sampler or scheduler that does not exist."""
     return f"unknown {kind} {name!r}; valid {kind}s are: {', '.join(valid)}"
+
+
+# ComfyUI's CLIPLoader and DualCLIPLoader types (nodeflow loads stable_diffusion and sdxl).
+CLIP_TYPES = ("stable_diffusion", "stable_cascade", "sd3", "stable_audio", "mochi", "ltxv",
+              "pixart", "cosmos", "lumina2", "wan", "hidream", "chroma", "ace", "omnigen2",
+              "qwen_image", "hunyuan_image", "flux2", "ovis")
+DUAL_CLIP_TYPES = ("sdxl", "sd3", "flux", "hunyuan_video", "hidream", "hunyuan_image",
+                   "hunyuan_video_15", "kandinsky5", "kandinsky5_image")

@@ -139,3 +139,37 @@ class VaeRef:
                             device=runtime.device, dtype=runtime.vae_dtype)
 
         return ctx.models.get(("vae", self.file, runtime.device, str(runtime.vae_dtype)), build)
+
+
+@dataclass(frozen=True)
+class PartSource:
+    """A model loaded by its parts (UNETLoader, CLIPLoader, DualCLIPLoader): one UNet file
+    (``kind`` "unet") or text encoder files (``kind`` the CLIP type: "stable_diffusion",
+    "sdxl"). MODEL and CLIP references take it like a CheckpointSource. ``cpu`` keeps the
+    text encoders on the CPU whatever the run's device (ComfyUI's device: cpu)."""
+
+    files: tuple[FileIdentity, ...]
+    kind: str
+    allow_pickle: bool = False
+    cpu: bool = False
+
+    @property
+    def file(self) -> tuple[FileIdentity, ...]:
+        return self.files
+
+    def load(self, ctx, runtime: Runtime):
+        if self.cpu:
+            runtime = Runtime.choose("fp32", "cpu")
+        key = ("part", self.kind, self.files, runtime.device, str(runtime.dtype))
+
+        def build():
+            from .part_loading import load_text_encoders, load_unet
+
+            if self.kind == "unet":
+                return load_unet(self.files[0].path, allow_pickle=self.allow_pickle,
+                                 device=runtime.device, dtype=runtime.dtype)
+            return load_text_encoders([f.path for f in self.files], self.kind,
+                                      allow_pickle=self.allow_pickle, device=runtime.device,
+                                      dtype=runtime.dtype)
+
+        return ctx.models.get(key, build)

@@ -16,6 +16,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from .cond_batch import SamplerCond, calc_cond_batch
 from .names import SAMPLER_NAMES, unknown_name_message
 from .samplers import SAMPLERS
 from .schedules import DiscreteSchedule, sd_schedule
@@ -63,10 +64,20 @@ class UNetDenoiser:
     def __init__(self, unet: Callable, schedule: DiscreteSchedule, dtype: torch.dtype | None = None):
         self.unet, self.schedule, self.dtype = unet, schedule, dtype
 
-    def __call__(self, x, sigma, encoder_hidden_states=None, **added_cond):
+    def __call__(self, x, sigma, encoder_hidden_states=None, concat=None, control=None,
+                 **added_cond):
         s = _expand(sigma, x)
         x_in = x / (s ** 2 + 1.0) ** 0.5
         timestep = self.schedule.timestep(sigma).float()
+        if control is not None:  # ControlNet residuals for the UNet's skip connections
+            residuals = control.residuals(x_in, timestep, float(sigma.reshape(-1)[0]),
+                                          {"encoder_hidden_states": encoder_hidden_states,
+                                           **added_cond})
+            if residuals is not None:
+                added_cond["down_block_additional_residuals"] = residuals[0]
+                added_cond["mid_block_additional_residual"] = residuals[1]
+        if concat is not None:  # an inpainting model's extra input channels (mask, image)
+            x_in = torch.cat([x_in, concat.to(x_in)], dim=1)
         if self.dtype is not None:
             x_in = x_in.to(self.dtype)
             if encoder_hidden_states is not None:
@@ -85,6 +96,8 @@ def _map_tensors(tree, fn):
         return fn(tree)
     if isinstance(tree, dict):
         return {k: _map_tensors(v, fn) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(_map_tensors(v, fn) for v in tree)
     return tree
 
 
@@ -117,35 +130,37 @@ def _cat_conds(conds: list[dict], n: int) -> dict:
     return out
 
 
+def _as_conds(conds) -> list[SamplerCond]:
+    items = [conds] if isinstance(conds, (dict, SamplerCond)) else list(conds)
+    return [c if isinstance(c, SamplerCond) else SamplerCond(c) for c in items]
+
+
 class CFGDenoiser:
     """Classifier-free guidance (Ho & Salimans 2022): D = D_u + cfg * (D_c - D_u).
 
     `cond` and `uncond` are the keyword arguments of `denoiser` (e.g. encoder_hidden_states and
-    SDXL's added_cond_kwargs), or lists of them: several conditionings (ConditioningCombine) are
-    each predicted and their predictions averaged, as ComfyUI does. Everything runs as one
-    batch. With cfg == 1 the guided result is the conditional one, so the unconditional pass
-    is skipped, as in ComfyUI.
+    SDXL's added_cond_kwargs), lists of them, or lists of SamplerCond (areas, masks, strengths,
+    timestep ranges): several conditionings (ConditioningCombine) are each predicted and their
+    predictions averaged by weight, as ComfyUI's calc_cond_batch does. Conditionings on windows
+    of the same size run as one batch. With cfg == 1 the guided result is the conditional one,
+    so the unconditional pass is skipped, as in ComfyUI. `run_batch` replaces the model call
+    (ControlNet adds its residuals there).
     """
 
-    def __init__(self, denoiser: Callable, cond: dict | list[dict], uncond: dict | list[dict],
-                 cfg: float):
-        self.denoiser, self.cfg = denoiser, float(cfg)
-        self.cond = [cond] if isinstance(cond, dict) else list(cond)
-        self.uncond = [uncond] if isinstance(uncond, dict) else list(uncond)
+    def __init__(self, denoiser: Callable, cond, uncond, cfg: float,
+                 run_batch: Callable | None = None):
+        self.denoiser, self.cfg, self.run_batch = denoiser, float(cfg), run_batch
+        self.cond, self.uncond = _as_conds(cond), _as_conds(uncond)
 
     @property
     def schedule(self):
         return getattr(self.denoiser, "schedule", None)
 
     def _run(self, x, sigma, with_uncond: bool, **kwargs):
-        entries = self.cond + (self.uncond if with_uncond else [])
-        k = len(entries)
-        out = self.denoiser(torch.cat([x] * k), torch.cat([sigma] * k),
-                            **_cat_conds(entries, x.shape[0]), **kwargs)
-        parts = out.chunk(k)
-        cond_out = torch.stack(parts[:len(self.cond)]).mean(0)
-        uncond_out = torch.stack(parts[len(self.cond):]).mean(0) if with_uncond else None
-        return cond_out, uncond_out
+        groups = [self.cond, self.uncond] if with_uncond else [self.cond]
+        outs = calc_cond_batch(self.denoiser, groups, x, sigma, _cat_conds, self.run_batch,
+                               **kwargs)
+        return outs[0], (outs[1] if with_uncond else None)
 
     def _both(self, x, sigma, **kwargs):
         cond_out, uncond_out = self._run(x, sigma, True, **kwargs)

@@ -27,7 +27,7 @@ does not, and uses the penultimate layer of both encoders.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PromptTokens", "tokenize_prompt", "encode_tokens", "encode_prompt", "encode_prompt_sdxl"]
 
+EMBEDDING_PREFIX = "embedding:"
 CONTEXT_LENGTH = 77
 CHUNK_TOKENS = CONTEXT_LENGTH - 2  # between the start and the end token
 # ComfyUI's SDTokenizer.max_word_length: shorter words are never split across chunks.
@@ -56,13 +57,16 @@ class PromptTokens:
 
 
 def tokenize_prompt(
-    prompt: str | Sequence[Sequence[Segment]], tokenizer: CLIPTokenizer, *, pad_with: PadWith | None = None
+    prompt: str | Sequence[Sequence[Segment]], tokenizer: CLIPTokenizer, *, pad_with: PadWith | None = None,
+    embeddings: Callable[[str], tuple[torch.Tensor, str]] | None = None,
 ) -> PromptTokens:
     """Split a prompt string, or sections already parsed, into weighted chunks of 77 tokens.
 
     `pad_with` defaults to the tokenizer's own pad token (see load_clip_tokenizer). For
     ComfyUI's syntax exactly (no [] de-emphasis, no BREAK) pass
-    `[parse_prompt_weights(text, square_brackets=False)]`.
+    `[parse_prompt_weights(text, square_brackets=False)]`. `embeddings(name)` gives the
+    vectors [n, dim] of ``embedding:name`` and the text left after the name; each vector takes
+    one position, in `ids` as the tensor itself.
     """
     sections = parse_prompt_sections(prompt) if isinstance(prompt, str) else prompt
     if any(isinstance(section, Segment) for section in sections):
@@ -73,7 +77,7 @@ def tokenize_prompt(
     chunks: list[list[tuple[int, float]]] = []
     for section in sections:
         current: list[tuple[int, float]] = []
-        for word in _weighted_words(section, tokenizer):
+        for word in _weighted_words(section, tokenizer, embeddings):
             keep_whole = len(word) < MAX_WORD_LENGTH
             while word:
                 room = CHUNK_TOKENS - len(current)
@@ -100,15 +104,37 @@ def tokenize_prompt(
     )
 
 
-def _weighted_words(section: Sequence[Segment], tokenizer: CLIPTokenizer) -> list[list[tuple[int, float]]]:
-    """One list of (id, weight) per whitespace-separated word, in prompt order."""
+def _weighted_words(section: Sequence[Segment], tokenizer: CLIPTokenizer,
+                    embeddings=None) -> list[list[tuple[int, float]]]:
+    """One list of (id, weight) per whitespace-separated word, in prompt order; an
+    ``embedding:name`` word is a list of (vector, weight)."""
     words: list[tuple[str, float]] = []
+    vectors: dict[int, torch.Tensor] = {}  # position in words -> an embedding's vectors
     for text, weight in section:
         if not math.isfinite(weight):
             raise ValueError(f"the weight of {text!r} is {weight}: too many nested brackets")
-        words += [(w, weight) for w in clean_prompt_text(text).split(" ") if w]
+        if embeddings is None or EMBEDDING_PREFIX not in text:
+            words += [(w, weight) for w in clean_prompt_text(text).split(" ") if w]
+            continue
+        for raw in text.split():  # names keep their case; the rest is cleaned word by word
+            if raw.startswith(EMBEDDING_PREFIX):
+                found, raw = embeddings(raw[len(EMBEDDING_PREFIX):])
+                vectors[len(words)] = found
+                words.append(("", weight))
+            words += [(w, weight) for w in clean_prompt_text(raw).split(" ") if w]
     if not words:
         return []
+    if vectors:
+        texts = [(i, w) for i, (w, _) in enumerate(words) if i not in vectors]
+        ids = tokenizer([w for _, w in texts], add_special_tokens=False, verbose=False)["input_ids"] \
+            if texts else []
+        by_position = dict(zip((i for i, _ in texts), ids))
+        out = []
+        for i, (_, weight) in enumerate(words):
+            items = list(vectors[i]) if i in vectors else by_position[i]
+            if len(items):
+                out.append([(item, weight) for item in items])
+        return out
     # ComfyUI looks each word up as "word</w>" before running BPE; after lower-casing that
     # shortcut agrees with BPE for every vocabulary entry (checked over all 33301 ASCII
     # ones), so BPE alone is used. Without lower-casing it maps a capital "A" to the token
@@ -123,28 +149,46 @@ def encode_tokens(
     """Encode and weight: (cond [1, 77 * chunks, dim] float32, pooled [1, proj] float32 or None)."""
     import torch
 
-    z, pooled = _run_encoder(torch.tensor(tokens.ids), text_encoder, clip_skip, final_norm)
+    z, pooled = _run_encoder(tokens.ids, text_encoder, clip_skip, final_norm)
     weights = torch.tensor(tokens.weights, dtype=z.dtype, device=z.device).unsqueeze(-1)
     if bool((weights != 1.0).any()):
         # ComfyUI encodes the empty chunk in the same batch as the prompt; a call of its own
         # keeps the weight-1 positions bit-identical to those of the unweighted prompt.
-        z_empty, _ = _run_encoder(torch.tensor([tokens.empty]), text_encoder, clip_skip, final_norm)
+        z_empty, _ = _run_encoder((tokens.empty,), text_encoder, clip_skip, final_norm)
         z = torch.where(weights != 1.0, (z - z_empty) * weights + z_empty, z)
     cond = z.reshape(1, -1, z.shape[-1])
     return cond, None if pooled is None else pooled[0:1]
 
 
 def _run_encoder(
-    ids: torch.Tensor, text_encoder: PreTrainedModel, clip_skip: int, final_norm: bool
+    chunks: Sequence[Sequence], text_encoder: PreTrainedModel, clip_skip: int, final_norm: bool
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Hidden states of the chosen layer for a batch of chunks, and the projected pooled output if any."""
+    """Hidden states of the chosen layer for a batch of chunks (token ids, or embedding
+    vectors in their place), and the projected pooled output if any."""
     import torch
 
     num_layers = text_encoder.config.num_hidden_layers
     if not 1 <= clip_skip <= num_layers:
         raise ValueError(f"clip_skip must be between 1 and {num_layers} (the encoder's layers), not {clip_skip}")
+    placed = {(c, j): t for c, chunk in enumerate(chunks) for j, t in enumerate(chunk)
+              if not isinstance(t, int)}
+    # an embedding's position holds id 0 for the encoder, and its vector after the lookup
+    ids = torch.tensor([[t if isinstance(t, int) else 0 for t in chunk] for chunk in chunks])
+
+    def put_vectors(module, args, output):
+        output = output.clone()
+        for (c, j), vector in placed.items():
+            output[c, j] = vector.to(output)
+        return output
+
+    hook = text_encoder.get_input_embeddings().register_forward_hook(put_vectors) if placed else None
+    try:
+        with torch.no_grad():
+            out = text_encoder(input_ids=ids.to(text_encoder.device), output_hidden_states=True)
+    finally:
+        if hook is not None:
+            hook.remove()
     with torch.no_grad():
-        out = text_encoder(input_ids=ids.to(text_encoder.device), output_hidden_states=True)
         if clip_skip == 1 and final_norm:
             z = out.last_hidden_state
         else:
@@ -170,14 +214,22 @@ def encode_prompt(
     clip_skip: int = 1,
     final_norm: bool = True,
     pad_with: PadWith | None = None,
+    embeddings=None,
+    embedding_key: str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """One CLIP encoder: (cond [1, 77 * chunks, dim], pooled [1, proj] or None).
 
     SD 1.x: the "eos"-padded tokenizer, clip_skip 1 (or 2 for models trained on it).
     SD 2.x: pad_with="!", clip_skip=2 (ComfyUI's SD2ClipHModel uses the penultimate layer).
     `final_norm` applies the final layer norm to a skipped layer's output, as SD 1.x/2.x do.
+    `embeddings` (an embeddings.EmbeddingLibrary) resolves ``embedding:name`` words, with
+    `embedding_key` choosing SDXL's clip_l/clip_g half of a file.
     """
-    tokens = tokenize_prompt(prompt, tokenizer, pad_with=pad_with)
+    lookup = None
+    if embeddings is not None:
+        width = text_encoder.config.hidden_size
+        lookup = lambda word: embeddings.lookup(word, width, embedding_key)  # noqa: E731
+    tokens = tokenize_prompt(prompt, tokenizer, pad_with=pad_with, embeddings=lookup)
     return encode_tokens(tokens, text_encoder, clip_skip=clip_skip, final_norm=final_norm)
 
 
@@ -188,6 +240,7 @@ def encode_prompt_sdxl(
     clip_g: PreTrainedModel,
     *,
     clip_skip: int = 2,
+    embeddings=None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """SDXL's two encoders: (cond [1, 77 * chunks, 768 + 1280], pooled [1, 1280]).
 
@@ -198,8 +251,10 @@ def encode_prompt_sdxl(
     """
     import torch
 
-    cond_l, _ = encode_prompt(prompt, tokenizer, clip_l, clip_skip=clip_skip, final_norm=False, pad_with="eos")
-    cond_g, pooled = encode_prompt(prompt, tokenizer, clip_g, clip_skip=clip_skip, final_norm=False, pad_with="!")
+    cond_l, _ = encode_prompt(prompt, tokenizer, clip_l, clip_skip=clip_skip, final_norm=False, pad_with="eos",
+                              embeddings=embeddings, embedding_key="clip_l")
+    cond_g, pooled = encode_prompt(prompt, tokenizer, clip_g, clip_skip=clip_skip, final_norm=False, pad_with="!",
+                                   embeddings=embeddings, embedding_key="clip_g")
     if pooled is None:
         raise ValueError("clip_g has no projected pooled output: load it as CLIPTextModelWithProjection")
     return torch.cat([cond_l, cond_g], dim=-1), pooled

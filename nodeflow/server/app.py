@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from aiohttp import web
 
@@ -20,6 +21,7 @@ from . import (
     routes_extensions,
     routes_files,
     routes_nodes,
+    routes_comfy_frontend,
     routes_queue,
     routes_system,
     routes_workflows,
@@ -32,6 +34,7 @@ from .queue_store import QueueStore
 from .store_thread import AsyncStore
 from .routing import add_routes
 from .security import add_security_headers, origin_guard, token_guard
+from .server_logs import capture_logs
 from .state import CONFIG, HUB, REGISTRY, SETTINGS, STORE, WORKER
 from .websocket import Hub
 from .worker import Worker
@@ -40,8 +43,9 @@ log = logging.getLogger("nodeflow.server")
 
 # the editor's catch-all static route comes last
 ROUTE_TABLES = [routes_queue.routes, routes_nodes.routes, routes_files.routes,
-                routes_workflows.routes, routes_examples.routes, routes_extensions.routes,
-                routes_system.routes, routes_ws.routes, routes_editor.routes]
+                routes_workflows.routes, routes_examples.routes, routes_comfy_frontend.routes,
+                routes_extensions.routes, routes_system.routes, routes_ws.routes,
+                routes_comfy_frontend.editor_routes, routes_editor.routes]
 
 
 def create_app(settings: Settings, *, registry: Registry | None = None,
@@ -53,6 +57,8 @@ def create_app(settings: Settings, *, registry: Registry | None = None,
 
         registry = load_registry(settings)
     config = config or ServerConfig()
+    if config.frontend == "comfyui" and config.web_dir is None:
+        config = replace(config, web_dir=routes_comfy_frontend.frontend_dir())
     app = web.Application(middlewares=[error_middleware, origin_guard, token_guard],
                           client_max_size=config.max_body_bytes)
     app[SETTINGS] = settings
@@ -67,6 +73,7 @@ def create_app(settings: Settings, *, registry: Registry | None = None,
     add_routes(app, ROUTE_TABLES[-1:])
     app.cleanup_ctx.append(queue_and_worker)
     app.cleanup_ctx.append(watch_custom_nodes)
+    app.cleanup_ctx.append(capture_logs)
     app.on_shutdown.append(close_websockets)
     return app
 

@@ -50,6 +50,9 @@ class ServerConfig:
     reload_interval_s: float = 1.0
     web_dir: Path | None = None
     """The editor's static files; None means the shipped web/ folder."""
+    frontend: str = "nodeflow"
+    """``comfyui``: ComfyUI's frontend (comfyui-frontend-package) at / and /object_info in
+    ComfyUI's names; nodeflow's editor stays at /nodeflow/."""
 
     @property
     def loopback_only(self) -> bool:

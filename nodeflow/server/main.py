@@ -15,7 +15,7 @@ log = logging.getLogger("nodeflow.server")
 
 
 def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8188,
-          token: str | None = None, dev: bool = False) -> int:
+          token: str | None = None, dev: bool = False, frontend: str = "nodeflow") -> int:
     """Run the server; returns the exit code (1 when the queue database cannot be used: the
     message says why and how to recover). Binding beyond loopback needs an access token: the
     one given, else a new one that is printed."""
@@ -28,8 +28,14 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8188,
         print(f"nodeflow: --dev: reloading node packs in {settings.custom_nodes_dir} when "
               "they change", file=sys.stderr)
     from .app import create_app
+    from .routes_comfy_frontend import FrontendMissing
 
-    app = create_app(settings, config=ServerConfig(host=host, token=token, dev=dev))
+    try:
+        app = create_app(settings, config=ServerConfig(host=host, token=token, dev=dev,
+                                                       frontend=frontend))
+    except FrontendMissing as exc:
+        print(f"nodeflow serve: --frontend {frontend}: {exc}", file=sys.stderr)
+        return 2
     shown = f"[{host}]" if ":" in host else host
     link = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..comfy import convert_api_prompt, is_api_prompt
+from ..comfy import convert_api_prompt, is_api_prompt, mapping_for
 from ..errors import Problem, WorkflowError
 from ..migrations import upgrade_workflow
 from ..registry import Registry
@@ -32,12 +32,14 @@ class Accepted:
 
 class PromptRejected(Exception):
     def __init__(self, kind: str, message: str, problems: list[Problem],
-                 class_types: dict[str, str]):
+                 class_types: dict[str, str], *, comfy: bool = False):
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.problems = problems
         self.class_types = class_types
+        self.comfy = comfy
+        """The prompt was ComfyUI's API format: inputs are named as ComfyUI names them."""
 
     def to_json(self) -> dict[str, Any]:
         general = [str(p) for p in self.problems if p.node is None]
@@ -51,7 +53,9 @@ class PromptRejected(Exception):
             entry["errors"].append({
                 "type": _problem_type(self.kind, problem), "message": problem.message,
                 "details": str(problem),
-                "extra_info": {"input_name": problem.input} if problem.input else {}})
+                "extra_info": {"input_name": _input_name(self.class_types.get(problem.node),
+                                                         problem.input) if self.comfy
+                               else problem.input} if problem.input else {}})
         return {"error": {"type": self.kind, "message": self.message,
                           "details": "; ".join(general) if general else "",
                           "extra_info": {},
@@ -81,7 +85,8 @@ def accept_prompt(prompt: Any, registry: Registry, settings: Settings) -> Accept
             message = ("Prompt has nodes with no nodeflow counterpart: "
                        + ", ".join(untranslatable)) if untranslatable else \
                 "Prompt could not be translated to a nodeflow workflow"
-            raise PromptRejected("prompt_translation_failed", message, problems, class_types)
+            raise PromptRejected("prompt_translation_failed", message, problems, class_types,
+                                 comfy=True)
         workflow = _parse(converted, class_types)
     else:
         raise PromptRejected("invalid_prompt", "Invalid prompt: expected a nodeflow workflow "
@@ -94,7 +99,8 @@ def accept_prompt(prompt: Any, registry: Registry, settings: Settings) -> Accept
     problems = validate(workflow, registry, settings)
     if problems:
         raise PromptRejected("prompt_outputs_failed_validation",
-                             "Prompt outputs failed validation", problems, class_types)
+                             "Prompt outputs failed validation", problems, class_types,
+                             comfy="nodeflow" not in prompt)
     flat = flatten(workflow, registry).workflow  # output nodes inside subgraphs count too
     outputs = [n for n, spec in flat.nodes.items() if registry.get(spec.type).output_node]
     return Accepted(workflow.model_dump(mode="json", exclude_unset=True), outputs)
@@ -106,6 +112,13 @@ def _parse(data: dict, class_types: dict[str, str]) -> Workflow:
     except WorkflowError as exc:
         raise PromptRejected("invalid_prompt", "Invalid prompt: not a valid workflow",
                              exc.problems, class_types) from None
+
+
+def _input_name(class_type: str | None, name: str) -> str:
+    """The input's name as the client knows it: ComfyUI's for a mapped ComfyUI class type
+    (the frontend marks the widget of that name)."""
+    mapping = mapping_for(class_type) if class_type else None
+    return mapping.comfy_input_name(name) if mapping is not None else name
 
 
 def _problem_type(kind: str, problem: Problem) -> str:

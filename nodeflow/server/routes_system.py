@@ -13,13 +13,14 @@ from typing import Any
 from aiohttp import web
 
 from .. import __version__
+from ..diffusion.checkpoint_paths import KINDS
 from .errors import ApiError
 from .health import health
 from .routing import RouteTable
 from .state import SETTINGS
 
 routes = RouteTable("system")
-MODEL_KINDS = ("checkpoints", "vae", "loras")
+MODEL_KINDS = tuple(k for k in KINDS if k != "custom_nodes")
 
 
 @routes.get("/system_stats", "The system and compute devices",

@@ -6,6 +6,7 @@ import uuid
 from aiohttp import web
 
 from .errors import ApiError
+from .feature_flags import client_message
 from .routing import Param, RouteTable
 from .state import HUB, WORKER
 
@@ -31,8 +32,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     # the count known now (no await: nothing may come before this first message)
     hub.post("status", {"status": worker.last_queue_info(), "sid": sid}, sid)
     try:
-        async for _message in ws:
-            pass  # clients have nothing to say yet; ComfyUI's feature flags are ignored
+        async for message in ws:
+            client_message(request.app, sid, message)  # ComfyUI's feature flags
     finally:
         hub.remove(sid, ws)
     return ws

@@ -4,13 +4,31 @@ A built-in pack, loaded by the same loader as third-party packs. Importing it do
 torch: each node imports what it needs when it runs, so `nodeflow nodes` and the server start
 fast.
 """
+from .clip_vision import CLIPVisionEncode, CLIPVisionLoader
+from .conditioning_edit import (ConditioningAverage, ConditioningConcat, ConditioningSetArea,
+                                ConditioningSetAreaPercentage, ConditioningSetMask,
+                                ConditioningSetTimestepRange, ConditioningZeroOut)
+from .controlnet import (Canny, ControlNetApply, ControlNetApplyAdvanced, ControlNetLoader,
+                         DiffControlNetLoader)
+from .custom_sampling import (BasicGuider, BasicScheduler, CFGGuider, DisableNoise,
+                              ExponentialScheduler, FlipSigmas, KarrasScheduler, KSamplerSelect,
+                              RandomNoise, SamplerCustom, SamplerCustomAdvanced, SplitSigmas)
+from .image_edit import (ImageBatch, ImageBlend, ImageCompositeMasked, ImageCrop, ImageInvert,
+                         ImagePadForOutpaint, ImageScale, ImageScaleBy, ImageScaleToTotalPixels,
+                         MaskToImage)
 from .images import LoadImage, LoadImageMask, PreviewImage, SaveAnimation, SaveImage
+from .inpaint import (InpaintModelConditioning, LatentBlend, LatentComposite,
+                      LatentCompositeMasked, VAEEncodeForInpaint)
 from .latents import (EmptyLatent, LatentBatchJoin, LatentFromBatch, LatentInterpolate,
                       LatentSweep, LatentUpscale, LatentUpscaleBy, SetLatentNoiseMask)
 from .loaders import CheckpointLoader, LoadLoRA, LoadVAE
+from .mask_edit import CropMask, FeatherMask, GrowMask, InvertMask
 from .masks import ImageToMask, MaskComposite, SolidMask
+from .model_tools import CheckpointSave, CLIPMergeSimple, ModelMergeSimple
+from .part_loaders import CLIPLoader, DualCLIPLoader, UNETLoader
 from .sampling import KSampler, KSamplerAdvanced
 from .text import ClipSkip, ConditioningCombine, TextEncode
+from .upscale import ImageUpscaleWithModel, UpscaleModelLoader
 from .vae import (ImageFidelity, VAEDecode, VAEDecodeTiled, VAEEncode, VAEEncodeTiled,
                   VAEFidelity)
 
@@ -21,4 +39,17 @@ __all__ = [
     "VAEEncode", "VAEDecode", "VAEEncodeTiled", "VAEDecodeTiled", "VAEFidelity", "LoadImage",
     "LoadImageMask", "SaveImage", "PreviewImage", "SaveAnimation", "ImageToMask", "SolidMask",
     "MaskComposite", "ImageFidelity",
+    "ImageScale", "ImageScaleBy", "ImageScaleToTotalPixels", "ImageCrop", "ImagePadForOutpaint",
+    "ImageInvert", "ImageBlend", "ImageBatch", "ImageCompositeMasked", "MaskToImage",
+    "GrowMask", "InvertMask", "FeatherMask", "CropMask",
+    "ConditioningSetArea", "ConditioningSetAreaPercentage", "ConditioningSetMask",
+    "ConditioningSetTimestepRange", "ConditioningAverage", "ConditioningConcat",
+    "ConditioningZeroOut", "VAEEncodeForInpaint", "InpaintModelConditioning", "LatentComposite",
+    "LatentCompositeMasked", "LatentBlend",
+    "KSamplerSelect", "BasicScheduler", "KarrasScheduler", "ExponentialScheduler", "SplitSigmas",
+    "FlipSigmas", "RandomNoise", "DisableNoise", "BasicGuider", "CFGGuider", "SamplerCustom",
+    "SamplerCustomAdvanced", "ModelMergeSimple", "CLIPMergeSimple", "CheckpointSave",
+    "UNETLoader", "CLIPLoader", "DualCLIPLoader", "UpscaleModelLoader", "ImageUpscaleWithModel",
+    "ControlNetLoader", "DiffControlNetLoader", "ControlNetApply", "ControlNetApplyAdvanced", "Canny",
+    "CLIPVisionLoader", "CLIPVisionEncode",
 ]

@@ -21,7 +21,7 @@ def _start_latent(latent, checkpoint):
 
     from nodeflow.diffusion.vae_ops import downscale_factor
 
-    factor = downscale_factor(checkpoint.vae)
+    factor = downscale_factor(checkpoint.vae) if checkpoint.vae is not None else 8
     channels = checkpoint.latent_channels
     if latent.empty_pixels is not None:
         height, width = latent.empty_pixels
@@ -36,33 +36,107 @@ def _start_latent(latent, checkpoint):
     return latent
 
 
-def _run(ctx, model, positive, negative, latent, seed, steps, cfg, sampler, scheduler,
-         sigmas_for, add_noise=True):
+# "Zero" in pixel space as an SD 1.x/2.x/XL latent (model space): what an inpainting model
+# sees as its masked image when nothing is masked (ComfyUI's blank_inpaint_image_like).
+BLANK_INPAINT_LATENT = (0.8223, -0.6876, 0.6364, 0.1380)
+
+
+def inpaint_concat(extra, start, noise_mask, scale):
+    """The extra input channels of an inpainting UNet (9 = 4 latent + 1 mask + 4 masked
+    image): the mask (rounded, at the latent's size) then the masked image's latent, from
+    InpaintModelConditioning's ``concat_mask``/``concat_latent_image`` or else the latent's
+    own noise mask and the latent itself (ComfyUI's BaseModel.concat_cond)."""
+    import torch
+
+    from nodeflow.diffusion.image_ops import repeat_to_batch, upscale
+
+    batch, _, height, width = start.shape
+    image = extra.get("concat_latent_image")
+    image = start if image is None else image.to(start) * scale
+    if image.shape[-2:] != start.shape[-2:]:
+        image = upscale(image, width, height, "bilinear", "center")
+    image = repeat_to_batch(image, batch)
+    mask = extra.get("concat_mask", noise_mask)
+    if mask is None:
+        blank = torch.tensor(BLANK_INPAINT_LATENT, dtype=start.dtype, device=start.device)
+        return torch.cat([torch.ones_like(start[:, :1]),
+                          blank.reshape(1, -1, 1, 1).expand_as(start)], dim=1)
+    mask = mask.to(start).reshape((-1, 1, *mask.shape[-2:]))
+    if mask.shape[-2:] != start.shape[-2:]:
+        mask = upscale(mask, width, height, "bilinear", "center")
+    return torch.cat([repeat_to_batch(mask.round(), batch), image], dim=1)
+
+
+def model_schedule(checkpoint):
+    """The discrete noise schedule the model was trained with."""
+    from nodeflow.diffusion.schedules import DiscreteSchedule
+
+    config = checkpoint.scheduler_config
+    prediction = "v" if checkpoint.prediction_type == "v_prediction" else "eps"
+    return DiscreteSchedule.scaled_linear(
+        beta_start=config.get("beta_start", 0.00085), beta_end=config.get("beta_end", 0.012),
+        num_timesteps=config.get("num_train_timesteps", 1000), prediction=prediction)
+
+
+def sampler_conds(conditioning, latent, start, schedule, unet, checkpoint, scale,
+                  bind_control=None):
+    """CONDITIONING entries as SamplerConds: UNet arguments, areas, masks, timestep ranges,
+    ControlNets (``bind_control(spec)`` loads one for this run)."""
+    from nodeflow.diffusion.cond_batch import resolve
+    from nodeflow.diffusion.sampling import unet_conditioning
+
+    height, width = latent.pixel_size
+    in_channels = getattr(getattr(unet, "config", None), "in_channels", None)
+    inpainting = in_channels is not None and in_channels > checkpoint.latent_channels
+    conds = []
+    for entry in conditioning:
+        kwargs = unet_conditioning(entry, height, width)
+        if inpainting:
+            kwargs["concat"] = inpaint_concat(entry.extra, start, latent.noise_mask, scale)
+        if entry.extra.get("control") is not None and bind_control is not None:
+            kwargs["control"] = bind_control(entry.extra["control"])
+        conds.append(resolve(entry.extra, kwargs, start.shape, schedule))
+    return conds
+
+
+def sample_latent(ctx, model, positive, negative, cfg, latent, sigmas_for, sampler,
+                  noise_seed: int | None, sampler_options=None, *, seed: int = 0,
+                  label: str = ""):
+    """Run one sampling pass and return (latent out, the last denoised prediction).
+
+    ``sigmas_for(schedule)`` gives the sigmas; ``noise_seed`` None adds no noise (continue
+    from a latent that still holds noise); ``seed`` seeds the sampler's own noise."""
     import torch
 
     from nodeflow.diffusion.runtime import Runtime
     from nodeflow.diffusion.sampling import (CFGDenoiser, UNetDenoiser, latent_preview,
-                                             prepare_noise, sample, unet_conditioning)
-    from nodeflow.diffusion.schedules import DiscreteSchedule
+                                             prepare_noise, sample)
 
     runtime = Runtime.for_ctx(ctx)
     unet, checkpoint = model.load(ctx, runtime)
     latent = _start_latent(latent, checkpoint)
-    config = checkpoint.scheduler_config
-    prediction = "v" if checkpoint.prediction_type == "v_prediction" else "eps"
-    schedule = DiscreteSchedule.scaled_linear(
-        beta_start=config.get("beta_start", 0.00085), beta_end=config.get("beta_end", 0.012),
-        num_timesteps=config.get("num_train_timesteps", 1000), prediction=prediction)
+    schedule = model_schedule(checkpoint)
     sigmas = sigmas_for(schedule)
-    height, width = latent.pixel_size
-    batch = latent.batch_size
-    pos = [unet_conditioning(e, height, width) for e in positive]
-    neg = [unet_conditioning(e, height, width) for e in negative]
-    denoiser = CFGDenoiser(UNetDenoiser(unet, schedule, dtype=runtime.dtype), pos, neg, cfg)
     scale = checkpoint.scaling_factor
+    start = (latent.samples * scale).to(runtime.device)
+    bound = {}
+
+    def bind_control(spec):
+        from nodeflow.diffusion.controlnet import BoundControl
+
+        if id(spec) not in bound:  # one binding per ControlNet, so batches can be shared
+            bound[id(spec)] = BoundControl.bind(spec, ctx, runtime, schedule, checkpoint.arch)
+        return bound[id(spec)]
+
+    pos = sampler_conds(positive, latent, start, schedule, unet, checkpoint, scale, bind_control)
+    neg = sampler_conds(negative, latent, start, schedule, unet, checkpoint, scale,
+                        bind_control) if negative is not None else []
+    denoiser = CFGDenoiser(UNetDenoiser(unet, schedule, dtype=runtime.dtype), pos, neg, cfg)
     kind = "sdxl" if checkpoint.arch == "sdxl" else "sd1"
+    last = {}
 
     def progress(step, total, x, denoised):
+        last["denoised"] = denoised
         preview = None
         if checkpoint.latent_channels == 4:
             from PIL import Image
@@ -70,15 +144,25 @@ def _run(ctx, model, positive, negative, latent, seed, steps, cfg, sampler, sche
             preview = Image.fromarray(latent_preview(denoised, kind).cpu().numpy())
         ctx.progress(step, total, preview)
 
-    ctx.log(f"{sampler}/{scheduler}, {len(sigmas) - 1} steps, {runtime.describe()}")
-    noise = prepare_noise(latent.samples.shape, seed)
-    start = (latent.samples * scale).to(runtime.device)
+    ctx.log(f"{label or sampler}, {len(sigmas) - 1} steps, {runtime.describe()}")
+    noise = prepare_noise(latent.samples.shape, 0 if noise_seed is None else noise_seed)
     mask = latent.noise_mask
     with torch.no_grad():
         out = sample(denoiser, start, noise.to(runtime.device), sigmas, sampler, seed,
                      callback=progress, noise_mask=None if mask is None else mask.to(runtime.device),
-                     add_noise=add_noise)
-    return latent.with_samples((out / scale).float().cpu(), noise_mask=latent.noise_mask)
+                     add_noise=noise_seed is not None, sampler_options=sampler_options)
+    result = latent.with_samples((out / scale).float().cpu(), noise_mask=latent.noise_mask)
+    denoised = last.get("denoised")
+    denoised = result if denoised is None else latent.with_samples(
+        (denoised / scale).float().cpu(), noise_mask=latent.noise_mask)
+    return result, denoised
+
+
+def _run(ctx, model, positive, negative, latent, seed, steps, cfg, sampler, scheduler,
+         sigmas_for, add_noise=True):
+    return sample_latent(ctx, model, positive, negative, cfg, latent, sigmas_for, sampler,
+                         seed if add_noise else None, seed=seed,
+                         label=f"{sampler}/{scheduler}")[0]
 
 
 @node(category="sampling", display_name="KSampler")

@@ -4,11 +4,36 @@ from __future__ import annotations
 from nodeflow import Clip, Conditioning, Field, NodeError, node
 
 
-@node(category="conditioning", display_name="Text Encode")
+def _embedding_files(inputs: dict, settings) -> list:
+    """Cache fingerprint: the embedding files a prompt names (a changed file re-encodes)."""
+    text = inputs.get("text", "")
+    if not isinstance(text, str) or "embedding:" not in text:
+        return []
+    from nodeflow.diffusion.checkpoint_errors import CheckpointError
+    from nodeflow.diffusion.embeddings import PREFIX, EmbeddingLibrary
+
+    library = EmbeddingLibrary(getattr(settings, "base_dir", None))
+    state = []
+    for word in text.replace("(", " ").replace(")", " ").split():
+        if word.startswith(PREFIX):
+            name = word[len(PREFIX):].split(":")[0]
+            try:
+                path, _ = library.find(name)
+            except CheckpointError:
+                state.append([name, None])  # missing: the node reports it when it runs
+                continue
+            stat = path.stat()
+            state.append([str(path), stat.st_mtime_ns, stat.st_size])
+    return state
+
+
+@node(category="conditioning", display_name="Text Encode", fingerprint=_embedding_files)
 def TextEncode(clip: Clip, text: str = Field("", multiline=True), *, ctx) -> Conditioning:
     """Encode a prompt. ``(word:1.3)`` weights a word, ``(word)`` is x1.1 and ``[word]`` /1.1;
     ``\\(`` is a literal bracket; long prompts are encoded in chunks of 75 tokens; ``BREAK``
-    starts a new chunk. SDXL uses both of its text encoders."""
+    starts a new chunk; ``embedding:name`` puts a textual-inversion embedding from
+    models/embeddings in the prompt (weights apply to it too). SDXL uses both of its text
+    encoders."""
     from nodeflow.diffusion.conditioning import Conditioning as Cond
     from nodeflow.diffusion.runtime import Runtime
     from nodeflow.diffusion.text_encoding import encode_prompt, encode_prompt_sdxl
@@ -21,17 +46,25 @@ def TextEncode(clip: Clip, text: str = Field("", multiline=True), *, ctx) -> Con
     if (clip.skip or 1) > layers:
         raise NodeError(f"clip skip {clip.skip} is more than the {layers} layers of this text "
                         "encoder", input="clip")
+    from nodeflow.diffusion.checkpoint_errors import CheckpointError
+    from nodeflow.diffusion.embeddings import EmbeddingLibrary
+
     tokenizer = load_clip_tokenizer("eos")
-    with torch.no_grad():
-        if arch == "sdxl":
-            cond, pooled = encode_prompt_sdxl(text, tokenizer, *encoders,
-                                              clip_skip=clip.skip or 2)
-        else:
-            # SD 2.x checkpoints load with their penultimate layer as the last one (SD 2 was
-            # trained on it), so clip skip 1 is the right default for every family here.
-            pad = "!" if arch.startswith("sd2") else "eos"
-            cond, pooled = encode_prompt(text, load_clip_tokenizer(pad), encoders[0],
-                                         clip_skip=clip.skip or 1, pad_with=pad)
+    library = EmbeddingLibrary(ctx.settings.base_dir, ctx.settings.allow_pickle)
+    try:
+        with torch.no_grad():
+            if arch == "sdxl":
+                cond, pooled = encode_prompt_sdxl(text, tokenizer, *encoders,
+                                                  clip_skip=clip.skip or 2, embeddings=library)
+            else:
+                # SD 2.x checkpoints load with their penultimate layer as the last one (SD 2
+                # was trained on it), so clip skip 1 is the right default for every family.
+                pad = "!" if arch.startswith("sd2") else "eos"
+                cond, pooled = encode_prompt(text, load_clip_tokenizer(pad), encoders[0],
+                                             clip_skip=clip.skip or 1, pad_with=pad,
+                                             embeddings=library)
+    except CheckpointError as exc:
+        raise NodeError(str(exc), input="text") from None
     return Cond.single(cond.float().cpu(), None if pooled is None else pooled.float().cpu())
 
 

@@ -122,10 +122,23 @@ def shared_page(browser, server):
 def editor(shared_page, server):
     """The editor, freshly loaded with nothing stored from an earlier test."""
     page = shared_page
+    _wait_for_an_idle_queue(page, server)  # an earlier test's run must not reach this page
     page.goto(server + "/")
-    page.evaluate("localStorage.clear()")
+    page.evaluate("localStorage.clear(); sessionStorage.clear()")
     page.reload()
     page.wait_for_selector("body[data-ready=true]")
     page.errors.clear()
     yield page
     assert page.errors == [], page.errors
+
+
+def _wait_for_an_idle_queue(page, server: str, timeout: float = 120.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        queue = page.request.get(server + "/queue").json()
+        if not queue["queue_running"] and not queue["queue_pending"]:
+            return
+        time.sleep(0.2)
+    raise AssertionError("the server's queue did not empty")

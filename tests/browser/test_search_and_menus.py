@@ -2,6 +2,7 @@
 fit, connected), long lists with a filter, tooltips; menus that never destroy work."""
 from __future__ import annotations
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from .helpers import (
@@ -21,11 +22,15 @@ from .helpers import (
 
 
 def open_search(page, at):
-    for _ in range(3):  # the canvas tells a double click by timing
+    box = page.locator(".node-search")
+    for _ in range(3):  # the canvas tells a double click by timing: retry on a busy machine
         page.mouse.dblclick(*at)
-        if page.locator(".node-search").is_visible():
+        try:
+            box.wait_for(state="visible", timeout=2000)
             return
-    expect(page.locator(".node-search")).to_be_visible()
+        except PlaywrightTimeout:
+            continue
+    expect(box).to_be_visible()
 
 
 def listed(page) -> list[str]:

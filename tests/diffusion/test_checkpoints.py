@@ -244,7 +244,7 @@ def test_pickle_refused_then_opt_in_with_weights_only(tiny, tmp_path):
     root, files = tiny
     ckpt = tmp_path / "old.ckpt"
     torch.save({"state_dict": dict(read_state_dict(files["sd1"])), "global_step": 470000}, ckpt)
-    with pytest.raises(CheckpointError, match=r"old\.ckpt: .*pickles.*allow_pickle=True"):
+    with pytest.raises(CheckpointError, match=r"old\.ckpt: .*pickles.*--allow-pickle"):
         load_checkpoint(ckpt)
     loaded = load_checkpoint(ckpt, allow_pickle=True, configs=tiny_config_root(root))
     assert_same_weights(loaded.unet, build_tiny_models("sd1")[0])
@@ -293,7 +293,7 @@ def test_diffusers_folder_with_only_pickles_is_refused(tmp_path):
     weights = folder / "unet" / "diffusion_pytorch_model.safetensors"
     torch.save(dict(read_state_dict(weights)), folder / "unet" / "diffusion_pytorch_model.bin")
     weights.unlink()
-    with pytest.raises(CheckpointError, match=r"diffusion_pytorch_model\.bin: .*allow_pickle=True"):
+    with pytest.raises(CheckpointError, match=r"diffusion_pytorch_model\.bin: .*--allow-pickle"):
         load_checkpoint(folder)
     assert load_checkpoint(folder, allow_pickle=True).arch == "sd1"
 
@@ -430,7 +430,7 @@ def test_find_models_lists_sorted_and_marks(tmp_path):
     assert resolve_model("checkpoints", "b.safetensors", [ckpts, other]) == (ckpts / "b.safetensors").resolve()
     assert resolve_model("checkpoints", "z.safetensors", [ckpts, other]) == (other / "z.safetensors").resolve()
     with pytest.raises(ValueError, match="unknown model kind"):
-        find_models("embeddings", [ckpts])
+        find_models("nope", [ckpts])
 
 
 @pytest.mark.parametrize("name", ["../secret.safetensors", "xl/../../secret.safetensors", "/etc/passwd",
@@ -440,19 +440,120 @@ def test_resolve_refuses_escaping_names(tmp_path, name):
         resolve_model("loras", name, [tmp_path])
 
 
-def test_resolve_refuses_symlink_out_of_folder(tmp_path):
-    loras, outside = tmp_path / "loras", tmp_path / "outside"
+def test_links_the_user_placed_in_a_model_folder_load(tmp_path):
+    loras, disk = tmp_path / "loras", tmp_path / "big-disk"
     loras.mkdir()
-    outside.mkdir()
-    (outside / "secret.safetensors").write_bytes(b"x")
-    (loras / "link.safetensors").symlink_to(outside / "secret.safetensors")
+    (disk / "styles").mkdir(parents=True)
+    (disk / "far.safetensors").write_bytes(b"x")
+    (disk / "styles" / "ink.safetensors").write_bytes(b"x")
+    (loras / "link.safetensors").symlink_to(disk / "far.safetensors")
+    (loras / "styles").symlink_to(disk / "styles", target_is_directory=True)
+    (disk / "styles" / "loop").symlink_to(disk / "styles", target_is_directory=True)
     (loras / "inside.safetensors").write_bytes(b"x")
     (loras / "alias.safetensors").symlink_to(loras / "inside.safetensors")
-    with pytest.raises(CheckpointError, match="outside that folder"):
-        resolve_model("loras", "link.safetensors", [loras])
+    assert find_models("loras", [loras]) == [
+        "alias.safetensors", "inside.safetensors", "link.safetensors", "styles/ink.safetensors"]
+    assert resolve_model("loras", "link.safetensors", [loras]) == (disk / "far.safetensors").resolve()
+    assert resolve_model("loras", "styles/ink.safetensors", [loras]) == \
+        (disk / "styles" / "ink.safetensors").resolve()
     assert resolve_model("loras", "alias.safetensors", [loras]) == (loras / "inside.safetensors").resolve()
+    with pytest.raises(CheckpointError, match="not allowed"):  # the name still cannot escape
+        resolve_model("loras", "../big-disk/far.safetensors", [loras])
     with pytest.raises(CheckpointError, match=r"loras model 'nope\.safetensors' not found in"):
         resolve_model("loras", "nope.safetensors", [loras])
+
+
+COMFY_YAML = """\
+#Rename this to extra_model_paths.yaml and ComfyUI will load it
+
+#config for a1111 ui
+a111:
+    base_path: path/to/stable-diffusion-webui/
+
+    checkpoints: models/Stable-diffusion
+    configs: models/Stable-diffusion
+    vae: models/VAE
+    loras: |
+         models/Lora
+         models/LyCORIS
+    upscale_models: |
+                  models/ESRGAN
+                  models/RealESRGAN
+                  models/SwinIR
+    embeddings: embeddings
+    hypernetworks: models/hypernetworks
+    controlnet: models/ControlNet
+
+#config for comfyui
+comfyui:
+     base_path: ~/ComfyUI/
+     is_default: true
+     checkpoints: models/checkpoints/
+     clip: models/clip/
+     clip_vision: models/clip_vision/
+     configs: models/configs/
+     controlnet: models/controlnet/
+     diffusion_models: |
+                  models/diffusion_models
+                  models/unet
+     embeddings: models/embeddings/
+     loras: models/loras/
+     upscale_models: models/upscale_models/
+     vae: models/vae/
+     custom_nodes: $NF_TEST_NODES/custom_nodes
+
+#other_ui:
+#    base_path: path/to/ui
+#    checkpoints: models/checkpoints
+commented_out:
+"""
+
+
+def test_comfyuis_extra_model_paths_yaml_is_read_as_it_is(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.setenv("NF_TEST_NODES", "/srv/nodes")
+    comfy = tmp_path / "comfy-install"
+    comfy.mkdir()
+    (comfy / "extra_model_paths.yaml").write_text(COMFY_YAML)
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "extra_model_paths.yaml").symlink_to(comfy / "extra_model_paths.yaml")
+    a1111 = comfy / "path" / "to" / "stable-diffusion-webui"
+    home = Path("~/ComfyUI").expanduser()
+    assert model_dirs(base, "loras") == [home / "models" / "loras", base / "models" / "loras",
+                                         a1111 / "models" / "Lora", a1111 / "models" / "LyCORIS"]
+    assert extra_model_dirs(base, "upscale_models") == [
+        a1111 / "models" / "ESRGAN", a1111 / "models" / "RealESRGAN", a1111 / "models" / "SwinIR",
+        home / "models" / "upscale_models"]
+    assert extra_model_dirs(base, "text_encoders") == [home / "models" / "clip"]  # old key "clip"
+    assert extra_model_dirs(base, "diffusion_models") == [home / "models" / "diffusion_models",
+                                                          home / "models" / "unet"]
+    assert model_dirs(base, "diffusion_models")[2:4] == [base / "models" / "unet",
+                                                         base / "models" / "diffusion_models"]
+    assert extra_model_dirs(base, "controlnet") == [a1111 / "models" / "ControlNet",
+                                                    home / "models" / "controlnet"]
+    assert extra_model_dirs(base, "embeddings") == [a1111 / "embeddings", home / "models" / "embeddings"]
+    assert extra_model_dirs(base, "clip_vision") == [home / "models" / "clip_vision"]
+    assert extra_model_dirs(base, "custom_nodes") == [Path("/srv/nodes/custom_nodes")]
+    (base / "extra_model_paths.yaml").unlink()
+    (base / "extra_model_paths.yaml").write_text("a: [unclosed")
+    with pytest.raises(CheckpointError, match=r"extra_model_paths\.yaml: not readable as YAML"):
+        extra_model_dirs(base, "vae")
+
+
+def test_extra_custom_nodes_folders_load_packs(tmp_path):
+    from nodeflow.plugins import load_registry
+    from nodeflow.settings import Settings
+
+    packs = tmp_path / "elsewhere" / "custom_nodes"
+    packs.mkdir(parents=True)
+    (packs / "far_pack.py").write_text(
+        "from nodeflow import node\n\n@node(category='t')\ndef FarAway() -> int:\n"
+        "    \"\"\"One.\"\"\"\n    return 1\n")
+    (tmp_path / "extra_model_paths.yaml").write_text("mine:\n  custom_nodes: elsewhere/custom_nodes\n")
+    registry = load_registry(Settings.from_args(tmp_path), builtin=False, entry_points=False)
+    assert registry.get("FarAway") is not None
 
 
 def test_extra_model_dirs(tmp_path):

@@ -54,12 +54,12 @@ def test_every_mapped_type_validates_against_the_node_signatures(registry, setti
 
 def test_untranslatable_nodes_are_named_each():
     prompt = comfy_txt2img()
-    prompt["10"] = {"class_type": "UpscaleModelLoader", "inputs": {"model_name": "x.pth"}}
-    prompt["11"] = {"class_type": "ImageUpscaleWithModel",
-                    "inputs": {"upscale_model": ["10", 0], "image": ["8", 0]}}
+    prompt["10"] = {"class_type": "PhotoMakerLoader", "inputs": {"photomaker_model_name": "x.bin"}}
+    prompt["11"] = {"class_type": "PhotoMakerEncode",
+                    "inputs": {"photomaker": ["10", 0], "image": ["8", 0]}}
     _, problems = convert_api_prompt(prompt)
     assert [(p.node, p.input) for p in problems] == [("10", None), ("11", None)]
-    assert "UpscaleModelLoader" in problems[0].message
+    assert "PhotoMakerLoader" in problems[0].message
     assert "no nodeflow counterpart" in problems[1].message
 
 

@@ -44,13 +44,13 @@ async def test_every_mapped_comfyui_node_passes_validation(client, settings):
 
 async def test_untranslatable_comfyui_node_is_a_400_naming_it(client):
     prompt = comfy_txt2img()
-    prompt["10"] = {"class_type": "UpscaleModelLoader", "inputs": {"model_name": "x.pth"}}
+    prompt["10"] = {"class_type": "PhotoMakerLoader", "inputs": {"photomaker_model_name": "x.bin"}}
     response = await client.post("/prompt", json={"prompt": prompt})
     assert response.status == 400
     body = await response.json()
     assert body["error"]["type"] == "prompt_translation_failed"
-    assert "10 (UpscaleModelLoader)" in body["error"]["message"]
-    assert body["node_errors"]["10"]["class_type"] == "UpscaleModelLoader"
+    assert "10 (PhotoMakerLoader)" in body["error"]["message"]
+    assert body["node_errors"]["10"]["class_type"] == "PhotoMakerLoader"
     assert body["node_errors"]["10"]["errors"][0]["type"] == "untranslatable_node"
 
 

@@ -84,7 +84,7 @@ def test_editor_features_fold_as_comfyui_treats_them(registry, settings):
     nodes = imported.workflow.nodes
     # the unmapped node is named with its type; everything else still converts
     assert [(p.node, p.kind) for p in imported.problems] == [("14", "untranslatable")]
-    assert "ImageUpscaleWithModel" in imported.problems[0].message
+    assert "ImageSharpen" in imported.problems[0].message
     # the bypassed LoraLoader and the muted nodes are kept with their modes (the user can switch
     # them back on); the engine passes the LoRA's model and clip through, as ComfyUI does
     assert {k: nodes[k].mode for k in ("10", "15", "16")} == {
@@ -130,7 +130,7 @@ def test_muted_nodes_of_unknown_types_are_left_out_as_comfyui_leaves_them(regist
     upscale["mode"] = 2
     imported = import_workflow(data, registry, settings)
     assert imported.problems == [] and "14" not in imported.workflow.nodes
-    assert "node '14' (ImageUpscaleWithModel) is muted" in "\n".join(imported.notes)
+    assert "node '14' (ImageSharpen) is muted" in "\n".join(imported.notes)
 
 
 def test_version_1_object_links_and_widget_inputs(registry, settings):
@@ -143,9 +143,10 @@ def test_version_1_object_links_and_widget_inputs(registry, settings):
 
 def test_api_prompt_with_unmapped_nodes_converts_the_rest(registry, settings):
     data = fixture("comfyui-default-api.json")
-    data["10"] = {"class_type": "UpscaleModelLoader", "inputs": {"model_name": "x.pth"}}
-    data["11"] = {"class_type": "ImageUpscaleWithModel",
-                  "inputs": {"upscale_model": ["10", 0], "image": ["8", 0]}}
+    data["10"] = {"class_type": "PhotoMakerLoader", "inputs": {"photomaker_model_name": "x.bin"}}
+    data["11"] = {"class_type": "PhotoMakerEncode",
+                  "inputs": {"photomaker": ["10", 0], "image": ["8", 0], "clip": ["4", 1],
+                             "text": "a photo"}}
     imported = import_workflow(data, registry, settings)
     assert [(p.node, p.kind) for p in imported.problems] == [("10", "untranslatable"),
                                                               ("11", "untranslatable")]

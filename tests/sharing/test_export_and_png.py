@@ -161,16 +161,17 @@ def test_a_png_with_only_comfyui_chunks_runs(keep, saved_png, home, tmp_path, ca
 
 def test_a_comfyui_png_with_unmapped_nodes_names_them(saved_png, home, tmp_path, capsys):
     prompt = json.loads(read_text_chunks(saved_png.read_bytes())["prompt"])
-    prompt["up"] = {"class_type": "ImageUpscaleWithModel",
-                    "inputs": {"upscale_model": ["ldr", 0], "image": ["decode", 0]}}
-    prompt["ldr"] = {"class_type": "UpscaleModelLoader", "inputs": {"model_name": "4x.pth"}}
+    prompt["up"] = {"class_type": "PhotoMakerEncode",
+                    "inputs": {"photomaker": ["ldr", 0], "image": ["decode", 0]}}
+    prompt["ldr"] = {"class_type": "PhotoMakerLoader",
+                     "inputs": {"photomaker_model_name": "x.bin"}}
     info = PngImagePlugin.PngInfo()
     info.add_text("prompt", json.dumps(prompt))
     comfy_png = tmp_path / "unmapped.png"
     Image.open(saved_png).save(comfy_png, pnginfo=info)
     assert main(["run", str(comfy_png), "--base-dir", str(home)]) == 1
     err = capsys.readouterr().err
-    assert "node 'up': ComfyUI node type 'ImageUpscaleWithModel' has no nodeflow" in err
+    assert "node 'up': ComfyUI node type 'PhotoMakerEncode' has no nodeflow" in err
     assert "node 'ldr'" in err and "Traceback" not in err
 
 

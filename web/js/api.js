@@ -32,7 +32,10 @@ async function request(method, path, body, { raw = false } = {}) {
 export const api = {
   clientId: sessionStorage.getItem("nodeflow.clientId") ?? crypto.randomUUID(),
 
-  objectInfo: () => request("GET", "/object_info"),
+  /** Node schemas by type, as /object_info's "nodeflow" parts; read from /nodeflow/object_info,
+   * which stays nodeflow's when /object_info speaks ComfyUI's names (--frontend comfyui). */
+  objectInfo: async () => Object.fromEntries(Object.entries(
+    (await request("GET", "/nodeflow/object_info")).nodes).map(([t, s]) => [t, { nodeflow: s }])),
   /** nodeflow's schemas with the packs and the packs that failed to load. */
   nodeflowInfo: () => request("GET", "/nodeflow/object_info"),
   extensions: async () => (await request("GET", "/nodeflow/extensions")).extensions,

@@ -1,0 +1,118 @@
+"""ControlNet with ComfyUI's nodes: load one (ControlNetLoader, DiffControlNetLoader), apply it to
+prompts (ControlNetApply, ControlNetApplyAdvanced; several stack), and the Canny edge map most
+ControlNet workflows start from."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from nodeflow import Conditioning, Field, Image, Model, NodeError, Vae, node, socket_type
+
+from .loaders import _file_state, _resolve, model_names
+
+ControlNet = socket_type("CONTROL_NET", "#00d78d", doc="A ControlNet: guides the UNet with an image")
+
+
+class PositiveNegative(NamedTuple):
+    positive: Conditioning
+    negative: Conditioning
+
+
+def _load(ctx, name: str, input_name: str, base=None):
+    from nodeflow.diffusion.checkpoint_errors import CheckpointError
+    from nodeflow.diffusion.controlnet import ControlNetRef
+    from nodeflow.diffusion.refs import FileIdentity
+    from nodeflow.diffusion.runtime import Runtime
+
+    path = _resolve("controlnet", name, ctx.settings, input_name)
+    ref = ControlNetRef(FileIdentity.of(path), ctx.settings.allow_pickle, base)
+    try:
+        _, family = ref.load(ctx, Runtime.for_ctx(ctx))
+    except CheckpointError as exc:
+        raise NodeError(str(exc), input=input_name) from None
+    ctx.log(f"{name}: {family} ControlNet")
+    return ref
+
+
+@node(category="loaders", display_name="Load ControlNet Model",
+      fingerprint=_file_state("controlnet", "control_net_name"))
+def ControlNetLoader(control_net_name: str = Field(choices=model_names("controlnet")), *,
+                     ctx) -> ControlNet:
+    """A ControlNet for SD 1.x, 2.x or XL (original or diffusers layout; models/controlnet,
+    also models/t2i_adapter)."""
+    return _load(ctx, control_net_name, "control_net_name")
+
+
+@node(category="loaders", display_name="Load ControlNet Model (diff)",
+      fingerprint=_file_state("controlnet", "control_net_name"))
+def DiffControlNetLoader(model: Model, control_net_name: str = Field(
+        choices=model_names("controlnet")), *, ctx) -> ControlNet:
+    """A ControlNet saved as differences from a base model (a "difference" file): the model's
+    UNet weights are added back. An ordinary ControlNet file loads as with Load ControlNet."""
+    return _load(ctx, control_net_name, "control_net_name", base=model)
+
+
+def _apply(conditioning, net, image, strength, start, end, shared: dict):
+    from nodeflow.diffusion.conditioning import Conditioning as Cond
+    from nodeflow.diffusion.controlnet import ControlSpec
+
+    entries = []
+    for entry in conditioning:
+        previous = entry.extra.get("control")
+        key = id(previous)
+        if key not in shared:  # entries with the same previous ControlNet share the new one
+            shared[key] = ControlSpec(net, image, strength, start, end, previous)
+        entries.append(entry.with_extra(control=shared[key]))
+    return Cond(tuple(entries))
+
+
+def _check(image, start: float = 0.0, end: float = 1.0):
+    if image.ndim != 4 or image.shape[-1] != 3:
+        raise NodeError(f"expected an IMAGE [batch, height, width, 3], got {tuple(image.shape)}",
+                        input="image")
+    if start > end:
+        raise NodeError(f"start_percent {start} is after end_percent {end}", input="start_percent")
+
+
+@node(category="conditioning/controlnet", display_name="Apply ControlNet (Old)")
+def ControlNetApply(conditioning: Conditioning, control_net: ControlNet, image: Image,
+                    strength: float = Field(1.0, ge=0.0, le=10.0, step=0.01)) -> Conditioning:
+    """Guide one prompt with a ControlNet and its hint image (an edge map, a pose, ...) for the
+    whole sampling; apply several to stack them."""
+    _check(image)
+    if strength == 0:
+        return conditioning
+    return _apply(conditioning, control_net, image, strength, 0.0, 1.0, {})
+
+
+@node(category="conditioning/controlnet", display_name="Apply ControlNet")
+def ControlNetApplyAdvanced(positive: Conditioning, negative: Conditioning,
+                            control_net: ControlNet, image: Image,
+                            strength: float = Field(1.0, ge=0.0, le=10.0, step=0.01),
+                            start_percent: float = Field(0.0, ge=0.0, le=1.0, step=0.001),
+                            end_percent: float = Field(1.0, ge=0.0, le=1.0, step=0.001),
+                            vae: Vae | None = None) -> PositiveNegative:
+    """Guide both prompts with a ControlNet and its hint image, from ``start_percent`` to
+    ``end_percent`` of the sampling (0 = the first step); apply several to stack them. (The
+    optional VAE is for ControlNets that take a latent hint, which are not supported yet; SD
+    ControlNets take the image.)"""
+    _check(image, start_percent, end_percent)
+    if strength == 0:
+        return PositiveNegative(positive, negative)
+    shared: dict = {}
+    return PositiveNegative(
+        _apply(positive, control_net, image, strength, start_percent, end_percent, shared),
+        _apply(negative, control_net, image, strength, start_percent, end_percent, shared))
+
+
+@node(category="image/preprocessors", display_name="Canny")
+def Canny(image: Image, low_threshold: float = Field(0.4, ge=0.01, le=0.99, step=0.01),
+          high_threshold: float = Field(0.8, ge=0.01, le=0.99, step=0.01)) -> Image:
+    """Edges of the image (white on black), kornia's Canny detector as ComfyUI runs it: the
+    hint a Canny ControlNet expects."""
+    from kornia.filters import canny
+
+    if low_threshold > high_threshold:
+        raise NodeError(f"low_threshold {low_threshold} is above high_threshold "
+                        f"{high_threshold}", input="low_threshold")
+    _, edges = canny(image.movedim(-1, 1), low_threshold, high_threshold)
+    return edges.repeat(1, 3, 1, 1).movedim(1, -1)
