@@ -386,7 +386,9 @@ def cmd_nodes(args: argparse.Namespace) -> int:
     if args.json:
         json.dump({"nodes": registry.schemas(settings),
                    "packs": [{"name": p.name, "version": p.version, "kind": p.kind,
-                              "origin": p.origin, "nodes": p.node_types}
+                              "origin": p.origin, "nodes": p.node_types,
+                              **({"import_output": p.import_output} if p.import_output else {}),
+                              **({"comfyui": p.comfy} if p.comfy is not None else {})}
                              for p in registry.packs.values()],
                    "failures": registry.failures_json()}, sys.stdout, indent=2)
         print()
@@ -398,11 +400,38 @@ def cmd_nodes(args: argparse.Namespace) -> int:
         print(f"{category}:")
         for nd in sorted(by_category[category], key=lambda n: n.type_name):
             print(f"  {nd.type_name:<28} {nd.version:<8} {nd.pack}")
+    _print_comfy_packs(registry)
     if registry.failures:
         print("\npacks that failed to load:")
         for failure in registry.failures:
             print(f"  {failure}")
     return EXIT_OK
+
+
+def _print_comfy_packs(registry) -> None:
+    """ComfyUI packs: nodes loaded of classes found, why the others did not load, missing
+    requirements and the ComfyUI internals they reach for."""
+    for pack in registry.packs.values():
+        if pack.comfy is None and pack.import_output.strip():
+            print(f"\n{pack.name} printed at import: "
+                  f"{pack.import_output.strip().splitlines()[0]}")
+    comfy = [p for p in registry.packs.values() if p.comfy is not None]
+    if not comfy:
+        return
+    print("\nComfyUI packs:")
+    for pack in comfy:
+        info = pack.comfy
+        print(f"  {pack.name}: {len(pack.node_types)} of {info['classes']} nodes loaded "
+              f"({pack.origin})")
+        for type_name, reason in info["failed"].items():
+            print(f"    not loaded: {type_name}: {reason}")
+        if info["internals"]:
+            print(f"    needs ComfyUI internals: {', '.join(info['internals'])}")
+        if info["missing_requirements"]:
+            print(f"    missing requirements (not installed automatically): "
+                  f"{', '.join(info['missing_requirements'])}")
+        if pack.import_output.strip():
+            print(f"    printed at import: {pack.import_output.strip().splitlines()[0]}")
 
 
 def _warn_failures(registry) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import Interrupted
-from .events import LOG, PROGRESS, Event, Listener
+from .events import LOG, MESSAGE, PROGRESS, Event, Listener
 from .model_cache import ModelCache
 from .settings import Settings
 
@@ -19,12 +19,17 @@ from .settings import Settings
 class NodeContext:
     def __init__(self, *, node_id: str, type_name: str, run_id: str, settings: Settings,
                  listener: Listener, interrupt: threading.Event, workflow: Any = None,
-                 models: ModelCache | None = None):
+                 models: ModelCache | None = None, extra: dict[str, Any] | None = None):
         self.node_id = node_id
+        """The id of the running node in the workflow (``parent/local`` inside expansions)."""
         self.type_name = type_name
         self.run_id = run_id
         self.settings = settings
         self.workflow = workflow
+        """The workflow being run (a :class:`~nodeflow.workflow.Workflow`), as the user saved it."""
+        self.extra: dict[str, Any] = extra if extra is not None else {}
+        """Metadata of the run (e.g. ``extra_pnginfo`` sent by a client): read it, and add keys
+        to be written into saved PNGs next to the workflow."""
         self.models = models if models is not None else ModelCache()
         self.ui: dict[str, list[Any]] = {}
         self._listener = listener
@@ -47,6 +52,13 @@ class NodeContext:
     def log(self, message: str) -> None:
         """A line for the user (the device and precision chosen, a fallback taken, ...)."""
         self._listener(Event(LOG, self.run_id, self.node_id, {"message": message}))
+
+    def send(self, event: str, data: Any = None) -> None:
+        """Send a message to the editor clients watching this run: a websocket message
+        ``{"type": event, "data": data}`` (``data`` must be JSON). The CLI ignores it."""
+        if not isinstance(event, str) or not event:
+            raise ValueError("ctx.send: the event name must be a non-empty string")
+        self._listener(Event(MESSAGE, self.run_id, self.node_id, {"event": event, "data": data}))
 
     def report(self, **items: list[Any]) -> None:
         """Add results to show, e.g. ``ctx.report(images=[{"filename": ..., "subfolder": "",

@@ -140,6 +140,11 @@ class NodeDef:
     check_lazy: Callable[..., Any] | None = None
     subgraph: Any = None
     """For a component (a subgraph file used as a node): its versions, expanded before running."""
+    validate: Callable[..., Any] | None = None
+    """``validate(**literal_inputs)``: the node's own check before the run (a list of problem
+    sentences, a single sentence, or nothing when the values are fine)."""
+    extra_schema: dict[str, Any] = field(default_factory=dict)
+    """More keys for :meth:`schema` (e.g. ``{"comfy": {...}}`` for ComfyUI pack nodes)."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the function itself (handy in tests and in other nodes)."""
@@ -207,6 +212,7 @@ class NodeDef:
             "outputs": [{"name": o.name, "type": o.socket.type_name, "color": o.socket.color,
                          **({"is_list": True} if o.is_list else {})} for o in self.outputs],
             **({"component": True} if self.subgraph is not None else {}),
+            **self.extra_schema,
         }
 
 
@@ -214,7 +220,8 @@ def node(fn: Callable | None = None, *, name: str | None = None, category: str =
          version: str = "1.0.0", display_name: str | None = None,
          description: str | None = None, output: bool = False, always_run: bool = False,
          fingerprint: Callable[..., Any] | None = None,
-         check_lazy: Callable[..., Any] | None = None) -> Any:
+         check_lazy: Callable[..., Any] | None = None,
+         validate: Callable[..., Any] | None = None) -> Any:
     """Declare a node from a typed function.
 
     ``output=True`` marks nodes that produce results (the graph runs what they need);
@@ -229,20 +236,25 @@ def node(fn: Callable | None = None, *, name: str | None = None, category: str =
     An ``async def`` node runs on the executor's event loop, other nodes running meanwhile.
     A node may return a :class:`~nodeflow.flow.Expansion` (from a ``GraphBuilder``): a graph
     the executor runs in its place.
+
+    ``validate(**inputs)`` is the node's own check, run with every other validation before
+    anything runs: it gets the literal inputs (links are left out) and returns a list of
+    problem sentences (or one sentence, or None/[] when all is well).
     """
     def wrap(f: Callable) -> NodeDef:
         return _make_node_def(f, name=f.__name__ if name is None else name,
                               category=category, version=version,
                               display_name=display_name, description=description,
                               output=output, always_run=always_run, fingerprint=fingerprint,
-                              check_lazy=check_lazy)
+                              check_lazy=check_lazy, validate=validate)
     return wrap(fn) if fn is not None else wrap
 
 
 def _make_node_def(fn: Callable, *, name: str, category: str, version: str,
                    display_name: str | None, description: str | None, output: bool,
                    always_run: bool, fingerprint: Callable | None,
-                   check_lazy: Callable | None = None) -> NodeDef:
+                   check_lazy: Callable | None = None,
+                   validate: Callable | None = None) -> NodeDef:
     where = f"node {name!r} ({fn.__module__}.{fn.__qualname__})"
     problem = type_name_problem(name)
     if problem:
@@ -270,7 +282,7 @@ def _make_node_def(fn: Callable, *, name: str, category: str, version: str,
         description=description if description is not None else doc.split("\n\n")[0].strip(),
         inputs=inputs, outputs=outputs, output_node=output, always_run=always_run,
         wants_ctx=wants_ctx, fingerprint=fingerprint, returns_tuple=returns_tuple,
-        is_async=inspect.iscoroutinefunction(fn), check_lazy=check_lazy)
+        is_async=inspect.iscoroutinefunction(fn), check_lazy=check_lazy, validate=validate)
 
 
 def _spaced(name: str) -> str:

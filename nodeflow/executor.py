@@ -79,11 +79,15 @@ class Executor:
             self.settings.model_budget_bytes)
 
     def run(self, workflow: Workflow, *, listener: ev.Listener = ev.ignore,
-            interrupt: threading.Event | None = None, run_id: str | None = None) -> RunResult:
+            interrupt: threading.Event | None = None, run_id: str | None = None,
+            extra: dict[str, Any] | None = None) -> RunResult:
         """Validate and run ``workflow``. Raises :class:`WorkflowError` if it cannot run;
         a node that fails or an interrupt ends the run with that status instead.
-        Called from inside a running event loop, the run happens on a thread of its own."""
-        coro = self.run_async(workflow, listener=listener, interrupt=interrupt, run_id=run_id)
+        Called from inside a running event loop, the run happens on a thread of its own.
+        ``extra``: metadata of the run that nodes read as ``ctx.extra`` (a client's
+        ``extra_pnginfo``, which SaveImage-like nodes write into their PNGs)."""
+        coro = self.run_async(workflow, listener=listener, interrupt=interrupt, run_id=run_id,
+                              extra=extra)
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -104,7 +108,8 @@ class Executor:
 
     async def run_async(self, workflow: Workflow, *, listener: ev.Listener = ev.ignore,
                         interrupt: threading.Event | None = None,
-                        run_id: str | None = None) -> RunResult:
+                        run_id: str | None = None,
+                        extra: dict[str, Any] | None = None) -> RunResult:
         """:meth:`run` on the caller's event loop."""
         flat = flatten(workflow, self.registry)
         original = workflow
@@ -118,6 +123,7 @@ class Executor:
         interrupt = interrupt or threading.Event()
         plan = self._plan(workflow, graph)
         run = _Run(self, workflow, original, plan, flat.display, run_id, listener, interrupt)
+        run.extra = dict(extra or {})
         return await run.execute()
 
     def _plan(self, workflow: Workflow, graph: nx.DiGraph) -> _Plan:
@@ -210,6 +216,7 @@ class _Run:
         self.expanded_count = 0
         self.calls: dict[str, list] = {}
         self.result = RunResult(run_id, "success")
+        self.extra: dict[str, Any] = {}
 
     # -- the main loop -------------------------------------------------------------------
 
@@ -307,6 +314,7 @@ class _Run:
         entry = None if node_def.always_run else self.cache.get(self.keys[node_id])
         if entry is not None:
             self.values[node_id] = entry.outputs
+            self.done.add(node_id)  # complete again (it may have run and been released)
             self.result.cached.append(node_id)
             if entry.ui:
                 self.result.outputs[node_id] = entry.ui
@@ -404,7 +412,7 @@ class _Run:
         return NodeContext(node_id=node_id, type_name=node_def.type_name, run_id=self.run_id,
                            settings=self.ex.settings, listener=self._node_listener(node_id),
                            interrupt=self.interrupt, workflow=self.original,
-                           models=self.ex.models)
+                           models=self.ex.models, extra=self.extra)
 
     def _node_listener(self, node_id: str) -> ev.Listener:
         display = self.display.get(node_id)

@@ -6,8 +6,11 @@ reason and everything else keeps loading.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import importlib.util
+import io
+import logging
 import re
 import sys
 import traceback
@@ -17,6 +20,7 @@ from .paths import shipped_dir
 from .registry import PackFailure, PackInfo, Registry
 from .settings import Settings
 
+log = logging.getLogger("nodeflow.plugins")
 ENTRY_POINT_GROUP = "nodeflow.nodes"
 _MODULE_PREFIX = {"builtin": "nodeflow_builtin_", "custom": "nodeflow_custom_"}
 
@@ -37,7 +41,8 @@ def load_registry(settings: Settings | None = None, *, builtin: bool = True,
     if custom and settings is not None:
         for folder in custom_node_dirs(settings):
             for path in pack_paths(folder):
-                load_pack_path(registry, path, kind="custom", reload=reload_custom)
+                load_pack_path(registry, path, kind="custom", reload=reload_custom,
+                               settings=settings)
         from .components import add_components
 
         add_components(registry, settings.components_dir)
@@ -70,12 +75,21 @@ def pack_paths(folder: Path) -> list[Path]:
     return found
 
 
-def load_pack_path(registry: Registry, path: Path, *, kind: str, reload: bool = False) -> bool:
-    """Import a pack from a .py file or a package folder and register its nodes."""
+def load_pack_path(registry: Registry, path: Path, *, kind: str, reload: bool = False,
+                   settings: Settings | None = None) -> bool:
+    """Import a pack from a .py file or a package folder and register its nodes. A folder
+    written for ComfyUI (it exports ``NODE_CLASS_MAPPINGS`` or ``comfy_entrypoint``) goes
+    through :mod:`nodeflow.comfy_compat`."""
     name = path.stem if path.is_file() else path.name
+    if kind == "custom":
+        from . import comfy_compat
+
+        if comfy_compat.is_comfy_pack(path):
+            return comfy_compat.load_comfy_pack(registry, path, settings, reload=reload)
     module_name = _MODULE_PREFIX[kind] + re.sub(r"\W", "_", name)
     try:
-        module = _import_path(module_name, path, reload=reload)
+        with captured_output() as output:
+            module = _import_path(module_name, path, reload=reload)
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # noqa: BLE001 - any failure of a pack is the pack's
@@ -86,8 +100,33 @@ def load_pack_path(registry: Registry, path: Path, *, kind: str, reload: bool = 
         from . import __version__
         version = __version__
     registry.add_module(module, PackInfo(name, version, str(path), kind,
-                                         web_dir=extension_dir(module)))
+                                         web_dir=extension_dir(module),
+                                         import_output=output.getvalue(),
+                                         routes=pack_routes(module)))
     return True
+
+
+@contextlib.contextmanager
+def captured_output():
+    """What a pack prints while it imports (banners, dependency notes) is kept for
+    ``nodeflow nodes`` and the log, never written to stdout (it would break ``--json``)."""
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        yield buffer
+    text = buffer.getvalue()
+    if text.strip():
+        log.info("pack import output:\n%s", text.rstrip())
+
+
+def pack_routes(module) -> list:
+    """A pack's HTTP routes: an aiohttp ``RouteTableDef`` named ``ROUTES`` in its module,
+    served under ``/packs/<pack>/`` with the server's security rules."""
+    routes = getattr(module, "ROUTES", None)
+    if routes is None:
+        return []
+    from aiohttp import web
+
+    return list(routes) if isinstance(routes, web.RouteTableDef) else []
 
 
 def load_entry_point(registry: Registry, ep: importlib.metadata.EntryPoint) -> bool:

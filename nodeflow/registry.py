@@ -18,6 +18,13 @@ class PackInfo:
     node_types: list[str] = field(default_factory=list)
     web_dir: str | None = None
     """The pack's editor extensions (ES modules), if it ships any."""
+    import_output: str = ""
+    """What the pack printed while it was imported (kept off stdout)."""
+    routes: list = field(default_factory=list)
+    """aiohttp route definitions, served under ``/packs/<name>/``."""
+    comfy: dict | None = None
+    """For a pack written for ComfyUI: classes found, failed classes with reasons,
+    missing requirements, ComfyUI internals it reaches for."""
 
 
 @dataclass(frozen=True)

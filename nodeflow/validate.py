@@ -61,8 +61,11 @@ def validate_flat(workflow: Workflow, registry: Registry, settings: Any = None,
             missing_types.setdefault(spec.type, []).append(node_id)
             continue
         problems.extend(_version_problems(node_id, spec.version, node_def, registry))
-        problems.extend(_input_problems(node_id, spec.inputs, node_def, workflow, registry,
-                                        settings))
+        input_problems = _input_problems(node_id, spec.inputs, node_def, workflow, registry,
+                                         settings)
+        problems.extend(input_problems)
+        if node_def.validate is not None and not input_problems:
+            problems.extend(own_problems(node_id, spec.inputs, node_def))
     inactive_fed = {(p.node, p.input) for p in mode_problems}
     problems = [p for p in problems if p.kind != "missing_input"
                 or (p.node, p.input) not in inactive_fed] + mode_problems
@@ -122,6 +125,23 @@ def _input_problems(node_id: str, inputs: dict[str, Any], node_def: NodeDef,
                                                    f"type {spec.socket.type_name})",
                                     "missing_input"))
     return problems
+
+
+def own_problems(node_id: str, inputs: dict[str, Any], node_def: NodeDef) -> list[Problem]:
+    """What the node's own ``validate`` hook says about its literal inputs (defaults
+    included); a hook that raises is reported as a problem, never a crash."""
+    from .executor import literal_inputs
+
+    literals = literal_inputs(node_def, inputs)
+    try:
+        said = node_def.validate(**literals)
+    except Exception as exc:  # noqa: BLE001 - the pack's bug, reported where it happened
+        said = f"the node's validate hook failed: {type(exc).__name__}: {exc}"
+    if said is None or said is True:
+        return []
+    if isinstance(said, str):
+        said = [said]
+    return [Problem(node_id, None, str(text), "invalid") for text in said if text]
 
 
 Issue = tuple[str, str]  # (kind, message)

@@ -135,7 +135,7 @@ def _draw(specs: dict, registry: Registry, kinds: dict, inside, problems: list[P
         if kind is not None:
             mappings[node_id] = _Source([n for n, _ in kind.outputs], [t for _, t in kind.outputs])
             continue
-        mapping = export_mapping_for(spec.type)
+        mapping = export_mapping_for(spec.type) or pack_mapping(registry.get(spec.type))
         if mapping is None or registry.get(spec.type) is None:
             problems.append(Problem(node_id, None, f"{spec.type} has no ComfyUI counterpart",
                                     "untranslatable"))
@@ -329,11 +329,25 @@ def builtin_registry() -> Registry:
 
 # -- pieces ----------------------------------------------------------------------------------
 
+def pack_mapping(node_def) -> NodeMapping | None:
+    """Nodes of ComfyUI packs export under their own names, inputs and outputs."""
+    if node_def is None or "comfy" not in node_def.extra_schema:
+        return None
+    widgets: list[str] = []
+    for name, spec in node_def.inputs.items():
+        if spec.accepts_literal or spec.field.choices is not None:
+            widgets.append(name)
+            if spec.field.control_after_generate:
+                widgets.append(CONTROL)
+    return NodeMapping(node_def.type_name, node_def.type_name,
+                       tuple(o.name for o in node_def.outputs), widgets=tuple(widgets))
+
+
 def _mappings(workflow: Workflow, registry: Registry, problems: list[Problem]
               ) -> dict[str, NodeMapping]:
     found = {}
     for node_id, spec in workflow.nodes.items():
-        mapping = export_mapping_for(spec.type)
+        mapping = export_mapping_for(spec.type) or pack_mapping(registry.get(spec.type))
         if mapping is None or registry.get(spec.type) is None:
             problems.append(Problem(node_id, None, f"{spec.type} has no ComfyUI counterpart",
                                     "untranslatable"))

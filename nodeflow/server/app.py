@@ -66,7 +66,11 @@ def create_app(settings: Settings, *, registry: Registry | None = None,
     app[REGISTRY] = registry
     app[HUB] = Hub(config.ws_buffer_messages, config.ws_buffer_bytes)
     app.on_response_prepare.append(add_security_headers)
-    add_routes(app, ROUTE_TABLES)
+    from .routes_packs import mount_pack_routes
+
+    add_routes(app, ROUTE_TABLES[:-1])
+    mount_pack_routes(app, registry)  # before the editor's catch-all route
+    add_routes(app, ROUTE_TABLES[-1:])
     app.cleanup_ctx.append(queue_and_worker)
     app.cleanup_ctx.append(watch_custom_nodes)
     app.cleanup_ctx.append(capture_logs)

@@ -82,6 +82,8 @@ class Relay:
             self.executed.append(node)
             if event.data.get("ui"):
                 self.emit_executed(node, event.data["ui"], event.data.get("display_node"))
+        elif kind == ev.MESSAGE:
+            self._send(event.data["event"], event.data["data"])
         elif kind in (ev.RUN_SUCCEEDED, ev.RUN_FAILED, ev.RUN_INTERRUPTED):
             self._terminal = event  # sent by finish(), after the cached nodes' results
 

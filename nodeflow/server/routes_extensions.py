@@ -23,8 +23,10 @@ def extension_urls(registry) -> list[str]:
     urls = []
     for pack in sorted(registry.packs.values(), key=lambda p: p.name):
         if pack.web_dir and Path(pack.web_dir).is_dir():
-            urls += [f"/extensions/{pack.name}/{p.name}"
-                     for p in sorted(Path(pack.web_dir).glob("*.js")) if p.is_file()]
+            root = Path(pack.web_dir)
+            pattern = "**/*.js" if pack.kind == "comfyui" else "*.js"  # ComfyUI loads all
+            urls += [f"/extensions/{pack.name}/{p.relative_to(root).as_posix()}"
+                     for p in sorted(root.glob(pattern)) if p.is_file()]
     return urls
 
 

@@ -232,8 +232,11 @@ class Worker:
         """On the run's thread: run one prompt and say how it went. Nothing escapes."""
         try:
             workflow = parse_workflow(item.workflow)
+            extra = item.extra_data.get("extra_pnginfo") if isinstance(
+                item.extra_data, dict) else None
             result = self.executor.run(workflow, listener=relay, interrupt=interrupt,
-                                       run_id=item.prompt_id)
+                                       run_id=item.prompt_id,
+                                       extra=extra if isinstance(extra, dict) else None)
         except WorkflowError as exc:
             relay.invalid(exc.problems)
             return Outcome("error", messages=relay.messages, error=relay.error)

@@ -1,6 +1,7 @@
 """Image nodes: load from the input folder, save and preview PNGs, save animations."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import NamedTuple
 
@@ -95,7 +96,9 @@ def _save_pngs(images, ctx, root: Path, prefix: str, kind: str) -> None:
     from nodeflow.diffusion.images import image_to_pils, png_info, save_new_file
 
     folder, stem, subfolder = _target_folder(root, prefix)
-    texts = _workflow_texts(ctx.workflow)
+    # ctx.extra (e.g. a client's extra_pnginfo) first; the workflow chunks win on a clash
+    texts = {**{str(k): v if isinstance(v, str) else json.dumps(v)
+                for k, v in ctx.extra.items()}, **_workflow_texts(ctx.workflow)}
     saved = []
     for picture in image_to_pils(images):
         path = save_new_file(folder, stem, ".png", lambda f: picture.save(

@@ -161,6 +161,21 @@ def test_lazy_inputs_run_exactly_the_branch_picked(executor, flow_calls):
     assert ran(flow_calls, "Numbers") == [200] and ran(flow_calls, "Inc") == [200]
 
 
+def test_a_lazy_branch_that_already_ran_for_another_node_is_reused(executor, flow_calls):
+    # 'a' runs first for 'early' (file order), its result is released, then 'pick' asks for
+    # it lazily: it comes back from the cache and the run ends well (it used to end with
+    # "nodes wait on each other")
+    result = executor.run(wf({
+        "a": {"type": "Numbers", "inputs": {"start": 7, "count": 1}},
+        "early": {"type": "Collect", "inputs": {"value": link("a", "int")}},
+        "pick": {"type": "Choose", "inputs": {"which": True, "yes": link("a", "int"),
+                                            "no": link("a", "int")}},
+        "out": {"type": "Collect", "inputs": {"value": link("pick", "value")}},
+    }))
+    assert result.status == "success", result.error
+    assert result.outputs["out"]["values"] == [7] and ran(flow_calls, "Numbers") == [7]
+
+
 def test_the_branch_not_picked_is_not_even_in_the_plan(executor):
     events = []
     executor.run(_switch(True), listener=events.append)

@@ -94,6 +94,7 @@ export const api = {
       }
       const message = JSON.parse(event.data);
       on[message.type]?.(message.data);
+      for (const listener of messageListeners) listener(message.type, message.data);
     };
     socket.onclose = () => {
       on.close?.();
@@ -102,6 +103,9 @@ export const api = {
     return socket;
   },
 };
+
+/** Called with (type, data) for every websocket message (ComfyUI extensions listen here). */
+export const messageListeners = new Set();
 
 function encodePath(name) {
   return name.split("/").map(encodeURIComponent).join("/");

@@ -1,6 +1,6 @@
 // The editor page: wires the canvas, the toolbar, the panels, files and the run together.
 import { Editor } from "./adapter.js";
-import { api } from "./api.js";
+import { api, messageListeners } from "./api.js";
 import { acceptDrops, download, pickFile, readWorkflowFile } from "./files.js";
 import { NodeLibrary } from "./library.js";
 import { Minimap } from "./minimap.js";
@@ -17,6 +17,7 @@ import { UndoStack } from "./undo.js";
 import { FALLBACK_WORKFLOW, floatInputs, isLink, loadWorkflow, newId, saveWorkflow, workflowJson, workflowText } from "./workflow.js";
 import { Breadcrumb, INPUTS, OUTPUTS, boundarySchemas, convertSelection, definitionOf,
          editBoundary, innerDoc, subgraphSchemas, uniqueName } from "./subgraphs.js";
+import { attachExtensions } from "./comfy_extensions.js";
 
 const STORAGE_KEY = "nodeflow.graph";
 const SAVED_KEY = "nodeflow.saved"; // {name, snapshot}: what Save last wrote, for the marker
@@ -435,6 +436,10 @@ async function loadExtensions() {
   const nodeflow = {
     registerWidget: (name, factory) => editor.registerWidget(name, factory),
     onDrawNode: (draw) => editor.onDrawNode(draw),
+    // messages a node sends with ctx.send(event, data): handler(data)
+    onMessage: (event, handler) => messageListeners.add((type, data) => {
+      if (type === event) handler(data);
+    }),
     notify, api,
   };
   for (const url of urls) {
@@ -479,6 +484,7 @@ async function start() {
     editBoundary: editOpenBoundary, expose });
   const extensions = await loadExtensions();
   editor.registerTypes(schemas);
+  await attachExtensions(editor, schemas);
   showPackFailures().catch((error) => notify(error.message, "error"));
   undo = new UndoStack({
     snapshot,

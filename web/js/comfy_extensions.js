@@ -1,0 +1,104 @@
+// ComfyUI frontend extensions (a pack's WEB_DIRECTORY) in nodeflow's editor.
+//
+// Packs import `app` from "/scripts/app.js" and `api` from "/scripts/api.js" (both re-export
+// this module) and call app.registerExtension({...}). Provided hooks: init, setup,
+// beforeRegisterNodeDef(nodeType, nodeData, app), nodeCreated(node, app),
+// getCustomWidgets(app) (a widget factory is called for inputs of its type), and
+// api.addEventListener(type, fn) for messages a node sends (ctx.send / send_sync).
+// Not provided: ComfyUI's Vue components, settings and sidebar APIs, app.ui, graphToPrompt,
+// loadedGraphNode (nodeflow graphs are not ComfyUI graphs), and the DOM widget API.
+import { messageListeners } from "./api.js";
+import { LiteGraph } from "../vendor/litegraph/litegraph.es.js";
+
+const extensions = [];
+const customWidgets = {};
+let editorRef = null;
+
+async function each(hook, ...args) {
+  for (const ext of extensions) {
+    if (typeof ext[hook] !== "function") continue;
+    try {
+      await ext[hook](...args);
+    } catch (error) {
+      console.error(`ComfyUI extension ${ext.name} failed in ${hook}:`, error);
+    }
+  }
+}
+
+export const api = new EventTarget();
+api.api_base = "";
+api.apiURL = (path) => path;
+api.fetchApi = (path, options) => fetch(path, options);
+messageListeners.add((type, data) => api.dispatchEvent(new CustomEvent(type, { detail: data })));
+
+export const app = {
+  extensions,
+  api,
+  get graph() { return editorRef?.graph; },
+  get canvas() { return editorRef?.canvas; },
+  registerExtension(extension) {
+    if (!extension?.name) throw new Error("a ComfyUI extension needs a name");
+    extensions.push(extension);
+  },
+};
+
+/** ComfyUI's node definition (as /object_info gives it) for a nodeflow schema. */
+function nodeData(schema) {
+  const required = {};
+  const optional = {};
+  for (const input of schema.inputs) {
+    const options = { ...(input.default !== undefined ? { default: input.default } : {}),
+                      ...(input.min !== undefined ? { min: input.min } : {}),
+                      ...(input.max !== undefined ? { max: input.max } : {}) };
+    (input.required ? required : optional)[input.name] =
+      [input.choices ?? input.type, options];
+  }
+  return {
+    name: schema.type, display_name: schema.display_name, category: schema.category,
+    description: schema.description, output_node: schema.output_node,
+    input: { required, optional }, output: schema.outputs.map((o) => o.type),
+    output_name: schema.outputs.map((o) => o.name), python_module: schema.pack,
+  };
+}
+
+/** After the editor registered its node types: run the extensions' hooks on them. */
+export async function attachExtensions(editor, schemas) {
+  editorRef = editor;
+  if (!extensions.length) return;
+  await each("init", app);
+  for (const ext of extensions) {
+    if (typeof ext.getCustomWidgets !== "function") continue;
+    try {
+      Object.assign(customWidgets, await ext.getCustomWidgets(app));
+    } catch (error) {
+      console.error(`ComfyUI extension ${ext.name} failed in getCustomWidgets:`, error);
+    }
+  }
+  for (const [type, schema] of Object.entries(schemas)) {
+    const nodeType = LiteGraph.registered_node_types[type];
+    if (!nodeType) continue;
+    nodeType.comfyClass = type;
+    nodeType.prototype.comfyClass = type;
+    await each("beforeRegisterNodeDef", nodeType, nodeData(schema), app);
+  }
+  const create = LiteGraph.createNode.bind(LiteGraph);
+  LiteGraph.createNode = (type, title, options) => {
+    const node = create(type, title, options);
+    const schema = schemas[type];
+    if (node && schema) {
+      for (const input of schema.inputs) {
+        const factory = customWidgets[input.type];
+        if (factory) factory(node, input.name, [input.type, input], app);
+      }
+      for (const ext of extensions) {
+        try {
+          ext.nodeCreated?.(node, app);
+        } catch (error) {
+          console.error(`ComfyUI extension ${ext.name} failed in nodeCreated:`, error);
+        }
+      }
+    }
+    return node;
+  };
+  await each("setup", app);
+}
