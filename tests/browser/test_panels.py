@@ -35,7 +35,7 @@ def test_library_tree_details_and_search(editor):
     sampling = panel.locator("details[data-category=sampling]")
     entry = panel.get_by_role("button", name="KSampler", exact=True)
     expect(entry).to_be_hidden()
-    sampling.locator("summary").click()
+    sampling.locator(":scope > summary").click()
     expect(entry).to_be_visible()
     nested = panel.locator('details[data-category="latent/inpaint"]')
     expect(nested).to_have_count(1)  # "latent/inpaint" is a branch inside "latent"
