@@ -178,6 +178,12 @@ def open_file(page: Page, doc: dict, name: str = "workflow.json") -> None:
     chooser.value.set_files(files=[{"name": name, "mimeType": "application/json",
                                     "buffer": json.dumps(doc).encode()}])
     expect(page.get_by_role("status").filter(has_text=f"opened {name}").last).to_be_visible()
+    settle(page)
+
+
+def settle(page: Page) -> None:
+    """Wait until the canvas has drawn twice: positions read before that can be a frame old."""
+    page.evaluate("new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
 
 
 def graph_to_client(page: Page, x: float, y: float) -> tuple[float, float]:

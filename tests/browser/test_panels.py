@@ -286,6 +286,7 @@ def test_overall_progress_in_toolbar_and_title(editor):
     # a seed of its own: a run the server has cached shows no progress (and would leave the
     # default graph's result cached for other tests)
     type_value(page, of_type(page, "KSampler")[0], "seed", "4242")
+    expect(page.locator("#unsaved")).to_be_visible()  # the title has its marker by now
     base_title = page.title()
     page.evaluate(WATCH_PROGRESS)  # only records what the page shows
     page.keyboard.press("Control+Enter")

@@ -994,6 +994,21 @@ export class Editor {
     };
   }
 
+  /** For ComfyUI pack extensions: the class the library made for node type `type`. */
+  nodeClass(type) {
+    return LiteGraph.registered_node_types[type];
+  }
+
+  /** For ComfyUI pack extensions: `created(node, type)` after the library creates any node. */
+  onNodeCreated(created) {
+    const create = LiteGraph.createNode.bind(LiteGraph);
+    LiteGraph.createNode = (type, title, options) => {
+      const node = create(type, title, options);
+      if (node) created(node, type);
+      return node;
+    };
+  }
+
   #toGraph(clientX, clientY) {
     const { offset, scale } = this.canvas.ds;
     const box = this.canvas.canvas.getBoundingClientRect();

@@ -8,7 +8,6 @@
 // Not provided: ComfyUI's Vue components, settings and sidebar APIs, app.ui, graphToPrompt,
 // loadedGraphNode (nodeflow graphs are not ComfyUI graphs), and the DOM widget API.
 import { messageListeners } from "./api.js";
-import { LiteGraph } from "../vendor/litegraph/litegraph.es.js";
 
 const extensions = [];
 const customWidgets = {};
@@ -75,17 +74,15 @@ export async function attachExtensions(editor, schemas) {
     }
   }
   for (const [type, schema] of Object.entries(schemas)) {
-    const nodeType = LiteGraph.registered_node_types[type];
+    const nodeType = editor.nodeClass(type);
     if (!nodeType) continue;
     nodeType.comfyClass = type;
     nodeType.prototype.comfyClass = type;
     await each("beforeRegisterNodeDef", nodeType, nodeData(schema), app);
   }
-  const create = LiteGraph.createNode.bind(LiteGraph);
-  LiteGraph.createNode = (type, title, options) => {
-    const node = create(type, title, options);
+  editor.onNodeCreated((node, type) => {
     const schema = schemas[type];
-    if (node && schema) {
+    if (schema) {
       for (const input of schema.inputs) {
         const factory = customWidgets[input.type];
         if (factory) factory(node, input.name, [input.type, input], app);
@@ -98,7 +95,6 @@ export async function attachExtensions(editor, schemas) {
         }
       }
     }
-    return node;
-  };
+  });
   await each("setup", app);
 }
