@@ -3,20 +3,10 @@
 // selection. Click an entry to add the node in the middle of the view, or drag it onto the
 // canvas to put it where it is dropped. `n` (when not typing) opens and closes the panel.
 import { rankTypes } from "./fuzzy.js";
+import { el } from "./dom.js";
 
 const SHOWN_RESULTS = 60;
 const DRAG_START_PX = 5;
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else if (key === "class") node.className = value;
-    else node.setAttribute(key, value);
-  }
-  node.append(...children.filter((c) => c != null));
-  return node;
-}
 
 export class NodeLibrary {
   constructor(root, { editor, button }) {

@@ -3,17 +3,7 @@
 import { api } from "./api.js";
 import { settings } from "./settings.js";
 import { ImageViewer } from "./viewer.js";
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else if (key === "class") node.className = value;
-    else node.setAttribute(key, value);
-  }
-  node.append(...children.filter((c) => c != null));
-  return node;
-}
+import { el } from "./dom.js";
 
 export class WorkflowsPanel {
   constructor(root, { open, notify }) {

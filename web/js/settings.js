@@ -2,6 +2,7 @@
 // and applied through listeners, so each module reacts to the settings it cares about.
 
 import { ask } from "./dialog.js";
+import { el } from "./dom.js";
 
 const STORAGE_KEY = "nodeflow.settings";
 
@@ -98,11 +99,4 @@ export class SettingsPanel {
               spec.choices ? el("label", { for: id }, spec.label) : null, input,
               spec.choices ? null : el("label", { for: id }, spec.label));
   }
-}
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
-  node.append(...children.filter((c) => c != null));
-  return node;
 }

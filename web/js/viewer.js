@@ -1,19 +1,9 @@
 // The image viewer: one result at a time over the page, fitted to the window, with zoom, pan,
 // stepping through the gallery, and an A/B compare of two results behind a split you drag.
 // Both images of a compare share one transform, so the split shows the same pixels of each.
+import { el } from "./dom.js";
 
 const ZOOM_STEP = 1.25;
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else if (key === "class") node.className = value;
-    else node.setAttribute(key, value);
-  }
-  node.append(...children.filter((c) => c != null));
-  return node;
-}
 
 export class ImageViewer {
   constructor() {
