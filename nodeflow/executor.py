@@ -428,33 +428,33 @@ class _Run:
         display = self.display.get(node_id)
         return {**data, "display_node": display} if display is not None else data
 
-    def _call(self, node_id: str, node_def: NodeDef, call, static: bool) -> Any:
+    def _prepare(self, node_id: str, node_def: NodeDef, call, static: bool) -> tuple:
+        """One call before it runs: (its result, when blocked or cached and nothing is to
+        run; else None, then its cache key, arguments and context)."""
         if call.blocked is not None:
-            return self._blocked(node_id, node_def, call)
+            return self._blocked(node_id, node_def, call), None, None, None
         key = self._call_key(node_id, node_def, call, static)
         if key is not None:
             entry = self.cache.get(key)
             if entry is not None:
-                return _Done(entry.outputs, entry.ui, key)
+                return _Done(entry.outputs, entry.ui, key), None, None, None
         ctx = self._ctx(node_id, node_def) if node_def.wants_ctx else None
         kwargs = dict(call.kwargs, ctx=ctx) if ctx is not None else call.kwargs
-        returned = node_def.fn(**kwargs)
-        return self._outcome(node_def, returned, ctx, key)
+        return None, key, kwargs, ctx
+
+    def _call(self, node_id: str, node_def: NodeDef, call, static: bool) -> Any:
+        done, key, kwargs, ctx = self._prepare(node_id, node_def, call, static)
+        if done is not None:
+            return done
+        return self._outcome(node_def, node_def.fn(**kwargs), ctx, key)
 
     async def _call_all_async(self, node_id: str, node_def: NodeDef, calls: list,
                               static: bool) -> list:
         async def one(call) -> Any:
-            if call.blocked is not None:
-                return self._blocked(node_id, node_def, call)
-            key = self._call_key(node_id, node_def, call, static)
-            if key is not None:
-                entry = self.cache.get(key)
-                if entry is not None:
-                    return _Done(entry.outputs, entry.ui, key)
-            ctx = self._ctx(node_id, node_def) if node_def.wants_ctx else None
-            kwargs = dict(call.kwargs, ctx=ctx) if ctx is not None else call.kwargs
-            returned = await node_def.fn(**kwargs)
-            return self._outcome(node_def, returned, ctx, key)
+            done, key, kwargs, ctx = self._prepare(node_id, node_def, call, static)
+            if done is not None:
+                return done
+            return self._outcome(node_def, await node_def.fn(**kwargs), ctx, key)
         if len(calls) == 1:
             return [await one(calls[0])]
         return list(await asyncio.gather(*(one(c) for c in calls)))
