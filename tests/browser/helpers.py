@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import re
 import time
-from urllib.parse import urljoin
+from urllib.parse import quote, urljoin
 
-from playwright.sync_api import Page, TimeoutError, expect
+from playwright.sync_api import Page, expect
 
 
 def workflow(page: Page) -> dict:
@@ -44,9 +44,10 @@ def add_by_search(page: Page, query: str, node_type: str, at: tuple[float, float
     for _ in range(3):  # the canvas tells a double click by timing: retry on a busy machine
         page.mouse.dblclick(*at)
         try:
-            box.wait_for(state="visible", timeout=2000)
+            expect(box).to_be_focused(timeout=2000)
             break
-        except TimeoutError:
+        except AssertionError:
+            page.keyboard.press("Escape")  # a box that opened late: close it, try again
             continue
     expect(box).to_be_focused()
     page.keyboard.type(query)
@@ -147,9 +148,9 @@ def right_click_node(page: Page, node: str) -> None:
     page.mouse.click(*widget_point(page, node), button="right")
 
 
-def run_and_wait(page: Page, timeout: float = 120.0) -> None:
+def run_and_wait(page: Page, timeout: float = 120.0) -> list[dict]:
     """Queue with Ctrl+Enter, then wait until the server's history has that run's result and
-    the page shows it."""
+    the page shows it; the run's images (filename, subfolder, type)."""
     toasts = page.get_by_role("status").filter(has_text="queued #")
     seen = toasts.count()
     page.keyboard.press("Control+Enter")
@@ -166,9 +167,18 @@ def run_and_wait(page: Page, timeout: float = 120.0) -> None:
         page.wait_for_timeout(200)
     else:
         raise AssertionError(f"run #{number} did not finish in {timeout} s")
-    names = [i["filename"] for out in image.values() for i in out.get("images", [])]
+    images = [i for out in image.values() for i in out.get("images", [])]
+    names = [i["filename"] for i in images]
     page.wait_for_function("names => names.some((n) => document.querySelector("
                            "`#queue .gallery img[src*='${n}']`))", arg=names)
+    return images
+
+
+def image_bytes(page: Page, image: dict) -> bytes:
+    """The file of one of a run's images, as the server gives it to the page."""
+    query = "&".join(f"{key}={quote(str(image.get(key, '')))}"
+                     for key in ("filename", "subfolder", "type"))
+    return page.request.get(urljoin(page.url, f"/view?{query}")).body()
 
 
 def open_file(page: Page, doc: dict, name: str = "workflow.json") -> None:

@@ -16,6 +16,7 @@ from .helpers import (
     downloaded,
     empty_point,
     graph_to_client,
+    image_bytes,
     menu_entry,
     node_types,
     of_type,
@@ -35,7 +36,10 @@ def example(name: str) -> dict:
 
 def newest_pixels(page) -> list:
     src = page.locator("#queue .gallery img").first.get_attribute("src")
-    body = page.request.get(urljoin(page.url, src)).body()
+    return pixels(page.request.get(urljoin(page.url, src)).body())
+
+
+def pixels(body: bytes) -> bytes:
     return Image.open(io.BytesIO(body)).convert("RGB").tobytes()
 
 
@@ -67,8 +71,8 @@ def convert(page, node: str | None, name: str) -> None:
 def test_convert_a_selection_run_it_and_undo(editor):
     page = editor
     open_file(page, example("txt2img.json"), "txt2img.json")
-    run_and_wait(page)
-    before = newest_pixels(page)
+    [first] = run_and_wait(page)
+    before = pixels(image_bytes(page, first))
     original = workflow(page)["nodes"]
 
     page.mouse.click(*widget_point(page, "sample"))
@@ -85,8 +89,8 @@ def test_convert_a_selection_run_it_and_undo(editor):
     assert doc["nodes"][made]["inputs"]["vae"] == {"node": "ckpt", "output": "vae"}
     assert page.evaluate(f"nodeflow.editor.nodeById({made!r}).inputs.length") == 5
 
-    run_and_wait(page)
-    assert newest_pixels(page) == before  # the engine expands it: the same picture
+    [second] = run_and_wait(page)
+    assert pixels(image_bytes(page, second)) == before  # the engine expands it: the same picture
 
     page.keyboard.press("Control+z")  # one step: the original nodes are back
     assert workflow(page)["nodes"] == original
