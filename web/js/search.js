@@ -2,6 +2,7 @@
 // dropped on empty canvas (then only nodes that can take, or give, that link's type are
 // listed). Type a few letters; arrows and Enter, or a click, add the node.
 import { rankTypes } from "./fuzzy.js";
+import { acceptedTypes } from "./widgets.js";
 
 const SHOWN = 40;
 
@@ -13,14 +14,9 @@ function fits(slotType, type) {
 
 /** Which schemas a dropped link of `wants` ({input: T} or {output: T}) can connect to. */
 export function linkFilter(wants) {
-  if (wants?.input) return (schema) => schema.inputs.some((i) => fits(acceptsOf(i), wants.input));
+  if (wants?.input) return (schema) => schema.inputs.some((i) => fits(acceptedTypes(i), wants.input));
   if (wants?.output) return (schema) => schema.outputs.some((o) => fits(wants.output, o.type));
   return () => true;
-}
-
-// a number input also takes an INT (widgets.js draws the same rule on the canvas)
-function acceptsOf(input) {
-  return input.type === "FLOAT" ? "FLOAT,INT" : input.type;
 }
 
 export class NodeSearch {

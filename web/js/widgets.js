@@ -6,6 +6,11 @@ export const CONTROL_MODES = ["fixed", "randomize", "increment", "decrement"];
 // Which link types an input with a widget also accepts (an INT primitive feeds a FLOAT).
 const ACCEPTS = { INT: "INT", FLOAT: "FLOAT,INT", STRING: "STRING", BOOLEAN: "BOOLEAN" };
 
+/** The link types an input takes, as litegraph writes them ("FLOAT,INT"). */
+export function acceptedTypes(input) {
+  return ACCEPTS[input.type] ?? input.type;
+}
+
 /** Widget specs for a schema; `custom` holds the widgets extensions registered, chosen by an
  * input's "widget" option (Field(widget=...)), else by its type. */
 export function widgetSpecs(schema, custom = new Map()) {
@@ -14,7 +19,7 @@ export function widgetSpecs(schema, custom = new Map()) {
     if (input.link_only) return { kind: "socket", name: input.name, type: input.type, label };
     const widget = custom.has(input.widget) ? input.widget : custom.has(input.type) ? input.type : null;
     const spec = { name: input.name, label, default: input.default ?? null,
-                   accepts: ACCEPTS[input.type] ?? input.type };
+                   accepts: acceptedTypes(input) };
     if (widget) return { ...spec, kind: "custom", widget };
     if (isImageInput(input)) return { ...spec, kind: "image", default: input.default ?? "" };
     if (input.choices) {
