@@ -23,8 +23,8 @@ import threading
 from pathlib import Path
 
 from nodeflow.comfy_compat.missing import MissingComfyAPI
-from nodeflow.context import NodeContext
-from nodeflow.events import ignore
+from nodeflow.engine.context import NodeContext
+from nodeflow.engine.events import ignore
 from nodeflow.flow import Expansion
 from nodeflow.plugins import load_registry
 from nodeflow.settings import Settings

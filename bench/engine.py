@@ -12,11 +12,11 @@ import argparse
 import time
 
 from nodeflow import node
-from nodeflow.executor import Executor
-from nodeflow.graph import build_graph
+from nodeflow.engine.executor import Executor
+from nodeflow.engine.graph import build_graph
 from nodeflow.registry import PackInfo, Registry
 from nodeflow.settings import Settings
-from nodeflow.validate import validate
+from nodeflow.engine.validate import validate
 from nodeflow.workflow import parse_workflow
 
 

@@ -83,7 +83,7 @@ def workflow(seed: int, size: int = 256, steps: int = 4) -> dict:
 
 
 def _executor(work: Path, precision: str):
-    from nodeflow.executor import Executor
+    from nodeflow.engine.executor import Executor
     from nodeflow.plugins import load_registry
     from nodeflow.settings import Settings
 
@@ -92,7 +92,7 @@ def _executor(work: Path, precision: str):
 
 
 def _timed_run(executor, data: dict) -> dict:
-    from nodeflow import events as ev
+    from nodeflow.engine import events as ev
     from nodeflow.workflow import parse_workflow
 
     stamps: list[float] = []

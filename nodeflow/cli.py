@@ -167,7 +167,7 @@ def _load(args: argparse.Namespace):
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .validate import validate
+    from .engine.validate import validate
 
     settings, registry, workflow = _load(args)
     problems = validate(workflow, registry, settings)
@@ -179,8 +179,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .executor import Executor
-    from .progress import ProgressPrinter
+    from .engine.executor import Executor
+    from .engine.progress import ProgressPrinter
 
     settings, registry, workflow = _load(args)
     workflow = apply_overrides(workflow, registry, args.overrides)

@@ -43,7 +43,7 @@ def load_registry(settings: Settings | None = None, *, builtin: bool = True,
             for path in pack_paths(folder):
                 load_pack_path(registry, path, kind="custom", reload=reload_custom,
                                settings=settings)
-        from .components import add_components
+        from .engine.components import add_components
 
         add_components(registry, settings.components_dir)
     return registry

@@ -22,13 +22,13 @@ import threading
 from pathlib import Path
 from typing import Any, Iterable
 
-from .context import NodeContext
+from .engine.context import NodeContext
 from .declare import SEMVER, NodeDef
-from .events import Event
-from .executor import literal_inputs, node_key
+from .engine.events import Event
+from .engine.executor import literal_inputs, node_key
 from .flow import Expansion
 from .settings import Settings
-from .validate import literal_problem
+from .engine.validate import literal_problem
 
 
 def static_problems(node_def: NodeDef) -> list[str]:

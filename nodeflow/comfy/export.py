@@ -14,8 +14,8 @@ from typing import Any
 import networkx as nx
 
 from ..errors import Problem
-from ..graph import build_graph
-from ..modes import resolve_modes
+from ..engine.graph import build_graph
+from ..engine.modes import resolve_modes
 from ..registry import Registry
 from ..workflow import Workflow, as_link
 from .mapping import CONTROL, NOTE_TYPES, NodeMapping, export_mapping_for
@@ -26,7 +26,7 @@ _MODE_NUMBERS = {"mute": 2, "bypass": 4}  # LiteGraph's modes, as ComfyUI saves 
 
 def _flat(workflow: Workflow, registry: Registry) -> tuple[Workflow, list[Problem]]:
     """Subgraphs written out: ComfyUI runs the flat graph the same (inner ids are paths)."""
-    from ..subgraphs import flatten
+    from ..engine.subgraphs import flatten
 
     flat = flatten(workflow, registry)
     return flat.workflow, flat.problems

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ..errors import Problem
 from ..registry import Registry
-from ..subgraphs import resolve_subgraph, output_type
+from ..engine.subgraphs import resolve_subgraph, output_type
 from ..workflow import SubgraphDef, Workflow
 
 INPUT_NODE, OUTPUT_NODE = -10, -20

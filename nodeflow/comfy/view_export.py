@@ -28,7 +28,7 @@ def to_comfy_editor(workflow: Workflow, registry: Registry, settings: Any) -> di
     under their own names, with their literal values by name, as ComfyUI keeps unknown nodes.
     A workflow with subgraphs opens flattened (the same nodes, run the same way)."""
     if workflow.subgraphs:
-        from ..subgraphs import flatten
+        from ..engine.subgraphs import flatten
 
         workflow = flatten(workflow, registry).workflow
     view = comfy_object_info(registry, settings)

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from aiohttp import web
 
-from ..executor import Executor
+from ..engine.executor import Executor
 from ..registry import Registry
 from ..settings import Settings
 from . import (

@@ -16,8 +16,8 @@ from ..errors import Problem, WorkflowError
 from ..migrations import upgrade_workflow
 from ..registry import Registry
 from ..settings import Settings
-from ..subgraphs import flatten
-from ..validate import validate
+from ..engine.subgraphs import flatten
+from ..engine.validate import validate
 from ..workflow import Workflow, parse_workflow
 from .limits import size_problems
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .. import events as ev
+from ..engine import events as ev
 from ..errors import Problem
 
 from .faults import explain_node_error

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..comfy import is_api_prompt
 from ..errors import WorkflowError
-from ..executor import Executor
+from ..engine.executor import Executor
 from ..workflow import parse_workflow
 from .faults import explain_node_error
 from .queue_store import Outcome, QueueItem, failed_outcome

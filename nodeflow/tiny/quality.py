@@ -78,7 +78,7 @@ def generate(items: list[Request], base_dir: Path, model_dir: Path | None = None
     """
     from PIL import Image
 
-    from nodeflow.executor import Executor
+    from nodeflow.engine.executor import Executor
     from nodeflow.plugins import load_registry
     from nodeflow.settings import Settings
     from nodeflow.workflow import parse_workflow

@@ -87,7 +87,7 @@ def test_in_process_values_isolation_and_validate_hook(base):
 
     from nodeflow import WorkflowError
     from nodeflow.comfy.api_format import convert_api_prompt
-    from nodeflow.executor import Executor
+    from nodeflow.engine.executor import Executor
     from nodeflow.plugins import load_registry
     from nodeflow.settings import Settings
     from nodeflow.workflow import parse_workflow
@@ -124,7 +124,7 @@ def test_in_process_values_isolation_and_validate_hook(base):
 
 def test_native_validate_hook_ctx_send_and_extra():
     from nodeflow import Field, node
-    from nodeflow.executor import Executor
+    from nodeflow.engine.executor import Executor
     from nodeflow.registry import PackInfo, Registry
     from nodeflow.workflow import parse_workflow
 
@@ -144,7 +144,7 @@ def test_native_validate_hook_ctx_send_and_extra():
     Executor(registry).run(flow, listener=events.append, extra={"author": "me"})
     sent = [e.data for e in events if e.kind == "message"]
     assert sent == [{"event": "demo.announce", "data": {"n": 4, "node": "a", "author": "me"}}]
-    from nodeflow.validate import validate
+    from nodeflow.engine.validate import validate
     bad = parse_workflow({"nodeflow": 1, "nodes": {"a": {"type": "Announce", "inputs": {"n": 3}}}})
     assert [str(p) for p in validate(bad, registry)] == ["node 'a': n must be even, got 3"]
 
@@ -275,7 +275,7 @@ def test_latent_conditioning_blocking_and_internals_at_run_time(base):
 
     from nodeflow.diffusion.conditioning import Conditioning
     from nodeflow.diffusion.latent import LatentBatch
-    from nodeflow.executor import Executor
+    from nodeflow.engine.executor import Executor
     from nodeflow.plugins import load_registry
     from nodeflow.settings import Settings
     from nodeflow.workflow import parse_workflow
@@ -352,7 +352,7 @@ def test_folder_paths_core_nodes_and_cli_args(base):
     (half,) = nodes.ImageScaleBy().upscale_by(torch.rand(2, 8, 8, 3), "lanczos", 0.5)
     assert half.shape == (2, 4, 4, 3)
     # combo choices are asked again, as ComfyUI re-reads INPUT_TYPES: a new file is a choice
-    from nodeflow.validate import validate
+    from nodeflow.engine.validate import validate
     from nodeflow.workflow import parse_workflow
     registry = load_registry(settings)
     (base / "input" / "later.png").write_bytes(b"x")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from nodeflow.executor import Executor
+from nodeflow.engine.executor import Executor
 from nodeflow.registry import PackInfo, Registry
 from nodeflow.settings import Settings
 from nodeflow.workflow import parse_workflow

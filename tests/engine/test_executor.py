@@ -7,10 +7,10 @@ import weakref
 
 import pytest
 
-from nodeflow import events as ev
-from nodeflow.cache import ResultCache
+from nodeflow.engine import events as ev
+from nodeflow.engine.cache import ResultCache
 from nodeflow.errors import WorkflowError
-from nodeflow.executor import Executor
+from nodeflow.engine.executor import Executor
 from nodeflow.settings import Settings
 
 from . import toy_nodes

@@ -6,9 +6,9 @@ import time
 import pytest
 
 from nodeflow.errors import WorkflowError
-from nodeflow.executor import Executor
+from nodeflow.engine.executor import Executor
 from nodeflow.registry import PackInfo, Registry
-from nodeflow.validate import validate
+from nodeflow.engine.validate import validate
 from nodeflow.workflow import dump_workflow, parse_workflow
 
 from . import toy_flow, toy_nodes

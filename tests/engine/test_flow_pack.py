@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from nodeflow.executor import Executor
+from nodeflow.engine.executor import Executor
 from nodeflow.plugins import shipped_dir
 from nodeflow.registry import PackInfo, Registry
 from nodeflow.testing import contract_problems, run_node

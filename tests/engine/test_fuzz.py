@@ -7,11 +7,11 @@ import json
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from nodeflow.errors import Problem, WorkflowError
-from nodeflow.executor import Executor
+from nodeflow.engine.executor import Executor
 from nodeflow.migrations import upgrade_workflow
 from nodeflow.registry import PackInfo, Registry
 from nodeflow.settings import Settings
-from nodeflow.validate import validate
+from nodeflow.engine.validate import validate
 from nodeflow.workflow import dump_workflow, parse_workflow
 
 from . import toy_nodes

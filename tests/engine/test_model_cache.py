@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from nodeflow import Field, node
-from nodeflow import events as ev
-from nodeflow.executor import Executor
-from nodeflow.model_cache import ModelCache
+from nodeflow.engine import events as ev
+from nodeflow.engine.executor import Executor
+from nodeflow.engine.model_cache import ModelCache
 from nodeflow.registry import PackInfo, Registry
 from nodeflow.settings import Settings
-from nodeflow.validate import literal_problem
+from nodeflow.engine.validate import literal_problem
 from nodeflow.workflow import parse_workflow
 
 from .toy_nodes import Blob

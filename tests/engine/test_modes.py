@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from nodeflow.errors import WorkflowError
-from nodeflow.validate import validate
+from nodeflow.engine.validate import validate
 from nodeflow.workflow import dump_workflow, parse_workflow
 
 from .conftest import link, wf

@@ -6,12 +6,12 @@ import json
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from nodeflow.components import add_components
+from nodeflow.engine.components import add_components
 from nodeflow.errors import WorkflowError
-from nodeflow.executor import Executor
+from nodeflow.engine.executor import Executor
 from nodeflow.registry import PackInfo, Registry
-from nodeflow.subgraphs import flatten
-from nodeflow.validate import validate
+from nodeflow.engine.subgraphs import flatten
+from nodeflow.engine.validate import validate
 from nodeflow.workflow import dump_workflow, parse_workflow
 
 from . import toy_flow, toy_nodes

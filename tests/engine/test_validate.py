@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from nodeflow.validate import validate
+from nodeflow.engine.validate import validate
 
 from .conftest import link, wf
 

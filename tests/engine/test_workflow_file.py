@@ -7,7 +7,7 @@ import pytest
 
 from nodeflow.errors import WorkflowError
 from nodeflow.migrations import upgrade_workflow
-from nodeflow.validate import validate
+from nodeflow.engine.validate import validate
 from nodeflow.workflow import dump_workflow, parse_workflow
 
 from .conftest import link

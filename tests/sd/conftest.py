@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "diffusion"))
 import tiny_models  # noqa: E402  (tests/diffusion/tiny_models.py)
 
 from nodeflow import AnyType, Mask, node  # noqa: E402
-from nodeflow.executor import Executor  # noqa: E402
+from nodeflow.engine.executor import Executor  # noqa: E402
 from nodeflow.registry import PackInfo  # noqa: E402
 from nodeflow.plugins import load_registry  # noqa: E402
 from nodeflow.settings import Settings  # noqa: E402

@@ -9,9 +9,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from nodeflow import events as ev
+from nodeflow.engine import events as ev
 from nodeflow.errors import WorkflowError
-from nodeflow.executor import Executor
+from nodeflow.engine.executor import Executor
 from nodeflow.settings import Settings
 
 from .conftest import computed, install_tiny, run, txt2img

@@ -6,7 +6,7 @@ import json
 import numpy as np
 from PIL import Image
 
-from nodeflow import events as ev
+from nodeflow.engine import events as ev
 from nodeflow.png import read_text_chunks
 
 from .conftest import run, txt2img

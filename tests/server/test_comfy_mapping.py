@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from nodeflow.comfy import NODE_MAPPINGS, convert_api_prompt, is_api_prompt
-from nodeflow.validate import validate
+from nodeflow.engine.validate import validate
 from nodeflow.workflow import parse_workflow
 
 from .comfy_prompts import comfy_everything, comfy_txt2img

@@ -9,7 +9,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from nodeflow.executor import Executor
+from nodeflow.engine.executor import Executor
 from nodeflow.plugins import load_registry
 from nodeflow.settings import Settings
 

@@ -9,8 +9,8 @@ import pytest
 from nodeflow.cli import main
 from nodeflow.comfy.convert import COMFY_API, COMFY_UI, import_workflow
 from nodeflow.errors import WorkflowError
-from nodeflow.modes import resolve_modes
-from nodeflow.validate import validate
+from nodeflow.engine.modes import resolve_modes
+from nodeflow.engine.validate import validate
 
 from .conftest import FIXTURES
 

@@ -9,8 +9,8 @@ import pytest
 
 from nodeflow.comfy.convert import import_workflow
 from nodeflow.comfy.export import export_api, export_ui
-from nodeflow.subgraphs import flatten
-from nodeflow.validate import validate
+from nodeflow.engine.subgraphs import flatten
+from nodeflow.engine.validate import validate
 
 from .conftest import ROOT
 

@@ -18,8 +18,8 @@ from nodeflow.comfy.object_view import (
     native_type,
 )
 from nodeflow.comfy.view_export import to_comfy_editor
-from nodeflow.subgraphs import flatten
-from nodeflow.validate import validate
+from nodeflow.engine.subgraphs import flatten
+from nodeflow.engine.validate import validate
 from nodeflow.workflow import as_link, parse_workflow
 
 from .conftest import EXAMPLES

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from nodeflow.validate import validate
+from nodeflow.engine.validate import validate
 from nodeflow.workflow import dump_workflow, parse_workflow
 
 from .conftest import EXAMPLES, ROOT

@@ -8,7 +8,7 @@ from nodeflow import migration, node
 from nodeflow.migrations import upgrade_workflow
 from nodeflow.registry import PackInfo, Registry
 from nodeflow.requires import with_requirements
-from nodeflow.validate import validate
+from nodeflow.engine.validate import validate
 from nodeflow.workflow import dump_workflow, parse_workflow
 
 

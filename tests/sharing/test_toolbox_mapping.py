@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from nodeflow.comfy.convert import import_workflow
 from nodeflow.comfy.export import export_api, export_ui
-from nodeflow.validate import validate
+from nodeflow.engine.validate import validate
 
 IMAGE_AND_MASK = {
     "1": {"class_type": "LoadImage", "inputs": {"image": "photo.png", "upload": "image"}},

@@ -8,7 +8,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from nodeflow.executor import Executor  # noqa: E402
+from nodeflow.engine.executor import Executor  # noqa: E402
 from nodeflow.plugins import load_registry  # noqa: E402
 from nodeflow.settings import Settings  # noqa: E402
 

@@ -21,13 +21,13 @@ from typing import Any, Literal
 import pydantic
 from pydantic import ConfigDict
 
-from .declare import SEMVER, InputSpec, NodeDef, OutputSpec, type_name_problem
-from .errors import NodeError
-from .fields import REQUIRED, FieldSpec
-from .registry import PackFailure, PackInfo, Registry
+from ..declare import SEMVER, InputSpec, NodeDef, OutputSpec, type_name_problem
+from ..errors import NodeError
+from ..fields import REQUIRED, FieldSpec
+from ..registry import PackFailure, PackInfo, Registry
 from .subgraphs import _semver_key, output_type
-from .types import socket_by_name
-from .workflow import SubgraphDef
+from ..types import socket_by_name
+from ..workflow import SubgraphDef
 
 PACK = "components"
 

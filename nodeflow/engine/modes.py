@@ -9,10 +9,10 @@ unconnected; where the input is required, that is a problem naming both nodes.
 """
 from __future__ import annotations
 
-from .errors import Problem
-from .registry import Registry
-from .types import can_connect
-from .workflow import Link, NodeSpec, Workflow, as_link
+from ..errors import Problem
+from ..registry import Registry
+from ..types import can_connect
+from ..workflow import Link, NodeSpec, Workflow, as_link
 
 MODES = ("bypass", "mute")
 

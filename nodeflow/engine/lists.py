@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .cache import size_of
-from .declare import NodeDef
-from .flow import ExecutionBlocker
+from ..declare import NodeDef
+from ..flow import ExecutionBlocker
 
 
 @dataclass

@@ -11,13 +11,13 @@ from typing import Any
 import networkx as nx
 import pydantic
 
-from .declare import SEMVER, InputSpec, NodeDef
-from .errors import Problem, short_repr
+from ..declare import SEMVER, InputSpec, NodeDef
+from ..errors import Problem, short_repr
 from .graph import build_graph, cycles
 from .modes import resolve_modes
-from .registry import Registry
-from .types import can_connect
-from .workflow import Workflow, as_link
+from ..registry import Registry
+from ..types import can_connect
+from ..workflow import Workflow, as_link
 
 _MAX_LISTED = 12
 
@@ -50,7 +50,7 @@ def validate_flat(workflow: Workflow, registry: Registry, settings: Any = None,
     """:func:`validate` for a workflow whose subgraphs are already expanded. ``graph``, when
     given, is the graph of the workflow without its muted and bypassed nodes (what will
     run)."""
-    from .requires import requirement_problems
+    from ..requires import requirement_problems
 
     problems: list[Problem] = requirement_problems(workflow)
     workflow, mode_problems = resolve_modes(workflow, registry)

@@ -5,7 +5,7 @@ from the output nodes: a node whose key is cached stops the walk (its ancestors 
 at all), and so does a lazy input (what feeds it runs only when its node asks for it).
 Running is a ready queue in file order on an event loop: ``async def`` nodes are awaited while
 other ready nodes run, a node that returns a graph (an expansion) waits for that graph.
-Every output is a list of items with one key each (see nodeflow/lists.py); a node runs once
+Every output is a list of items with one key each (see nodeflow/engine/lists.py); a node runs once
 per item of its inputs. Results are released as soon as the last node that needs them has run.
 """
 from __future__ import annotations
@@ -25,18 +25,18 @@ import networkx as nx
 from . import events as ev
 from .cache import CacheEntry, ResultCache
 from .context import NodeContext
-from .declare import NodeDef
-from .errors import Interrupted, NodeError, Problem, WorkflowError
-from .flow import ExecutionBlocker, Expansion
+from ..declare import NodeDef
+from ..errors import Interrupted, NodeError, Problem, WorkflowError
+from ..flow import ExecutionBlocker, Expansion
 from .graph import build_graph, run_order
 from .lists import Items, calls_for, merge_outputs
 from .model_cache import ModelCache
 from .modes import resolve_modes
-from .registry import Registry
-from .settings import Settings
+from ..registry import Registry
+from ..settings import Settings
 from .subgraphs import flatten
 from .validate import flat_problems
-from .workflow import NodeSpec, Workflow, as_link
+from ..workflow import NodeSpec, Workflow, as_link
 
 MAX_EXPANSION_DEPTH = 64
 MAX_EXPANDED_NODES = 20000

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from .workflow import Workflow, as_link
+from ..workflow import Workflow, as_link
 
 
 def build_graph(workflow: Workflow) -> nx.DiGraph:

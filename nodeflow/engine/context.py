@@ -10,10 +10,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .errors import Interrupted
+from ..errors import Interrupted
 from .events import LOG, MESSAGE, PROGRESS, Event, Listener
 from .model_cache import ModelCache
-from .settings import Settings
+from ..settings import Settings
 
 
 class NodeContext:

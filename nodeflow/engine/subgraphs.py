@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .declare import SEMVER
-from .errors import Problem
-from .registry import Registry
-from .types import can_connect
-from .workflow import Link, NodeSpec, SubgraphDef, Workflow, as_link
+from ..declare import SEMVER
+from ..errors import Problem
+from ..registry import Registry
+from ..types import can_connect
+from ..workflow import Link, NodeSpec, SubgraphDef, Workflow, as_link
 
 SEP = "/"
 INPUTS = "@inputs"
@@ -211,7 +211,7 @@ def _resolve(value: Any, alias: dict, instances: dict, node_id: str, name: str,
 def _check_input_types(instances: dict, alias: dict, nodes: dict[str, NodeSpec],
                        registry: Registry, flat: Flat) -> None:
     """A link into a subgraph input must carry the type the input declares."""
-    from .types import socket_by_name
+    from ..types import socket_by_name
 
     for full, (sub_type, definition) in instances.items():
         for name, decl in definition.inputs.items():
