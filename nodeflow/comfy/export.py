@@ -18,7 +18,7 @@ from ..graph import build_graph
 from ..modes import resolve_modes
 from ..registry import Registry
 from ..workflow import Workflow, as_link
-from .mapping import CONTROL, NOTE_TYPES, NodeMapping, export_mapping_for
+from .mapping import CONTROL, NOTE_TYPES, NodeMapping, export_mapping_for, node_widgets
 
 _NODE_WIDTH, _ROW = 315, 26
 _MODE_NUMBERS = {"mute": 2, "bypass": 4}  # LiteGraph's modes, as ComfyUI saves them
@@ -333,14 +333,8 @@ def pack_mapping(node_def) -> NodeMapping | None:
     """Nodes of ComfyUI packs export under their own names, inputs and outputs."""
     if node_def is None or "comfy" not in node_def.extra_schema:
         return None
-    widgets: list[str] = []
-    for name, spec in node_def.inputs.items():
-        if spec.accepts_literal or spec.field.choices is not None:
-            widgets.append(name)
-            if spec.field.control_after_generate:
-                widgets.append(CONTROL)
     return NodeMapping(node_def.type_name, node_def.type_name,
-                       tuple(o.name for o in node_def.outputs), widgets=tuple(widgets))
+                       tuple(o.name for o in node_def.outputs), widgets=node_widgets(node_def))
 
 
 def _mappings(workflow: Workflow, registry: Registry, problems: list[Problem]

@@ -28,6 +28,7 @@ from .mapping import (
     PRIMITIVE_NODE,
     REROUTE,
     mapping_for,
+    node_widgets,
 )
 from .object_view import native_type
 
@@ -333,13 +334,7 @@ def _widget_names(kind: str, registry: Registry | None) -> tuple[str, ...] | Non
     node_def = registry.get(native_type(kind, registry)) if registry is not None else None
     if node_def is None:
         return None
-    names: list[str] = []
-    for name, spec in node_def.inputs.items():
-        if spec.accepts_literal:
-            names.append(name)
-            if getattr(spec.field, "control_after_generate", False):
-                names.append(CONTROL)
-    return tuple(names)
+    return node_widgets(node_def)
 
 
 def _widgets(graph: _Graph, node_id: str, node: dict, names: tuple[str, ...],

@@ -15,6 +15,15 @@ BROADCAST: list[Callable[[str, Any, str | None], None]] = []
 """Set by the server: sends a websocket message to every client (or one ``sid``)."""
 
 
+SERVER: list[Any] = []
+"""Set by the server: what runs and waits there (``current()`` -> (prompt_id, client_id) or
+None; ``queue()`` -> (running, pending) as ComfyUI's queue entries)."""
+
+
+def server() -> Any:
+    return SERVER[-1] if SERVER else None
+
+
 def current_ctx() -> Any:
     return CURRENT.get()
 

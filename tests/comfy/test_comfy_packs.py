@@ -349,7 +349,7 @@ def test_folder_paths_core_nodes_and_cli_args(base):
     assert mask.shape == (1, 6, 10) and abs(float(mask.mean()) - (1 - 128 / 255)) < 1e-6
     (scaled,) = nodes.ImageScale().upscale(image, "bilinear", 20, 0, "disabled")
     assert scaled.shape == (1, 12, 20, 3)
-    (half,) = nodes.ImageScaleBy().upscale_by(torch.rand(2, 8, 8, 3), "lanczos", 0.5)
+    (half,) = nodes.ImageScaleBy().upscale(torch.rand(2, 8, 8, 3), "lanczos", 0.5)
     assert half.shape == (2, 4, 4, 3)
     # combo choices are asked again, as ComfyUI re-reads INPUT_TYPES: a new file is a choice
     from nodeflow.validate import validate
