@@ -163,7 +163,7 @@ def _input_spec(name: str, kind: Any, opts: dict, optional: bool) -> InputSpec:
         else None,
         control_after_generate=bool(opts.get("control_after_generate")), upload=upload,
         widget=SOCKET_WIDGET if socket_only else None, lazy=bool(opts.get("lazy")))
-    if socket_only and not optional and "default" not in opts:
+    if socket_only and not optional:  # ComfyUI: "required input is missing" when unlinked
         spec = FieldSpec(**{**spec.__dict__, "default": REQUIRED})
     if not socket.is_literal() and choices is None:
         spec = FieldSpec(**{**spec.__dict__, "default": None if optional else REQUIRED})
