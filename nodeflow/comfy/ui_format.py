@@ -360,10 +360,13 @@ def _widgets(graph: _Graph, node_id: str, node: dict, names: tuple[str, ...],
                                       f"values ({', '.join(names)}), the file gives "
                                       f"{len(values)}: {short_repr(values)}", "widget_values"))
         return
-    if len(values) > len(names):
+    mapping = mapping_for(node["type"])
+    if len(values) > len(names) and mapping is None:
+        # a pack's node: widgets its editor extension added, kept for the editor to restore
+        ui["comfy_widgets"] = values[len(names):]
+    elif len(values) > len(names):
         graph.notes.append(f"node '{node_id}' ({node['type']}): {len(values) - len(names)} "
                            "extra widget value(s) ignored")
-    mapping = mapping_for(node["type"])
     for index, (name, value) in enumerate(zip(names, values)):
         if name == CONTROL:  # the editor's "control after generate" of the widget before it
             if value in CONTROL_MODES and index > 0:

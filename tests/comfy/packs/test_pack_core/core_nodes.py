@@ -1,3 +1,4 @@
+import comfy.utils
 import nodes
 import server
 
@@ -64,6 +65,9 @@ class WhoRuns:
         said = {"class_type": me["class_type"], "count": count, "label": label,
                 "client": instance.client_id, "node": instance.last_node_id,
                 "prompt_id": instance.last_prompt_id, "running": len(running)}
+        bar = comfy.utils.ProgressBar(2)
+        bar.update(1)
+        bar.update(1)
         instance.send_sync("testcore.who", said)
         return {"ui": {"text": [f"{label}:{count}:{me['class_type']}"]}, "result": (label,)}
 
