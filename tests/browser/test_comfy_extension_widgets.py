@@ -102,5 +102,14 @@ def test_extension_widgets_are_saved_reopened_and_passed(browser, core_server):
     expect(field).to_have_count(1)
     expect(field).to_have_value("hello")
     assert widget_value(page, "who", "zoom") == 7
+    # values imported from a ComfyUI file come unnamed (ui.comfy_widgets): they fill the
+    # extension's widgets in order, and are saved by name from then on
+    imported = {**FLOW, "nodes": {**FLOW["nodes"], "who": {
+        **FLOW["nodes"]["who"], "ui": {"pos": [380, 100], "comfy_widgets": [4]}}}}
+    open_file(page, imported, "imported.json")
+    assert widget_value(page, "who", "zoom") == 4
+    type_value(page, "who", "zoom", "5")
+    again = downloaded(page)["nodes"]["who"]["ui"]
+    assert again["widgets"] == {"zoom": 5} and "comfy_widgets" not in again
     assert errors == []
     context.close()

@@ -126,6 +126,22 @@ def test_core_classes_in_process(base):
     ui, problems = export_ui(parse_workflow(flow), registry)
     assert problems == []
     assert next(n for n in ui["nodes"] if n["type"] == "WhoRuns")["widgets_values"] == ["x"]
+    # widgets a pack's editor extension added: after the node's own in widgets_values, and
+    # back (unnamed, as ComfyUI keeps them) in ui.comfy_widgets for the editor to restore
+    flow["nodes"]["2"]["ui"] = {"widgets": {"zoom": 7, "mood": "calm"}}
+    ui, problems = export_ui(parse_workflow(flow), registry)
+    assert problems == []
+    assert next(n for n in ui["nodes"] if n["type"] == "WhoRuns")["widgets_values"] == [
+        "x", 7, "calm"]
+    from nodeflow.comfy.ui_format import convert_ui_workflow
+    back, problems, notes = convert_ui_workflow(ui, registry)
+    assert problems == [] and not any("ignored" in n for n in notes)
+    who_back = next(n for n in back["nodes"].values() if n["type"] == "WhoRuns")
+    assert who_back["ui"]["comfy_widgets"] == [7, "calm"]
+    assert who_back["inputs"]["label"] == "x"
+    again, problems = export_ui(parse_workflow(back), registry)
+    assert next(n for n in again["nodes"] if n["type"] == "WhoRuns")["widgets_values"] == [
+        "x", 7, "calm"]
     from nodeflow.validate import validate
     missing = parse_workflow({"nodeflow": 1, "nodes": {"w": {"type": "WhoRuns",
                                                              "inputs": {"label": "x"}}}})
