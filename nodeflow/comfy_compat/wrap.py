@@ -228,6 +228,10 @@ def node_def(spec: Spec, registry: Any, pack: str) -> NodeDef:
         for value, kind, out in zip(result, out_kinds, outputs):
             if isinstance(value, ExecutionBlocker):
                 converted.append(value)
+            elif value is None:
+                # ComfyUI hands None on (context nodes return it for every empty field);
+                # nodeflow's checked values cannot be None: what it feeds does not run
+                converted.append(ExecutionBlocker(None))
             elif out.is_list:
                 converted.append([v if isinstance(v, ExecutionBlocker)
                                   else values.from_comfy(kind, v) for v in value])

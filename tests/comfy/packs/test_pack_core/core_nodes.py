@@ -72,6 +72,21 @@ class WhoRuns:
         return {"ui": {"text": [f"{label}:{count}:{me['class_type']}"]}, "result": (label,)}
 
 
+class MaybeImage:
+    """Returns None for an output it has nothing for, as context/pipe nodes do."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"count": ("INT", {"default": 3})}}
+
+    RETURN_TYPES = ("IMAGE", "INT")
+    FUNCTION = "maybe"
+    CATEGORY = "test pack/core"
+
+    def maybe(self, count):
+        return (None, count)
+
+
 NODE_CLASS_MAPPINGS = {"TinyPicture": TinyPicture, "QuietKSampler": QuietKSampler,
-                       "WhoRuns": WhoRuns}
+                       "WhoRuns": WhoRuns, "MaybeImage": MaybeImage}
 NODE_DISPLAY_NAME_MAPPINGS = {"TinyPicture": "Tiny Picture (core calls)"}
