@@ -269,6 +269,8 @@ def _server() -> types.ModuleType:
     mod = partial_module("server", "nodeflow's server.PromptServer for ComfyUI packs")
     PromptServer.instance = PromptServer()
     mod.PromptServer = PromptServer
+    mod.BinaryEventTypes = types.SimpleNamespace(
+        PREVIEW_IMAGE=runtime.PREVIEW_IMAGE, UNENCODED_PREVIEW_IMAGE=runtime.UNENCODED_PREVIEW_IMAGE)
     return mod
 
 

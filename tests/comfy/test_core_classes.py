@@ -185,6 +185,9 @@ def test_server_routes_through_app_and_what_a_node_reads(base):
         assert said["class_type"] == "WhoRuns" and said["count"] == 5
         assert said["client"] == "core-client" and said["node"] == "2"
         assert said["running"] == 1 and said["prompt_id"] == said["expected_prompt_id"]
+        # send_sync(BinaryEventTypes.UNENCODED_PREVIEW_IMAGE, [fmt, image, size]): a preview
+        # frame as ComfyUI sends it (event 1, then the encoded image)
+        assert len(said["frames"]) == 1 and said["frames"][0][:4] == b"\x00\x00\x00\x01"
     finally:
         live.stop()
 
@@ -200,9 +203,11 @@ async def _who_runs(url: str) -> dict:
                                                            "client_id": "core-client"}) as res:
                 assert res.status == 200, await res.text()
                 prompt_id = (await res.json())["prompt_id"]
-            said = None
+            said, frames = None, []
             while True:
                 msg = await asyncio.wait_for(ws.receive(), 60)
+                if msg.type == aiohttp.WSMsgType.BINARY:
+                    frames.append(msg.data)
                 if msg.type != aiohttp.WSMsgType.TEXT:
                     continue
                 data = json.loads(msg.data)
@@ -211,4 +216,4 @@ async def _who_runs(url: str) -> dict:
                     said = data["data"]
                 if data["type"] == "execution_success":
                     break
-    return {**said, "expected_prompt_id": prompt_id}
+    return {**said, "expected_prompt_id": prompt_id, "frames": frames}

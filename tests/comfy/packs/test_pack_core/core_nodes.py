@@ -69,6 +69,10 @@ class WhoRuns:
         bar.update(1)
         bar.update(1)
         instance.send_sync("testcore.who", said)
+        from PIL import Image
+        preview = Image.new("RGB", (8, 8), (255, 0, 0))
+        instance.send_sync(server.BinaryEventTypes.UNENCODED_PREVIEW_IMAGE,
+                           ["PNG", preview, None], instance.client_id)
         return {"ui": {"text": [f"{label}:{count}:{me['class_type']}"]}, "result": (label,)}
 
 
