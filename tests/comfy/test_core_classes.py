@@ -118,6 +118,9 @@ def test_core_classes_in_process(base):
     who = registry.get("WhoRuns").schema()
     count = next(i for i in who["inputs"] if i["name"] == "count")
     assert count["widget"] == "socket" and count["required"] is True
+    from nodeflow.comfy.object_view import comfy_object_info
+    viewed = comfy_object_info(registry, Settings.from_args(base))["WhoRuns"]["input"]
+    assert viewed["required"]["count"][1].get("forceInput") is True  # ComfyUI's editor too
     flow, problems = convert_api_prompt({
         "1": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64,
                                                            "batch_size": 3}},
