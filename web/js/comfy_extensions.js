@@ -111,7 +111,8 @@ export async function attachExtensions(editor, schemas) {
  * value from now on (as in ComfyUI, where the last widget of a name is what the prompt gets):
  * the editor's own widget for it is removed. */
 function takeOverInputs(node, schema) {
-  const inputs = new Set(schema.inputs.map((i) => i.name));
+  // a link-only input takes no value: a widget of that name is kept in ui.widgets instead
+  const inputs = new Set(schema.inputs.filter((i) => !i.link_only).map((i) => i.name));
   const widgets = node.widgets ?? [];
   for (const widget of [...widgets]) {
     if (widget.nfInput || widget.nfControlFor || widget.nfUploadFor) continue;
