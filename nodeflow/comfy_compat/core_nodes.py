@@ -7,7 +7,6 @@ import json
 import os
 import random
 import types
-from typing import Any
 
 MAX_RESOLUTION = 16384
 
