@@ -7,7 +7,9 @@ base folder (linked, never copied or changed; requirements are not installed). P
 prints the classes found, the classes loaded, the nodes that ran a smoke run, and the top
 reasons for failure. A smoke run calls the node once with its defaults and small made-up
 values for IMAGE (1x64x64x3), MASK (1x64x64), LATENT (1x4x8x8) and STRING/INT/FLOAT/BOOLEAN
-links; nodes with another required link type (MODEL, CLIP, a pack's own type) are counted as
+links, and MODEL, CLIP, VAE and CONDITIONING from the built-in nodeflow-tiny model (so packs
+that call ComfyUI's core classes, ``nodes.KSampler`` and the like, really sample; leave it out
+with ``--no-models``). Nodes with another required link type (a pack's own type) are counted as
 "not smoke-runnable", not as failures.
 """
 from __future__ import annotations
@@ -31,6 +33,22 @@ from nodeflow.settings import Settings
 from nodeflow.workflow import parse_workflow
 
 SAMPLE_TYPES = {"IMAGE", "MASK", "LATENT", "STRING", "INT", "FLOAT", "BOOLEAN", "*"}
+MODEL_TYPES = {"MODEL", "CLIP", "VAE", "CONDITIONING"}
+_MODELS: dict = {}
+
+
+def tiny_models(registry, settings: Settings) -> dict:
+    """MODEL, CLIP, VAE and CONDITIONING values from the built-in nodeflow-tiny model."""
+    if not _MODELS:
+        ctx = NodeContext(node_id="models", type_name="CheckpointLoader", run_id="bench",
+                          settings=settings, listener=ignore, interrupt=threading.Event())
+        model, clip, vae = registry.get("CheckpointLoader").fn(checkpoint="nodeflow-tiny",
+                                                               ctx=ctx)
+        encode = registry.get("TextEncode")
+        kwargs = {"ctx": ctx} if encode.wants_ctx else {}
+        _MODELS.update(MODEL=model, CLIP=clip, VAE=vae,
+                       CONDITIONING=encode.fn(clip=clip, text="a digit", **kwargs))
+    return _MODELS
 
 
 def sample(type_name: str):
@@ -38,6 +56,8 @@ def sample(type_name: str):
 
     from nodeflow.diffusion.latent import LatentBatch
 
+    if type_name in _MODELS:
+        return _MODELS[type_name]
     gen = torch.Generator().manual_seed(0)
     return {"IMAGE": lambda: torch.rand(1, 64, 64, 3, generator=gen),
             "MASK": lambda: torch.rand(1, 64, 64, generator=gen),
@@ -58,7 +78,7 @@ def smoke(node_def, settings: Settings, timeout: float) -> str | None:
         if spec.field.has_default and spec.field.default is not None:
             kwargs[name] = spec.field.default
         elif spec.required or spec.lazy:
-            if spec.socket.type_name not in SAMPLE_TYPES:
+            if spec.socket.type_name not in SAMPLE_TYPES | set(_MODELS):
                 return f"skip: needs a {spec.socket.type_name} input"
             kwargs[name] = sample(spec.socket.type_name)
         if spec.is_list and name in kwargs:
@@ -99,7 +119,7 @@ def reason(exc: BaseException | str) -> str:
     return re.sub(r"\d+", "N", text)[:120]
 
 
-def measure(folder: Path, timeout: float) -> list[dict]:
+def measure(folder: Path, timeout: float, models: bool = True) -> list[dict]:
     with tempfile.TemporaryDirectory() as scratch:
         base = Path(scratch)
         (base / "custom_nodes").mkdir()
@@ -110,6 +130,8 @@ def measure(folder: Path, timeout: float) -> list[dict]:
         for name in ("input", "output", "temp"):
             (base / name).mkdir()
         registry = load_registry(settings, builtin=True, entry_points=False)
+        if models:
+            tiny_models(registry, settings)
         rows = []
         import_failures = {f.pack: f.reason for f in registry.failures
                            if f.pack not in registry.packs}
@@ -141,11 +163,14 @@ def main() -> int:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--timeout", type=float, default=20.0, help="seconds per smoke run")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--no-models", action="store_true",
+                        help="no MODEL/CLIP/VAE/CONDITIONING samples (nodes needing them are "
+                             "not smoke-run)")
     args = parser.parse_args()
     if not args.folder.is_dir():
         print(f"error: {args.folder} is not a folder", file=sys.stderr)
         return 2
-    rows = measure(args.folder, args.timeout)
+    rows = measure(args.folder, args.timeout, models=not args.no_models)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

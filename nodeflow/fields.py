@@ -54,6 +54,11 @@ class FieldSpec:
         return list(self.choices)
 
 
+SOCKET_WIDGET = "socket"
+"""``Field(widget=SOCKET_WIDGET)``: the editor draws the input as a socket only, no widget (a
+value still comes from a link, or from the file). ComfyUI's ``forceInput``."""
+
+
 def Field(default: Any = REQUIRED, *, ge: float | None = None, le: float | None = None,
           step: float | None = None, multiple_of: int | None = None,
           choices: Choices | None = None, multiline: bool = False, max_length: int | None = None,
@@ -67,7 +72,8 @@ def Field(default: Any = REQUIRED, *, ge: float | None = None, le: float | None 
     ``multiple_of`` rejects other values (an image width of 1001 is an error, never rounded).
     ``control_after_generate`` asks the editor for the seed widget's randomize/increment menu.
     ``upload="image"`` makes a file-name input an image picker with upload and preview.
-    ``widget`` names an editor widget that a pack's editor extension registers.
+    ``widget`` names an editor widget that a pack's editor extension registers
+    (``"socket"``: no widget, the input is a socket only).
     ``lazy=True`` makes a linked input lazy: what feeds it runs only if the node's
     ``check_lazy`` asks for it (see ``@node``); an input it never asks for arrives as None.
     """

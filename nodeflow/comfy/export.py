@@ -18,7 +18,7 @@ from ..engine.graph import build_graph
 from ..engine.modes import resolve_modes
 from ..registry import Registry
 from ..workflow import Workflow, as_link
-from .mapping import CONTROL, NOTE_TYPES, NodeMapping, export_mapping_for
+from .mapping import CONTROL, NOTE_TYPES, NodeMapping, export_mapping_for, node_widgets
 
 _NODE_WIDTH, _ROW = 315, 26
 _MODE_NUMBERS = {"mute": 2, "bypass": 4}  # LiteGraph's modes, as ComfyUI saves them
@@ -293,6 +293,8 @@ def _mapped_node(node_id, spec, mappings, specs, registry, numbers, pos, link, s
                 if nf_name in node_def.inputs else None
             value = _comfy_value(mapping, nf_name, default)
         widgets.append(value)
+    if "comfy" in node_def.extra_schema:  # a pack's node: then its extension's widgets
+        widgets += _extension_widgets(ui)
     outputs = [{"name": out.socket.type_name, "type": out.socket.type_name, "links": None,
                 "slot_index": index} for index, out in enumerate(node_def.outputs)]
     width, height = ui.get("size") or [_NODE_WIDTH, _ROW * (len(inputs) + len(widgets)
@@ -303,6 +305,17 @@ def _mapped_node(node_id, spec, mappings, specs, registry, numbers, pos, link, s
         "order": 0, "mode": _MODE_NUMBERS.get(spec.mode, 0), "inputs": inputs,
         "outputs": outputs,
         "properties": {"Node name for S&R": mapping.comfy_type}, "widgets_values": widgets}
+
+
+def _extension_widgets(ui: dict) -> list:
+    """The values of widgets a pack's editor extension added (``ui.widgets``, by name, in the
+    order the editor holds them; or as imported from ComfyUI, ``ui.comfy_widgets``), which
+    ComfyUI keeps after the node's own in ``widgets_values``."""
+    named = ui.get("widgets")
+    if isinstance(named, dict) and named:
+        return list(named.values())
+    kept = ui.get("comfy_widgets")
+    return list(kept) if isinstance(kept, list) else []
 
 
 def comfy_chunks(workflow: Workflow, registry: Registry) -> dict[str, str]:
@@ -333,14 +346,8 @@ def pack_mapping(node_def) -> NodeMapping | None:
     """Nodes of ComfyUI packs export under their own names, inputs and outputs."""
     if node_def is None or "comfy" not in node_def.extra_schema:
         return None
-    widgets: list[str] = []
-    for name, spec in node_def.inputs.items():
-        if spec.accepts_literal or spec.field.choices is not None:
-            widgets.append(name)
-            if spec.field.control_after_generate:
-                widgets.append(CONTROL)
     return NodeMapping(node_def.type_name, node_def.type_name,
-                       tuple(o.name for o in node_def.outputs), widgets=tuple(widgets))
+                       tuple(o.name for o in node_def.outputs), widgets=node_widgets(node_def))
 
 
 def _mappings(workflow: Workflow, registry: Registry, problems: list[Problem]

@@ -291,6 +291,21 @@ COMFY_TYPE_OF: dict[str, str] = {m.nodeflow_type: m.comfy_type for m in _MAPPING
 """nodeflow type -> ComfyUI class type (for exporting ComfyUI's prompt metadata)."""
 
 
+def node_widgets(node_def) -> tuple[str, ...]:
+    """The widgets ComfyUI's editor shows for a nodeflow or pack node type, in order: its
+    literal inputs (a seed-like one followed by its control), but not the socket-only ones
+    (ComfyUI's ``forceInput``), which have no widget and no ``widgets_values`` entry."""
+    names: list[str] = []
+    for name, spec in node_def.inputs.items():
+        if spec.field.widget == "socket":
+            continue
+        if spec.accepts_literal or spec.field.choices is not None:
+            names.append(name)
+            if spec.field.control_after_generate:
+                names.append(CONTROL)
+    return tuple(names)
+
+
 def mapping_for(comfy_type: str) -> NodeMapping | None:
     return NODE_MAPPINGS.get(comfy_type)
 

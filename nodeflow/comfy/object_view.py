@@ -124,7 +124,8 @@ def native_info(schema: dict, module: str) -> dict:
     values line up with nodeflow's UI-format importer), under nodeflow's category."""
     specs = []
     for inp in schema["inputs"]:
-        spec = _socket_spec(inp) if inp.get("link_only") else _widget_spec(inp, None)
+        socket = inp.get("link_only") or inp.get("widget") == "socket"  # forceInput
+        spec = _socket_spec(inp) if socket else _widget_spec(inp, None)
         specs.append((inp["name"], spec, _is_optional(inp)))
     category = schema["category"]
     if module == BUILTIN_MODULE:

@@ -28,6 +28,7 @@ from .mapping import (
     PRIMITIVE_NODE,
     REROUTE,
     mapping_for,
+    node_widgets,
 )
 from .object_view import native_type
 
@@ -298,7 +299,9 @@ def _entry(graph: _Graph, node_id: str, node: dict, registry: Registry | None
     ui: dict[str, Any] = {}
     widget_names = _widget_names(kind, registry)
     if widget_names is not None:
-        _widgets(graph, node_id, node, widget_names, inputs, ui)
+        node_def = registry.get(kind) if registry is not None else None
+        pack = node_def is not None and "comfy" in node_def.extra_schema
+        _widgets(graph, node_id, node, widget_names, inputs, ui, pack)
     for slot, entry in enumerate(_slots(node)):
         if not isinstance(entry, dict) or entry.get("link") is None:
             continue
@@ -333,17 +336,11 @@ def _widget_names(kind: str, registry: Registry | None) -> tuple[str, ...] | Non
     node_def = registry.get(native_type(kind, registry)) if registry is not None else None
     if node_def is None:
         return None
-    names: list[str] = []
-    for name, spec in node_def.inputs.items():
-        if spec.accepts_literal:
-            names.append(name)
-            if getattr(spec.field, "control_after_generate", False):
-                names.append(CONTROL)
-    return tuple(names)
+    return node_widgets(node_def)
 
 
 def _widgets(graph: _Graph, node_id: str, node: dict, names: tuple[str, ...],
-             inputs: dict, ui: dict) -> None:
+             inputs: dict, ui: dict, pack: bool = False) -> None:
     values = node.get("widgets_values")
     if values is None or values == []:
         if any(n != CONTROL for n in names):  # saved before its widgets existed, or stripped
@@ -365,10 +362,14 @@ def _widgets(graph: _Graph, node_id: str, node: dict, names: tuple[str, ...],
                                       f"values ({', '.join(names)}), the file gives "
                                       f"{len(values)}: {short_repr(values)}", "widget_values"))
         return
-    if len(values) > len(names):
+    mapping = mapping_for(node["type"])
+    if len(values) > len(names) and pack:
+        # a ComfyUI pack's node: widgets its editor extension added, after the node's own;
+        # kept for the editor, which gives them back to those widgets in order
+        ui["comfy_widgets"] = values[len(names):]
+    elif len(values) > len(names):
         graph.notes.append(f"node '{node_id}' ({node['type']}): {len(values) - len(names)} "
                            "extra widget value(s) ignored")
-    mapping = mapping_for(node["type"])
     for index, (name, value) in enumerate(zip(names, values)):
         if name == CONTROL:  # the editor's "control after generate" of the widget before it
             if value in CONTROL_MODES and index > 0:

@@ -82,7 +82,7 @@ class HiddenHolder:
         self.unique_id = values.get("unique_id")
         self.prompt = values.get("prompt")
         self.extra_pnginfo = values.get("extra_pnginfo")
-        self.dynprompt = None
+        self.dynprompt = values.get("dynprompt")
 
 
 class NodeOutput:

@@ -1,13 +1,12 @@
-"""The ``nodes`` module packs import: MAX_RESOLUTION, the NODE_CLASS_MAPPINGS of every loaded
-ComfyUI class, and working SaveImage / PreviewImage / LoadImage / ImageScale / ImageScaleBy
-classes with ComfyUI's names and methods, so pack classes can subclass them."""
+"""The ``nodes`` module packs import: MAX_RESOLUTION, ``common_ksampler``, ComfyUI's core
+classes that nodeflow can run (:mod:`.core_classes`, plus SaveImage / PreviewImage written
+here) to call or subclass, and NODE_CLASS_MAPPINGS: those classes and every loaded pack class."""
 from __future__ import annotations
 
 import json
 import os
 import random
 import types
-from typing import Any
 
 MAX_RESOLUTION = 16384
 
@@ -78,97 +77,28 @@ class PreviewImage(SaveImage):
                 "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"}}
 
 
-class LoadImage:
-    @classmethod
-    def INPUT_TYPES(cls):
-        folder = _folder_paths().get_input_directory()
-        files = sorted(f for f in os.listdir(folder) if os.path.isfile(os.path.join(
-            folder, f))) if os.path.isdir(folder) else []
-        return {"required": {"image": (files, {"image_upload": True})}}
-
-    CATEGORY = "image"
-    RETURN_TYPES = ("IMAGE", "MASK")
-    FUNCTION = "load_image"
-
-    def load_image(self, image):
-        import numpy as np
-        import torch
-        from PIL import Image, ImageOps
-
-        path = _folder_paths().get_annotated_filepath(image)
-        img = ImageOps.exif_transpose(Image.open(path))
-        rgb = torch.from_numpy(np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0)[None]
-        if "A" in img.getbands():
-            alpha = np.asarray(img.getchannel("A"), dtype=np.float32) / 255.0
-            mask = 1.0 - torch.from_numpy(alpha)
-        else:
-            mask = torch.zeros(rgb.shape[1:3], dtype=torch.float32)
-        return (rgb, mask.unsqueeze(0))
-
-
-class ImageScale:
-    upscale_methods = ["nearest-exact", "bilinear", "area", "bicubic", "lanczos"]
-    crop_methods = ["disabled", "center"]
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {"image": ("IMAGE",), "upscale_method": (cls.upscale_methods,),
-                             "width": ("INT", {"default": 512, "min": 0, "max": MAX_RESOLUTION}),
-                             "height": ("INT", {"default": 512, "min": 0,
-                                                "max": MAX_RESOLUTION}),
-                             "crop": (cls.crop_methods,)}}
-
-    RETURN_TYPES = ("IMAGE",)
-    FUNCTION = "upscale"
-    CATEGORY = "image/upscaling"
-
-    def upscale(self, image, upscale_method, width, height, crop):
-        from comfy.utils import common_upscale
-
-        if width == 0 and height == 0:
-            return (image,)
-        h, w = image.shape[1], image.shape[2]
-        width = width or max(1, round(w * height / h))
-        height = height or max(1, round(h * width / w))
-        samples = image.movedim(-1, 1)
-        return (common_upscale(samples, width, height, upscale_method, crop).movedim(1, -1),)
-
-
-class ImageScaleBy(ImageScale):
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {"image": ("IMAGE",), "upscale_method": (cls.upscale_methods,),
-                             "scale_by": ("FLOAT", {"default": 1.0, "min": 0.01, "max": 8.0,
-                                                    "step": 0.01})}}
-
-    FUNCTION = "upscale_by"
-
-    def upscale_by(self, image, upscale_method, scale_by):
-        from comfy.utils import common_upscale
-
-        width = round(image.shape[2] * scale_by)
-        height = round(image.shape[1] * scale_by)
-        samples = image.movedim(-1, 1)
-        return (common_upscale(samples, width, height, upscale_method, "disabled")
-                .movedim(1, -1),)
-
-
-CORE = {"SaveImage": SaveImage, "PreviewImage": PreviewImage, "LoadImage": LoadImage,
-        "ImageScale": ImageScale, "ImageScaleBy": ImageScaleBy}
+CORE = {"SaveImage": SaveImage, "PreviewImage": PreviewImage}
+"""Written here (packs subclass them and reach for their attributes); the other core classes
+are backed by nodeflow's nodes (:mod:`.core_classes`)."""
 
 
 def module() -> types.ModuleType:
     from .missing import partial_module
 
     mod = partial_module("nodes", "nodeflow's stand-in for ComfyUI's nodes.py")
+    from .core_classes import IN_NODES_PY, common_ksampler, core_classes
+
+    backed = core_classes()
     mod.MAX_RESOLUTION = MAX_RESOLUTION
-    mod.NODE_CLASS_MAPPINGS = dict(CORE)
-    mod.NODE_DISPLAY_NAME_MAPPINGS = {"PreviewImage": "Preview Image",
-                                      "LoadImage": "Load Image", "SaveImage": "Save Image",
-                                      "ImageScale": "Upscale Image",
-                                      "ImageScaleBy": "Upscale Image By"}
+    mod.NODE_CLASS_MAPPINGS = {**backed, **CORE}
+    mod.NODE_DISPLAY_NAME_MAPPINGS = {
+        **{name: cls.__nodeflow_backed__.node_def.display_name for name, cls in backed.items()},
+        "PreviewImage": "Preview Image", "SaveImage": "Save Image"}
     mod.EXTENSION_WEB_DIRS = {}
+    mod.common_ksampler = common_ksampler
     mod.interrupt_processing = lambda value=True: None
-    for name, cls in CORE.items():
-        setattr(mod, name, cls)
+    mod.before_node_execution = lambda: None
+    for name, cls in {**backed, **CORE}.items():
+        if name in IN_NODES_PY or name in CORE:
+            setattr(mod, name, cls)
     return mod

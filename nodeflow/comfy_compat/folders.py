@@ -36,6 +36,7 @@ def make_folder_paths(settings: Settings) -> types.ModuleType:
     """The ``folder_paths`` module for packs, bound to ``settings``."""
     mod = types.ModuleType("folder_paths", "nodeflow's stand-in for ComfyUI's folder_paths")
     mod.__nodeflow_shim__ = True
+    mod.__nodeflow_settings__ = settings  # for the core classes' model lists and checks
     mod.supported_pt_extensions = set(SUPPORTED_PT_EXTENSIONS)
     mod.base_path = str(settings.base_dir)
     mod.models_dir = str(settings.models_dir)

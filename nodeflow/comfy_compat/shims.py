@@ -16,7 +16,7 @@ from ..paths import shipped_dir
 from ..settings import Settings
 from . import runtime
 from .folders import make_folder_paths
-from .missing import MissingComfyAPI, MissingFinder, missing_module, partial_module
+from .missing import MissingFinder, missing_module, partial_module
 
 _FINDER = MissingFinder()
 
@@ -263,45 +263,14 @@ def _cli_args() -> types.ModuleType:
     return mod
 
 
-class PromptServer:
-    """``server.PromptServer``: ``instance.routes`` (an aiohttp RouteTableDef the server
-    mounts with its own security rules) and ``instance.send_sync`` (websocket messages)."""
-
-    instance: "PromptServer"
-
-    def __init__(self) -> None:
-        from aiohttp import web
-
-        self.routes = web.RouteTableDef()
-        self.client_id = None
-        self.last_node_id = None
-        self.last_prompt_id = None
-        self.supports = ["custom_nodes_from_web"]
-
-    def send_sync(self, event: str, data: Any, sid: str | None = None) -> None:
-        runtime.send(event, data, sid)
-
-    async def send(self, event: str, data: Any, sid: str | None = None) -> None:
-        runtime.send(event, data, sid)
-
-    async def send_json(self, event: str, data: Any, sid: str | None = None) -> None:
-        runtime.send(event, data, sid)
-
-    def add_on_prompt_handler(self, handler: Any) -> None:
-        raise MissingComfyAPI("server.PromptServer.add_on_prompt_handler")
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        from .missing import Missing, record
-        record(f"server.PromptServer.instance.{name}")
-        return Missing(f"server.PromptServer.instance.{name}")
-
-
 def _server() -> types.ModuleType:
+    from .prompt_server import PromptServer
+
     mod = partial_module("server", "nodeflow's server.PromptServer for ComfyUI packs")
     PromptServer.instance = PromptServer()
     mod.PromptServer = PromptServer
+    mod.BinaryEventTypes = types.SimpleNamespace(
+        PREVIEW_IMAGE=runtime.PREVIEW_IMAGE, UNENCODED_PREVIEW_IMAGE=runtime.UNENCODED_PREVIEW_IMAGE)
     return mod
 
 

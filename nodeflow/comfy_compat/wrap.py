@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from ..declare import InputSpec, NodeDef, OutputSpec
 from ..errors import NodeError
-from ..fields import REQUIRED, FieldSpec
+from ..fields import REQUIRED, SOCKET_WIDGET, FieldSpec
 from ..flow import ExecutionBlocker
 from ..types import AnyType, socket_by_name
 from ..workflow import as_link
@@ -148,6 +148,8 @@ def _input_spec(name: str, kind: Any, opts: dict, optional: bool) -> InputSpec:
     if optional and socket.is_literal() and "default" not in opts:
         default = None
     upload = "image" if opts.get("image_upload") else None
+    # forceInput: a socket in the editor, never a widget; required means linked (or given)
+    socket_only = bool(opts.get("forceInput") or opts.get("defaultInput")) and socket.is_literal()
     spec = FieldSpec(
         default=default if (default is not None or optional or not socket.is_literal())
         else PRIMITIVE_DEFAULTS.get(kind),
@@ -160,7 +162,9 @@ def _input_spec(name: str, kind: Any, opts: dict, optional: bool) -> InputSpec:
         display_name=opts.get("display_name") if isinstance(opts.get("display_name"), str)
         else None,
         control_after_generate=bool(opts.get("control_after_generate")), upload=upload,
-        lazy=bool(opts.get("lazy")))
+        widget=SOCKET_WIDGET if socket_only else None, lazy=bool(opts.get("lazy")))
+    if socket_only and not optional:  # ComfyUI: "required input is missing" when unlinked
+        spec = FieldSpec(**{**spec.__dict__, "default": REQUIRED})
     if not socket.is_literal() and choices is None:
         spec = FieldSpec(**{**spec.__dict__, "default": None if optional else REQUIRED})
     return InputSpec(name, socket, spec, optional)
@@ -224,6 +228,10 @@ def node_def(spec: Spec, registry: Any, pack: str) -> NodeDef:
         for value, kind, out in zip(result, out_kinds, outputs):
             if isinstance(value, ExecutionBlocker):
                 converted.append(value)
+            elif value is None:
+                # ComfyUI hands None on (context nodes return it for every empty field);
+                # nodeflow's checked values cannot be None: what it feeds does not run
+                converted.append(ExecutionBlocker(None))
             elif out.is_list:
                 converted.append([v if isinstance(v, ExecutionBlocker)
                                   else values.from_comfy(kind, v) for v in value])
@@ -287,10 +295,60 @@ def _hidden(kind: str, ctx: Any, registry: Any) -> Any:
     if kind == "unique_id":
         return ctx.node_id
     if kind == "prompt":
-        return api_prompt(ctx.workflow, registry)
+        return _comfy_export(ctx, registry, "prompt") or api_prompt(ctx.workflow, registry)
     if kind == "extra_pnginfo":
+        if "workflow" not in ctx.extra:  # as ComfyUI's editor sends it: the UI-format graph
+            ui = _comfy_export(ctx, registry, "workflow")
+            if ui:
+                ctx.extra["workflow"] = ui
         return ctx.extra
+    if kind == "dynprompt":
+        return DynamicPrompt(api_prompt(ctx.workflow, registry))
     return None
+
+
+class DynamicPrompt:
+    """ComfyUI's hidden DYNPROMPT: the running prompt, read node by node (API format)."""
+
+    def __init__(self, prompt: dict):
+        self._prompt = prompt
+
+    def get_node(self, node_id: Any) -> dict:
+        node_id = str(node_id)
+        if node_id not in self._prompt:
+            raise NodeError(f"DYNPROMPT: node '{node_id}' is not in the running prompt")
+        return self._prompt[node_id]
+
+    def has_node(self, node_id: Any) -> bool:
+        return str(node_id) in self._prompt
+
+    def all_node_ids(self) -> set[str]:
+        return set(self._prompt)
+
+    def get_original_prompt(self) -> dict:
+        return self._prompt
+
+    def get_real_node_id(self, node_id: Any) -> str:
+        return str(node_id)
+
+    def get_display_node_id(self, node_id: Any) -> str:
+        return str(node_id)
+
+    def get_parent_node_id(self, node_id: Any) -> str | None:
+        parent, _, _ = str(node_id).rpartition("/")
+        return parent or None
+
+
+def _comfy_export(ctx: Any, registry: Any, which: str) -> dict | None:
+    """The running workflow in ComfyUI's API ("prompt") or editor ("workflow") format, as a
+    ComfyUI SaveImage writes them into PNGs; None when some node has no ComfyUI counterpart."""
+    from ..comfy.export import export_api, export_ui
+
+    if ctx.workflow is None:
+        return None
+    registry = getattr(ctx, "registry", None) or registry
+    exported, problems = (export_api if which == "prompt" else export_ui)(ctx.workflow, registry)
+    return None if problems else exported
 
 
 def api_prompt(workflow: Any, registry: Any) -> dict:

@@ -19,7 +19,8 @@ from ..settings import Settings
 class NodeContext:
     def __init__(self, *, node_id: str, type_name: str, run_id: str, settings: Settings,
                  listener: Listener, interrupt: threading.Event, workflow: Any = None,
-                 models: ModelCache | None = None, extra: dict[str, Any] | None = None):
+                 models: ModelCache | None = None, extra: dict[str, Any] | None = None,
+                 registry: Any = None):
         self.node_id = node_id
         """The id of the running node in the workflow (``parent/local`` inside expansions)."""
         self.type_name = type_name
@@ -30,6 +31,9 @@ class NodeContext:
         self.extra: dict[str, Any] = extra if extra is not None else {}
         """Metadata of the run (e.g. ``extra_pnginfo`` sent by a client): read it, and add keys
         to be written into saved PNGs next to the workflow."""
+        self.registry = registry
+        """The node types of the run (None outside the executor): SaveImage exports the
+        workflow to ComfyUI's formats through it, pack nodes included."""
         self.models = models if models is not None else ModelCache()
         self.ui: dict[str, list[Any]] = {}
         self._listener = listener

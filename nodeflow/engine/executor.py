@@ -412,7 +412,7 @@ class _Run:
         return NodeContext(node_id=node_id, type_name=node_def.type_name, run_id=self.run_id,
                            settings=self.ex.settings, listener=self._node_listener(node_id),
                            interrupt=self.interrupt, workflow=self.original,
-                           models=self.ex.models, extra=self.extra)
+                           models=self.ex.models, extra=self.extra, registry=self.ex.registry)
 
     def _node_listener(self, node_id: str) -> ev.Listener:
         display = self.display.get(node_id)

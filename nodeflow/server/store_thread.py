@@ -56,6 +56,12 @@ class AsyncStore:
             self.fault = None  # damage stays reported: only db-recover and a restart end it
         return result
 
+    def call_sync(self, method: str, *args: Any) -> Any:
+        """``store.method(*args)`` on the store's thread, waited for from any thread (for
+        ComfyUI packs, whose queue reads are synchronous). Only for quick reads."""
+        fn = functools.partial(getattr(self.store, method), *args)
+        return self._pool.submit(fn).result()
+
     async def probe(self) -> Fault | None:
         """Whether a write could start now, asked on a connection of its own (so the answer
         never waits behind calls queued for the store's thread)."""

@@ -82,14 +82,16 @@ def _target_folder(root: Path, prefix: str) -> tuple[Path, str, str]:
     return target.parent, target.name, "" if subfolder == "." else subfolder
 
 
-def _workflow_texts(workflow) -> dict[str, str]:
+def _workflow_texts(workflow, registry=None) -> dict[str, str]:
     """The PNG text chunks: nodeflow's workflow, and ComfyUI's ``prompt`` and ``workflow``
-    when every node has a ComfyUI counterpart (so ComfyUI opens the image too)."""
+    when every node has a ComfyUI counterpart (built-in ones, and the nodes of installed
+    ComfyUI packs under their own names), so ComfyUI opens the image too."""
     if workflow is None:
         return {}
     from nodeflow.comfy.export import builtin_registry, comfy_chunks
 
-    return {"nodeflow": dump_workflow(workflow), **comfy_chunks(workflow, builtin_registry())}
+    return {"nodeflow": dump_workflow(workflow),
+            **comfy_chunks(workflow, registry or builtin_registry())}
 
 
 def _save_pngs(images, ctx, root: Path, prefix: str, kind: str) -> None:
@@ -98,7 +100,7 @@ def _save_pngs(images, ctx, root: Path, prefix: str, kind: str) -> None:
     folder, stem, subfolder = _target_folder(root, prefix)
     # ctx.extra (e.g. a client's extra_pnginfo) first; the workflow chunks win on a clash
     texts = {**{str(k): v if isinstance(v, str) else json.dumps(v)
-                for k, v in ctx.extra.items()}, **_workflow_texts(ctx.workflow)}
+                for k, v in ctx.extra.items()}, **_workflow_texts(ctx.workflow, ctx.registry)}
     saved = []
     for picture in image_to_pils(images):
         path = save_new_file(folder, stem, ".png", lambda f: picture.save(

@@ -67,7 +67,7 @@ def CheckpointSave(model: Model, clip: Clip, vae: Vae,
 
         tensors["v_pred"] = torch.zeros(0)  # the marker ComfyUI writes for v models
     metadata = {k: v if isinstance(v, str) else json.dumps(v)
-                for k, v in _workflow_texts(ctx.workflow).items()}
+                for k, v in _workflow_texts(ctx.workflow, ctx.registry).items()}
     metadata["modelspec.architecture"] = {"sd1": "stable-diffusion-v1", "sdxl":
                                           "stable-diffusion-xl-v1-base"}.get(
         checkpoint.arch, "stable-diffusion-v2")

@@ -258,7 +258,8 @@ def test_no_shim_without_comfy_packs_and_finder_claims_only_comfy_names(tmp_path
 def test_bench_script_counts_classes_loaded_and_smoke_runs():
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "comfy_packs.py"), str(PACKS),
-                           "--json"], env=env, capture_output=True, text=True, timeout=60)
+                           "--json", "--no-models"], env=env, capture_output=True, text=True,
+                          timeout=60)
     assert done.returncode == 0, done.stderr
     rows = {r["pack"]: r for r in json.loads(done.stdout)}
     assert (rows["test_pack_v1"]["found"], rows["test_pack_v1"]["loaded"],
@@ -268,6 +269,20 @@ def test_bench_script_counts_classes_loaded_and_smoke_runs():
         "INPUT_TYPES() failed: RuntimeError: this class is broken on purpose": 1,
         "run: needs ComfyUI internals: comfy.sample.prepare_noise": 1}
     assert (rows["test_pack_v3"]["found"], rows["test_pack_v3"]["ran"]) == (2, 2)
+
+
+def test_bench_on_pack_shaped_fixtures_with_the_tiny_model():
+    """The numbers docs/custom-nodes.md reports for bench/comfy_pack_shapes."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "comfy_packs.py"),
+                           str(ROOT / "bench" / "comfy_pack_shapes"), "--json"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = {r["pack"]: (r["found"], r["loaded"], r["ran"], r["skipped"])
+            for r in json.loads(done.stdout)}
+    assert rows == {"shape_essentials": (9, 9, 9, 0), "shape_impact": (7, 6, 3, 2),
+                    "shape_kj": (6, 6, 6, 0), "shape_rgthree": (3, 3, 3, 0),
+                    "shape_v3": (3, 3, 3, 0), "shape_was": (5, 5, 3, 1)}
 
 
 def test_latent_conditioning_blocking_and_internals_at_run_time(base):
@@ -349,7 +364,7 @@ def test_folder_paths_core_nodes_and_cli_args(base):
     assert mask.shape == (1, 6, 10) and abs(float(mask.mean()) - (1 - 128 / 255)) < 1e-6
     (scaled,) = nodes.ImageScale().upscale(image, "bilinear", 20, 0, "disabled")
     assert scaled.shape == (1, 12, 20, 3)
-    (half,) = nodes.ImageScaleBy().upscale_by(torch.rand(2, 8, 8, 3), "lanczos", 0.5)
+    (half,) = nodes.ImageScaleBy().upscale(torch.rand(2, 8, 8, 3), "lanczos", 0.5)
     assert half.shape == (2, 4, 4, 3)
     # combo choices are asked again, as ComfyUI re-reads INPUT_TYPES: a new file is a choice
     from nodeflow.engine.validate import validate

@@ -225,6 +225,12 @@ export class Editor {
     };
   }
 
+  /** Where the box (x, y, w, h) of a node (in its own units) is on the screen, for elements
+   * drawn over the canvas (a ComfyUI pack's DOM widgets). */
+  screenRect(node, box) {
+    return this.#screenRect(node, box);
+  }
+
   #screenRect(node, [x, y, w, h]) {
     const { offset, scale } = this.canvas.ds;
     const box = this.canvas.canvas.getBoundingClientRect();
@@ -297,6 +303,7 @@ export class Editor {
       if (widget.nfControl) widget.nfControl.value = spec.controls?.[widget.nfInput] ?? "fixed";
     }
     node.nf.values = { ...(spec.values ?? {}) };
+    node.nf.widgetsKept = restoreExtensionWidgets(node, ui);
     return node;
   }
 
@@ -355,9 +362,11 @@ export class Editor {
       const links = {};
       const controls = {};
       if (node.nf.missing) Object.assign(values, node.nf.values);
+      const widgets = { ...(node.nf.widgetsKept?.named ?? {}) };
       for (const widget of node.widgets ?? []) {
         if (widget.nfInput && !node.nf.missing) values[widget.nfInput] = widget.value;
         if (widget.nfControl) controls[widget.nfInput] = widget.nfControl.value;
+        if (isExtensionWidget(widget)) widgets[widget.name] = widget.value;
       }
       const reroutes = {};
       for (const input of node.inputs ?? []) {
@@ -376,7 +385,8 @@ export class Editor {
         mode: MODE_NAMES[node.mode],
         ui: { pos: Array.from(node.pos, Math.round), size: Array.from(node.size, Math.round),
               title: node.nf.missing ? node.title.replace(MISSING, "") : node.title,
-              collapsed: !!node.collapsed, pinned: !!node.pinned, reroutes,
+              collapsed: !!node.collapsed, pinned: !!node.pinned, reroutes, widgets,
+              comfyWidgets: node.nf.widgetsKept?.positional,
               color: node.nf.missing ? undefined : node.color,
               bgcolor: node.nf.missing ? undefined : node.bgcolor },
       };
@@ -1026,6 +1036,34 @@ export class Editor {
   selectedIds() {
     return Object.values(this.canvas.selected_nodes ?? {}).map((n) => n.nf?.id).filter(Boolean);
   }
+}
+
+/** A widget a ComfyUI pack's extension added (node.addWidget, addDOMWidget) that is no
+ * input: its value is kept in the node's "ui.widgets" by name. Buttons and widgets marked
+ * `serialize: false` hold no value. */
+export function isExtensionWidget(widget) {
+  return !widget.nfInput && !widget.nfControlFor && !widget.nfUploadFor && !!widget.name &&
+    widget.type !== "nodeflow-kept" && widget.type !== "button" &&
+    widget.options?.serialize !== false && widget.serialize !== false &&
+    widget.value !== undefined && typeof widget.value !== "function";
+}
+
+/** Put a file's extension widget values back (by name; values imported from ComfyUI's
+ * positional widgets_values fill the unnamed ones in order). What no widget took is kept
+ * for saving, so a file opened without the pack's extension loses nothing. */
+function restoreExtensionWidgets(node, ui) {
+  const named = { ...(ui.widgets ?? {}) };
+  const positional = [...(ui.comfyWidgets ?? [])];
+  for (const widget of node.widgets ?? []) {
+    if (!isExtensionWidget(widget)) continue;
+    if (widget.name in named) {
+      widget.value = named[widget.name];
+      delete named[widget.name];
+    } else if (positional.length) {
+      widget.value = positional.shift();
+    }
+  }
+  return { named, positional: positional.length ? positional : undefined };
 }
 
 function formatSeconds(seconds) {

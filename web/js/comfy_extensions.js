@@ -5,9 +5,13 @@
 // beforeRegisterNodeDef(nodeType, nodeData, app), nodeCreated(node, app),
 // getCustomWidgets(app) (a widget factory is called for inputs of its type), and
 // api.addEventListener(type, fn) for messages a node sends (ctx.send / send_sync).
+// Widgets an extension adds (node.addWidget, node.addDOMWidget) are saved with the workflow:
+// one named as an input of the node is that input's value (it takes over from the editor's
+// own widget), any other is kept in the node's "ui.widgets" by name.
 // Not provided: ComfyUI's Vue components, settings and sidebar APIs, app.ui, graphToPrompt,
-// loadedGraphNode (nodeflow graphs are not ComfyUI graphs), and the DOM widget API.
+// loadedGraphNode (nodeflow graphs are not ComfyUI graphs).
 import { messageListeners } from "./api.js";
+import { addDOMWidget } from "./dom_widgets.js";
 
 const extensions = [];
 const customWidgets = {};
@@ -78,6 +82,9 @@ export async function attachExtensions(editor, schemas) {
     if (!nodeType) continue;
     nodeType.comfyClass = type;
     nodeType.prototype.comfyClass = type;
+    nodeType.prototype.addDOMWidget ??= function (name, kind, element, options) {
+      return addDOMWidget(editor, this, name, kind, element, options);
+    };
     await each("beforeRegisterNodeDef", nodeType, nodeData(schema), app);
   }
   editor.onNodeCreated((node, type) => {
@@ -94,7 +101,31 @@ export async function attachExtensions(editor, schemas) {
           console.error(`ComfyUI extension ${ext.name} failed in nodeCreated:`, error);
         }
       }
+      takeOverInputs(node, schema);
     }
   });
   await each("setup", app);
+}
+
+/** A widget an extension added under the name of one of the node's inputs is that input's
+ * value from now on (as in ComfyUI, where the last widget of a name is what the prompt gets):
+ * the editor's own widget for it is removed. */
+function takeOverInputs(node, schema) {
+  // a link-only input takes no value: a widget of that name is kept in ui.widgets instead
+  const inputs = new Set(schema.inputs.filter((i) => !i.link_only).map((i) => i.name));
+  const widgets = node.widgets ?? [];
+  for (const widget of [...widgets]) {
+    if (widget.nfInput || widget.nfControlFor || widget.nfUploadFor) continue;
+    if (!inputs.has(widget.name)) continue;
+    const own = widgets.find((w) => w.nfInput === widget.name && w !== widget);
+    if (own) {
+      widget.nfControl = own.nfControl;
+      widgets.splice(widgets.indexOf(own), 1);
+    }
+    widget.nfInput = widget.name;
+    if (widget.value === undefined || widget.value === null || widget.value === "") {
+      const input = schema.inputs.find((i) => i.name === widget.name);
+      if (input.default !== undefined) widget.value = input.default;
+    }
+  }
 }

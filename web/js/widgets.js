@@ -16,7 +16,10 @@ export function acceptedTypes(input) {
 export function widgetSpecs(schema, custom = new Map()) {
   return schema.inputs.map((input) => {
     const label = input.display_name ?? input.name;
-    if (input.link_only) return { kind: "socket", name: input.name, type: input.type, label };
+    // link_only: no literal at all; widget "socket": a socket drawn without a widget
+    if (input.link_only || input.widget === "socket") {
+      return { kind: "socket", name: input.name, type: input.type, label };
+    }
     const widget = custom.has(input.widget) ? input.widget : custom.has(input.type) ? input.type : null;
     const spec = { name: input.name, label, default: input.default ?? null,
                    accepts: acceptedTypes(input) };

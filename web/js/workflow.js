@@ -3,7 +3,7 @@
 // fields), and saving a loaded graph without edits gives back the same file.
 
 const NODE_UI_KEYS = ["pos", "size", "title", "collapsed", "pinned", "color", "bgcolor",
-                      "controls", "reroutes"];
+                      "controls", "reroutes", "widgets", "comfy_widgets"];
 
 export function isWorkflow(data) {
   return data && typeof data === "object" && !Array.isArray(data) && "nodeflow" in data;
@@ -63,7 +63,8 @@ function nodeSpec(editor, doc, id, node) {
     id, type: node.type, version: node.version, values, links, outputNames, mode: node.mode,
     controls: ui.controls ?? {},
     ui: { pos: ui.pos, size: ui.size, title: ui.title, collapsed: ui.collapsed,
-          pinned: ui.pinned, color: ui.color, bgcolor: ui.bgcolor, reroutes: ui.reroutes ?? {} },
+          pinned: ui.pinned, color: ui.color, bgcolor: ui.bgcolor, reroutes: ui.reroutes ?? {},
+          widgets: ui.widgets, comfyWidgets: ui.comfy_widgets },
     meta: { loaded: node, order: Object.keys(inputs), extra, unlinked: {}, geometry: null },
   };
 }
@@ -104,9 +105,9 @@ function signature(editor) {
 }
 
 function geometry(spec) {
-  const { pos, size, title, collapsed, pinned, color, bgcolor, reroutes } = spec.ui;
+  const { pos, size, title, collapsed, pinned, color, bgcolor, reroutes, widgets } = spec.ui;
   return JSON.stringify([pos, size, title, collapsed, pinned, color ?? null, bgcolor ?? null,
-                         spec.controls, reroutes ?? {}]);
+                         spec.controls, reroutes ?? {}, widgets ?? {}]);
 }
 
 function nodeEntry(spec, meta) {
@@ -166,6 +167,9 @@ function uiOf(spec, meta) {
   if (Object.keys(controls).length) ui.controls = controls;
   // reroute points of incoming links, by input name (layout only, like everything in "ui")
   if (Object.keys(spec.ui.reroutes ?? {}).length) ui.reroutes = spec.ui.reroutes;
+  // values of widgets a ComfyUI pack's extension added that are no inputs, by name
+  if (Object.keys(spec.ui.widgets ?? {}).length) ui.widgets = spec.ui.widgets;
+  if (spec.ui.comfyWidgets?.length) ui.comfy_widgets = spec.ui.comfyWidgets;
   return ui;
 }
 
