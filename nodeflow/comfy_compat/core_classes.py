@@ -134,7 +134,7 @@ def _ctx(type_name: str):
     ctx = runtime.current_ctx()
     if ctx is not None:
         return ctx
-    from ..context import NodeContext
+    from ..engine.context import NodeContext
     from ..settings import Settings
 
     return NodeContext(node_id=f"nodes.{type_name}", type_name=type_name, run_id="comfy-compat",
@@ -235,7 +235,7 @@ class Backed:
                     raise NodeError(f"nodes.{who}: input '{name}': {exc}", input=name) from None
             value = values.from_comfy(spec.socket.type_name, value)
             if spec.accepts_literal:
-                from ..validate import literal_problem
+                from ..engine.validate import literal_problem
 
                 problem = literal_problem(spec, value, _settings())
                 if problem:
@@ -266,7 +266,7 @@ class Backed:
         return bound
 
     def _run(self, inputs: dict[str, Any]) -> tuple:
-        from ..executor import literal_inputs
+        from ..engine.executor import literal_inputs
 
         node_def = self.node_def
         kwargs = {**literal_inputs(node_def, {}), **inputs}

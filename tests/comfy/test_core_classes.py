@@ -146,7 +146,7 @@ def test_core_classes_in_process(base):
     assert next(n for n in again["nodes"] if n["type"] == "WhoRuns")["widgets_values"] == [
         "x", 7, "calm"]
     # an output a pack returns as None: what it feeds does not run, the rest does
-    from nodeflow.executor import Executor
+    from nodeflow.engine.executor import Executor
     maybe = parse_workflow({"nodeflow": 1, "nodes": {
         "m": {"type": "MaybeImage", "inputs": {"count": 4}},
         "show": {"type": "ShowValue", "inputs": {"value": {"node": "m", "output": "INT"}}},
@@ -154,7 +154,7 @@ def test_core_classes_in_process(base):
     result = Executor(registry, Settings.from_args(base)).run(maybe)
     assert result.status == "success", result.error
     assert result.outputs == {"show": {"text": ["4"]}}  # SaveImage was blocked: no images
-    from nodeflow.validate import validate
+    from nodeflow.engine.validate import validate
     missing = parse_workflow({"nodeflow": 1, "nodes": {"w": {"type": "WhoRuns",
                                                              "inputs": {"label": "x"}}}})
     assert [p.input for p in validate(missing, registry)] == ["count"]
