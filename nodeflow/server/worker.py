@@ -76,6 +76,11 @@ class Worker:
         running.interrupt.set()
         return True
 
+    def cancel_running(self, prompt_ids: list[str]) -> int:
+        """Deleting from the queue removes pending prompts only (as in ComfyUI); the running
+        one is stopped with /interrupt. (The cluster's queue interrupts remote runs here.)"""
+        return 0
+
     async def queue_info(self) -> dict[str, Any]:
         """ComfyUI's exec_info; the last known count while the database cannot answer."""
         try:
