@@ -59,6 +59,10 @@ class WorkerActor:
             (self.scratch / "input").symlink_to(head_base / "input")
 
     async def describe(self) -> dict[str, Any]:
+        """What this worker can run, asked again each time (model files come and go)."""
+        from .capabilities import describe
+
+        self.caps = await asyncio.to_thread(describe, self.registry, self.settings)
         return {"caps": self.caps.to_json(), "incarnation": self.incarnation,
                 "node_id": self.node_id, "same_node": self.same_node, "pid": os.getpid(),
                 "gpu_ids": [str(g) for g in ray.get_gpu_ids()], "scratch": str(self.scratch),

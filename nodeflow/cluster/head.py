@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,8 @@ MAX_ATTEMPTS = 3
 WINDOW = 32
 """How many pending prompts the scheduler looks at (in queue order) per round."""
 HOLDS_KEPT = 8
+LOCALITY_WAIT_S = 5.0
+"""How long a prompt waits for the busy worker that holds its models (see scheduler)."""
 LOST = (RayActorError, ActorUnavailableError)
 SHARD_TERMINAL = frozenset({"execution_success", "execution_error", "execution_interrupted"})
 
@@ -99,6 +102,8 @@ class ClusterQueue:
         self.files = ReturnedFiles(settings)
         self.fanouts: dict[str, FanOutRun] = {}
         self.skips: dict[str, int] = {}
+        self.since: dict[str, float] = {}
+        self.refresh_asked: set[str] = set()
         self.needs: dict[str, Needs] = {}
         self.input_refs: dict[str, Any] = {}
         self.last_error: str | None = None
@@ -284,20 +289,28 @@ class ClusterQueue:
                 await self._finish(item.prompt_id, failed_outcome(
                     item.prompt_id, "WorkflowError", f"this prompt cannot run any more: {exc}"))
                 continue
+            since = self.since.setdefault(item.prompt_id, time.monotonic())
             jobs[item.prompt_id] = (Job(item.prompt_id, order, needs, pending.attempts,
-                                        pending.last_worker,
-                                        self.skips.get(item.prompt_id, 0)), item, None, None)
+                                        pending.last_worker, self.skips.get(item.prompt_id, 0),
+                                        since), item, None, None)
         everyone = [w.view() for w in self.workers if w.caps is not None]
         for key, (job, item, group, _) in list(jobs.items()):
             reasons = unrunnable(job, everyone, self.head_caps)
             if reasons and group is None:
                 del jobs[key]
+                if key not in self.refresh_asked:  # a model file added since they started?
+                    self.refresh_asked.add(key)
+                    self._spawn(self._refresh())
+                    continue
                 await self._finish(item.prompt_id, failed_outcome(
                     item.prompt_id, "NoCapableWorker", "no worker can run this prompt: "
                     + " | ".join(reasons)))
         views = {w.name: w for w in everyone}
         plan = assign([j for j, *_ in jobs.values()], [views[w.name] for w in idle],
-                      everyone, self.head_caps)
+                      everyone, self.head_caps, now=time.monotonic(),
+                      hold_s=LOCALITY_WAIT_S)
+        if len(plan) < min(len(idle), len(jobs)):  # some held back for affinity: look again
+            asyncio.get_running_loop().call_later(LOCALITY_WAIT_S, self.wake)
         for job, view in plan:
             _, item, group, index = jobs[job.key]
             worker = next(w for w in self.workers if w.name == view.name)
@@ -305,12 +318,23 @@ class ClusterQueue:
                 if not await self.store.call("take", item.prompt_id, worker.name):
                     continue  # deleted meanwhile
                 self.skips.pop(item.prompt_id, None)
+                self.since.pop(item.prompt_id, None)
             else:
                 del group.waiting[index]
             self._start(worker, Running(job.key, item, job, group, index))
-        for job, *_ in jobs.values():
-            if job.skipped:
-                self.skips[job.key] = job.skipped
+        self.since = {k: v for k, v in self.since.items() if k in jobs}
+        self.skips = {job.key: job.skipped for job, *_ in jobs.values() if job.skipped}
+
+    async def _refresh(self) -> None:
+        """Ask every worker that is up for its capabilities again (its model lists)."""
+        for worker in self.workers:
+            if worker.state in ("idle", "running"):
+                try:
+                    info = await worker.actor.describe.remote()
+                except LOST:
+                    continue
+                worker.caps = Capabilities.from_json(info["caps"])
+        self.wake()
 
     def _needs(self, key: str, workflow: dict) -> Needs:
         if key not in self.needs:
@@ -518,6 +542,8 @@ class ClusterQueue:
                 raise
             self._unrecorded.pop(0)
             self.needs.pop(prompt_id, None)
+            self.refresh_asked.discard(prompt_id)
+            self.since.pop(prompt_id, None)
             await self.broadcast_status()
 
 
@@ -527,6 +553,4 @@ def _lost_reason(attempts: int) -> str:
 
 
 def _now_ms() -> int:
-    import time
-
     return int(time.time() * 1000)

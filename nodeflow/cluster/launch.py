@@ -36,12 +36,14 @@ class ClusterOptions:
     """How often Ray restarts a worker whose process died (-1: always)."""
 
 
-def connect(options: ClusterOptions) -> None:
-    """ray.init for the head; raises :class:`ClusterUnavailable`."""
+def connect(options: ClusterOptions, settings: Settings) -> None:
+    """ray.init for the head (the job: its runtime_env ships custom_nodes to every worker);
+    raises :class:`ClusterUnavailable`."""
     import ray
     from ray.exceptions import AuthenticationError
 
-    kwargs: dict[str, Any] = {"namespace": NAMESPACE, "logging_level": logging.WARNING}
+    kwargs: dict[str, Any] = {"namespace": NAMESPACE, "logging_level": logging.WARNING,
+                              "runtime_env": shipped_custom_nodes(settings.custom_nodes_dir)}
     if options.address:
         kwargs["address"] = options.address
     else:
@@ -49,14 +51,28 @@ def connect(options: ClusterOptions) -> None:
                       num_cpus=max(os.cpu_count() or 1, options.cpu_workers or 0))
     try:
         ray.init(**kwargs)
-    except AuthenticationError:
-        raise ClusterUnavailable(
-            f"the Ray cluster at {options.address or 'this machine'} refused this process's "
-            "token: copy the cluster's token (`ray get-auth-token` on the head machine) into "
-            "~/.ray/auth_token here, or set RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH") from None
-    except (ConnectionError, RuntimeError, ValueError) as exc:
+    except (AuthenticationError, ConnectionError, RuntimeError, ValueError) as exc:
+        if _refused_token(exc):
+            raise ClusterUnavailable(
+                f"the Ray cluster at {options.address or 'this machine'} refused this "
+                "process's token: copy the cluster's token (`ray get-auth-token` on the "
+                "machine that ran `ray start --head`) into ~/.ray/auth_token here, or set "
+                "RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH") from None
         raise ClusterUnavailable(f"cannot join the Ray cluster at {options.address}: "
-                                 f"{str(exc).splitlines()[0] if str(exc) else exc}") from None
+                                 f"{str(exc).splitlines()[0] if str(exc) else exc} (is "
+                                 "`ray start` running there, and its ports open?)") from None
+
+
+def _refused_token(exc: BaseException | None) -> bool:
+    """Whether Ray gave up because the cluster refused our token (Ray wraps that in a
+    ConnectionError after retrying for about 20 s)."""
+    from ray.exceptions import AuthenticationError
+
+    while exc is not None:
+        if isinstance(exc, AuthenticationError) or "InvalidAuthToken" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def worker_slots(options: ClusterOptions) -> list[tuple[str, dict[str, Any]]]:
@@ -78,11 +94,11 @@ def create_workers(settings: Settings, options: ClusterOptions) -> list[tuple[st
     from .actor import WorkerActor
 
     head_node = ray.get_runtime_context().get_node_id()
-    runtime_env = shipped_custom_nodes(settings.custom_nodes_dir)
+    shipped = bool(ray.get_runtime_context().runtime_env.get("working_dir"))
     actor_class = ray.remote(WorkerActor)
     worker_options = {
         "head_base": str(settings.base_dir), "head_node_id": head_node,
-        "shipped_custom_nodes": runtime_env is not None,
+        "shipped_custom_nodes": shipped,
         "settings": {"allow_pickle": settings.allow_pickle, "precision": settings.precision,
                      "max_pixels": settings.max_pixels,
                      "max_text_chars": settings.max_text_chars,
@@ -92,7 +108,7 @@ def create_workers(settings: Settings, options: ClusterOptions) -> list[tuple[st
     for name, resources in worker_slots(options):
         handle = actor_class.options(
             name=f"nodeflow-worker-{name}", max_restarts=options.max_restarts,
-            max_task_retries=0, runtime_env=runtime_env, **resources).remote(worker_options)
+            max_task_retries=0, **resources).remote(worker_options)
         actors.append((name, handle))
     log.info("nodeflow: %d workers on the Ray cluster (%s)", len(actors),
              ", ".join(n for n, _ in actors))
@@ -100,7 +116,8 @@ def create_workers(settings: Settings, options: ClusterOptions) -> list[tuple[st
 
 
 def shipped_custom_nodes(folder: Path) -> dict[str, Any] | None:
-    """The runtime_env that ships the user's custom_nodes folder to every worker."""
+    """The job's runtime_env: the user's custom_nodes folder, shipped to every worker (which
+    starts in its copy)."""
     if not folder.is_dir() or not any(folder.iterdir()):
         return None
     return {"working_dir": str(folder), "excludes": SHIPPED_EXCLUDES}

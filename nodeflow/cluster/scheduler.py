@@ -5,7 +5,9 @@ A pure function over plain records, so it is tested without Ray. Scores per (run
 lower is better: 0 the worker already holds every model the run names; 1 no worker holds
 them (whoever loads them steals nothing); 2 another worker holds them (loading here doubles
 the work). A retried run prefers any worker but the one it was lost on. Ties go to queue
-order. A run passed over ``max_skips`` times is placed first, on its best idle worker.
+order. A run whose models another (busy) worker holds waits up to ``hold_s`` for that
+worker before an idle one loads them too. A run passed over ``max_skips`` times is placed
+first, on its best idle worker.
 """
 from __future__ import annotations
 
@@ -24,6 +26,8 @@ class Job:
     attempts: int = 0
     last_worker: str | None = None
     skipped: int = 0
+    since: float = 0.0
+    """When the scheduler first saw it waiting (time.monotonic())."""
 
 
 @dataclass
@@ -46,7 +50,8 @@ def score(job: Job, worker: WorkerView, others: list[WorkerView]) -> int:
 
 
 def assign(jobs: list[Job], idle: list[WorkerView], everyone: list[WorkerView],
-           head: Capabilities, max_skips: int = 4) -> list[tuple[Job, WorkerView]]:
+           head: Capabilities, max_skips: int = 4, *, now: float = 0.0,
+           hold_s: float = 0.0) -> list[tuple[Job, WorkerView]]:
     """Pairs to start now. ``everyone``: every worker that is up (busy ones hold models too).
     Updates ``skipped`` on the runs passed over."""
     free = list(idle)
@@ -59,6 +64,8 @@ def assign(jobs: list[Job], idle: list[WorkerView], everyone: list[WorkerView],
         candidates = [(score(j, w, everyone), j.order, i, j, w)
                       for j in ([starved] if starved else waiting)
                       for i, w in enumerate(free) if capable[j.key, w.name]]
+        if not starved:  # let a run wait a little for the busy worker that holds its models
+            candidates = [c for c in candidates if c[0] % 3 < 2 or now - c[3].since >= hold_s]
         if not candidates:
             break
         _, _, _, job, worker = min(candidates, key=lambda c: c[:3])

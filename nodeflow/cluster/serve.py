@@ -21,7 +21,7 @@ async def cluster_queue(registry: Registry, settings: Settings, config: ServerCo
     options: launch.ClusterOptions = config.cluster
     if not ray.is_initialized():
         handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
-        await asyncio.to_thread(launch.connect, options)
+        await asyncio.to_thread(launch.connect, options, settings)
         for number, handler in handlers.items():  # Ray's own would end the process at once,
             if handler is not None:               # skipping the graceful shutdown
                 signal.signal(number, handler)
