@@ -55,7 +55,8 @@ class WorkerActor:
             (self.scratch / "custom_nodes").symlink_to(Path.cwd())
         elif self.same_node and (head_base / "custom_nodes").is_dir():
             (self.scratch / "custom_nodes").symlink_to(head_base / "custom_nodes")
-        if self.same_node and (head_base / "input").is_dir():
+        if self.same_node and head_base.is_dir():  # the head's own folder: nothing to ship
+            (head_base / "input").mkdir(exist_ok=True)
             (self.scratch / "input").symlink_to(head_base / "input")
 
     async def describe(self) -> dict[str, Any]:

@@ -63,6 +63,7 @@ class Remote:
                 "running": self.job.item.prompt_id if self.job else None,
                 "node_id": self.info.get("node_id"), "pid": self.info.get("pid"),
                 "gpu_ids": self.info.get("gpu_ids"), "loads": self.info.get("loads"),
+                "shares_head_files": self.info.get("same_node"),
                 "schema": self.caps.digest if self.caps else None,
                 "pack_failures": self.info.get("failures", [])}
 
@@ -132,6 +133,14 @@ class ClusterQueue:
     def interrupt(self, prompt_id: str | None = None) -> bool:
         """Interrupt the named prompt (all its shards), or every running one."""
         hit = False
+        for group in list(self.fanouts.values()):
+            if prompt_id in (None, group.item.prompt_id) and group.waiting:
+                group.waiting.clear()  # shards not started yet never start
+                group.terminal = group.terminal or ["execution_interrupted", {
+                    "prompt_id": group.item.prompt_id, "node_id": None, "node_type": None,
+                    "executed": [], "timestamp": _now_ms()}]
+                self._spawn(self._group_done(group))
+                hit = True
         for worker in self.workers:
             job = worker.job
             if job is not None and prompt_id in (None, job.item.prompt_id):
@@ -273,8 +282,8 @@ class ClusterQueue:
         if not idle:
             return
         window = await self.store.call("pending_window", WINDOW)
-        for pending in window:
-            if fanout.requested(pending.item.extra_data) is not None:
+        for pending in window:  # one fan-out at a time; its shards go before the queue
+            if not self.fanouts and fanout.requested(pending.item.extra_data) is not None:
                 await self._start_fanout(pending.item)
         window = [p for p in window if fanout.requested(p.item.extra_data) is None]
         jobs: dict[str, tuple[Job, QueueItem, FanOutRun | None, int | None]] = {}
@@ -286,8 +295,7 @@ class ClusterQueue:
             try:
                 needs = self._needs(item.prompt_id, item.workflow)
             except Exception as exc:  # the registry changed under a queued prompt
-                await self._finish(item.prompt_id, failed_outcome(
-                    item.prompt_id, "WorkflowError", f"this prompt cannot run any more: {exc}"))
+                await self._fail(item, "WorkflowError", f"this prompt cannot run any more: {exc}")
                 continue
             since = self.since.setdefault(item.prompt_id, time.monotonic())
             jobs[item.prompt_id] = (Job(item.prompt_id, order, needs, pending.attempts,
@@ -302,9 +310,8 @@ class ClusterQueue:
                     self.refresh_asked.add(key)
                     self._spawn(self._refresh())
                     continue
-                await self._finish(item.prompt_id, failed_outcome(
-                    item.prompt_id, "NoCapableWorker", "no worker can run this prompt: "
-                    + " | ".join(reasons)))
+                await self._fail(item, "NoCapableWorker", "no worker can run this prompt: "
+                                 + " | ".join(reasons))
         views = {w.name: w for w in everyone}
         plan = assign([j for j, *_ in jobs.values()], [views[w.name] for w in idle],
                       everyone, self.head_caps, now=time.monotonic(),
@@ -351,8 +358,7 @@ class ClusterQueue:
             shards = await asyncio.to_thread(fanout.shard_workflows, spec, item.workflow,
                                              self.registry, self.settings)
         except fanout.FanOutError as exc:
-            await self._finish(item.prompt_id, failed_outcome(item.prompt_id, "FanOutError",
-                                                              str(exc)))
+            await self._fail(item, "FanOutError", str(exc))
             return
         group = FanOutRun(item, shards)
         needs = self._needs(item.prompt_id, item.workflow)
@@ -469,14 +475,25 @@ class ClusterQueue:
                 if worker.job is not None and worker.job.group is group:
                     worker.actor.interrupt.remote(worker.job.key)
             group.waiting.clear()
+        await self._group_done(group)
+
+    async def _group_done(self, group: FanOutRun) -> None:
+        """Record the fan-out once no shard waits or runs any more."""
         if group.waiting or any(w.job is not None and w.job.group is group
                                 for w in self.workers):
             return
-        del self.fanouts[group.item.prompt_id]
+        if self.fanouts.pop(group.item.prompt_id, None) is None:
+            return  # recorded already
         ordered = [group.results[i] for i in sorted(group.results)]
         failed = next((r for r in ordered if r["status"] != "success"), None)
         status = failed["status"] if failed else "success"
-        if group.terminal is None:
+        if failed is None and group.terminal is not None:  # interrupted before all started
+            status = "interrupted"
+        if group.terminal is None and failed is not None:  # a shard lost too often
+            error = failed.get("error") or {}
+            group.terminal = failed_outcome(group.item.prompt_id, error.get("type", "Error"),
+                                            error.get("message", "")).messages[0]
+        elif group.terminal is None:
             group.terminal = ["execution_success", {"prompt_id": group.item.prompt_id,
                                                     "timestamp": _now_ms()}]
         client = group.item.client_id
@@ -510,14 +527,24 @@ class ClusterQueue:
                 running.group.waiting[running.shard] = dataclasses.replace(
                     job, attempts=attempts, last_worker=worker.name)
         elif attempts >= MAX_ATTEMPTS:
-            await self._finish(item.prompt_id, failed_outcome(item.prompt_id, "WorkerLost",
-                                                              _lost_reason(attempts)))
+            await self._fail(item, "WorkerLost", _lost_reason(attempts))
         else:
-            await self.store.call("requeue", item.prompt_id)
+            try:
+                await self.store.call("requeue", item.prompt_id)
+            except StoreFailed as exc:  # it stays 'running'; the next start marks it failed
+                log.error("prompt %s could not be requeued: %s", item.prompt_id, exc.message)
             await self.broadcast_status()
         self.wake()
 
     # -- recording --------------------------------------------------------------------------
+
+    async def _fail(self, item: QueueItem, kind: str, reason: str) -> None:
+        """End a prompt that cannot run, telling its client as a run's error would."""
+        outcome = failed_outcome(item.prompt_id, kind, reason)
+        self.hub.post(*outcome.messages[0], item.client_id)
+        self.hub.post("executing", {"node": None, "display_node": None,
+                                    "prompt_id": item.prompt_id}, item.client_id)
+        await self._finish(item.prompt_id, outcome)
 
     async def _finish(self, prompt_id: str, outcome: Outcome) -> None:
         self._unrecorded.append((prompt_id, outcome))

@@ -144,6 +144,28 @@ def test_interrupt_reaches_a_remote_run(server):
     assert status == 200 and answer == {"interrupted": True}
     entry = server.wait_done(prompt_id, timeout=20)
     assert status_of(entry) == "interrupted" and time.monotonic() - asked < 10
+    deleted = server.queue(one_node("Wait", seconds=60.0))
+    running_on(server, deleted)
+    status, answer = server.request("POST", "/queue", {"delete": [deleted]})
+    assert status == 200 and answer == {"removed": 1}
+    assert status_of(server.wait_done(deleted, timeout=20)) == "interrupted"
+
+
+def test_an_input_image_reaches_a_worker_on_another_node_by_content(server):
+    from PIL import Image
+
+    (server.base / "input").mkdir(exist_ok=True)
+    Image.new("RGB", (8, 8), (200, 30, 60)).save(server.base / "input" / "red.png")
+    assert not any(w["shares_head_files"] for w in workers(server))  # so the file must travel
+    entry = server.wait_done(server.queue({"nodeflow": 1, "nodes": {
+        "load": {"type": "LoadImage", "inputs": {"image": "red.png"}},
+        "save": {"type": "SaveImage", "inputs": {"images": {"node": "load", "output": "image"},
+                                                 "prefix": "shipped"}}}}), timeout=60)
+    assert status_of(entry) == "success", entry["nodeflow"]
+    saved = entry["outputs"]["save"]["images"][0]["filename"]
+    assert saved == "shipped_00001.png"
+    with Image.open(server.base / "output" / saved) as picture:
+        assert picture.convert("RGB").getpixel((4, 4)) == (200, 30, 60)
 
 
 def test_a_killed_worker_loses_nothing_its_prompt_finishes_on_the_other(server, cluster):
