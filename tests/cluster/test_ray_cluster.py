@@ -231,7 +231,8 @@ def test_two_hundred_prompts_all_complete_exactly_once(server, tmp_path):
 
 
 def test_a_wrong_cluster_token_is_one_clear_sentence(cluster, tmp_path):
-    env = {**os.environ, "RAY_AUTH_TOKEN": "not-the-token-" + "0" * 20}
+    env = {**os.environ, "RAY_AUTH_TOKEN": "not-the-token-" + "0" * 20,
+           "RAY_gcs_server_port_wait_time_s": "2"}  # Ray's retries: ~20 s by default
     env.pop("RAY_AUTH_TOKEN_PATH")
     done = subprocess.run([sys.executable, "-m", "nodeflow", "serve", "--base-dir",
                            str(tmp_path), "--port", "0", "--ray", cluster.address], env=env,
