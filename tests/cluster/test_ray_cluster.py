@@ -151,6 +151,12 @@ def test_interrupt_reaches_a_remote_run(server):
     assert status_of(server.wait_done(deleted, timeout=20)) == "interrupted"
 
 
+def test_a_node_error_is_a_result_never_retried(server):
+    entry = server.wait_done(server.queue(one_node("Raise", kind="ValueError")), timeout=30)
+    assert status_of(entry) == "error" and entry["nodeflow"]["attempts"] == 1
+    assert "boom" in entry["nodeflow"]["error"]["message"]
+
+
 def test_an_input_image_reaches_a_worker_on_another_node_by_content(server):
     from PIL import Image
 
