@@ -67,8 +67,7 @@ class WorkerActor:
         return {"caps": self.caps.to_json(), "incarnation": self.incarnation,
                 "node_id": self.node_id, "same_node": self.same_node, "pid": os.getpid(),
                 "gpu_ids": [str(g) for g in ray.get_gpu_ids()], "scratch": str(self.scratch),
-                "loads": self.executor.models.loads, "failures": self.registry.failures_json(),
-                "input_hashes": sorted(set(self.inputs.values()))}
+                "loads": self.executor.models.loads, "failures": self.registry.failures_json()}
 
     async def interrupt(self, key: str) -> bool:
         event = self.runs.get(key)

@@ -36,6 +36,8 @@ MAX_ATTEMPTS = 3
 WINDOW = 32
 """How many pending prompts the scheduler looks at (in queue order) per round."""
 HOLDS_KEPT = 8
+INPUT_REFS_KEPT = 64
+"""Input images kept in Ray's object store (by content hash) for the next prompts."""
 LOCALITY_WAIT_S = 5.0
 """How long a prompt waits for the busy worker that holds its models (see scheduler)."""
 LOST = (RayActorError, ActorUnavailableError)
@@ -51,7 +53,6 @@ class Remote:
     caps: Capabilities | None = None
     info: dict[str, Any] = field(default_factory=dict)
     holds: list[ModelRef] = field(default_factory=list)
-    shipped: set[str] = field(default_factory=set)
     job: "Running | None" = None
     restarts: int = 0
 
@@ -105,6 +106,7 @@ class ClusterQueue:
         self.skips: dict[str, int] = {}
         self.since: dict[str, float] = {}
         self.refresh_asked: set[str] = set()
+        self._refreshing: asyncio.Task | None = None
         self.needs: dict[str, Needs] = {}
         self.input_refs: dict[str, Any] = {}
         self.last_error: str | None = None
@@ -236,7 +238,7 @@ class ClusterQueue:
                 await asyncio.sleep(0.5)
                 continue
             worker.caps = Capabilities.from_json(info.pop("caps"))
-            worker.info, worker.holds, worker.shipped = info, [], set(info["input_hashes"])
+            worker.info, worker.holds = info, []
             worker.state = "idle"
             if worker.caps.digest != self.head_caps.digest:
                 log.warning("worker %s has other node packs than the server (schema %s, "
@@ -282,9 +284,8 @@ class ClusterQueue:
         if not idle:
             return
         window = await self.store.call("pending_window", WINDOW)
-        for pending in window:  # one fan-out at a time; its shards go before the queue
-            if not self.fanouts and fanout.requested(pending.item.extra_data) is not None:
-                await self._start_fanout(pending.item)
+        if window and not self.fanouts and fanout.requested(window[0].item.extra_data):
+            await self._start_fanout(window[0].item)  # its turn: its shards go first
         window = [p for p in window if fanout.requested(p.item.extra_data) is None]
         jobs: dict[str, tuple[Job, QueueItem, FanOutRun | None, int | None]] = {}
         for group in self.fanouts.values():
@@ -308,7 +309,8 @@ class ClusterQueue:
                 del jobs[key]
                 if key not in self.refresh_asked:  # a model file added since they started?
                     self.refresh_asked.add(key)
-                    self._spawn(self._refresh())
+                    self._refreshing = self._spawn(self._refresh())
+                if not self._refreshing.done():
                     continue
                 await self._fail(item, "NoCapableWorker", "no worker can run this prompt: "
                                  + " | ".join(reasons))
@@ -362,6 +364,13 @@ class ClusterQueue:
             return
         group = FanOutRun(item, shards)
         needs = self._needs(item.prompt_id, item.workflow)
+        reasons = unrunnable(Job(item.prompt_id, 0, needs),
+                             [w.view() for w in self.workers if w.caps is not None],
+                             self.head_caps)
+        if reasons:
+            await self._fail(item, "NoCapableWorker", "no worker can run this prompt: "
+                             + " | ".join(reasons))
+            return
         for index in range(len(shards)):
             group.waiting[index] = Job(f"{item.prompt_id}#{index}", -len(shards) + index, needs)
         self.fanouts[item.prompt_id] = group
@@ -420,8 +429,9 @@ class ClusterQueue:
             await self._finish(item.prompt_id, result)
 
     async def _inputs(self, worker: Remote, needs: Needs) -> dict[str, tuple[str, Any]]:
-        """Input images by content hash; bytes go into Ray's object store once per hash, and
-        only to workers that do not have them (none to a worker on the head's machine)."""
+        """Input images by content hash: the bytes go into Ray's object store once per hash
+        and travel only to a worker that lacks that hash under that name (it fetches the
+        reference only then); a worker on the head's machine reads the head's folder."""
         if not needs.uploads or worker.info.get("same_node"):
             return {}
         found = await asyncio.to_thread(read_inputs, self.settings, needs.uploads)
@@ -429,9 +439,10 @@ class ClusterQueue:
         for name, data in found.items():
             digest = content_hash(data)
             if digest not in self.input_refs:
+                while len(self.input_refs) >= INPUT_REFS_KEPT:  # unpin the oldest
+                    self.input_refs.pop(next(iter(self.input_refs)))
                 self.input_refs[digest] = ray.put(data)
             shipped[name] = (digest, self.input_refs[digest])
-            worker.shipped.add(digest)
         return shipped
 
     def _stored_files(self, incarnation: str, files: dict) -> None:

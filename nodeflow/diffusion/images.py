@@ -6,14 +6,11 @@ IMAGE is float32 [batch, height, width, channels] in 0..1 with 3 channels (RGB);
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps, PngImagePlugin
-
-from ..new_files import next_free_path, save_new_file, write_atomically  # noqa: F401 - re-exported
 
 
 def pil_to_image(picture: Image.Image) -> torch.Tensor:
