@@ -40,3 +40,21 @@ def test_ray_workers_without_ray_is_a_usage_error(tmp_path):
                           text=True, cwd=ROOT, timeout=60)
     assert done.returncode == 2 and "--ray-workers needs --ray" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_dev_with_ray_is_a_usage_error(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "nodeflow", "serve", "--base-dir",
+                           str(tmp_path), "--ray", "--dev"], capture_output=True, text=True,
+                          cwd=ROOT, timeout=60)
+    assert done.returncode == 2 and "cannot be used with --ray" in done.stderr
+
+
+def test_ray_missing_says_which_extra_to_install(tmp_path):
+    code = ("import sys\nsys.modules['ray'] = None  # as if the extra were not installed\n"
+            "from nodeflow.cli import main\n"
+            f"sys.exit(main(['serve', '--base-dir', {str(tmp_path)!r}, '--port', '0', "
+            "'--ray']))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, timeout=60)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "pip install 'nodeflow[ray]'" in done.stderr and "Traceback" not in done.stderr
