@@ -21,6 +21,7 @@ from typing import Any
 import ray
 
 BASE_LINKS = ("models", "components", "extra_model_paths.yaml", "extra_model_paths.json")
+SCRATCH_PREFIX = "nodeflow-worker-"
 
 
 class WorkerActor:
@@ -33,7 +34,8 @@ class WorkerActor:
         self.incarnation = uuid.uuid4().hex[:12]
         self.node_id = ray.get_runtime_context().get_node_id()
         self.same_node = options["head_node_id"] == self.node_id
-        self.scratch = Path(tempfile.mkdtemp(prefix=f"nodeflow-worker-{self.incarnation}-"))
+        _sweep_stale_scratch()
+        self.scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
         self._link_base(Path(options["head_base"]), options.get("shipped_custom_nodes", False))
         self.settings = Settings(base_dir=self.scratch, **options.get("settings", {}))
         self.registry = load_registry(self.settings)
@@ -151,3 +153,22 @@ class WorkerActor:
     async def shutdown(self) -> None:
         """Remove the scratch folder (the head has every file it needs)."""
         shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def _sweep_stale_scratch() -> None:
+    """Remove the scratch folders of workers whose process is gone (killed, out of memory:
+    they never got to clean up)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
+        pid = folder.name[len(SCRATCH_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)) and folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True

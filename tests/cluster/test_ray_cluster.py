@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -196,6 +197,8 @@ def test_a_killed_worker_loses_nothing_its_prompt_finishes_on_the_other(server, 
     server.wait_for(lambda: len(up(server)) == 2, timeout=90, what="the worker restarted")
     restarted = next(w for w in workers(server) if w["name"] == victim["name"])
     assert restarted["restarts"] == 1 and restarted["pid"] != victim["pid"]
+    leftovers = Path(tempfile.gettempdir()).glob(f"nodeflow-worker-{victim['pid']}-*")
+    assert not list(leftovers)  # the killed worker's scratch folder was swept
 
 
 def test_the_custom_nodes_folder_reaches_the_workers_through_runtime_env(server):
