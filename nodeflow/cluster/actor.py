@@ -34,7 +34,7 @@ class WorkerActor:
         self.incarnation = uuid.uuid4().hex[:12]
         self.node_id = ray.get_runtime_context().get_node_id()
         self.same_node = options["head_node_id"] == self.node_id
-        _sweep_stale_scratch()
+        sweep_stale_scratch()
         self.scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
         self._link_base(Path(options["head_base"]), options.get("shipped_custom_nodes", False))
         self.settings = Settings(base_dir=self.scratch, **options.get("settings", {}))
@@ -155,7 +155,7 @@ class WorkerActor:
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 
-def _sweep_stale_scratch() -> None:
+def sweep_stale_scratch() -> None:
     """Remove the scratch folders of workers whose process is gone (killed, out of memory:
     they never got to clean up)."""
     for folder in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):

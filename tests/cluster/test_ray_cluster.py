@@ -58,6 +58,9 @@ def cluster(tmp_path_factory):
     yield made
     ray.shutdown()
     made.shutdown()
+    from nodeflow.cluster.actor import sweep_stale_scratch
+
+    sweep_stale_scratch()  # the worker of the removed node had no chance to clean up
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)
