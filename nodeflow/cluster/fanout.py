@@ -12,16 +12,19 @@ each output node's images shard by shard, in the order of the values.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import WorkflowError
 from ..registry import Registry
+from ..server.queue_store import Outcome, QueueItem, failed_outcome
 from ..settings import Settings
 from ..validate import validate
 from ..workflow import as_link, parse_workflow
 
 MAX_SHARDS = 64
+TERMINAL = frozenset({"execution_success", "execution_error", "execution_interrupted"})
 
 
 class FanOutError(ValueError):
@@ -102,3 +105,71 @@ def merge_outputs(per_shard: list[dict]) -> dict:
                 else:
                     target[key] = values
     return merged
+
+
+@dataclass
+class FanOutRun:
+    """A fan-out prompt while its shards run: which shards still wait (scheduler jobs), what
+    the finished ones gave, and the messages its clients see as one run's."""
+    item: QueueItem
+    shards: list[dict]
+    waiting: dict[int, Any] = field(default_factory=dict)
+    results: dict[int, Outcome] = field(default_factory=dict)
+    messages: list[list[Any]] = field(default_factory=list)
+    terminal: list[Any] | None = None
+    started: bool = False
+
+    def admit(self, kind: str, data: Any) -> bool:
+        """Whether a shard's message goes on to the clients: one execution_start, no shard's
+        own ending (the merged run ends once, in :meth:`outcome`)."""
+        if kind == "execution_start":
+            if self.started:
+                return False
+            self.started = True
+        if kind in TERMINAL:
+            if kind != "execution_success" and self.terminal is None:
+                self.terminal = [kind, data]
+            return False
+        if kind == "executing" and isinstance(data, dict) and data.get("node") is None:
+            return False
+        if kind in ("execution_start", "execution_cached"):
+            self.messages.append([kind, data])
+        return True
+
+    @property
+    def ending(self) -> bool:
+        """A shard failed or the prompt was interrupted: nothing more is started."""
+        return self.terminal is not None or any(r.status != "success"
+                                                for r in self.results.values())
+
+    def record(self, shard: int, result: Outcome) -> bool:
+        """Keep a shard's result; False when it failed (then no other shard starts)."""
+        self.results[shard] = result
+        if result.status != "success":
+            self.waiting.clear()
+            return False
+        return True
+
+    def cancel(self) -> None:
+        """Interrupted: the shards not started yet never start."""
+        self.waiting.clear()
+        self.terminal = self.terminal or ["execution_interrupted", {
+            "prompt_id": self.item.prompt_id, "node_id": None, "node_type": None,
+            "executed": [], "timestamp": int(time.time() * 1000)}]
+
+    def outcome(self) -> Outcome:
+        """The one history entry: the outputs of every shard in value order, the first
+        failure's status and error; its last message is how the run ended."""
+        ordered = [self.results[i] for i in sorted(self.results)]
+        failed = next((r for r in ordered if r.status != "success"), None)
+        status = failed.status if failed else "interrupted" if self.terminal else "success"
+        terminal = self.terminal
+        if terminal is None and failed is not None:  # a shard lost too often
+            error = failed.error or {}
+            terminal = failed_outcome(self.item.prompt_id, error.get("type", "Error"),
+                                      error.get("message", "")).messages[0]
+        elif terminal is None:
+            terminal = ["execution_success", {"prompt_id": self.item.prompt_id,
+                                              "timestamp": int(time.time() * 1000)}]
+        return Outcome(status, merge_outputs([r.outputs for r in ordered]),
+                       self.messages + [terminal], failed.error if failed else None)

@@ -41,7 +41,6 @@ INPUT_REFS_KEPT = 64
 LOCALITY_WAIT_S = 5.0
 """How long a prompt waits for the busy worker that holds its models (see scheduler)."""
 LOST = (RayActorError, ActorUnavailableError)
-SHARD_TERMINAL = frozenset({"execution_success", "execution_error", "execution_interrupted"})
 
 
 @dataclass
@@ -74,20 +73,8 @@ class Running:
     key: str
     item: QueueItem
     job: Job
-    group: "FanOutRun | None" = None
+    group: fanout.FanOutRun | None = None
     shard: int | None = None
-
-
-@dataclass
-class FanOutRun:
-    """A fan-out prompt being run as shards; one history entry when all are done."""
-    item: QueueItem
-    shards: list[dict]
-    waiting: dict[int, Job] = field(default_factory=dict)
-    results: dict[int, dict] = field(default_factory=dict)
-    messages: list[list[Any]] = field(default_factory=list)
-    terminal: list[Any] | None = None
-    started: bool = False
 
 
 class ClusterQueue:
@@ -102,7 +89,7 @@ class ClusterQueue:
         """Called once at the end of stop(): remove the actors, leave the cluster."""
         self.head_caps = describe(registry, settings)
         self.files = ReturnedFiles(settings)
-        self.fanouts: dict[str, FanOutRun] = {}
+        self.fanouts: dict[str, fanout.FanOutRun] = {}
         self.skips: dict[str, int] = {}
         self.since: dict[str, float] = {}
         self.refresh_asked: set[str] = set()
@@ -137,10 +124,7 @@ class ClusterQueue:
         hit = False
         for group in list(self.fanouts.values()):
             if prompt_id in (None, group.item.prompt_id) and group.waiting:
-                group.waiting.clear()  # shards not started yet never start
-                group.terminal = group.terminal or ["execution_interrupted", {
-                    "prompt_id": group.item.prompt_id, "node_id": None, "node_type": None,
-                    "executed": [], "timestamp": _now_ms()}]
+                group.cancel()  # shards not started yet never start
                 self._spawn(self._group_done(group))
                 hit = True
         for worker in self.workers:
@@ -287,7 +271,7 @@ class ClusterQueue:
         if window and not self.fanouts and fanout.requested(window[0].item.extra_data):
             await self._start_fanout(window[0].item)  # its turn: its shards go first
         window = [p for p in window if fanout.requested(p.item.extra_data) is None]
-        jobs: dict[str, tuple[Job, QueueItem, FanOutRun | None, int | None]] = {}
+        jobs: dict[str, tuple[Job, QueueItem, fanout.FanOutRun | None, int | None]] = {}
         for group in self.fanouts.values():
             for index, job in group.waiting.items():
                 jobs[job.key] = (job, group.item, group, index)
@@ -362,7 +346,7 @@ class ClusterQueue:
         except fanout.FanOutError as exc:
             await self._fail(item, "FanOutError", str(exc))
             return
-        group = FanOutRun(item, shards)
+        group = fanout.FanOutRun(item, shards)
         needs = self._needs(item.prompt_id, item.workflow)
         reasons = unrunnable(Job(item.prompt_id, 0, needs),
                              [w.view() for w in self.workers if w.caps is not None],
@@ -460,61 +444,31 @@ class ClusterQueue:
         if kind == "executed":
             self._stored_files(incarnation, message["files"])
             data = {**data, "output": self.files.rewrite(incarnation, data.get("output"))}
-        group = running.group
-        if group is not None:
-            if kind == "execution_start":
-                if group.started:
-                    return
-                group.started = True
-                group.messages.append([kind, data])
-            elif kind in SHARD_TERMINAL:
-                if kind != "execution_success" and group.terminal is None:
-                    group.terminal = [kind, data]
-                return
-            elif kind == "executing" and data.get("node") is None:
-                return
-            elif kind == "execution_cached":
-                group.messages.append([kind, data])
+        if running.group is not None and not running.group.admit(kind, data):
+            return
         self.hub.post(kind, data, client)
 
     async def _shard_done(self, running: Running, result: Outcome) -> None:
         group = running.group
-        group.results[running.shard] = {"status": result.status, "outputs": result.outputs,
-                                        "error": result.error}
-        if result.status != "success":
+        if not group.record(running.shard, result):
             for worker in self.workers:  # a failed shard ends the prompt: stop the others
                 if worker.job is not None and worker.job.group is group:
                     worker.actor.interrupt.remote(worker.job.key)
-            group.waiting.clear()
         await self._group_done(group)
 
-    async def _group_done(self, group: FanOutRun) -> None:
+    async def _group_done(self, group: fanout.FanOutRun) -> None:
         """Record the fan-out once no shard waits or runs any more."""
         if group.waiting or any(w.job is not None and w.job.group is group
                                 for w in self.workers):
             return
         if self.fanouts.pop(group.item.prompt_id, None) is None:
             return  # recorded already
-        ordered = [group.results[i] for i in sorted(group.results)]
-        failed = next((r for r in ordered if r["status"] != "success"), None)
-        status = failed["status"] if failed else "success"
-        if failed is None and group.terminal is not None:  # interrupted before all started
-            status = "interrupted"
-        if group.terminal is None and failed is not None:  # a shard lost too often
-            error = failed.get("error") or {}
-            group.terminal = failed_outcome(group.item.prompt_id, error.get("type", "Error"),
-                                            error.get("message", "")).messages[0]
-        elif group.terminal is None:
-            group.terminal = ["execution_success", {"prompt_id": group.item.prompt_id,
-                                                    "timestamp": _now_ms()}]
+        outcome = group.outcome()
         client = group.item.client_id
-        self.hub.post(group.terminal[0], group.terminal[1], client)
+        self.hub.post(*outcome.messages[-1], client)
         self.hub.post("executing", {"node": None, "display_node": None,
                                     "prompt_id": group.item.prompt_id}, client)
-        outputs = fanout.merge_outputs([r["outputs"] for r in ordered])
-        await self._finish(group.item.prompt_id, Outcome(
-            status, outputs, group.messages + [group.terminal],
-            failed["error"] if failed else None))
+        await self._finish(group.item.prompt_id, outcome)
 
     async def _lost(self, worker: Remote, running: Running, exc: BaseException) -> None:
         """The worker's process died or its node left: requeue the run (another worker
@@ -529,13 +483,15 @@ class ClusterQueue:
         job = running.job
         attempts = job.attempts + 1
         item = running.item
-        if running.group is not None:
+        group = running.group
+        if group is not None:
             if attempts >= MAX_ATTEMPTS:
-                running.group.waiting.clear()
                 await self._shard_done(running, failed_outcome(
                     item.prompt_id, "WorkerLost", _lost_reason(attempts)))
+            elif group.ending:  # another shard failed, or the prompt was interrupted
+                await self._group_done(group)
             else:
-                running.group.waiting[running.shard] = dataclasses.replace(
+                group.waiting[running.shard] = dataclasses.replace(
                     job, attempts=attempts, last_worker=worker.name)
         elif attempts >= MAX_ATTEMPTS:
             await self._fail(item, "WorkerLost", _lost_reason(attempts))
@@ -589,6 +545,3 @@ def _lost_reason(attempts: int) -> str:
     return (f"the worker running this prompt was lost {attempts} times (process killed, node "
             "removed or out of memory); it was not tried again")
 
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)

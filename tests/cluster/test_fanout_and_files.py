@@ -66,3 +66,50 @@ def test_a_returned_file_cannot_leave_the_output_folder(tmp_path):
     files = ReturnedFiles(Settings(base_dir=tmp_path))
     with pytest.raises(ValueError):
         files.store("w1", {("output", "../..", "x_00001.png"): b"x"})
+
+
+def shard_result(name: str, status: str = "success") -> "Outcome":
+    from nodeflow.server.queue_store import Outcome
+
+    error = None if status == "success" else {"type": "ValueError", "message": "boom"}
+    return Outcome(status, {"save": {"images": [{"filename": name}]}}, [], error)
+
+
+def new_run(shards: int = 2) -> fanout.FanOutRun:
+    from nodeflow.server.queue_store import QueueItem
+
+    return fanout.FanOutRun(QueueItem("p", 0, {}, WORKFLOW), [WORKFLOW] * shards,
+                            waiting={i: f"job{i}" for i in range(shards)})
+
+
+def test_clients_see_one_start_and_one_ending_for_all_shards():
+    run = new_run()
+    passed = [kind for kind, data in [
+        ("execution_start", {}), ("executing", {"node": "digit"}), ("execution_start", {}),
+        ("executed", {"node": "save"}), ("execution_success", {}), ("executing", {"node": None})]
+        if run.admit(kind, data)]
+    assert passed == ["execution_start", "executing", "executed"]
+    assert run.record(0, shard_result("a")) and run.record(1, shard_result("b"))
+    outcome = run.outcome()
+    assert outcome.status == "success" and outcome.messages[-1][0] == "execution_success"
+    assert [i["filename"] for i in outcome.outputs["save"]["images"]] == ["a", "b"]
+
+
+def test_a_failed_shard_fails_the_prompt_and_starts_nothing_more():
+    run = new_run(3)
+    run.admit("execution_error", {"exception_message": "boom"})
+    assert not run.record(1, shard_result("b", "error"))
+    assert run.waiting == {} and run.ending
+    outcome = run.outcome()
+    assert outcome.status == "error" and outcome.error["message"] == "boom"
+    assert outcome.messages[-1] == ["execution_error", {"exception_message": "boom"}]
+
+
+def test_interrupting_before_every_shard_started_ends_it_interrupted():
+    run = new_run(3)
+    run.record(0, shard_result("a"))
+    run.cancel()
+    outcome = run.outcome()
+    assert run.waiting == {} and outcome.status == "interrupted"
+    assert outcome.messages[-1][0] == "execution_interrupted"
+    assert len(outcome.outputs["save"]["images"]) == 1
