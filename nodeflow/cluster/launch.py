@@ -58,9 +58,16 @@ def connect(options: ClusterOptions, settings: Settings) -> None:
                 "process's token: copy the cluster's token (`ray get-auth-token` on the "
                 "machine that ran `ray start --head`) into ~/.ray/auth_token here, or set "
                 "RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH") from None
+        if not options.address:
+            raise ClusterUnavailable(f"cannot start a local Ray cluster: {_first_line(exc)}") \
+                from None
         raise ClusterUnavailable(f"cannot join the Ray cluster at {options.address}: "
-                                 f"{str(exc).splitlines()[0] if str(exc) else exc} (is "
-                                 "`ray start` running there, and its ports open?)") from None
+                                 f"{_first_line(exc)} (is `ray start` running there, and its "
+                                 "ports open?)") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _refused_token(exc: BaseException | None) -> bool:
