@@ -87,6 +87,12 @@ def _parser() -> argparse.ArgumentParser:
                        help="the editor at /: nodeflow's (default) or ComfyUI's own frontend "
                             "(pip install 'nodeflow[comfyui-frontend]'); nodeflow's editor "
                             "stays at /nodeflow/")
+    serve.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                       help="run prompts on worker actors of a Ray cluster (pip install "
+                            "'nodeflow[ray]'): without ADDRESS a local cluster with one "
+                            "worker per GPU; with one, the cluster `ray start` made there")
+    serve.add_argument("--ray-workers", type=int, metavar="N",
+                       help="with --ray: N CPU workers (besides one per GPU)")
     serve.set_defaults(handler=cmd_serve)
 
     recover = sub.add_parser("db-recover", parents=[common],
@@ -274,8 +280,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
               if value is not None}
     if any(value < 1 for value in limits.values()):
         raise UsageError("--max-pixels and --max-text-chars must be at least 1")
+    cluster = None
+    if args.ray is not None:
+        if args.dev:
+            raise UsageError("--dev reloads packs in this process; it cannot be used with --ray")
+        if args.ray_workers is not None and args.ray_workers < 0:
+            raise UsageError("--ray-workers must be 0 or more")
+        from .cluster.launch import ClusterOptions
+
+        cluster = ClusterOptions(address=args.ray or None, cpu_workers=args.ray_workers)
+    elif args.ray_workers is not None:
+        raise UsageError("--ray-workers needs --ray")
     return serve(replace(_settings(args), **limits), host=args.host, port=args.port,
-                 token=args.token, dev=args.dev, frontend=args.frontend)
+                 token=args.token, dev=args.dev, frontend=args.frontend, cluster=cluster)
 
 
 def cmd_db_recover(args: argparse.Namespace) -> int:

@@ -6,9 +6,6 @@ IMAGE is float32 [batch, height, width, channels] in 0..1 with 3 channels (RGB);
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
@@ -50,46 +47,6 @@ def png_info(texts: dict[str, Any]) -> PngImagePlugin.PngInfo:
     for key, value in texts.items():
         info.add_text(key, value if isinstance(value, str) else json.dumps(value))
     return info
-
-
-def next_free_path(folder: Path, prefix: str, suffix: str) -> Path:
-    """``prefix_00001.png`` style names, never one that exists (no overwrite)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    stem = Path(prefix).name
-    counter = 1 + max((_number(p.name, stem, suffix) for p in folder.glob(f"{stem}_*{suffix}")),
-                      default=0)
-    while (path := folder / f"{stem}_{counter:05d}{suffix}").exists():
-        counter += 1
-    return path
-
-
-def _number(name: str, stem: str, suffix: str) -> int:
-    middle = name[len(stem) + 1: -len(suffix)]
-    return int(middle) if middle.isdigit() else 0
-
-
-def write_atomically(path: Path, save) -> None:
-    """Call ``save(file)`` on a temporary file next to ``path`` and move it into place only when
-    complete, so a failure never leaves a half-written image; refuses to replace a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".partial-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            save(handle)
-        os.link(tmp, path)  # fails if path appeared meanwhile: never overwrite
-    finally:
-        os.unlink(tmp)
-
-
-def save_new_file(folder: Path, prefix: str, suffix: str, save) -> Path:
-    """Write ``save(file)`` under the next free ``prefix_NNNNN`` name in ``folder``, atomically;
-    if another process takes that name first, the next one is used. Returns the path."""
-    while True:
-        path = next_free_path(folder, prefix, suffix)
-        try:
-            write_atomically(path, save)
-            return path
-        except FileExistsError:
-            continue
 
 
 def save_animation(frames: Iterable[Image.Image], handle, *, fmt: str, fps: float,

@@ -86,8 +86,13 @@ async def queue_and_worker(app: web.Application) -> AsyncIterator[None]:
     for prompt_id in store.recovered:
         log.warning("prompt %s was running when the server stopped; marked failed", prompt_id)
     async_store = AsyncStore(store)
-    worker = Worker(async_store, hub, Executor(app[REGISTRY], settings), paused=config.paused,
-                    grace_s=config.shutdown_grace_s)
+    if config.cluster is not None:  # `serve --ray`: the only place that imports ray
+        from ..cluster.serve import cluster_queue
+
+        worker = await cluster_queue(app[REGISTRY], settings, config, async_store, hub)
+    else:
+        worker = Worker(async_store, hub, Executor(app[REGISTRY], settings),
+                        paused=config.paused, grace_s=config.shutdown_grace_s)
     app[STORE] = async_store
     app[WORKER] = worker
     publisher = asyncio.create_task(hub.publish_forever(), name="nodeflow-websocket")

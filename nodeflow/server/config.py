@@ -4,6 +4,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
@@ -53,6 +54,9 @@ class ServerConfig:
     frontend: str = "nodeflow"
     """``comfyui``: ComfyUI's frontend (comfyui-frontend-package) at / and /object_info in
     ComfyUI's names; nodeflow's editor stays at /nodeflow/."""
+    cluster: Any = None
+    """``serve --ray``: a :class:`nodeflow.cluster.launch.ClusterOptions`; prompts then run on
+    worker actors of a Ray cluster instead of in this process."""
 
     @property
     def loopback_only(self) -> bool:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .queue_store import QueueStore
-from .store_checks import COLUMNS
+from .store_checks import COLUMNS, V2_COLUMNS
 
 _CHUNK = 64
 _JSON_COLUMNS = ("prompt", "workflow", "extra_data", "outputs_to_execute")
@@ -63,27 +63,27 @@ def _readable_rows(path: Path) -> tuple[list[dict], int]:
         columns = {r[1] for r in db.execute("PRAGMA table_info(prompts)")}
     except sqlite3.Error:
         return [], 0  # not a database at all: nothing is readable
-    if not columns >= COLUMNS:
+    if not columns >= V2_COLUMNS:
         db.close()
         return [], 0
+    names = sorted(COLUMNS & columns)  # a schema 2 file has no worker/attempts yet
     rows: list[dict] = []
     lost = 0
     last = _max_seq(db)
     for start in range(0, last + 1, _CHUNK):
         try:
-            rows += [r for r in _read(db, start, start + _CHUNK - 1) if _whole(r)]
+            rows += [r for r in _read(db, names, start, start + _CHUNK - 1) if _whole(r)]
         except sqlite3.Error:
             for seq in range(start, start + _CHUNK):
                 try:
-                    rows += [r for r in _read(db, seq, seq) if _whole(r)]
+                    rows += [r for r in _read(db, names, seq, seq) if _whole(r)]
                 except sqlite3.Error:
                     lost += 1
     db.close()
     return rows, lost
 
 
-def _read(db: sqlite3.Connection, first: int, last: int) -> list[dict]:
-    names = sorted(COLUMNS)
+def _read(db: sqlite3.Connection, names: list[str], first: int, last: int) -> list[dict]:
     cursor = db.execute(f"SELECT {', '.join(names)} FROM prompts WHERE seq BETWEEN ? AND ?",
                         (first, last))
     return [dict(zip(names, values)) for values in cursor.fetchall()]

@@ -97,7 +97,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                                "restarting", "stopped", "dead"]},
             "alive": {"type": "boolean"}, "restarts": {"type": "integer"},
             "last_error": {"type": ["string", "null"]},
-            "running": {"type": ["string", "null"]}, "unrecorded": {"type": "integer"}}},
+            "running": {"type": ["string", "null"]}, "unrecorded": {"type": "integer"},
+            "running_all": {"type": "array", "items": {"type": "string"},
+                            "description": "serve --ray: every prompt running on a worker"},
+            "workers": {"type": "array", "items": _OBJ,
+                        "description": "serve --ray: each worker actor (name, state, node_id, "
+                                       "pid, gpu_ids, restarts, loads, schema, running)"}}},
         "database": {"type": "object", "properties": {
             "fault": {"type": ["string", "null"]}, "message": {"type": ["string", "null"]}}},
         "disk": {"type": "object", "properties": {

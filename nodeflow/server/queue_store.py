@@ -27,7 +27,7 @@ from .json_safe import dumps
 
 log = logging.getLogger("nodeflow.server")
 
-SCHEMA_VERSION = 2  # 2: the prompts_done index
+SCHEMA_VERSION = 3  # 2: the prompts_done index; 3: the worker and attempts columns
 STOPPED_REASON = "the server stopped while this prompt was running"
 UNREADABLE_REASON = "this prompt could not be read back from the queue database"
 MAX_NUMBER = 2**53
@@ -50,7 +50,9 @@ CREATE TABLE IF NOT EXISTS prompts (
     error TEXT,
     queued_at REAL NOT NULL,
     started_at REAL,
-    finished_at REAL
+    finished_at REAL,
+    worker TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS prompts_by_state ON prompts (state, number, seq);
 CREATE INDEX IF NOT EXISTS prompts_done ON prompts (state, finished_at, seq);
@@ -77,6 +79,14 @@ class QueueItem:
         """ComfyUI's queue tuple: [number, prompt_id, prompt, extra_data, outputs]."""
         return [_number(self.number), self.prompt_id, self.prompt, self.extra_data,
                 self.outputs_to_execute]
+
+
+@dataclass
+class Pending:
+    item: QueueItem
+    attempts: int
+    """How many times it was taken before (a requeued prompt has at least one)."""
+    last_worker: str | None
 
 
 @dataclass
@@ -118,9 +128,20 @@ class QueueStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        self._migrate()
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         self._done = self._count_done()
         self.recovered = self._fail_stale_running()
+
+    def _migrate(self) -> None:
+        """Schema 2 -> 3: the two columns the cluster's take/requeue need (a table created
+        by an older version keeps its rows; every one of them has had no attempts counted)."""
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(prompts)")}
+        if "worker" not in columns:
+            self._db.execute("ALTER TABLE prompts ADD COLUMN worker TEXT")
+        if "attempts" not in columns:
+            self._db.execute("ALTER TABLE prompts ADD COLUMN attempts INTEGER NOT NULL "
+                             "DEFAULT 0")
 
     def _explain(self, exc: BaseException) -> str:
         fault = describe(exc, self.path)
@@ -172,8 +193,8 @@ class QueueStore:
                                    "ORDER BY number, seq LIMIT 1").fetchone()
             if row is None:
                 return None
-            self._db.execute("UPDATE prompts SET state = 'running', started_at = ? "
-                             "WHERE seq = ?", (time.time(), row["seq"]))
+            self._db.execute("UPDATE prompts SET state = 'running', started_at = ?, "
+                             "attempts = attempts + 1 WHERE seq = ?", (time.time(), row["seq"]))
             try:
                 return _item(row)
             except (ValueError, TypeError) as exc:
@@ -181,6 +202,37 @@ class QueueStore:
                           row["prompt_id"], exc)
                 self.finish(row["prompt_id"], failed_outcome(
                     row["prompt_id"], "UnreadablePrompt", UNREADABLE_REASON))
+
+    def pending_window(self, limit: int) -> list[Pending]:
+        """The first ``limit`` pending prompts in queue order, with their attempts and the
+        worker that last took them (the cluster's scheduler chooses among these)."""
+        window = []
+        for row in self._db.execute("SELECT * FROM prompts WHERE state = 'pending' "
+                                    "ORDER BY number, seq LIMIT ?", (limit,)).fetchall():
+            try:
+                window.append(Pending(_item(row), row["attempts"], row["worker"]))
+            except (ValueError, TypeError) as exc:
+                log.error("prompt %s cannot be read back (%s); marked failed",
+                          row["prompt_id"], exc)
+                self.finish(row["prompt_id"], failed_outcome(
+                    row["prompt_id"], "UnreadablePrompt", UNREADABLE_REASON))
+        return window
+
+    def take(self, prompt_id: str, worker: str) -> bool:
+        """Mark one pending prompt running on ``worker`` (one more attempt). False when it is
+        no longer pending (deleted, or taken meanwhile)."""
+        cur = self._db.execute(
+            "UPDATE prompts SET state = 'running', started_at = ?, worker = ?, "
+            "attempts = attempts + 1 WHERE prompt_id = ? AND state = 'pending'",
+            (time.time(), worker, prompt_id))
+        return cur.rowcount == 1
+
+    def requeue(self, prompt_id: str) -> bool:
+        """A running prompt whose worker was lost goes back to its place in the queue
+        (its number is kept, so it runs before what was queued after it)."""
+        cur = self._db.execute("UPDATE prompts SET state = 'pending', started_at = NULL "
+                               "WHERE prompt_id = ? AND state = 'running'", (prompt_id,))
+        return cur.rowcount == 1
 
     def finish(self, prompt_id: str, outcome: Outcome) -> None:
         cur = self._db.execute(
@@ -297,7 +349,9 @@ def _history_entry(row: sqlite3.Row) -> dict:
                  for n in outputs},
         "nodeflow": {"status": status, "error": json.loads(row["error"]) if row["error"]
                      else None, "queued_at": row["queued_at"], "started_at": row["started_at"],
-                     "finished_at": row["finished_at"]},
+                     "finished_at": row["finished_at"],
+                     **({"worker": row["worker"], "attempts": row["attempts"]}
+                        if row["worker"] else {})},
     }
 
 

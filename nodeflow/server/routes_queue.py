@@ -97,7 +97,9 @@ async def post_queue(request: web.Request) -> web.Response:
     if body.get("clear"):
         removed += await store.call("clear_pending")
     if "delete" in body:
-        removed += await store.call("delete_pending", string_list(body["delete"], "delete"))
+        names = string_list(body["delete"], "delete")
+        removed += await store.call("delete_pending", names)
+        removed += request.app[WORKER].cancel_running(names)
     await request.app[WORKER].broadcast_status()
     return web.json_response({"removed": removed})
 

@@ -10,9 +10,13 @@ from pathlib import Path
 
 from .faults import recovery_hint
 
-COLUMNS = frozenset({"seq", "prompt_id", "number", "state", "status", "prompt", "workflow",
-                     "extra_data", "outputs_to_execute", "client_id", "outputs", "messages",
-                     "error", "queued_at", "started_at", "finished_at"})
+V2_COLUMNS = frozenset({"seq", "prompt_id", "number", "state", "status", "prompt", "workflow",
+                        "extra_data", "outputs_to_execute", "client_id", "outputs", "messages",
+                        "error", "queued_at", "started_at", "finished_at"})
+"""The columns of schema 2 and older (migrated when opened)."""
+COLUMNS = V2_COLUMNS | {"worker", "attempts"}
+"""Schema 3: which worker took a prompt last and how many times it was taken (the cluster
+requeues a prompt whose worker was lost)."""
 
 
 class StoreUnusable(Exception):
@@ -35,7 +39,7 @@ def check_usable(db: sqlite3.Connection, path: Path, schema_version: int) -> Non
     if not tables:
         return
     columns = {r[1] for r in db.execute("PRAGMA table_info(prompts)")}
-    if columns != COLUMNS:
+    if columns not in (COLUMNS, V2_COLUMNS):
         raise StoreUnusable(f"{path} is not a nodeflow queue database (its tables are "
                             f"{', '.join(sorted(tables))[:200]}); move it aside or run "
                             "`nodeflow db-recover`")

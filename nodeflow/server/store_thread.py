@@ -19,7 +19,7 @@ from .queue_store import QueueStore
 from .store_checks import probe_write
 
 WRITES = frozenset({"add", "enqueue", "take_next", "finish", "delete_pending", "clear_pending",
-                    "delete_history", "clear_history"})
+                    "delete_history", "clear_history", "take", "requeue"})
 """Methods that write. While another process holds the lock reads still work, so only a
 write that succeeds again shows that a write fault has passed."""
 

@@ -76,6 +76,11 @@ class Worker:
         running.interrupt.set()
         return True
 
+    def cancel_running(self, prompt_ids: list[str]) -> int:
+        """Deleting from the queue removes pending prompts only (as in ComfyUI); the running
+        one is stopped with /interrupt. (The cluster's queue interrupts remote runs here.)"""
+        return 0
+
     async def queue_info(self) -> dict[str, Any]:
         """ComfyUI's exec_info; the last known count while the database cannot answer."""
         try:
@@ -229,46 +234,52 @@ class Worker:
                         exc.message)
 
     def _execute(self, item: QueueItem, relay: Relay, interrupt: threading.Event) -> Outcome:
-        """On the run's thread: run one prompt and say how it went. Nothing escapes."""
-        try:
-            workflow = parse_workflow(item.workflow)
-            extra = item.extra_data.get("extra_pnginfo") if isinstance(
-                item.extra_data, dict) else None
-            result = self.executor.run(workflow, listener=relay, interrupt=interrupt,
-                                       run_id=item.prompt_id,
-                                       extra=extra if isinstance(extra, dict) else None)
-        except WorkflowError as exc:
-            relay.invalid(exc.problems)
-            return Outcome("error", messages=relay.messages, error=relay.error)
-        except Exception:  # an engine bug: the traceback goes to the log, not to clients
-            log.exception("prompt %s: the executor failed", item.prompt_id)
-            relay.fail(relay.current, "InternalError", "internal error while running the "
-                                                       "prompt (the server log has the details)")
-            relay.emit("executing", {"node": None, "display_node": None})
-            return Outcome("error", messages=relay.messages, error=relay.error)
-        except BaseException as exc:  # noqa: BLE001 - SystemExit/GeneratorExit from a node
-            return self._escaped(item, relay, exc)
-        relay.finish({n: result.outputs[n] for n in result.cached if n in result.outputs})
-        error = None
-        if result.error:
-            error = {k: v for k, v in result.error.items() if k != "traceback"}
-            error["message"] = explain_node_error(str(error.get("message") or ""))
-        return Outcome(result.status, outputs=result.outputs, messages=relay.messages,
-                       error=error)
+        return execute_item(self.executor, item, relay, interrupt)
 
-    @staticmethod
-    def _escaped(item: QueueItem, relay: Relay, exc: BaseException) -> Outcome:
-        """A node raised what is meant to end a process or a generator (a library calling
-        sys.exit): it ends this prompt, with the node named, and the server goes on."""
-        name = type(exc).__name__
-        node = relay.current
-        where = f"node {node} ({relay.node_types.get(node or '', '?')})" if node else "a node"
-        log.error("prompt %s: %s raised %s(%s); the prompt failed, the server goes on",
-                  item.prompt_id, where, name, exc)
-        relay.fail(node, name, f"{where} raised {name}" + (f": {exc}" if str(exc) else "")
-                   + "; this prompt was stopped, the server goes on")
+
+def execute_item(executor: Executor, item: QueueItem, relay: Relay,
+                 interrupt: threading.Event) -> Outcome:
+    """On the run's thread: run one prompt and say how it went. Nothing escapes. (The
+    cluster's worker actors run their prompts through this too.)"""
+    try:
+        workflow = parse_workflow(item.workflow)
+        extra = item.extra_data.get("extra_pnginfo") if isinstance(
+            item.extra_data, dict) else None
+        result = executor.run(workflow, listener=relay, interrupt=interrupt,
+                              run_id=item.prompt_id,
+                              extra=extra if isinstance(extra, dict) else None)
+    except WorkflowError as exc:
+        relay.invalid(exc.problems)
+        return Outcome("error", messages=relay.messages, error=relay.error)
+    except Exception:  # an engine bug: the traceback goes to the log, not to clients
+        log.exception("prompt %s: the executor failed", item.prompt_id)
+        relay.fail(relay.current, "InternalError", "internal error while running the "
+                                                   "prompt (the server log has the details)")
         relay.emit("executing", {"node": None, "display_node": None})
         return Outcome("error", messages=relay.messages, error=relay.error)
+    except BaseException as exc:  # noqa: BLE001 - SystemExit/GeneratorExit from a node
+        return _escaped(item, relay, exc)
+    relay.finish({n: result.outputs[n] for n in result.cached if n in result.outputs})
+    error = None
+    if result.error:
+        error = {k: v for k, v in result.error.items() if k != "traceback"}
+        error["message"] = explain_node_error(str(error.get("message") or ""))
+    return Outcome(result.status, outputs=result.outputs, messages=relay.messages,
+                   error=error)
+
+
+def _escaped(item: QueueItem, relay: Relay, exc: BaseException) -> Outcome:
+    """A node raised what is meant to end a process or a generator (a library calling
+    sys.exit): it ends this prompt, with the node named, and the server goes on."""
+    name = type(exc).__name__
+    node = relay.current
+    where = f"node {node} ({relay.node_types.get(node or '', '?')})" if node else "a node"
+    log.error("prompt %s: %s raised %s(%s); the prompt failed, the server goes on",
+              item.prompt_id, where, name, exc)
+    relay.fail(node, name, f"{where} raised {name}" + (f": {exc}" if str(exc) else "")
+               + "; this prompt was stopped, the server goes on")
+    relay.emit("executing", {"node": None, "display_node": None})
+    return Outcome("error", messages=relay.messages, error=relay.error)
 
 
 def node_types(item: QueueItem) -> dict[str, str]:

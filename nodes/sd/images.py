@@ -95,7 +95,8 @@ def _workflow_texts(workflow, registry=None) -> dict[str, str]:
 
 
 def _save_pngs(images, ctx, root: Path, prefix: str, kind: str) -> None:
-    from nodeflow.diffusion.images import image_to_pils, png_info, save_new_file
+    from nodeflow.diffusion.images import image_to_pils, png_info
+    from nodeflow.new_files import save_new_file
 
     folder, stem, subfolder = _target_folder(root, prefix)
     # ctx.extra (e.g. a client's extra_pnginfo) first; the workflow chunks win on a clash
@@ -128,7 +129,8 @@ def SaveAnimation(images: Image, prefix: str = Field("nodeflow-animation", max_l
                   format: str = Field("webp", choices=["webp", "gif"]),
                   bounce: bool = False, *, ctx) -> None:
     """The batch as one animated image (a morph, a sweep); ``bounce`` plays it back and forth."""
-    from nodeflow.diffusion.images import image_to_pils, save_animation, save_new_file
+    from nodeflow.diffusion.images import image_to_pils, save_animation
+    from nodeflow.new_files import save_new_file
 
     frames = image_to_pils(images)
     if bounce and len(frames) > 2:

@@ -48,7 +48,7 @@ def CheckpointSave(model: Model, clip: Clip, vae: Vae,
 
     from safetensors.torch import save
 
-    from nodeflow.diffusion.images import save_new_file
+    from nodeflow.new_files import save_new_file
     from nodeflow.diffusion.merge import checkpoint_state_dict
     from nodeflow.diffusion.runtime import Runtime
 

@@ -39,9 +39,11 @@ export const api = {
   /** nodeflow's schemas with the packs and the packs that failed to load. */
   nodeflowInfo: () => request("GET", "/nodeflow/object_info"),
   extensions: async () => (await request("GET", "/nodeflow/extensions")).extensions,
-  queuePrompt(workflow) {
-    return request("POST", "/prompt", { prompt: workflow, client_id: this.clientId });
+  queuePrompt(workflow, extraData = null) {
+    return request("POST", "/prompt", { prompt: workflow, client_id: this.clientId,
+                                        ...(extraData ? { extra_data: extraData } : {}) });
   },
+  systemStats: () => request("GET", "/system_stats"),
   queue: () => request("GET", "/queue"),
   deleteQueued: (ids) => request("POST", "/queue", { delete: ids }),
   interrupt: () => request("POST", "/interrupt", {}),

@@ -403,6 +403,16 @@ const breadcrumb = new Breadcrumb($("breadcrumb"), (depth) => leaveTo(depth));
 const nodeSearch = new NodeSearch(() => editor.schemas);
 let runner;
 
+/** "N seeds across workers" next to the queue button, only on a server with a cluster. */
+async function showFanOut() {
+  try {
+    const stats = await api.systemStats();
+    $("fan-out").hidden = !Array.isArray(stats.nodeflow?.worker?.workers);
+  } catch {
+    $("fan-out").hidden = true;
+  }
+}
+
 async function fetchSchemas() {
   const info = await api.objectInfo();
   return Object.fromEntries(Object.entries(info).map(([type, item]) => [type, item.nodeflow]));
@@ -494,7 +504,10 @@ async function start() {
   });
   runner = new Runner({ editor, workflow: currentWorkflow, notify, atRoot: () => !path.length,
                         onResults: () => queuePanel.refresh(),
-                        onQueueChanged: () => queuePanel.refresh() });
+                        onQueueChanged: () => queuePanel.refresh(),
+                        fanOutCount: () => ($("fan-out").hidden ? 1
+                          : Math.min(64, Math.max(1, Math.floor(Number($("fan-out-count").value) || 1)))) });
+  showFanOut();
   editor.resize();
   const stored = localStorage.getItem(STORAGE_KEY);
   let doc = null;

@@ -8,7 +8,8 @@ import { isLink } from "./workflow.js";
 const shownNode = (id) => String(id).split("/")[0];
 
 export class Runner {
-  constructor({ editor, workflow, notify, onResults, onQueueChanged, atRoot = () => true }) {
+  constructor({ editor, workflow, notify, onResults, onQueueChanged, atRoot = () => true,
+                fanOutCount = () => 1 }) {
     this.editor = editor;
     this.workflow = workflow; // () => the workflow file the editor holds
     this.notify = notify; // (message, kind) => void
@@ -16,6 +17,7 @@ export class Runner {
     this.onQueueChanged = onQueueChanged;
     this.atRoot = atRoot; // () => whether the canvas shows the workflow's top level (the
     // events name its nodes), not the inside of a subgraph
+    this.fanOutCount = fanOutCount; // () => N of "N seeds across workers" (1: off)
     this.running = null;
     this.previewUrl = null;
     this.started = 0; // when the running node started (performance.now())
@@ -57,9 +59,11 @@ export class Runner {
     // cleared before the request: a run that fails fast reports its error before the answer
     // to this request arrives, and that error must stay on the node
     this.editor.setErrors({});
+    const fanOut = this.#fanOut(doc);
+    if (fanOut === false) return null;
     let result;
     try {
-      result = await api.queuePrompt(doc);
+      result = await api.queuePrompt(doc, fanOut ? { fan_out: fanOut } : null);
     } catch (error) {
       this.#showRejection(error);
       return null;
@@ -68,6 +72,22 @@ export class Runner {
     this.notify(`queued #${result.number}`, "info");
     this.onQueueChanged();
     return result.prompt_id;
+  }
+
+  /** `{node, input: "seed", count}` when the queue button asks for N seeds across the
+   * cluster's workers: the selected node's seed, else the first node with a seed typed in;
+   * null when off, false (after saying why) when no node has a seed. */
+  #fanOut(doc) {
+    const count = this.fanOutCount();
+    if (!(count > 1)) return null;
+    const hasSeed = (id) => typeof doc.nodes[id]?.inputs?.seed === "number";
+    const selected = this.atRoot() ? this.editor.selectedIds() : [];
+    const node = selected.find(hasSeed) ?? Object.keys(doc.nodes).find(hasSeed);
+    if (node === undefined) {
+      this.notify("no node has a seed typed in to run across the workers", "error");
+      return false;
+    }
+    return { node, input: "seed", count };
   }
 
   #showRejection(error) {
