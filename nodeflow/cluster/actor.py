@@ -26,7 +26,7 @@ SCRATCH_PREFIX = "nodeflow-worker-"
 
 class WorkerActor:
     def __init__(self, options: dict[str, Any]):
-        from ..executor import Executor
+        from ..engine.executor import Executor
         from ..plugins import load_registry
         from ..settings import Settings
         from .capabilities import describe

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..registry import Registry
-from ..subgraphs import flatten
+from ..engine.subgraphs import flatten
 from ..workflow import as_link, parse_workflow
 
 ModelRef = tuple[str, str, str]

@@ -20,7 +20,7 @@ from ..errors import WorkflowError
 from ..registry import Registry
 from ..server.queue_store import Outcome, QueueItem, failed_outcome
 from ..settings import Settings
-from ..validate import validate
+from ..engine.validate import validate
 from ..workflow import as_link, parse_workflow
 
 MAX_SHARDS = 64
