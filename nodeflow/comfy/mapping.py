@@ -111,6 +111,8 @@ _MAPPINGS = (
                 widgets=("vae_name",)),
     NodeMapping("LoraLoader", "LoadLoRA", ("model", "clip"), inputs={"lora_name": "lora"},
                 widgets=("lora_name", "strength_model", "strength_clip")),
+    NodeMapping("LoraLoaderModelOnly", "LoadLoRAModelOnly", ("model",),
+                inputs={"lora_name": "lora"}, widgets=("lora_name", "strength_model")),
     NodeMapping("CLIPTextEncode", "TextEncode", ("conditioning",), widgets=("text",)),
     NodeMapping("ConditioningCombine", "ConditioningCombine", ("conditioning",),
                 inputs={"conditioning_1": "a", "conditioning_2": "b"}),

@@ -25,6 +25,7 @@ SIGNATURES: dict[str, tuple[str, str, str]] = {
     "CheckpointLoaderSimple": ("load_checkpoint", "ckpt_name", "loaders"),
     "VAELoader": ("load_vae", "vae_name", "loaders"),
     "LoraLoader": ("load_lora", "model clip lora_name strength_model strength_clip", "loaders"),
+    "LoraLoaderModelOnly": ("load_lora_model_only", "model lora_name strength_model", "loaders"),
     "CLIPTextEncode": ("encode", "clip text", "conditioning"),
     "CLIPSetLastLayer": ("set_last_layer", "clip stop_at_clip_layer", "conditioning"),
     "ConditioningCombine": ("combine", "conditioning_1 conditioning_2", "conditioning"),

@@ -21,7 +21,7 @@ from .inpaint import (InpaintModelConditioning, LatentBlend, LatentComposite,
                       LatentCompositeMasked, VAEEncodeForInpaint)
 from .latents import (EmptyLatent, LatentBatchJoin, LatentFromBatch, LatentInterpolate,
                       LatentSweep, LatentUpscale, LatentUpscaleBy, SetLatentNoiseMask)
-from .loaders import CheckpointLoader, LoadLoRA, LoadVAE
+from .loaders import CheckpointLoader, LoadLoRA, LoadLoRAModelOnly, LoadVAE
 from .mask_edit import CropMask, FeatherMask, GrowMask, InvertMask
 from .masks import ImageToMask, MaskComposite, SolidMask
 from .model_tools import CheckpointSave, CLIPMergeSimple, ModelMergeSimple
@@ -33,7 +33,7 @@ from .vae import (ImageFidelity, VAEDecode, VAEDecodeTiled, VAEEncode, VAEEncode
                   VAEFidelity)
 
 __all__ = [
-    "CheckpointLoader", "LoadVAE", "LoadLoRA", "TextEncode", "ConditioningCombine", "ClipSkip",
+    "CheckpointLoader", "LoadVAE", "LoadLoRA", "LoadLoRAModelOnly", "TextEncode", "ConditioningCombine", "ClipSkip",
     "EmptyLatent", "LatentUpscale", "LatentUpscaleBy", "LatentInterpolate", "LatentSweep",
     "LatentBatchJoin", "LatentFromBatch", "SetLatentNoiseMask", "KSampler", "KSamplerAdvanced",
     "VAEEncode", "VAEDecode", "VAEEncodeTiled", "VAEDecodeTiled", "VAEFidelity", "LoadImage",

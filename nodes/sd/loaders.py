@@ -119,3 +119,21 @@ def LoadLoRA(model: Model, clip: Clip, lora: str = Field(choices=model_names("lo
     runtime = Runtime.for_ctx(ctx)
     _load_or_explain(lambda: (new_model.load(ctx, runtime), new_clip.load(ctx, runtime)), "lora")
     return ModelClip(new_model if strength_model else model, new_clip if strength_clip else clip)
+
+
+@node(category="loaders", display_name="Load LoRA (model only)",
+      fingerprint=_file_state("loras", "lora"))
+def LoadLoRAModelOnly(model: Model, lora: str = Field(choices=model_names("loras")),
+                      strength_model: float = Field(1.0, **STRENGTH), *, ctx) -> Model:
+    """A LoRA applied to the model alone, for graphs with no text encoder at hand (a LoRA
+    stack after a model merge, or a UNet loaded on its own). Its text-encoder weights, if
+    any, are ignored; strength 0 changes nothing."""
+    from nodeflow.diffusion.refs import FileIdentity, LoraSpec
+    from nodeflow.diffusion.runtime import Runtime
+
+    if strength_model == 0:
+        return model
+    path = _resolve("loras", lora, ctx.settings, "lora")
+    new_model = model.with_lora(LoraSpec(FileIdentity.of(path), strength_model, 0.0))
+    _load_or_explain(lambda: new_model.load(ctx, Runtime.for_ctx(ctx)), "lora")
+    return new_model

@@ -184,6 +184,25 @@ def test_lora_changes_the_image_and_strength_zero_is_bit_identical(base, executo
     assert torch.equal(computed(executor, data, "decode", "image"), plain)  # base untouched
 
 
+def test_model_only_lora_is_the_full_loader_with_the_text_encoder_left_alone(base, executor):
+    lora = make_lora(base)
+    data = txt2img(seed=9, save=False)
+    plain = computed(executor, data, "decode", "image")
+
+    def model_only(strength):
+        graph = with_nodes(data, lora={"type": "LoadLoRAModelOnly", "inputs": {
+            "model": L("ckpt", "model"), "lora": lora, "strength_model": strength}})
+        graph["nodes"]["sample"]["inputs"]["model"] = L("lora", "model")
+        return computed(executor, graph, "decode", "image")
+
+    full = with_nodes(data, lora={"type": "LoadLoRA", "inputs": {
+        "model": L("ckpt", "model"), "clip": L("ckpt", "clip"), "lora": lora,
+        "strength_model": 1.0, "strength_clip": 0.0}})
+    full["nodes"]["sample"]["inputs"]["model"] = L("lora", "model")
+    assert torch.equal(model_only(1.0), computed(executor, full, "decode", "image"))
+    assert torch.equal(model_only(0.0), plain)
+
+
 def test_conditioning_combine_and_clip_skip(executor):
     data = txt2img(seed=10, save=False)
     plain = computed(executor, data, "pos", "conditioning")

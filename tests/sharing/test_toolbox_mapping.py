@@ -199,16 +199,19 @@ LOADERS_AND_MERGING = {
     "6": {"class_type": "CLIPMergeSimple", "inputs": {"clip1": ["2", 0], "clip2": ["4", 1],
                                                       "ratio": 0.6}},
     "7": {"class_type": "CheckpointSave", "inputs": {
-        "model": ["5", 0], "clip": ["6", 0], "vae": ["4", 2],
+        "model": ["9", 0], "clip": ["6", 0], "vae": ["4", 2],
         "filename_prefix": "checkpoints/merged"}},
     "8": {"class_type": "CheckpointSave", "inputs": {
         "model": ["4", 0], "clip": ["3", 0], "vae": ["4", 2], "filename_prefix": "other"}},
+    "9": {"class_type": "LoraLoaderModelOnly", "inputs": {
+        "model": ["5", 0], "lora_name": "detail.safetensors", "strength_model": 0.8}},
 }
 
 
 def test_loaders_merging_and_saving_round_trip(registry, settings):
     workflow = round_trip(LOADERS_AND_MERGING, registry, settings)
     assert workflow.nodes["7"].inputs["prefix"] == "checkpoints/merged"
+    assert workflow.nodes["9"].type == "LoadLoRAModelOnly"
 
 
 def test_clip_loaders_saved_before_the_device_widget(registry, settings):
