@@ -29,7 +29,7 @@ from .mapping import (
     REROUTE,
     mapping_for,
 )
-from .object_view import native_type
+from .object_view import UPLOAD_WIDGET, native_type
 
 MUTED, BYPASSED = 2, 4
 """LiteGraph node modes: never runs / passes its inputs through (ComfyUI's "bypass")."""
@@ -329,17 +329,40 @@ def _widget_names(kind: str, registry: Registry | None) -> tuple[str, ...] | Non
     (a seed-like input followed by its control). None: unknown, the converter reports it."""
     mapping = mapping_for(kind)
     if mapping is not None:
-        return mapping.widgets
+        extra = _nodeflow_only_widgets(mapping, registry)
+        if not extra:
+            return mapping.widgets
+        # the view publishes them after ComfyUI's widgets, before the picker button
+        table = list(mapping.widgets)
+        tail = [table.pop()] if table and table[-1] == UPLOAD_WIDGET else []
+        return tuple(table + list(extra) + tail)
     node_def = registry.get(native_type(kind, registry)) if registry is not None else None
     if node_def is None:
         return None
+    return _literal_widgets(node_def.inputs.items())
+
+
+def _literal_widgets(inputs) -> tuple[str, ...]:
+    """Widget names of literal inputs in order, a seed-like input followed by its control."""
     names: list[str] = []
-    for name, spec in node_def.inputs.items():
+    for name, spec in inputs:
         if spec.accepts_literal:
             names.append(name)
             if getattr(spec.field, "control_after_generate", False):
                 names.append(CONTROL)
     return tuple(names)
+
+
+def _nodeflow_only_widgets(mapping, registry: Registry | None) -> tuple[str, ...]:
+    """The literal inputs of a mapped node that ComfyUI's node does not have (VAEEncode's
+    mode and seed): the ComfyUI view publishes them as widgets after ComfyUI's own
+    (object_view.mapped_info), so the frontend saves their values there."""
+    node_def = registry.get(mapping.nodeflow_type) if registry is not None else None
+    if node_def is None:
+        return ()
+    named = set(mapping.widgets)
+    return _literal_widgets((name, spec) for name, spec in node_def.inputs.items()
+                            if mapping.comfy_input_name(name) not in named)
 
 
 def _widgets(graph: _Graph, node_id: str, node: dict, names: tuple[str, ...],
@@ -358,7 +381,8 @@ def _widgets(graph: _Graph, node_id: str, node: dict, names: tuple[str, ...],
                                                      f"{short_repr(values)}", "widget_values"))
         return
     needed = len(names)
-    while needed and names[needed - 1] in _optional_tail(node["type"]):
+    optional = _optional_tail(node["type"]) + _nodeflow_only(node["type"], names)
+    while needed and names[needed - 1] in optional:
         needed -= 1
     if len(values) < needed:
         graph.problems.append(Problem(node_id, None, f"{node['type']} has {len(names)} widget "
@@ -377,6 +401,12 @@ def _widgets(graph: _Graph, node_id: str, node: dict, names: tuple[str, ...],
                 ui.setdefault("controls", {})[seed] = value
             continue
         inputs[name] = value
+
+
+def _nodeflow_only(kind: str, names: tuple[str, ...]) -> tuple[str, ...]:
+    """Widgets a file made by ComfyUI itself lacks: a mapped node's nodeflow-only inputs."""
+    mapping = mapping_for(kind)
+    return tuple(n for n in names if n not in mapping.widgets) if mapping is not None else ()
 
 
 def _optional_tail(kind: str) -> tuple[str, ...]:

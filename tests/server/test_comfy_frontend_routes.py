@@ -144,6 +144,24 @@ async def test_saved_workflows_are_also_nodeflow_workflows(client, settings):
     assert not (settings.workflows_dir / "comfyui" / "comfy.templates.json").exists()
 
 
+async def test_nodeflow_copy_keeps_nodeflow_only_inputs(client, settings):
+    """VAEEncode's mode and seed (nodeflow's, not ComfyUI's) are saved by the frontend after
+    ComfyUI's widgets; the nodeflow copy has them, so nodeflow's editor loses nothing."""
+    workflow = editor_workflow()
+    workflow["nodes"].append({
+        "id": 4, "type": "VAEEncode", "pos": [400, 200], "mode": 0,
+        "inputs": [{"name": "pixels", "type": "IMAGE", "link": 3},
+                   {"name": "vae", "type": "VAE", "link": 4}],
+        "outputs": [{"name": "LATENT", "type": "LATENT", "links": None}],
+        "widgets_values": ["sample", 42]})
+    workflow["links"] += [[3, 3, 0, 4, 0, "IMAGE"], [4, 2, 2, 4, 1, "VAE"]]
+    await client.post("/api/userdata/workflows%2Fencode.json", data=json.dumps(workflow))
+    copy = json.loads((settings.workflows_dir / "comfyui" / "encode.json").read_text())
+    inputs = copy["nodes"]["4"]["inputs"]
+    assert (inputs["mode"], inputs["seed"]) == ("sample", 42)
+    assert inputs["image"] == {"node": "3", "output": "image"}
+
+
 @pytest.mark.parametrize("name", ["..%2Foutside.json", "%2E%2E%2Foutside.json",
                                   "workflows%2F..%2F..%2Foutside.json", "%2Fetc%2Fpasswd",
                                   "..%5Coutside.json", "a%00b.json"])
