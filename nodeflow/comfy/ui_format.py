@@ -59,6 +59,9 @@ class _Graph:
     problems: list[Problem] = field(default_factory=list)
     kept_modes: dict[str, str] = field(default_factory=dict)  # node id -> "mute" / "bypass"
     notes: list[str] = field(default_factory=list)
+    promoted: dict[int, Any] = field(default_factory=dict)
+    """Subgraph input slot -> the value of the inner widget it feeds (a promoted widget:
+    frontends from 1.28 keep its value on the inner node, not on the subgraph node)."""
 
 
 def convert_ui_workflow(data: dict, registry: Registry | None = None
@@ -183,6 +186,8 @@ def _subgraph(uuid: str, name: str, definition: dict, kinds: dict,
     for index, entry in enumerate(definition.get("inputs") or []):
         kind = entry.get("type") if isinstance(entry, dict) else None
         inputs[input_names[index]] = {"type": kind if isinstance(kind, str) else "*"}
+        if index in graph.promoted:  # what runs when the subgraph node's input is left open
+            inputs[input_names[index]]["default"] = graph.promoted[index]
     outputs = {}
     for link in graph.links.values():
         if link.target != SUBGRAPH_OUTPUT:
@@ -311,6 +316,8 @@ def _entry(graph: _Graph, node_id: str, node: dict, registry: Registry | None
         if source is None:  # as ComfyUI does, the input goes, its widget value too
             inputs.pop(name, None)
             continue
+        if isinstance(source, list) and source[0] == INPUTS and name in inputs:
+            graph.promoted.setdefault(source[1], inputs[name])
         inputs[name] = source
     for key in ("pos", "size"):
         value = _pair(node.get(key))
