@@ -414,6 +414,7 @@ async def test_node_errors_name_comfyuis_inputs(client):
     errors = (await response.json())["node_errors"]
     assert list(errors) == ["4"] and errors["4"]["class_type"] == "KSampler"
     assert errors["4"]["errors"][0]["extra_info"]["input_name"] == "sampler_name"
+    assert errors["4"]["errors"][0]["details"].startswith("node '4', input 'sampler_name': ")
 
 
 async def test_serve_says_how_to_install_a_missing_frontend(monkeypatch, settings, capsys):
