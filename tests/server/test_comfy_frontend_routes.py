@@ -72,6 +72,15 @@ async def test_settings_persist_in_the_user_folder(client, settings):
         "/api/settings/Comfy.Notification.ShowVersionUpdates")).json() is True
     assert (await client.post("/api/settings", json=[1, 2])).status == 400
     assert (await client.post("/api/settings/x", data="{not json")).status == 400
+    # the frontend's page sends a setting as text/plain (fetch's type for a string body)
+    page = {"Content-Type": "text/plain;charset=UTF-8", "Sec-Fetch-Site": "same-origin"}
+    assert (await client.post("/api/settings/Comfy.Queue.History.Expanded", data="true",
+                              headers=page)).status == 200
+    assert await (await client.get("/api/settings/Comfy.Queue.History.Expanded")).json()
+    form = {"Content-Type": "application/x-www-form-urlencoded", "Sec-Fetch-Site": "same-origin"}
+    assert (await client.post("/api/settings/x", data="1", headers=form)).status == 415
+    other_site = {**page, "Sec-Fetch-Site": "cross-site"}
+    assert (await client.post("/api/settings/x", data="1", headers=other_site)).status == 403
     assert (await client.get("/api/users")).status == 200
     assert (await (await client.get("/api/users")).json())["migrated"] is True
 
