@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .queue_store import _number
+from .queue_store import history_status, json_number
 
 STATUSES = ("pending", "in_progress", "completed", "failed", "cancelled")
 SORT_FIELDS = ("created_at", "execution_duration")
@@ -34,7 +34,7 @@ def summary(row: dict) -> dict[str, Any]:
     job: dict[str, Any] = {
         "id": row["prompt_id"],
         "status": job_status(row),
-        "priority": _number(row["number"]),
+        "priority": json_number(row["number"]),
         "create_time": _millis(row["queued_at"]),
         "execution_start_time": _millis(row.get("started_at")),
         "execution_end_time": _millis(row.get("finished_at")),
@@ -50,14 +50,11 @@ def summary(row: dict) -> dict[str, Any]:
 def detail(row: dict) -> dict[str, Any]:
     """One job in full: the summary, its outputs, its status messages and what was queued."""
     job = summary(row)
-    messages = _loads(row.get("messages"), [])
     job["outputs"] = _loads(row.get("outputs"), {})
     job["workflow"] = {"prompt": _loads(row["prompt"], {}),
                        "extra_data": _loads(row["extra_data"], {})}
     if row["state"] == "done":
-        job["execution_status"] = {"status_str": "success" if row["status"] == "success"
-                                   else "error", "completed": row["status"] == "success",
-                                   "messages": messages}
+        job["execution_status"] = history_status(row)
     return job
 
 

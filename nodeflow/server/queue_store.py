@@ -75,7 +75,7 @@ class QueueItem:
 
     def comfy_entry(self) -> list:
         """ComfyUI's queue tuple: [number, prompt_id, prompt, extra_data, outputs]."""
-        return [_number(self.number), self.prompt_id, self.prompt, self.extra_data,
+        return [json_number(self.number), self.prompt_id, self.prompt, self.extra_data,
                 self.outputs_to_execute]
 
 
@@ -316,6 +316,13 @@ def _item(row: sqlite3.Row) -> QueueItem:
                      client_id=row["client_id"])
 
 
+def history_status(row: sqlite3.Row | dict) -> dict:
+    """ComfyUI's status of a finished prompt: status_str, completed, messages."""
+    return {"status_str": "success" if row["status"] == "success" else "error",
+            "completed": row["status"] == "success",
+            "messages": json.loads(row["messages"] or "[]")}
+
+
 def _history_entry(row: sqlite3.Row) -> dict:
     item = _item(row)
     outputs = json.loads(row["outputs"] or "{}")
@@ -323,9 +330,7 @@ def _history_entry(row: sqlite3.Row) -> dict:
     return {
         "prompt": item.comfy_entry(),
         "outputs": outputs,
-        "status": {"status_str": "success" if status == "success" else "error",
-                   "completed": status == "success",
-                   "messages": json.loads(row["messages"] or "[]")},
+        "status": history_status(row),
         "meta": {n: {"node_id": n, "display_node": n, "parent_node": None, "real_node_id": n}
                  for n in outputs},
         "nodeflow": {"status": status, "error": json.loads(row["error"]) if row["error"]
@@ -334,7 +339,7 @@ def _history_entry(row: sqlite3.Row) -> dict:
     }
 
 
-def _number(value: float) -> float | int | None:
+def json_number(value: float) -> float | int | None:
     """A queue number for JSON (None for a non-finite one an older version let in)."""
     if value is None or not math.isfinite(value):
         return None
