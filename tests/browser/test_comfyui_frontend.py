@@ -33,6 +33,7 @@ app.registerExtension({
 """
 SAVED_NAME = "frontend-saved"
 BROKEN_CHECKPOINT = "broken.safetensors"
+NODEFLOW_PROMPT = "a red handwritten digit seven on a blue background"  # workflows/txt2img.json
 
 
 @pytest.fixture(scope="module")
@@ -216,6 +217,9 @@ def test_boots_without_errors_and_opens_comfyuis_default_graph(comfy_page):
     ksampler = node_of(page, "KSampler")["widgets"]
     assert ksampler["sampler_name"] == "euler" and ksampler["scheduler"] == "normal"
     assert ksampler["control_after_generate"] in ("randomize", "fixed")
+    prompts = {n["widgets"]["text"] for n in nodes(page) if n["type"] == "CLIPTextEncode"}
+    nodeflows = NODEFLOW_PROMPT in prompts
+    assert nodeflows == (frontend_version(page) >= (1, 58)), prompts
     assert problems(page) == []
     assert page.outside == []
 

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from nodeflow.comfy.convert import import_workflow
 from nodeflow.comfy.object_view import comfy_object_info
@@ -106,8 +107,6 @@ def test_templates_with_supported_nodes_run(executor, base, templates):
         assert saved, path.name
         for image in saved:
             file = executor.settings.output_dir / image.get("subfolder", "") / image["filename"]
-            from PIL import Image
-
             with Image.open(file) as png:
                 assert png.size == (SIZE, SIZE), path.name
     assert len(runnable) >= 3, runnable
