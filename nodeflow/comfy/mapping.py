@@ -294,11 +294,16 @@ COMFY_TYPE_OF: dict[str, str] = {m.nodeflow_type: m.comfy_type for m in _MAPPING
 
 
 def node_widgets(node_def) -> tuple[str, ...]:
-    """The widgets ComfyUI's editor shows for a nodeflow or pack node type, in order: its
-    literal inputs (a seed-like one followed by its control), but not the socket-only ones
-    (ComfyUI's ``forceInput``), which have no widget and no ``widgets_values`` entry."""
+    """The widgets ComfyUI's editor shows for a nodeflow or pack node type, in order."""
+    return literal_widgets(node_def.inputs.items())
+
+
+def literal_widgets(inputs) -> tuple[str, ...]:
+    """Widget names of (name, spec) inputs in order: the literal inputs (a seed-like one
+    followed by its control), but not the socket-only ones (ComfyUI's ``forceInput``), which
+    have no widget and no ``widgets_values`` entry."""
     names: list[str] = []
-    for name, spec in node_def.inputs.items():
+    for name, spec in inputs:
         if spec.field.widget == "socket":
             continue
         if spec.accepts_literal or spec.field.choices is not None:

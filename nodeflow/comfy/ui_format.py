@@ -27,10 +27,11 @@ from .mapping import (
     NOTE_TYPES,
     PRIMITIVE_NODE,
     REROUTE,
+    literal_widgets,
     mapping_for,
     node_widgets,
 )
-from .object_view import native_type
+from .object_view import UPLOAD_WIDGET, native_type
 
 MUTED, BYPASSED = 2, 4
 """LiteGraph node modes: never runs / passes its inputs through (ComfyUI's "bypass")."""
@@ -60,6 +61,9 @@ class _Graph:
     problems: list[Problem] = field(default_factory=list)
     kept_modes: dict[str, str] = field(default_factory=dict)  # node id -> "mute" / "bypass"
     notes: list[str] = field(default_factory=list)
+    promoted: dict[int, Any] = field(default_factory=dict)
+    """Subgraph input slot -> the value of the inner widget it feeds (a promoted widget:
+    frontends from 1.28 keep its value on the inner node, not on the subgraph node)."""
 
 
 def convert_ui_workflow(data: dict, registry: Registry | None = None
@@ -184,6 +188,8 @@ def _subgraph(uuid: str, name: str, definition: dict, kinds: dict,
     for index, entry in enumerate(definition.get("inputs") or []):
         kind = entry.get("type") if isinstance(entry, dict) else None
         inputs[input_names[index]] = {"type": kind if isinstance(kind, str) else "*"}
+        if index in graph.promoted:  # what runs when the subgraph node's input is left open
+            inputs[input_names[index]]["default"] = graph.promoted[index]
     outputs = {}
     for link in graph.links.values():
         if link.target != SUBGRAPH_OUTPUT:
@@ -314,6 +320,8 @@ def _entry(graph: _Graph, node_id: str, node: dict, registry: Registry | None
         if source is None:  # as ComfyUI does, the input goes, its widget value too
             inputs.pop(name, None)
             continue
+        if isinstance(source, list) and source[0] == INPUTS and name in inputs:
+            graph.promoted.setdefault(source[1], inputs[name])
         inputs[name] = source
     for key in ("pos", "size"):
         value = _pair(node.get(key))
@@ -332,11 +340,29 @@ def _widget_names(kind: str, registry: Registry | None) -> tuple[str, ...] | Non
     (a seed-like input followed by its control). None: unknown, the converter reports it."""
     mapping = mapping_for(kind)
     if mapping is not None:
-        return mapping.widgets
+        extra = _nodeflow_only_widgets(mapping, registry)
+        if not extra:
+            return mapping.widgets
+        # the view publishes them after ComfyUI's widgets, before the picker button
+        table = list(mapping.widgets)
+        tail = [table.pop()] if table and table[-1] == UPLOAD_WIDGET else []
+        return tuple(table + list(extra) + tail)
     node_def = registry.get(native_type(kind, registry)) if registry is not None else None
     if node_def is None:
         return None
     return node_widgets(node_def)
+
+
+def _nodeflow_only_widgets(mapping, registry: Registry | None) -> tuple[str, ...]:
+    """The literal inputs of a mapped node that ComfyUI's node does not have (VAEEncode's
+    mode and seed): the ComfyUI view publishes them as widgets after ComfyUI's own
+    (object_view.mapped_info), so the frontend saves their values there."""
+    node_def = registry.get(mapping.nodeflow_type) if registry is not None else None
+    if node_def is None:
+        return ()
+    named = set(mapping.widgets)
+    return literal_widgets((name, spec) for name, spec in node_def.inputs.items()
+                            if mapping.comfy_input_name(name) not in named)
 
 
 def _widgets(graph: _Graph, node_id: str, node: dict, names: tuple[str, ...],
@@ -355,7 +381,8 @@ def _widgets(graph: _Graph, node_id: str, node: dict, names: tuple[str, ...],
                                                      f"{short_repr(values)}", "widget_values"))
         return
     needed = len(names)
-    while needed and names[needed - 1] in _optional_tail(node["type"]):
+    optional = _optional_tail(node["type"]) + _nodeflow_only(node["type"], names)
+    while needed and names[needed - 1] in optional:
         needed -= 1
     if len(values) < needed:
         graph.problems.append(Problem(node_id, None, f"{node['type']} has {len(names)} widget "
@@ -378,6 +405,12 @@ def _widgets(graph: _Graph, node_id: str, node: dict, names: tuple[str, ...],
                 ui.setdefault("controls", {})[seed] = value
             continue
         inputs[name] = value
+
+
+def _nodeflow_only(kind: str, names: tuple[str, ...]) -> tuple[str, ...]:
+    """Widgets a file made by ComfyUI itself lacks: a mapped node's nodeflow-only inputs."""
+    mapping = mapping_for(kind)
+    return tuple(n for n in names if n not in mapping.widgets) if mapping is not None else ()
 
 
 def _optional_tail(kind: str) -> tuple[str, ...]:

@@ -16,12 +16,14 @@ from ..engine.executor import Executor
 from ..registry import Registry
 from ..settings import Settings
 from . import (
+    routes_blueprints,
     routes_editor,
     routes_examples,
     routes_extensions,
     routes_files,
     routes_nodes,
     routes_comfy_frontend,
+    routes_jobs,
     routes_queue,
     routes_system,
     routes_workflows,
@@ -42,7 +44,8 @@ from .worker import Worker
 log = logging.getLogger("nodeflow.server")
 
 # the editor's catch-all static route comes last
-ROUTE_TABLES = [routes_queue.routes, routes_nodes.routes, routes_files.routes,
+ROUTE_TABLES = [routes_queue.routes, routes_jobs.routes, routes_nodes.routes, routes_files.routes,
+                routes_blueprints.routes,
                 routes_workflows.routes, routes_examples.routes, routes_comfy_frontend.routes,
                 routes_extensions.routes, routes_system.routes, routes_ws.routes,
                 routes_comfy_frontend.editor_routes, routes_editor.routes]

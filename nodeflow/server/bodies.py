@@ -12,10 +12,14 @@ from .json_safe import UnsafeJson, loads_strict
 _BROWSER_HEADERS = ("Origin", "Sec-Fetch-Site", "Sec-Fetch-Mode")
 
 
-async def read_json(request: web.Request, *, required: bool = True) -> Any:
+async def read_json(request: web.Request, *, required: bool = True,
+                    plain_text: bool = False) -> Any:
     """The body as JSON (see json_safe for what is refused). An empty body is ``{}`` when
-    not ``required``."""
-    _check_content_type(request)
+    not ``required``. ``plain_text`` also takes a browser's text/plain body, for routes whose
+    client sends JSON that way (ComfyUI's frontend stores settings so); security.origin_guard
+    has already refused every other site's write, which is what the type check adds to."""
+    if not (plain_text and request.content_type == "text/plain"):
+        _check_content_type(request)
     try:
         text = await request.text()
     except web.HTTPRequestEntityTooLarge:
@@ -47,8 +51,9 @@ def _check_content_type(request: web.Request) -> None:
                        "unsupported_media_type")
 
 
-async def read_json_object(request: web.Request, *, required: bool = True) -> dict:
-    data = await read_json(request, required=required)
+async def read_json_object(request: web.Request, *, required: bool = True,
+                           plain_text: bool = False) -> dict:
+    data = await read_json(request, required=required, plain_text=plain_text)
     if not isinstance(data, dict):
         raise ApiError(400, "the request body must be a JSON object", "invalid_json")
     return data

@@ -50,12 +50,13 @@ class PromptRejected(Exception):
             entry = node_errors.setdefault(problem.node, {
                 "errors": [], "dependent_outputs": [],
                 "class_type": self.class_types.get(problem.node)})
+            name = problem.input
+            if name and self.comfy:
+                name = _input_name(self.class_types.get(problem.node), name)
+            shown = Problem(problem.node, name, problem.message, problem.kind)
             entry["errors"].append({
                 "type": _problem_type(self.kind, problem), "message": problem.message,
-                "details": str(problem),
-                "extra_info": {"input_name": _input_name(self.class_types.get(problem.node),
-                                                         problem.input) if self.comfy
-                               else problem.input} if problem.input else {}})
+                "details": str(shown), "extra_info": {"input_name": name} if name else {}})
         return {"error": {"type": self.kind, "message": self.message,
                           "details": "; ".join(general) if general else "",
                           "extra_info": {},

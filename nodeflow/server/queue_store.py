@@ -77,7 +77,7 @@ class QueueItem:
 
     def comfy_entry(self) -> list:
         """ComfyUI's queue tuple: [number, prompt_id, prompt, extra_data, outputs]."""
-        return [_number(self.number), self.prompt_id, self.prompt, self.extra_data,
+        return [json_number(self.number), self.prompt_id, self.prompt, self.extra_data,
                 self.outputs_to_execute]
 
 
@@ -264,6 +264,39 @@ class QueueStore:
     def clear_pending(self) -> int:
         return self._db.execute("DELETE FROM prompts WHERE state = 'pending'").rowcount
 
+    # -- jobs: the queue and the history as one list (ComfyUI's /api/jobs) -----------------
+
+    _JOB_STATES = {"pending": "state = 'pending'", "in_progress": "state = 'running'",
+                   "completed": "(state = 'done' AND status = 'success')",
+                   "cancelled": "(state = 'done' AND status = 'interrupted')",
+                   "failed": "(state = 'done' AND status NOT IN ('success', 'interrupted'))"}
+    _JOB_ORDER = {"created_at": "queued_at",
+                  "execution_duration": "COALESCE(finished_at - started_at, 0)"}
+
+    def job_rows(self, statuses: list[str], *, sort_by: str = "created_at",
+                 descending: bool = True, limit: int | None = None, offset: int = 0,
+                 workflow_id: str | None = None, prompt_id: str | None = None
+                 ) -> tuple[list[dict], int]:
+        """(rows as dicts, how many match) of the prompts in the given job statuses (the
+        keys of ``_JOB_STATES``), newest first by default; one indexed query per page."""
+        where = ["(" + " OR ".join(self._JOB_STATES[s] for s in statuses) + ")"]
+        args: list[Any] = []
+        if workflow_id is not None:
+            where.append("json_extract(extra_data, '$.extra_pnginfo.workflow.id') = ?")
+            args.append(workflow_id)
+        if prompt_id is not None:
+            where.append("prompt_id = ?")
+            args.append(prompt_id)
+        condition = " AND ".join(where)
+        total = self._db.execute(f"SELECT COUNT(*) FROM prompts WHERE {condition}",
+                                 args).fetchone()[0]
+        direction = "DESC" if descending else "ASC"
+        order = f"{self._JOB_ORDER[sort_by]} {direction}, seq {direction}"
+        rows = self._db.execute(f"SELECT * FROM prompts WHERE {condition} ORDER BY {order} "
+                                "LIMIT ? OFFSET ?", [*args, -1 if limit is None else limit,
+                                                     offset]).fetchall()
+        return [dict(row) for row in rows], total
+
     # -- the history -------------------------------------------------------------------------
 
     def history(self, *, max_items: int | None = None, offset: int | None = None,
@@ -335,6 +368,13 @@ def _item(row: sqlite3.Row) -> QueueItem:
                      client_id=row["client_id"])
 
 
+def history_status(row: sqlite3.Row | dict) -> dict:
+    """ComfyUI's status of a finished prompt: status_str, completed, messages."""
+    return {"status_str": "success" if row["status"] == "success" else "error",
+            "completed": row["status"] == "success",
+            "messages": json.loads(row["messages"] or "[]")}
+
+
 def _history_entry(row: sqlite3.Row) -> dict:
     item = _item(row)
     outputs = json.loads(row["outputs"] or "{}")
@@ -342,9 +382,7 @@ def _history_entry(row: sqlite3.Row) -> dict:
     return {
         "prompt": item.comfy_entry(),
         "outputs": outputs,
-        "status": {"status_str": "success" if status == "success" else "error",
-                   "completed": status == "success",
-                   "messages": json.loads(row["messages"] or "[]")},
+        "status": history_status(row),
         "meta": {n: {"node_id": n, "display_node": n, "parent_node": None, "real_node_id": n}
                  for n in outputs},
         "nodeflow": {"status": status, "error": json.loads(row["error"]) if row["error"]
@@ -355,7 +393,7 @@ def _history_entry(row: sqlite3.Row) -> dict:
     }
 
 
-def _number(value: float) -> float | int | None:
+def json_number(value: float) -> float | int | None:
     """A queue number for JSON (None for a non-finite one an older version let in)."""
     if value is None or not math.isfinite(value):
         return None

@@ -209,7 +209,7 @@ async def get_settings(request: web.Request) -> web.Response:
 @routes.post("/settings", "Store several settings (merged into the stored ones)",
              responses={200: ("Stored", None), 400: ("Not a JSON object", "Error")})
 async def post_settings(request: web.Request) -> web.Response:
-    changes = await read_json_object(request)
+    changes = await read_json_object(request, plain_text=True)
     await asyncio.to_thread(userdata.store_settings, request.app[SETTINGS], changes)
     return web.Response(status=200)
 
@@ -224,7 +224,7 @@ async def get_setting(request: web.Request) -> web.Response:
 @routes.post("/settings/{id}", "Store one setting (the body is its JSON value)",
              responses={200: ("Stored", None), 400: ("Not JSON", "Error")})
 async def post_setting(request: web.Request) -> web.Response:
-    value = await read_json(request)
+    value = await read_json(request, plain_text=True)
     await asyncio.to_thread(userdata.store_settings, request.app[SETTINGS],
                             {request.match_info["id"]: value})
     return web.Response(status=200)

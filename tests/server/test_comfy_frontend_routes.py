@@ -72,6 +72,15 @@ async def test_settings_persist_in_the_user_folder(client, settings):
         "/api/settings/Comfy.Notification.ShowVersionUpdates")).json() is True
     assert (await client.post("/api/settings", json=[1, 2])).status == 400
     assert (await client.post("/api/settings/x", data="{not json")).status == 400
+    # the frontend's page sends a setting as text/plain (fetch's type for a string body)
+    page = {"Content-Type": "text/plain;charset=UTF-8", "Sec-Fetch-Site": "same-origin"}
+    assert (await client.post("/api/settings/Comfy.Queue.History.Expanded", data="true",
+                              headers=page)).status == 200
+    assert await (await client.get("/api/settings/Comfy.Queue.History.Expanded")).json()
+    form = {"Content-Type": "application/x-www-form-urlencoded", "Sec-Fetch-Site": "same-origin"}
+    assert (await client.post("/api/settings/x", data="1", headers=form)).status == 415
+    other_site = {**page, "Sec-Fetch-Site": "cross-site"}
+    assert (await client.post("/api/settings/x", data="1", headers=other_site)).status == 403
     assert (await client.get("/api/users")).status == 200
     assert (await (await client.get("/api/users")).json())["migrated"] is True
 
@@ -142,6 +151,24 @@ async def test_saved_workflows_are_also_nodeflow_workflows(client, settings):
     # other user files (settings, templates) get no copy
     await client.post("/api/userdata/comfy.templates.json", data="[]")
     assert not (settings.workflows_dir / "comfyui" / "comfy.templates.json").exists()
+
+
+async def test_nodeflow_copy_keeps_nodeflow_only_inputs(client, settings):
+    """VAEEncode's mode and seed (nodeflow's, not ComfyUI's) are saved by the frontend after
+    ComfyUI's widgets; the nodeflow copy has them, so nodeflow's editor loses nothing."""
+    workflow = editor_workflow()
+    workflow["nodes"].append({
+        "id": 4, "type": "VAEEncode", "pos": [400, 200], "mode": 0,
+        "inputs": [{"name": "pixels", "type": "IMAGE", "link": 3},
+                   {"name": "vae", "type": "VAE", "link": 4}],
+        "outputs": [{"name": "LATENT", "type": "LATENT", "links": None}],
+        "widgets_values": ["sample", 42]})
+    workflow["links"] += [[3, 3, 0, 4, 0, "IMAGE"], [4, 2, 2, 4, 1, "VAE"]]
+    await client.post("/api/userdata/workflows%2Fencode.json", data=json.dumps(workflow))
+    copy = json.loads((settings.workflows_dir / "comfyui" / "encode.json").read_text())
+    inputs = copy["nodes"]["4"]["inputs"]
+    assert (inputs["mode"], inputs["seed"]) == ("sample", 42)
+    assert inputs["image"] == {"node": "3", "output": "image"}
 
 
 @pytest.mark.parametrize("name", ["..%2Foutside.json", "%2E%2E%2Foutside.json",
@@ -396,6 +423,7 @@ async def test_node_errors_name_comfyuis_inputs(client):
     errors = (await response.json())["node_errors"]
     assert list(errors) == ["4"] and errors["4"]["class_type"] == "KSampler"
     assert errors["4"]["errors"][0]["extra_info"]["input_name"] == "sampler_name"
+    assert errors["4"]["errors"][0]["details"].startswith("node '4', input 'sampler_name': ")
 
 
 async def test_serve_says_how_to_install_a_missing_frontend(monkeypatch, settings, capsys):

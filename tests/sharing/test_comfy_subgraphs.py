@@ -140,3 +140,43 @@ def test_literals_on_a_subgraph_node_export_as_primitive_nodes(registry, setting
     assert node.inputs["text"] == prompt_text and node.inputs["unused"] == 3
     [(inner_id, inner)] = again.subgraphs["Encode"].nodes.items()
     assert inner.inputs == workflow.subgraphs["Encode"].nodes["enc"].inputs
+
+
+def test_promoted_widgets_keep_the_inner_nodes_values(registry, settings):
+    """Frontends from 1.28 promote an inner widget to the subgraph node (properties.
+    proxyWidgets) and keep its value on the inner node: left open outside, that value runs."""
+    data = json.loads((FIXTURES / "comfyui-default-ui-1.json").read_text())
+    latent = next(n for n in data["nodes"] if n["type"] == "EmptyLatentImage")
+    inner = copy.deepcopy(latent)
+    inner["id"] = 1
+    inner["widgets_values"] = [96, 80, 1]
+    inner["inputs"] = [{"name": "width", "type": "INT", "widget": {"name": "width"},
+                        "link": 101}]
+    inner["outputs"][0]["links"] = [102]
+    latent.update(type=UUID, widgets_values=[],
+                  inputs=[{"name": "width", "type": "INT", "widget": {"name": "width"},
+                           "link": None}],
+                  properties={"proxyWidgets": [["1", "width"]]})
+    data["definitions"] = {"subgraphs": [{
+        "id": UUID, "version": 1, "name": "Canvas",
+        "inputNode": {"id": -10, "bounding": [0, 0, 120, 60]},
+        "outputNode": {"id": -20, "bounding": [600, 0, 120, 60]},
+        "inputs": [{"id": "a", "name": "width", "type": "INT", "linkIds": [101]}],
+        "outputs": [{"id": "b", "name": "LATENT", "type": "LATENT", "linkIds": [102]}],
+        "widgets": [], "nodes": [inner],
+        "links": [
+            {"id": 101, "origin_id": -10, "origin_slot": 0, "target_id": 1, "target_slot": 0,
+             "type": "INT"},
+            {"id": 102, "origin_id": 1, "origin_slot": 0, "target_id": -20, "target_slot": 0,
+             "type": "LATENT"}]}]}
+    imported = import_workflow(data, registry, settings)
+    assert imported.problems == []
+    assert imported.workflow.subgraphs["Canvas"].inputs["width"].default == 96
+    flat = flatten(imported.workflow, registry).workflow
+    (empty,) = [spec for spec in flat.nodes.values() if spec.type == "EmptyLatent"]
+    assert (empty.inputs["width"], empty.inputs["height"]) == (96, 80)
+    assert validate(flat.model_copy(update={"nodes": {
+        k: v.model_copy(update={"inputs": {**v.inputs, "checkpoint": "nodeflow-tiny"}})
+        if v.type == "CheckpointLoader" else v for k, v in flat.nodes.items()}}),
+        registry, settings) == []
+

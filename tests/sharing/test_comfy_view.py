@@ -153,6 +153,41 @@ def test_nodeflow_examples_open_in_comfyui_and_come_back(path, registry, setting
     assert _effective(back.workflow, registry) == _effective(workflow, registry)
 
 
+def _vae_encode_workflow(mode: str, seed: int) -> dict:
+    link = lambda node, output: {"node": node, "output": output}  # noqa: E731
+    return {"nodeflow": 1, "nodes": {
+        "ckpt": {"type": "CheckpointLoader", "inputs": {"checkpoint": "nodeflow-tiny"}},
+        "load": {"type": "LoadImage", "inputs": {"image": "photo.png"}},
+        "encode": {"type": "VAEEncode", "inputs": {"image": link("load", "image"),
+                                                   "vae": link("ckpt", "vae"),
+                                                   "mode": mode, "seed": seed}},
+        "decode": {"type": "VAEDecode", "inputs": {"latent": link("encode", "latent"),
+                                                   "vae": link("ckpt", "vae")}},
+        "save": {"type": "SaveImage", "inputs": {"images": link("decode", "image")}}}}
+
+
+def test_nodeflow_only_inputs_of_mapped_nodes_survive_the_frontend(registry, settings, view):
+    """VAEEncode's mode and seed are not ComfyUI's: the view shows them after ComfyUI's
+    widgets, the frontend saves them there, and the nodeflow copy keeps them."""
+    assert _widget_sequence(view["VAEEncode"]) == ["mode", "seed"]
+    workflow = parse_workflow(json.dumps(_vae_encode_workflow("sample", 9)))
+    editor = to_comfy_editor(workflow, registry, settings)
+    (encode,) = [n for n in editor["nodes"] if n["type"] == "VAEEncode"]
+    assert encode["widgets_values"] == ["sample", 9]
+    back = import_workflow(json.loads(json.dumps(editor)), registry, settings, stamp=False)
+    assert back.problems == []
+    assert {k: v for k, v in back.workflow.nodes["3"].inputs.items()
+            if k in ("mode", "seed")} == {"mode": "sample", "seed": 9}
+    # a file made by ComfyUI itself has no such values: the defaults apply, nothing is wrong
+    encode["widgets_values"] = []
+    plain = import_workflow(editor, registry, settings, stamp=False)
+    assert plain.problems == []
+    assert "mode" not in plain.workflow.nodes["3"].inputs
+    # with the picker button last (LoadImage), the values still line up
+    (load,) = [n for n in editor["nodes"] if n["type"] == "LoadImage"]
+    assert load["widgets_values"] == ["photo.png", "image"]
+
+
 def _template_files():
     try:
         from nodeflow.server.routes_comfy_frontend import template_dirs
