@@ -20,6 +20,7 @@ import ray
 from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
 
 from ..registry import Registry
+from ..server.queue_status import QueueStatus
 from ..server.queue_store import Outcome, QueueItem, failed_outcome
 from ..server.relay import PREVIEW
 from ..server.store_thread import AsyncStore, StoreFailed
@@ -77,7 +78,7 @@ class Running:
     shard: int | None = None
 
 
-class ClusterQueue:
+class ClusterQueue(QueueStatus):
     def __init__(self, store: AsyncStore, hub: Hub, registry: Registry, settings: Settings,
                  actors: list[tuple[str, Any]], *, paused: bool = False,
                  grace_s: float = 10.0, on_stop=None):
@@ -137,19 +138,6 @@ class ClusterQueue:
     def cancel_running(self, prompt_ids: list[str]) -> int:
         """Deleting a prompt that runs on a worker interrupts it there."""
         return sum(self.interrupt(p) for p in prompt_ids)
-
-    async def queue_info(self) -> dict[str, Any]:
-        try:
-            self._remaining = await self.store.call("remaining")
-        except StoreFailed:
-            pass
-        return self.last_queue_info()
-
-    def last_queue_info(self) -> dict[str, Any]:
-        return {"exec_info": {"queue_remaining": self._remaining}}
-
-    async def broadcast_status(self) -> None:
-        self.hub.post("status", {"status": await self.queue_info()})
 
     @property
     def alive(self) -> bool:

@@ -19,6 +19,7 @@ from ..errors import WorkflowError
 from ..engine.executor import Executor
 from ..workflow import parse_workflow
 from .faults import explain_node_error
+from .queue_status import QueueStatus
 from .queue_store import Outcome, QueueItem, failed_outcome
 from .relay import Relay
 from .store_thread import AsyncStore, StoreFailed
@@ -33,7 +34,7 @@ class Running:
     interrupt: threading.Event = field(default_factory=threading.Event)
 
 
-class Worker:
+class Worker(QueueStatus):
     """Runs the queue under a supervisor: a storage fault makes it wait and retry, a bug of
     ours restarts it, and whatever a node raises (even SystemExit or GeneratorExit) fails
     only that prompt. :meth:`health` says which state it is in and why."""
@@ -80,21 +81,6 @@ class Worker:
         """Deleting from the queue removes pending prompts only (as in ComfyUI); the running
         one is stopped with /interrupt. (The cluster's queue interrupts remote runs here.)"""
         return 0
-
-    async def queue_info(self) -> dict[str, Any]:
-        """ComfyUI's exec_info; the last known count while the database cannot answer."""
-        try:
-            self._remaining = await self.store.call("remaining")
-        except StoreFailed:
-            pass  # the health check reports the fault; the count is the last one known
-        return {"exec_info": {"queue_remaining": self._remaining}}
-
-    def last_queue_info(self) -> dict[str, Any]:
-        """queue_info as of the last change (kept current by every status broadcast)."""
-        return {"exec_info": {"queue_remaining": self._remaining}}
-
-    async def broadcast_status(self) -> None:
-        self.hub.post("status", {"status": await self.queue_info()})
 
     @property
     def alive(self) -> bool:
