@@ -1,6 +1,6 @@
 """ControlNet with ComfyUI's nodes: load one (ControlNetLoader, DiffControlNetLoader), apply it to
-prompts (ControlNetApply, ControlNetApplyAdvanced; several stack), and the Canny edge map most
-ControlNet workflows start from."""
+prompts (ControlNetApply, ControlNetApplyAdvanced; several stack). The hint images come from
+preprocessors.py (Canny, XDoG lines, binary lines)."""
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -102,17 +102,3 @@ def ControlNetApplyAdvanced(positive: Conditioning, negative: Conditioning,
     return PositiveNegative(
         _apply(positive, control_net, image, strength, start_percent, end_percent, shared),
         _apply(negative, control_net, image, strength, start_percent, end_percent, shared))
-
-
-@node(category="image/preprocessors", display_name="Canny")
-def Canny(image: Image, low_threshold: float = Field(0.4, ge=0.01, le=0.99, step=0.01),
-          high_threshold: float = Field(0.8, ge=0.01, le=0.99, step=0.01)) -> Image:
-    """Edges of the image (white on black), kornia's Canny detector as ComfyUI runs it: the
-    hint a Canny ControlNet expects."""
-    from kornia.filters import canny
-
-    if low_threshold > high_threshold:
-        raise NodeError(f"low_threshold {low_threshold} is above high_threshold "
-                        f"{high_threshold}", input="low_threshold")
-    _, edges = canny(image.movedim(-1, 1), low_threshold, high_threshold)
-    return edges.repeat(1, 3, 1, 1).movedim(1, -1)
