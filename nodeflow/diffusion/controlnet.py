@@ -10,6 +10,12 @@ At sampling, a conditioning carrying a ControlNet gives the UNet the net's resid
 for sigmas within its start/end range, summed with those of the ControlNets applied before it
 (stacked). The hint image is resized (nearest-exact, centre crop) to 8x the latent window the
 model sees, as ComfyUI does, and passed in 0..1.
+
+The hint embedding's size is read off the file: SD ControlNets take a 3-channel image and
+downscale it 8x (four hint levels); smaller nets downscale less (nodeflow-tiny's, 4x). A hint
+embedding that does not downscale at all works at the latent's own resolution, so its hint is
+a latent: the image is encoded with the VAE given to ControlNetApplyAdvanced (and scaled as
+the model's latents are), as ComfyUI does for ControlNets that need a VAE.
 """
 from __future__ import annotations
 
@@ -35,9 +41,37 @@ _UNET_FIELDS = ("in_channels", "flip_sin_to_cos", "freq_shift", "down_block_type
 HINT_CHANNELS = (16, 32, 96, 256)
 
 
-def controlnet_config(unet_config: dict) -> dict:
+def controlnet_config(unet_config: dict, hint_channels=HINT_CHANNELS,
+                      conditioning_channels: int = 3) -> dict:
     config = {k: unet_config[k] for k in _UNET_FIELDS if k in unet_config}
-    return dict(config, in_channels=4, conditioning_embedding_out_channels=HINT_CHANNELS)
+    return dict(config, in_channels=4, conditioning_embedding_out_channels=tuple(hint_channels),
+                conditioning_channels=conditioning_channels)
+
+
+def hint_factor(net) -> int:
+    """How much the net's hint embedding downscales its hint (8 for SD ControlNets)."""
+    return 2 ** (len(net.config.conditioning_embedding_out_channels) - 1)
+
+
+def takes_latent_hint(net) -> bool:
+    """A hint embedding at the latent's own resolution takes a latent, not an image."""
+    return hint_factor(net) == 1
+
+
+def _hint_shape(sd, layout: str, prefix: str) -> tuple[tuple[int, ...], int]:
+    """(hint embedding channels per level, hint input channels) read off the tensors."""
+    if layout == "original":
+        convs = sorted(int(k[len(prefix) + len("input_hint_block."):].split(".")[0]) for k in sd
+                       if k.startswith(prefix + "input_hint_block.") and k.endswith(".weight"))
+        weight = lambda i: sd[f"{prefix}input_hint_block.{convs[i]}.weight"]  # noqa: E731
+        levels = len(convs) // 2
+        channels = [weight(0).shape[0]] + [weight(2 * k + 2).shape[0] for k in range(levels - 1)]
+        return tuple(channels), weight(0).shape[1]
+    stem = "controlnet_cond_embedding."
+    blocks = len({k.split(".")[2] for k in sd if k.startswith(stem + "blocks.")})
+    channels = [sd[stem + "conv_in.weight"].shape[0]] + [
+        sd[f"{stem}blocks.{2 * k + 1}.weight"].shape[0] for k in range(blocks // 2)]
+    return tuple(channels), sd[stem + "conv_in.weight"].shape[1]
 
 
 def _build(config: dict):
@@ -50,11 +84,12 @@ def _build(config: dict):
 def _controlnet_pairs(config: dict) -> list:
     pairs = keys._unet_pairs(dict(config, up_block_types=[]))
     pairs = [p for p in pairs if not p[0].startswith(("conv_norm_out", "conv_out"))]
+    levels = len(config.get("conditioning_embedding_out_channels", HINT_CHANNELS))
     pairs.append(("controlnet_cond_embedding.conv_in", "input_hint_block.0", {}))
-    for k in range(2 * (len(HINT_CHANNELS) - 1)):
+    for k in range(2 * (levels - 1)):
         pairs.append((f"controlnet_cond_embedding.blocks.{k}", f"input_hint_block.{2 * (k + 1)}", {}))
     pairs.append(("controlnet_cond_embedding.conv_out",
-                  f"input_hint_block.{4 * (len(HINT_CHANNELS) - 1) + 2}", {}))
+                  f"input_hint_block.{4 * (levels - 1) + 2}", {}))
     n = len(config["block_out_channels"])
     layers = config["layers_per_block"]
     for i in range(1 + n * layers + (n - 1)):
@@ -127,7 +162,9 @@ def load_controlnet(path: str | os.PathLike, *, allow_pickle: bool = False, devi
         family = _family(sd, layout, prefix, root)
     except CheckpointError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
-    config = controlnet_config(read_config(root / ("sd2" if family == "sd2" else family) / "unet"))
+    hint_channels, conditioning_channels = _hint_shape(sd, layout, prefix)
+    config = controlnet_config(read_config(root / family / "unet"), hint_channels,
+                               conditioning_channels)
     net = _build(config)
     if layout == "original":
         renamed = keys._rename(net.state_dict(), _controlnet_pairs(config))
