@@ -125,7 +125,8 @@ def sample_latent(ctx, model, positive, negative, cfg, latent, sigmas_for, sampl
         from nodeflow.diffusion.controlnet import BoundControl
 
         if id(spec) not in bound:  # one binding per ControlNet, so batches can be shared
-            bound[id(spec)] = BoundControl.bind(spec, ctx, runtime, schedule, checkpoint.arch)
+            bound[id(spec)] = BoundControl.bind(spec, ctx, runtime, schedule, checkpoint.arch,
+                                                scale)
         return bound[id(spec)]
 
     pos = sampler_conds(positive, latent, start, schedule, unet, checkpoint, scale, bind_control)
