@@ -29,6 +29,7 @@ from .part_loaders import CLIPLoader, DualCLIPLoader, UNETLoader
 from .preprocessors import BinaryPreprocessor, Canny, Scribble_XDoG_Preprocessor
 from .sampling import KSampler, KSamplerAdvanced
 from .text import ClipSkip, ConditioningCombine, TextEncode
+from .unclip import unCLIPCheckpointLoader, unCLIPConditioning
 from .upscale import ImageUpscaleWithModel, UpscaleModelLoader
 from .vae import (ImageFidelity, VAEDecode, VAEDecodeTiled, VAEEncode, VAEEncodeTiled,
                   VAEFidelity)
@@ -53,5 +54,5 @@ __all__ = [
     "UNETLoader", "CLIPLoader", "DualCLIPLoader", "UpscaleModelLoader", "ImageUpscaleWithModel",
     "ControlNetLoader", "DiffControlNetLoader", "ControlNetApply", "ControlNetApplyAdvanced", "Canny",
     "Scribble_XDoG_Preprocessor", "BinaryPreprocessor",
-    "CLIPVisionLoader", "CLIPVisionEncode",
+    "CLIPVisionLoader", "CLIPVisionEncode", "unCLIPCheckpointLoader", "unCLIPConditioning",
 ]
