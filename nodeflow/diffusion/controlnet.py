@@ -142,6 +142,9 @@ def load_controlnet(path: str | os.PathLike, *, allow_pickle: bool = False, devi
         from diffusers import ControlNetModel
 
         config = read_config(path)
+        if config.get("_class_name") == "T2IAdapter":
+            return load_t2i_adapter(read_component_folder(path, allow_pickle=allow_pickle), path,
+                                    device, dtype)
         with torch.device("meta"):
             net = ControlNetModel.from_config(config)
         sd = read_component_folder(path, allow_pickle=allow_pickle)

@@ -75,6 +75,9 @@ def test_both_layouts_load_diffusers_adapter_with_the_same_weights(tmp_path, kin
         assert type(loaded).__name__ == "T2IAdapter" and same_weights(loaded, net)
         assert loaded.config.adapter_type == kind and loaded.config.in_channels == in_channels
         assert family == ("sdxl" if kind == "full_adapter_xl" else "sd1")
+    net.save_pretrained(tmp_path / "folder")  # a diffusers folder (config.json + weights)
+    loaded, _ = load_controlnet(tmp_path / "folder")
+    assert same_weights(loaded, net)
     hint = torch.rand(1, 40, 40, 3)
     got = features(loaded, hint, 5, 5, torch.float32)  # 8x the latent, up to the unshuffle factor
     size = 48 if kind == "full_adapter_xl" else 40
@@ -124,11 +127,14 @@ def adapter_workflow(strength: float, name: str = "tiny-t2i.safetensors"):
     return graph
 
 
-def test_an_adapter_guides_sampling_through_the_nodes(executor, adapter):
+def test_an_adapter_guides_sampling_through_the_nodes(executor, base, adapter):
     plain = computed(executor, txt2img(steps=2, save=False), "sample", "latent").samples
     assert torch.equal(computed(executor, adapter_workflow(0.0), "sample", "latent").samples, plain)
     guided = computed(executor, adapter_workflow(1.0), "sample", "latent").samples
     assert (guided - plain).abs().max() > 1e-3
+    adapter.save_pretrained(base / "models" / "controlnet" / "tiny-t2i-folder")  # diffusers' folder
+    folder = computed(executor, adapter_workflow(1.0, "tiny-t2i-folder"), "sample", "latent").samples
+    assert torch.equal(folder, guided)
 
 
 def test_an_sdxl_adapter_on_an_sd1_model_is_refused(executor, base):
