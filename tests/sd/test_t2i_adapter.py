@@ -194,3 +194,57 @@ def test_a_latent_hint_controlnet_gets_the_vae_encoded_hint(executor, base, late
                          latent_scale=0.18215)
     hint = bound._hint(torch.zeros(1, 4, *encoded.shape[-2:]))
     assert torch.allclose(hint, encoded * 0.18215, atol=1e-5)
+
+
+def test_sdxl_adapter_features_land_where_comfyui_adds_them():
+    """An SDXL adapter's four features, placed by hooks the way ComfyUI's UNet applies them:
+    after the first level's downsampling, after the last layer of the second and third levels,
+    and after the middle block (each also reaching that level's skip connection)."""
+    from diffusers import UNet2DConditionModel
+
+    from nodeflow.diffusion.controlnet import BoundControl
+    from nodeflow.diffusion.sampling import UNetDenoiser
+    from nodeflow.diffusion.schedules import sd_schedule
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(16, 32, 64), layers_per_block=2, norm_num_groups=8, cross_attention_dim=64,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4, 8), use_linear_projection=True, addition_embed_type="text_time",
+        addition_time_embed_dim=8, projection_class_embeddings_input_dim=6 * 8 + 16).eval()
+    adapter = tiny_adapter("full_adapter_xl", [16, 32, 64, 64])
+    hint = torch.rand(1, 64, 64, 3)
+    x, sigma = torch.randn(1, 4, 8, 8), torch.tensor([2.0])
+    added = {"text_embeds": torch.randn(1, 16), "time_ids": torch.tensor([[64.0, 64, 0, 0, 64, 64]])}
+    ehs = torch.randn(1, 77, 64)
+    schedule = sd_schedule()
+    bound = BoundControl(adapter, "sdxl", hint, 0.8, 1e9, 0.0, torch.float32, None)
+    with torch.no_grad():
+        got = UNetDenoiser(unet, schedule)(x, sigma, encoder_hidden_states=ehs, control=bound,
+                                           added_cond_kwargs=added)
+        f0, f1, f2, f3 = (f * 0.8 for f in adapter(hint.movedim(-1, 1)))
+
+        def after_first_level(module, args, output):
+            hidden, skips = output
+            hidden = hidden + f0
+            return hidden, skips[:-1] + (hidden,)
+
+        def add(feature):
+            def hook(module, args, output):
+                if isinstance(output, tuple):
+                    return (output[0] + feature,) + tuple(output[1:])
+                return output + feature
+            return hook
+
+        handles = [unet.down_blocks[0].register_forward_hook(after_first_level),
+                   unet.down_blocks[1].attentions[-1].register_forward_hook(add(f1)),
+                   unet.down_blocks[2].attentions[-1].register_forward_hook(add(f2)),
+                   unet.mid_block.register_forward_hook(add(f3))]
+        x_in, t = x / (2.0 ** 2 + 1) ** 0.5, schedule.timestep(sigma).float()
+        eps = unet(x_in, t, ehs, added_cond_kwargs=added).sample
+        for handle in handles:
+            handle.remove()
+        plain = unet(x_in, t, ehs, added_cond_kwargs=added).sample
+    assert torch.allclose(got, x - eps * 2.0, atol=1e-5)
+    assert not torch.allclose(eps, plain, atol=1e-3)
