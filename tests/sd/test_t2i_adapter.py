@@ -15,7 +15,6 @@ from nodeflow.diffusion.controlnet import load_controlnet
 from nodeflow.diffusion.t2i_adapter import features
 
 from .conftest import capture, computed, run, txt2img
-from .test_controlnet import tiny_controlnet
 
 L = lambda node, out: {"node": node, "output": out}  # noqa: E731
 
