@@ -262,10 +262,21 @@ _MAPPINGS = (
     NodeMapping("ControlNetApplyAdvanced", "ControlNetApplyAdvanced", ("positive", "negative"),
                 widgets=("strength", "start_percent", "end_percent")),
     NodeMapping("Canny", "Canny", ("image",), widgets=("low_threshold", "high_threshold")),
+    # comfyui_controlnet_aux's model-free preprocessors (nodes/sd/preprocessors.py)
+    NodeMapping("Scribble_XDoG_Preprocessor", "Scribble_XDoG_Preprocessor", ("image",),
+                widgets=("threshold", "resolution")),
+    NodeMapping("BinaryPreprocessor", "BinaryPreprocessor", ("image",),
+                widgets=("bin_threshold", "resolution")),
     # CLIP vision (nodes/sd/clip_vision.py)
     NodeMapping("CLIPVisionLoader", "CLIPVisionLoader", ("clip_vision",), widgets=("clip_name",)),
     NodeMapping("CLIPVisionEncode", "CLIPVisionEncode", ("clip_vision_output",),
                 widgets=("crop",), added=("crop",)),
+    # unCLIP (nodes/sd/unclip.py)
+    NodeMapping("unCLIPCheckpointLoader", "unCLIPCheckpointLoader",
+                ("model", "clip", "vae", "clip_vision"), inputs={"ckpt_name": "checkpoint"},
+                widgets=("ckpt_name",)),
+    NodeMapping("unCLIPConditioning", "unCLIPConditioning", ("conditioning",),
+                widgets=("strength", "noise_augmentation")),
     # comfy_extras/nodes_primitive.py: backend primitives (PrimitiveNode is a UI-only widget)
     NodeMapping("PrimitiveInt", "PrimitiveInt", ("int",),
                 widgets=("value", "control_after_generate")),

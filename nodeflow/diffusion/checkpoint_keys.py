@@ -56,6 +56,8 @@ def _unet_pairs(config: Mapping) -> list[Pair]:
     ]
     if config.get("addition_embed_type") == "text_time":  # SDXL's size/crop/pooled-text embedding
         pairs += [("add_embedding.linear_1", "label_emb.0.0", {}), ("add_embedding.linear_2", "label_emb.0.2", {})]
+    if config.get("class_embed_type") == "projection":  # SD 2.1 unCLIP's image-embedding input
+        pairs += [("class_embedding.linear_1", "label_emb.0.0", {}), ("class_embedding.linear_2", "label_emb.0.2", {})]
     for i, kind in enumerate(config["down_block_types"]):
         for j in range(layers):
             block = 1 + i * (layers + 1) + j

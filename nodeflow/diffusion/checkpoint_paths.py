@@ -55,14 +55,15 @@ def _check_kind(kind: str) -> None:
 def _is_diffusers_folder(path: Path, kind: str) -> bool:
     if kind == "checkpoints":
         return (path / "model_index.json").is_file()
-    return kind == "vae" and (path / "config.json").is_file()
+    return kind in ("vae", "controlnet") and (path / "config.json").is_file()
 
 
 def find_models(kind: str, search_dirs: Iterable[str | os.PathLike]) -> list[ModelName]:
     """Model names of one kind under the search folders, sorted; the first folder wins a name.
 
     Lists .safetensors/.sft files, pickle files (marked `.pickle`, they need an opt-in to load)
-    and, for checkpoints and VAEs, diffusers folders (marked `.diffusers`, not descended into).
+    and, for checkpoints, VAEs and ControlNets / T2I-Adapters, diffusers folders (marked
+    `.diffusers`, not descended into).
     Folders that do not exist are skipped: a fresh install has none yet.
     """
     _check_kind(kind)

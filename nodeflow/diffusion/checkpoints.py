@@ -23,6 +23,7 @@ from .checkpoint_build import build_text_encoder, build_unet, build_vae, fill, r
 from .checkpoint_errors import CheckpointError
 from .checkpoint_files import read_component_folder, read_state_dict
 from .checkpoint_lora import LoraPatched, apply_lora
+from . import unclip
 from .checkpoint_paths import ModelName, extra_model_dirs, find_models, model_dirs, resolve_model
 
 __all__ = ["ARCHITECTURES", "CONFIG_ROOT", "CheckpointError", "LoadedCheckpoint", "LoraPatched", "ModelName",
@@ -95,7 +96,7 @@ def detect_architecture(state_dict: Mapping[str, object], *, override: str | Non
     linear = proj is not None and len(proj) == 2
     if has("conditioner.embedders.1.model.") and has("conditioner.embedders.0.transformer.") and adm:
         family = "sdxl"
-    elif has("cond_stage_model.model.") and not adm and linear:
+    elif has("cond_stage_model.model.") and linear and (not adm or unclip.is_unclip(state_dict)):
         family = "sd2"
     elif has("cond_stage_model.transformer.") and not adm and not linear:
         family = "sd1"
@@ -112,6 +113,8 @@ def detect_architecture(state_dict: Mapping[str, object], *, override: str | Non
         return override
     if family != "sd2":
         return family
+    if unclip.is_unclip(state_dict):
+        return "sd2-v"  # Stability's unCLIP models are v-prediction (ComfyUI's SD21UNCLIP)
     return "sd2-v" if _sd2_is_v(state_dict, unet_in) else "sd2"
 
 
@@ -171,7 +174,8 @@ def load_checkpoint(path: str | os.PathLike, *, allow_pickle: bool = False, devi
     family = "sd2" if arch.startswith("sd2") else arch
     used: set[str] = set()
 
-    unet_cfg = dict(cfg("unet"), in_channels=sd[keys.UNET_PREFIX + "input_blocks.0.0.weight"].shape[1])
+    unet_cfg = dict(cfg("unet"), in_channels=sd[keys.UNET_PREFIX + "input_blocks.0.0.weight"].shape[1],
+                    **unclip.unet_fields(sd))
     unet = build_unet(unet_cfg)
     names = {k: keys.UNET_PREFIX + o for k, o in keys.unet_key_map(unet.state_dict(), unet_cfg).items()}
     fill(unet, sd, names, used, path, "UNet", device, dtype)

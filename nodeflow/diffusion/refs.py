@@ -146,12 +146,14 @@ class PartSource:
     """A model loaded by its parts (UNETLoader, CLIPLoader, DualCLIPLoader): one UNet file
     (``kind`` "unet") or text encoder files (``kind`` the CLIP type: "stable_diffusion",
     "sdxl"). MODEL and CLIP references take it like a CheckpointSource. ``cpu`` keeps the
-    text encoders on the CPU whatever the run's device (ComfyUI's device: cpu)."""
+    text encoders on the CPU whatever the run's device (ComfyUI's device: cpu);
+    ``weight_dtype`` (an fp8 type of fp8.FP8_DTYPES) stores a UNet's layers in 8 bits."""
 
     files: tuple[FileIdentity, ...]
     kind: str
     allow_pickle: bool = False
     cpu: bool = False
+    weight_dtype: str = "default"
 
     @property
     def file(self) -> tuple[FileIdentity, ...]:
@@ -160,14 +162,20 @@ class PartSource:
     def load(self, ctx, runtime: Runtime):
         if self.cpu:
             runtime = Runtime.choose("fp32", "cpu")
-        key = ("part", self.kind, self.files, runtime.device, str(runtime.dtype))
+        key = ("part", self.kind, self.files, runtime.device, str(runtime.dtype),
+               self.weight_dtype)
 
         def build():
             from .part_loading import load_text_encoders, load_unet
 
             if self.kind == "unet":
-                return load_unet(self.files[0].path, allow_pickle=self.allow_pickle,
-                                 device=runtime.device, dtype=runtime.dtype)
+                loaded = load_unet(self.files[0].path, allow_pickle=self.allow_pickle,
+                                   device=runtime.device, dtype=runtime.dtype)
+                if self.weight_dtype != "default":
+                    from .fp8 import store_in_fp8
+
+                    store_in_fp8(loaded.unet, self.weight_dtype)
+                return loaded
             return load_text_encoders([f.path for f in self.files], self.kind,
                                       allow_pickle=self.allow_pickle, device=runtime.device,
                                       dtype=runtime.dtype)

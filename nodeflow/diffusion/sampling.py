@@ -69,13 +69,10 @@ class UNetDenoiser:
         s = _expand(sigma, x)
         x_in = x / (s ** 2 + 1.0) ** 0.5
         timestep = self.schedule.timestep(sigma).float()
-        if control is not None:  # ControlNet residuals for the UNet's skip connections
-            residuals = control.residuals(x_in, timestep, float(sigma.reshape(-1)[0]),
-                                          {"encoder_hidden_states": encoder_hidden_states,
-                                           **added_cond})
-            if residuals is not None:
-                added_cond["down_block_additional_residuals"] = residuals[0]
-                added_cond["mid_block_additional_residual"] = residuals[1]
+        if control is not None:  # ControlNet residuals, T2I-Adapter features
+            added_cond.update(control.unet_kwargs(
+                x_in, timestep, float(sigma.reshape(-1)[0]),
+                {"encoder_hidden_states": encoder_hidden_states, **added_cond}) or {})
         if concat is not None:  # an inpainting model's extra input channels (mask, image)
             x_in = torch.cat([x_in, concat.to(x_in)], dim=1)
         if self.dtype is not None:

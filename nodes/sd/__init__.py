@@ -8,7 +8,7 @@ from .clip_vision import CLIPVisionEncode, CLIPVisionLoader
 from .conditioning_edit import (ConditioningAverage, ConditioningConcat, ConditioningSetArea,
                                 ConditioningSetAreaPercentage, ConditioningSetMask,
                                 ConditioningSetTimestepRange, ConditioningZeroOut)
-from .controlnet import (Canny, ControlNetApply, ControlNetApplyAdvanced, ControlNetLoader,
+from .controlnet import (ControlNetApply, ControlNetApplyAdvanced, ControlNetLoader,
                          DiffControlNetLoader)
 from .custom_sampling import (BasicGuider, BasicScheduler, CFGGuider, DisableNoise,
                               ExponentialScheduler, FlipSigmas, KarrasScheduler, KSamplerSelect,
@@ -26,8 +26,10 @@ from .mask_edit import CropMask, FeatherMask, GrowMask, InvertMask
 from .masks import ImageToMask, MaskComposite, SolidMask
 from .model_tools import CheckpointSave, CLIPMergeSimple, ModelMergeSimple
 from .part_loaders import CLIPLoader, DualCLIPLoader, UNETLoader
+from .preprocessors import BinaryPreprocessor, Canny, Scribble_XDoG_Preprocessor
 from .sampling import KSampler, KSamplerAdvanced
 from .text import ClipSkip, ConditioningCombine, TextEncode
+from .unclip import unCLIPCheckpointLoader, unCLIPConditioning
 from .upscale import ImageUpscaleWithModel, UpscaleModelLoader
 from .vae import (ImageFidelity, VAEDecode, VAEDecodeTiled, VAEEncode, VAEEncodeTiled,
                   VAEFidelity)
@@ -51,5 +53,6 @@ __all__ = [
     "SamplerCustomAdvanced", "ModelMergeSimple", "CLIPMergeSimple", "CheckpointSave",
     "UNETLoader", "CLIPLoader", "DualCLIPLoader", "UpscaleModelLoader", "ImageUpscaleWithModel",
     "ControlNetLoader", "DiffControlNetLoader", "ControlNetApply", "ControlNetApplyAdvanced", "Canny",
-    "CLIPVisionLoader", "CLIPVisionEncode",
+    "Scribble_XDoG_Preprocessor", "BinaryPreprocessor",
+    "CLIPVisionLoader", "CLIPVisionEncode", "unCLIPCheckpointLoader", "unCLIPConditioning",
 ]

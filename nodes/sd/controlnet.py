@@ -1,6 +1,6 @@
 """ControlNet with ComfyUI's nodes: load one (ControlNetLoader, DiffControlNetLoader), apply it to
-prompts (ControlNetApply, ControlNetApplyAdvanced; several stack), and the Canny edge map most
-ControlNet workflows start from."""
+prompts (ControlNetApply, ControlNetApplyAdvanced; several stack). The hint images come from
+preprocessors.py (Canny, XDoG lines, binary lines)."""
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -26,10 +26,11 @@ def _load(ctx, name: str, input_name: str, base=None):
     path = _resolve("controlnet", name, ctx.settings, input_name)
     ref = ControlNetRef(FileIdentity.of(path), ctx.settings.allow_pickle, base)
     try:
-        _, family = ref.load(ctx, Runtime.for_ctx(ctx))
+        net, family = ref.load(ctx, Runtime.for_ctx(ctx))
     except CheckpointError as exc:
         raise NodeError(str(exc), input=input_name) from None
-    ctx.log(f"{name}: {family} ControlNet")
+    kind = "T2I-Adapter" if type(net).__name__ == "T2IAdapter" else "ControlNet"
+    ctx.log(f"{name}: {family} {kind}")
     return ref
 
 
@@ -37,8 +38,9 @@ def _load(ctx, name: str, input_name: str, base=None):
       fingerprint=_file_state("controlnet", "control_net_name"))
 def ControlNetLoader(control_net_name: str = Field(choices=model_names("controlnet")), *,
                      ctx) -> ControlNet:
-    """A ControlNet for SD 1.x, 2.x or XL (original or diffusers layout; models/controlnet,
-    also models/t2i_adapter)."""
+    """A ControlNet for SD 1.x, 2.x or XL (original or diffusers layout), or a T2I-Adapter
+    (full, light or XL; TencentARC's or diffusers' layout), from models/controlnet, also
+    models/t2i_adapter."""
     return _load(ctx, control_net_name, "control_net_name")
 
 
@@ -51,7 +53,7 @@ def DiffControlNetLoader(model: Model, control_net_name: str = Field(
     return _load(ctx, control_net_name, "control_net_name", base=model)
 
 
-def _apply(conditioning, net, image, strength, start, end, shared: dict):
+def _apply(conditioning, net, image, strength, start, end, shared: dict, vae=None):
     from nodeflow.diffusion.conditioning import Conditioning as Cond
     from nodeflow.diffusion.controlnet import ControlSpec
 
@@ -60,9 +62,18 @@ def _apply(conditioning, net, image, strength, start, end, shared: dict):
         previous = entry.extra.get("control")
         key = id(previous)
         if key not in shared:  # entries with the same previous ControlNet share the new one
-            shared[key] = ControlSpec(net, image, strength, start, end, previous)
+            shared[key] = ControlSpec(net, image, strength, start, end, previous, vae)
         entries.append(entry.with_extra(control=shared[key]))
     return Cond(tuple(entries))
+
+
+def _needs_vae(ctx, control_net) -> bool:
+    """Whether the ControlNet takes its hint as a latent (already loaded by its loader)."""
+    from nodeflow.diffusion.controlnet import takes_latent_hint
+    from nodeflow.diffusion.runtime import Runtime
+
+    net, _ = control_net.load(ctx, Runtime.for_ctx(ctx))
+    return hasattr(net.config, "conditioning_embedding_out_channels") and takes_latent_hint(net)
 
 
 def _check(image, start: float = 0.0, end: float = 1.0):
@@ -75,12 +86,17 @@ def _check(image, start: float = 0.0, end: float = 1.0):
 
 @node(category="conditioning/controlnet", display_name="Apply ControlNet (Old)")
 def ControlNetApply(conditioning: Conditioning, control_net: ControlNet, image: Image,
-                    strength: float = Field(1.0, ge=0.0, le=10.0, step=0.01)) -> Conditioning:
-    """Guide one prompt with a ControlNet and its hint image (an edge map, a pose, ...) for the
-    whole sampling; apply several to stack them."""
+                    strength: float = Field(1.0, ge=0.0, le=10.0, step=0.01), *,
+                    ctx) -> Conditioning:
+    """Guide one prompt with a ControlNet or T2I-Adapter and its hint image (an edge map, a
+    pose, ...) for the whole sampling; apply several to stack them."""
     _check(image)
     if strength == 0:
         return conditioning
+    if _needs_vae(ctx, control_net):
+        raise NodeError("this ControlNet takes its hint as a latent and needs a VAE: use "
+                        "Apply ControlNet (ControlNetApplyAdvanced) with its vae input",
+                        input="control_net")
     return _apply(conditioning, control_net, image, strength, 0.0, 1.0, {})
 
 
@@ -90,29 +106,17 @@ def ControlNetApplyAdvanced(positive: Conditioning, negative: Conditioning,
                             strength: float = Field(1.0, ge=0.0, le=10.0, step=0.01),
                             start_percent: float = Field(0.0, ge=0.0, le=1.0, step=0.001),
                             end_percent: float = Field(1.0, ge=0.0, le=1.0, step=0.001),
-                            vae: Vae | None = None) -> PositiveNegative:
-    """Guide both prompts with a ControlNet and its hint image, from ``start_percent`` to
-    ``end_percent`` of the sampling (0 = the first step); apply several to stack them. (The
-    optional VAE is for ControlNets that take a latent hint, which are not supported yet; SD
-    ControlNets take the image.)"""
+                            vae: Vae | None = None, *, ctx) -> PositiveNegative:
+    """Guide both prompts with a ControlNet or T2I-Adapter and its hint image, from
+    ``start_percent`` to ``end_percent`` of the sampling (0 = the first step); apply several to
+    stack them. A ControlNet that takes its hint as a latent gets the image encoded by
+    ``vae`` (and needs one); SD ControlNets and T2I-Adapters take the image itself."""
     _check(image, start_percent, end_percent)
     if strength == 0:
         return PositiveNegative(positive, negative)
+    if vae is None and _needs_vae(ctx, control_net):
+        raise NodeError("this ControlNet takes its hint as a latent and needs a VAE: connect "
+                        "one", input="vae")
     shared: dict = {}
-    return PositiveNegative(
-        _apply(positive, control_net, image, strength, start_percent, end_percent, shared),
-        _apply(negative, control_net, image, strength, start_percent, end_percent, shared))
-
-
-@node(category="image/preprocessors", display_name="Canny")
-def Canny(image: Image, low_threshold: float = Field(0.4, ge=0.01, le=0.99, step=0.01),
-          high_threshold: float = Field(0.8, ge=0.01, le=0.99, step=0.01)) -> Image:
-    """Edges of the image (white on black), kornia's Canny detector as ComfyUI runs it: the
-    hint a Canny ControlNet expects."""
-    from kornia.filters import canny
-
-    if low_threshold > high_threshold:
-        raise NodeError(f"low_threshold {low_threshold} is above high_threshold "
-                        f"{high_threshold}", input="low_threshold")
-    _, edges = canny(image.movedim(-1, 1), low_threshold, high_threshold)
-    return edges.repeat(1, 3, 1, 1).movedim(1, -1)
+    args = (control_net, image, strength, start_percent, end_percent, shared, vae)
+    return PositiveNegative(_apply(positive, *args), _apply(negative, *args))

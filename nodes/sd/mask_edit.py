@@ -43,9 +43,14 @@ def FeatherMask(mask: Mask, left: int = Field(0, ge=0, le=MAX), top: int = Field
                 right: int = Field(0, ge=0, le=MAX),
                 bottom: int = Field(0, ge=0, le=MAX)) -> Mask:
     """Fade the mask to zero towards its edges: over ``left`` pixels from the left edge the
-    mask is multiplied by 1/left, 2/left, ... 1, and so on for each side. (ComfyUI's node
-    multiplies the first column, not the last, by 1/right, and the first row by 1/bottom;
-    here the right and bottom edges fade like the left and top ones.)"""
+    mask is multiplied by 1/left, 2/left, ... 1, and so on for each side.
+
+    Deliberately not ComfyUI's numbers for ``right`` and ``bottom``: its loop indexes the
+    column ``-x`` for x = 0, 1, ..., which for x = 0 is the first column, so a right feather
+    also dims the LEFT edge column by 1/right and the right edge column ends at 2/right, not
+    1/right (the same for bottom and the top row). ComfyUI keeps that for compatibility; here
+    the right and bottom edges fade exactly like the left and top ones and a feather never
+    touches the opposite edge. Left and top match ComfyUI's."""
     import torch
 
     out = _batch(mask).clone().float()

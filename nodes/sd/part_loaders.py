@@ -21,19 +21,21 @@ def _two_states(inputs: dict, settings) -> list:
       fingerprint=_file_state("diffusion_models", "unet_name"))
 def UNETLoader(unet_name: str = Field(choices=model_names("diffusion_models")),
                weight_dtype: str = Field("default", choices=WEIGHT_DTYPES), *, ctx) -> Model:
-    """A standalone UNet (SD 1.x, 2.x or XL; original or diffusers keys) as a MODEL. It runs
-    in the run's precision (--precision); the fp8 weight types are read as that precision."""
+    """A standalone UNet (SD 1.x, 2.x or XL; original or diffusers keys) as a MODEL, computed
+    in the run's precision (--precision). An fp8 ``weight_dtype`` stores its linear and
+    convolution weights in 8 bits (a quarter of fp32's memory, half of fp16's) and casts them
+    for each use; ``fp8_e4m3fn_fast`` stores like fp8_e4m3fn (its fp8 matrix products need a
+    recent GPU in ComfyUI)."""
     from nodeflow.diffusion.refs import FileIdentity, ModelRef, PartSource
     from nodeflow.diffusion.runtime import Runtime
 
     path = _resolve("diffusion_models", unet_name, ctx.settings, "unet_name")
-    source = PartSource((FileIdentity.of(path),), "unet", ctx.settings.allow_pickle)
+    source = PartSource((FileIdentity.of(path),), "unet", ctx.settings.allow_pickle,
+                        weight_dtype=weight_dtype)
     runtime = Runtime.for_ctx(ctx)
     loaded = _load_or_explain(lambda: source.load(ctx, runtime), "unet_name")
-    if weight_dtype != "default":
-        ctx.log(f"weight_dtype {weight_dtype}: nodeflow keeps the weights in "
-                f"{runtime.describe()} (fp8 storage is not supported yet)")
-    ctx.log(f"{unet_name}: {loaded.arch} UNet ({loaded.prediction_type})")
+    stored = "" if weight_dtype == "default" else f", weights stored in {weight_dtype}"
+    ctx.log(f"{unet_name}: {loaded.arch} UNet ({loaded.prediction_type}{stored})")
     return ModelRef(source)
 
 

@@ -79,18 +79,26 @@ def model_schedule(checkpoint):
 
 
 def sampler_conds(conditioning, latent, start, schedule, unet, checkpoint, scale,
-                  bind_control=None):
+                  bind_control=None, seed: int = 0):
     """CONDITIONING entries as SamplerConds: UNet arguments, areas, masks, timestep ranges,
-    ControlNets (``bind_control(spec)`` loads one for this run)."""
+    ControlNets (``bind_control(spec)`` loads one for this run), an unCLIP model's image
+    embedding label (noised from ``seed``)."""
     from nodeflow.diffusion.cond_batch import resolve
     from nodeflow.diffusion.sampling import unet_conditioning
+    from nodeflow.diffusion.unclip import class_labels
 
     height, width = latent.pixel_size
-    in_channels = getattr(getattr(unet, "config", None), "in_channels", None)
+    config = getattr(unet, "config", None)
+    in_channels = getattr(config, "in_channels", None)
     inpainting = in_channels is not None and in_channels > checkpoint.latent_channels
+    labels = getattr(config, "class_embed_type", None) == "projection"
     conds = []
     for entry in conditioning:
         kwargs = unet_conditioning(entry, height, width)
+        if labels:
+            kwargs["class_labels"] = class_labels(
+                entry.extra.get("unclip_conditioning", ()),
+                config.projection_class_embeddings_input_dim, seed)
         if inpainting:
             kwargs["concat"] = inpaint_concat(entry.extra, start, latent.noise_mask, scale)
         if entry.extra.get("control") is not None and bind_control is not None:
@@ -125,12 +133,14 @@ def sample_latent(ctx, model, positive, negative, cfg, latent, sigmas_for, sampl
         from nodeflow.diffusion.controlnet import BoundControl
 
         if id(spec) not in bound:  # one binding per ControlNet, so batches can be shared
-            bound[id(spec)] = BoundControl.bind(spec, ctx, runtime, schedule, checkpoint.arch)
+            bound[id(spec)] = BoundControl.bind(spec, ctx, runtime, schedule, checkpoint.arch,
+                                                scale)
         return bound[id(spec)]
 
-    pos = sampler_conds(positive, latent, start, schedule, unet, checkpoint, scale, bind_control)
+    pos = sampler_conds(positive, latent, start, schedule, unet, checkpoint, scale, bind_control,
+                        seed)
     neg = sampler_conds(negative, latent, start, schedule, unet, checkpoint, scale,
-                        bind_control) if negative is not None else []
+                        bind_control, seed) if negative is not None else []
     denoiser = CFGDenoiser(UNetDenoiser(unet, schedule, dtype=runtime.dtype), pos, neg, cfg)
     kind = "sdxl" if checkpoint.arch == "sdxl" else "sd1"
     last = {}

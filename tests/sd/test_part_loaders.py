@@ -95,3 +95,36 @@ def test_other_families_are_named(executor, base, sd1_parts):
     graph["nodes"]["clip"]["inputs"]["type"] = "no-such-type"
     with pytest.raises(WorkflowError, match="type"):
         run(executor, graph)
+
+
+def test_fp8_weights_are_stored_in_8_bits_and_give_the_rounded_models_numbers(executor, base,
+                                                                            sd1_parts):
+    from nodeflow.diffusion.fp8 import store_in_fp8, stored_dtypes
+    from nodeflow.diffusion.part_loading import load_unet
+
+    graph = fixed_latent(by_parts())
+    plain = computed(executor, graph, "sample", "latent").samples
+    graph["nodes"]["unet"]["inputs"]["weight_dtype"] = "fp8_e4m3fn"
+    stored = computed(executor, graph, "sample", "latent").samples
+    assert not torch.equal(stored, plain)  # fp8 rounds, but stays close:
+    assert (stored - plain).norm() / plain.norm() < 0.1
+
+    path = base / "models" / "unet" / "tiny-unet.safetensors"
+    x, t, text = torch.randn(1, 4, 8, 8), torch.tensor([500.0]), torch.randn(1, 77, 32)
+    for kind, dtype in (("fp8_e4m3fn", torch.float8_e4m3fn), ("fp8_e5m2", torch.float8_e5m2)):
+        unet, rounded = load_unet(path).unet, load_unet(path).unet
+        assert stored_dtypes(store_in_fp8(unet, kind)) == {dtype}
+        with torch.no_grad():  # the reference: each layer's parameters rounded to fp8 once
+            for layer in rounded.modules():
+                if isinstance(layer, (torch.nn.Linear, torch.nn.Conv2d)):
+                    for p in layer.parameters(recurse=False):
+                        p.copy_(p.to(dtype).float())
+            assert torch.equal(unet(x, t, text).sample, rounded(x, t, text).sample)
+        assert all(p.dtype == torch.float32 for n, p in unet.named_parameters() if "norm" in n)
+
+
+def test_an_unknown_fp8_type_is_refused():
+    from nodeflow.diffusion.fp8 import store_in_fp8
+
+    with pytest.raises(ValueError, match="fp8_e4m3fn"):
+        store_in_fp8(torch.nn.Linear(2, 2), "fp4")

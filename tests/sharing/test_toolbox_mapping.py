@@ -260,3 +260,34 @@ CONTROLNET_AND_UPSCALE = {
 def test_controlnet_and_upscale_round_trip(registry, settings):
     workflow = round_trip(CONTROLNET_AND_UPSCALE, registry, settings)
     assert workflow.nodes["8"].type == "ControlNetApplyAdvanced"
+
+
+UNCLIP_AND_PREPROCESSORS = {
+    "1": {"class_type": "unCLIPCheckpointLoader", "inputs": {"ckpt_name": "sd21-unclip-h.ckpt"}},
+    "2": {"class_type": "LoadImage", "inputs": {"image": "photo.png", "upload": "image"}},
+    "3": {"class_type": "CLIPVisionEncode", "inputs": {"clip_vision": ["1", 3], "image": ["2", 0],
+                                                       "crop": "center"}},
+    "4": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["1", 1], "text": "a lighthouse"}},
+    "5": {"class_type": "unCLIPConditioning", "inputs": {
+        "conditioning": ["4", 0], "clip_vision_output": ["3", 0], "strength": 0.8,
+        "noise_augmentation": 0.1}},
+    "6": {"class_type": "Scribble_XDoG_Preprocessor", "inputs": {"image": ["2", 0],
+                                                                 "threshold": 20, "resolution": 512}},
+    "7": {"class_type": "BinaryPreprocessor", "inputs": {"image": ["6", 0], "bin_threshold": 0,
+                                                         "resolution": 768}},
+    "8": {"class_type": "SaveImage", "inputs": {"images": ["7", 0], "filename_prefix": "u"}},
+    "9": {"class_type": "EmptyLatentImage", "inputs": {"width": 32, "height": 32,
+                                                       "batch_size": 1}},
+    "10": {"class_type": "KSampler", "inputs": {
+        "model": ["1", 0], "positive": ["5", 0], "negative": ["4", 0], "latent_image": ["9", 0],
+        "seed": 3, "steps": 4, "cfg": 5.0, "sampler_name": "euler", "scheduler": "normal",
+        "denoise": 1.0}},
+    "11": {"class_type": "VAEDecode", "inputs": {"samples": ["10", 0], "vae": ["1", 2]}},
+    "12": {"class_type": "SaveImage", "inputs": {"images": ["11", 0], "filename_prefix": "v"}},
+}
+
+
+def test_unclip_and_preprocessors_round_trip(registry, settings):
+    workflow = round_trip(UNCLIP_AND_PREPROCESSORS, registry, settings)
+    assert workflow.nodes["1"].inputs == {"checkpoint": "sd21-unclip-h.ckpt"}
+    assert workflow.nodes["3"].inputs["clip_vision"] == {"node": "1", "output": "clip_vision"}
