@@ -35,7 +35,8 @@ from .vae import (ImageFidelity, VAEDecode, VAEDecodeTiled, VAEEncode, VAEEncode
                   VAEFidelity)
 
 __all__ = [
-    "CheckpointLoader", "LoadVAE", "LoadLoRA", "LoadLoRAModelOnly", "TextEncode", "ConditioningCombine", "ClipSkip",
+    "CheckpointLoader", "LoadVAE", "LoadLoRA", "LoadLoRAModelOnly", "TextEncode",
+    "ConditioningCombine", "ClipSkip",
     "EmptyLatent", "LatentUpscale", "LatentUpscaleBy", "LatentInterpolate", "LatentSweep",
     "LatentBatchJoin", "LatentFromBatch", "SetLatentNoiseMask", "KSampler", "KSamplerAdvanced",
     "VAEEncode", "VAEDecode", "VAEEncodeTiled", "VAEDecodeTiled", "VAEFidelity", "LoadImage",

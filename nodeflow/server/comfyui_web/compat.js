@@ -3,7 +3,7 @@
 // frontends from 1.28 on.
 //
 // Frontends up to 1.27 register ComfyUI's loader nodes (ImageOnlyCheckpointLoader,
-// LoraLoaderModelOnly, StyleModelLoader, GLIGENLoader, ...) as model providers whether or not
+// StyleModelLoader, GLIGENLoader, ...) as model providers whether or not
 // the server has them, then read each provider's node definition: on a server without one of
 // them every model combo (ckpt_name, lora_name, vae_name) fails to build. 1.28 fixed this by
 // skipping providers without a definition. For 1.27 this keeps only the providers whose node
