@@ -95,16 +95,39 @@ def sampler_conds(conditioning, latent, start, schedule, unet, checkpoint, scale
     conds = []
     for entry in conditioning:
         kwargs = unet_conditioning(entry, height, width)
+        unclip = entry.extra.get("unclip_conditioning", ())
         if labels:
             kwargs["class_labels"] = class_labels(
-                entry.extra.get("unclip_conditioning", ()),
-                config.projection_class_embeddings_input_dim, seed)
+                unclip, config.projection_class_embeddings_input_dim, seed)
+        elif unclip and "added_cond_kwargs" in kwargs:
+            kwargs["added_cond_kwargs"] = revision_pooled(kwargs["added_cond_kwargs"], unclip,
+                                                          seed)
         if inpainting:
             kwargs["concat"] = inpaint_concat(entry.extra, start, latent.noise_mask, scale)
         if entry.extra.get("control") is not None and bind_control is not None:
             kwargs["control"] = bind_control(entry.extra["control"])
         conds.append(resolve(entry.extra, kwargs, start.shape, schedule))
     return conds
+
+
+def revision_pooled(added: dict, unclip, seed: int) -> dict:
+    """SDXL "revision": an unCLIP Conditioning on an SDXL model replaces the pooled text
+    embedding with the picture's noise-augmented CLIP image embedding (ComfyUI's sdxl_pooled:
+    the first half of the unCLIP label), so the picture steers what the prompt's pooled
+    vector would."""
+    from nodeflow import NodeError
+    from nodeflow.diffusion.unclip import class_labels
+
+    pooled = added["text_embeds"]
+    width = pooled.shape[-1]
+    for output, _, _ in unclip:
+        if output.image_embeds.shape[-1] != width:
+            raise NodeError(f"unCLIP Conditioning: the CLIP vision model's image embedding is "
+                            f"{output.image_embeds.shape[-1]} wide, but this SDXL model's pooled "
+                            f"input takes {width} (SDXL revision uses clip_vision_g)",
+                            input="positive")
+    image = class_labels(unclip, 2 * width, seed)[:, :width].to(pooled)
+    return {**added, "text_embeds": image.expand(pooled.shape[0], -1)}
 
 
 def sample_latent(ctx, model, positive, negative, cfg, latent, sigmas_for, sampler,

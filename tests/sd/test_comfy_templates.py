@@ -1,6 +1,7 @@
 """ComfyUI's shipped workflow templates (comfyui-workflow-templates) that use only nodes nodeflow
 maps: each is imported from its file and run end to end, on a tiny random-weight SDXL
-checkpoint at 32 px with two steps (the only changes: the checkpoint, the size, the steps).
+checkpoint at 32 px with two steps (the only changes: the model files, the input picture, the
+size, the steps).
 """
 from __future__ import annotations
 
@@ -56,14 +57,18 @@ def templates(executor) -> list[Path]:
     return supported(files, comfy_object_info(executor.registry, executor.settings))
 
 
-def tiny_run_of(workflow, checkpoint: str):
-    """The imported template with a tiny checkpoint, a small latent and few steps; the
-    split points of a base/refiner pair keep their place in the schedule."""
+def tiny_run_of(workflow, checkpoint: str, vision: str, picture: str):
+    """The imported template with tiny models, a picture of ours, a small latent and few
+    steps; the split points of a base/refiner pair keep their place in the schedule."""
     nodes = {}
     for node_id, spec in workflow.nodes.items():
         inputs = dict(spec.inputs)
         if spec.type == "CheckpointLoader":
             inputs["checkpoint"] = checkpoint
+        if spec.type == "CLIPVisionLoader":
+            inputs["clip_name"] = vision
+        if spec.type == "LoadImage":
+            inputs["image"] = picture
         if spec.type == "EmptyLatent":
             inputs.update(width=SIZE, height=SIZE, batch_size=1)
         if isinstance(inputs.get("steps"), int):
@@ -92,8 +97,28 @@ def test_templates_with_supported_nodes_import_without_problems(executor, templa
         assert imported.problems == [], (path.name, imported.problems)
 
 
+def tiny_vision_and_picture(base: Path) -> tuple[str, str]:
+    """A CLIP vision file whose embedding is as wide as the tiny SDXL's pooled text (16, for
+    SDXL revision) and a picture in the input folder."""
+    import torch
+    from safetensors.torch import save_file
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    torch.manual_seed(0)
+    vision = CLIPVisionModelWithProjection(CLIPVisionConfig(
+        hidden_size=64, intermediate_size=128, num_hidden_layers=1, num_attention_heads=1,
+        image_size=16, patch_size=4, projection_dim=16)).eval()
+    (base / "models" / "clip_vision").mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in vision.state_dict().items()},
+              base / "models" / "clip_vision" / "tiny-vision-templates.safetensors")
+    (base / "input").mkdir(exist_ok=True)
+    Image.new("RGB", (24, 20), (200, 60, 30)).save(base / "input" / "tiny-template-picture.png")
+    return "tiny-vision-templates.safetensors", "tiny-template-picture.png"
+
+
 def test_templates_with_supported_nodes_run(executor, base, templates):
     checkpoint = install_tiny(base, "sdxl", name="tiny-sdxl-templates.safetensors")
+    vision, picture = tiny_vision_and_picture(base)
     runnable = []
     for path in templates:
         imported = import_workflow(json.loads(path.read_text()), executor.registry,
@@ -101,7 +126,7 @@ def test_templates_with_supported_nodes_run(executor, base, templates):
         if not checkpoint_only(imported.workflow, executor.registry):
             continue
         runnable.append(path.name)
-        result = executor.run(tiny_run_of(imported.workflow, checkpoint))
+        result = executor.run(tiny_run_of(imported.workflow, checkpoint, vision, picture))
         assert result.status == "success", (path.name, result.error)
         saved = [image for out in result.outputs.values() for image in out.get("images", [])]
         assert saved, path.name
@@ -109,4 +134,4 @@ def test_templates_with_supported_nodes_run(executor, base, templates):
             file = executor.settings.output_dir / image.get("subfolder", "") / image["filename"]
             with Image.open(file) as png:
                 assert png.size == (SIZE, SIZE), path.name
-    assert len(runnable) >= 3, runnable
+    assert len(runnable) >= 4, runnable

@@ -148,3 +148,51 @@ def test_an_ordinary_checkpoint_is_not_an_unclip_model(executor, unclip):
     graph = unclip_graph("tiny-sd1.safetensors")
     result = run(executor, capture(graph, "sample", "latent"))
     assert result.status == "error" and "not an unCLIP model" in str(result.error)
+
+
+@pytest.fixture(scope="module")
+def revision(base):
+    """(tiny SDXL checkpoint, a CLIP vision file whose embedding is as wide as its pooled text
+    embedding (16), one 8 wide)."""
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    name = install_tiny(base, "sdxl", name="tiny-sdxl-revision.safetensors")
+    folder = base / "models" / "clip_vision"
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(6)
+    for file, width in (("tiny-vision-g.safetensors", 16), ("tiny-vision-8.safetensors", 8)):
+        vision = CLIPVisionModelWithProjection(CLIPVisionConfig(**dict(VISION, projection_dim=width)))
+        save_file({k: v.contiguous() for k, v in vision.state_dict().items()}, folder / file)
+    return name
+
+
+def revision_graph(checkpoint: str, vision: str, strength: float = 1.0) -> dict:
+    graph = unclip_graph(checkpoint, strength=strength, augmentation=0.1)
+    graph["nodes"]["ckpt"] = {"type": "CheckpointLoader", "inputs": {"checkpoint": checkpoint}}
+    graph["nodes"]["vision"] = {"type": "CLIPVisionLoader", "inputs": {"clip_name": vision}}
+    graph["nodes"]["encode_image"]["inputs"]["clip_vision"] = L("vision", "clip_vision")
+    return graph
+
+
+def test_sdxl_revision_puts_the_picture_in_place_of_the_pooled_prompt(executor, revision):
+    from nodes.sd.sampling import revision_pooled
+
+    guided = computed(executor, revision_graph(revision, "tiny-vision-g.safetensors"),
+                      "sample", "latent").samples
+    plain_graph = revision_graph(revision, "tiny-vision-g.safetensors")
+    plain_graph["nodes"]["sample"]["inputs"]["positive"] = L("pos", "conditioning")
+    plain = computed(executor, plain_graph, "sample", "latent").samples
+    assert (guided - plain).abs().max() > 1e-3
+    # ComfyUI's sdxl_pooled: the first half of the unCLIP label replaces the pooled text
+    output = computed(executor, plain_graph, "encode_image", "clip_vision_output")
+    added = {"text_embeds": torch.ones(1, 16), "time_ids": torch.zeros(1, 6)}
+    got = revision_pooled(added, [(output, 0.5, 0.1)], seed=3)
+    assert torch.equal(got["text_embeds"], class_labels([(output, 0.5, 0.1)], 32, 3)[:, :16])
+    assert torch.equal(got["time_ids"], added["time_ids"])
+
+
+def test_sdxl_revision_with_a_vision_model_of_the_wrong_width_names_it(executor, revision):
+    graph = revision_graph(revision, "tiny-vision-8.safetensors")
+    result = run(executor, capture(graph, "sample", "latent"))
+    assert result.status == "error"
+    assert "8 wide" in str(result.error) and "takes 16" in str(result.error)
