@@ -19,12 +19,10 @@ from nodeflow.comfy.object_view import (
 )
 from nodeflow.comfy.view_export import to_comfy_editor
 from nodeflow.engine.subgraphs import flatten
-from nodeflow.engine.validate import validate
 from nodeflow.workflow import as_link, parse_workflow
 
 from .conftest import EXAMPLES
 
-EDITOR_ONLY = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
 
 
 @pytest.fixture(scope="module")
@@ -186,39 +184,3 @@ def test_nodeflow_only_inputs_of_mapped_nodes_survive_the_frontend(registry, set
     # with the picker button last (LoadImage), the values still line up
     (load,) = [n for n in editor["nodes"] if n["type"] == "LoadImage"]
     assert load["widgets_values"] == ["photo.png", "image"]
-
-
-def _template_files():
-    try:
-        from nodeflow.server.routes_comfy_frontend import template_dirs
-    except ImportError:
-        return []
-    for root in template_dirs():
-        if (root / "index.json").is_file():
-            index = json.loads((root / "index.json").read_text())
-            return [root / f"{t['name']}.json" for category in index
-                    for t in category["templates"] if (root / f"{t['name']}.json").is_file()]
-    return []
-
-
-def test_comfyui_templates_with_supported_nodes_convert(registry, settings, view):
-    files = _template_files()
-    if not files:
-        pytest.skip("comfyui-workflow-templates is not installed")
-    supported = []
-    for path in files:
-        data = json.loads(path.read_text())
-        types = {n["type"] for n in data.get("nodes", [])}
-        if types - EDITOR_ONLY <= set(view) and not (data.get("definitions") or {}).get(
-                "subgraphs"):
-            supported.append(path)
-            imported = import_workflow(data, registry, settings)
-            assert imported.problems == [], path.name
-            # it runs once a checkpoint that is here is picked (nodeflow downloads none)
-            nodes = {k: v.model_copy(update={"inputs": {**v.inputs, "checkpoint":
-                                                        "nodeflow-tiny"}})
-                     if v.type == "CheckpointLoader" else v
-                     for k, v in imported.workflow.nodes.items()}
-            workflow = imported.workflow.model_copy(update={"nodes": nodes})
-            assert validate(workflow, registry, settings) == [], path.name
-    assert supported, "no shipped template uses only supported nodes"
