@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any, Iterable
 
@@ -48,6 +49,9 @@ class Registry:
         self.packs: dict[str, PackInfo] = {}
         self.failures: list[PackFailure] = []
         self.migrations: dict[tuple[str, int], Migration] = {}
+        self.sources: dict[str, str] = {}
+        """Pack name -> the file or folder its code lives in (loaded or failed): what
+        ``serve --dev`` watches, and what a duplicate type name points at."""
 
     def __contains__(self, type_name: str) -> bool:
         return type_name in self.nodes
@@ -62,6 +66,7 @@ class Registry:
     def add_nodes(self, objects: Iterable[Any], info: PackInfo) -> None:
         self.packs[info.name] = info
         seen: set[int] = set()
+        duplicates: dict[str, list[str]] = {}  # earlier pack -> type names it already has
         for obj in objects:
             if id(obj) in seen:
                 continue
@@ -69,27 +74,50 @@ class Registry:
             if isinstance(obj, Migration):
                 self.migrations[(obj.node_type, obj.from_major)] = obj
             elif isinstance(obj, NodeDef):
-                self._add_node(obj, info)
+                existing = self.nodes.get(obj.type_name)
+                if existing is not None:
+                    duplicates.setdefault(existing.pack or "?", []).append(obj.type_name)
+                    continue
+                self.nodes[obj.type_name] = dataclasses.replace(obj, pack=info.name)
+                info.node_types.append(obj.type_name)
+        for earlier, names in duplicates.items():
+            self.failures.append(PackFailure(info.name, info.origin,
+                                             self._duplicate_reason(earlier, info, names)))
 
-    def _add_node(self, node_def: NodeDef, info: PackInfo) -> None:
-        existing = self.nodes.get(node_def.type_name)
-        if existing is not None:
-            self.failures.append(PackFailure(
-                info.name, info.origin,
-                f"node type '{node_def.type_name}' is also defined by pack '{existing.pack}'; "
-                f"kept the one from '{existing.pack}'"))
-            return
-        self.nodes[node_def.type_name] = dataclasses.replace(node_def, pack=info.name)
-        info.node_types.append(node_def.type_name)
+    def where(self, pack: str) -> str:
+        """A pack's location for messages: its file or folder, else its origin."""
+        info = self.packs.get(pack)
+        return self.sources.get(pack) or (info.origin if info else "?")
+
+    def _duplicate_reason(self, earlier: str, info: PackInfo, names: list[str]) -> str:
+        """One sentence naming both packs and both locations (a pack installed with pip and
+        also linked into custom_nodes is the usual cause)."""
+        first, second = self.where(earlier), self.where(info.name)
+        quoted = ", ".join(f"'{n}'" for n in names)
+        types = f"node type {quoted} is" if len(names) == 1 else f"node types {quoted} are"
+        same = _same_place(first, second)
+        hint = (" (the same code loaded twice: remove one of the two installs)" if same else
+                " (rename the types in one of the packs, or remove one)")
+        return (f"{types} defined by pack '{earlier}' at {first} and again by pack "
+                f"'{info.name}' at {second}; kept {'the one' if len(names) == 1 else 'those'} from "
+                f"'{earlier}'{hint}")
 
     def replace_with(self, other: "Registry") -> None:
         """Take ``other``'s contents, keeping this object (the server and its executor share
         it): how hot reload swaps in freshly loaded packs."""
         self.nodes, self.packs = other.nodes, other.packs
         self.failures, self.migrations = other.failures, other.migrations
+        self.sources = other.sources
 
     def schemas(self, settings: Any = None) -> dict[str, dict]:
         return {name: nd.schema(settings) for name, nd in self.nodes.items()}
 
     def failures_json(self) -> list[dict]:
         return [dataclasses.asdict(f) for f in self.failures]
+
+
+def _same_place(a: str, b: str) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except (OSError, ValueError):
+        return False

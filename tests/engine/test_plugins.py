@@ -5,6 +5,7 @@ import sys
 import textwrap
 from importlib.metadata import EntryPoint
 
+from nodeflow import plugins
 from nodeflow.plugins import load_entry_point, load_registry
 from nodeflow.registry import Registry
 from nodeflow.settings import Settings
@@ -78,8 +79,36 @@ def test_two_packs_claiming_one_type_name_is_an_error_naming_both(tmp_path):
     registry = load_registry(Settings(base_dir=tmp_path))
     [failure] = registry.failures
     assert failure.pack == "second"
-    assert "'Double' is also defined by pack 'first'" in failure.reason
+    assert failure.reason == (
+        f"node type 'Double' is defined by pack 'first' at {custom / 'first.py'} and again by "
+        f"pack 'second' at {custom / 'second.py'}; kept the one from 'first' (rename the types "
+        "in one of the packs, or remove one)")
     assert registry.get("Double").pack == "first"
+
+
+def test_a_pip_pack_also_linked_into_custom_nodes_is_one_message(tmp_path, monkeypatch):
+    """The pack a user pip-installs (editable) and also links into custom_nodes: one failure
+    that names both places and says they are the same code, not one per node type."""
+    source = tmp_path / "src" / "linked_pack_for_test"
+    write(source, "__init__.py", GOOD + """
+@node(category="custom")
+def Triple(x: int) -> int:
+    \"\"\"Three times x.\"\"\"
+    return 3 * x
+""")
+    monkeypatch.syspath_prepend(str(tmp_path / "src"))
+    (tmp_path / "custom_nodes").mkdir()
+    (tmp_path / "custom_nodes" / "linked").symlink_to(source)
+    ep = EntryPoint(name="linked_pack", value="linked_pack_for_test", group="nodeflow.nodes")
+    monkeypatch.setattr(plugins.importlib.metadata, "entry_points", lambda group: [ep])
+    registry = load_registry(Settings(base_dir=tmp_path), builtin=False)
+    [failure] = registry.failures
+    assert failure.pack == "linked"
+    assert "node types 'Double', 'Triple' are defined by pack 'linked_pack' at " in failure.reason
+    assert str(source) in failure.reason and str(tmp_path / "custom_nodes" / "linked") in (
+        failure.reason)
+    assert failure.reason.endswith("(the same code loaded twice: remove one of the two "
+                                   "installs)")
 
 
 def test_custom_pack_cannot_shadow_a_builtin(tmp_path):
@@ -92,7 +121,8 @@ def test_custom_pack_cannot_shadow_a_builtin(tmp_path):
         ''')
     registry = load_registry(Settings(base_dir=tmp_path))
     assert registry.get("PrimitiveInt").pack == "core"
-    assert "also defined by pack 'core'" in registry.failures[0].reason
+    assert "'PrimitiveInt' is defined by pack 'core' at " in registry.failures[0].reason
+    assert "again by pack 'mine' at " in registry.failures[0].reason
 
 
 def test_entry_point_packs(tmp_path, monkeypatch):
