@@ -59,6 +59,12 @@ class Registry:
     def get(self, type_name: str) -> NodeDef | None:
         return self.nodes.get(type_name)
 
+    def for_node(self, spec: Any) -> NodeDef | None:
+        """The type of workflow node ``spec`` with the input family members it uses
+        (``image_1`` ... ``image_N``) as declared inputs."""
+        node_def = self.nodes.get(spec.type)
+        return node_def.for_inputs(spec.inputs) if node_def is not None else None
+
     def add_module(self, module: ModuleType, info: PackInfo) -> None:
         """Register every node and migration a pack module exposes as an attribute."""
         self.add_nodes(vars(module).values(), info)

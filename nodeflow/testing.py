@@ -71,7 +71,8 @@ def run_node(node_def: NodeDef, inputs: dict[str, Any], settings: Settings | Non
         kwargs["ctx"] = ctx
     for name in node_def.inputs:
         kwargs.setdefault(name, None)
-    result = node_def.fn(**kwargs)
+    node_def = node_def.for_inputs(kwargs)
+    result = node_def.fn(**node_def.ordered(kwargs))
     if inspect.isawaitable(result):
         result = asyncio.run(_awaited(result))
     if isinstance(result, Expansion):
