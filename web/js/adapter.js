@@ -5,6 +5,7 @@
 // `meta` is opaque here: the caller's bookkeeping, kept on the node and handed back.
 import { LGraph, LGraphCanvas, LGraphGroup, LGraphNode, LLink, LiteGraph } from "../vendor/litegraph/litegraph.es.js";
 import { CONTROL_MODES, isImageInput, widgetSpecs } from "./widgets.js";
+import { buildFamilies, growTo, syncFamilies } from "./families.js";
 
 const PLACEHOLDER_COLOR = "#6b2b2b";
 const ERROR_COLOR = "#ff4d4d";
@@ -160,10 +161,15 @@ export class Editor {
         widget.nfControl = control;
       }
     }
+    buildFamilies(node);
     for (const out of schema.outputs) {
       node.addOutput(out.name, out.type, { color_on: out.color, color_off: out.color });
     }
-    node.onConnectionsChange = () => this.#syncWidgetSlots(node);
+    node.onConnectionsChange = () => {
+      this.#syncWidgetSlots(node);
+      // the canvas is still inside its connect/disconnect: change the slots after it
+      if (node.nf.schema.families) setTimeout(() => { if (syncFamilies(node)) this.redraw(); });
+    };
     node.onDrawForeground = (ctx) => this.#drawState(node, ctx);
     node.onDrawBackground = (ctx) => this.#drawImages(node, ctx);
     if (schema.boundary) {
@@ -310,6 +316,7 @@ export class Editor {
     } else {
       node = this.#placeholder(spec);
     }
+    if (node.nf.schema?.families) growTo(node, Object.keys(spec.links ?? {}));
     node.nf.id = spec.id;
     node.nf.meta = spec.meta ?? null;
     node.nf.version = spec.version;
