@@ -107,10 +107,11 @@ export class Extensions {
 }
 
 function guard(fn, where) {
+  const failed = (error) => console.error(`an editor extension failed in ${where}`, error);
   try {
-    fn();
+    fn()?.catch?.(failed); // an async hook's failure too
   } catch (error) {
-    console.error(`an editor extension failed in ${where}`, error);
+    failed(error);
   }
 }
 
