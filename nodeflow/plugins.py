@@ -16,6 +16,7 @@ import sys
 import traceback
 from pathlib import Path
 
+from .declare import NodeDef
 from .paths import shipped_dir
 from .registry import PackFailure, PackInfo, Registry
 from .settings import Settings
@@ -144,16 +145,21 @@ def load_entry_point(registry: Registry, ep: importlib.metadata.EntryPoint, *,
     if reload and top and top != __name__.split(".", 1)[0]:
         _forget(top)
     try:
-        obj = ep.load()
+        with captured_output() as output:
+            obj = ep.load()
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # noqa: BLE001 - any failure of a pack is the pack's
         registry.failures.append(PackFailure(ep.name, origin, _short_reason(exc, None)))
         return False
+    module = sys.modules.get(ep.module, obj)
     info = PackInfo(ep.name, dist.version if dist else "0.0.0", origin, "entry_point",
-                    web_dir=extension_dir(obj))
+                    web_dir=extension_dir(module), import_output=output.getvalue(),
+                    routes=pack_routes(module))
     if isinstance(obj, (list, tuple)):
         registry.add_nodes(obj, info)
+    elif isinstance(obj, NodeDef):  # "pack:OneNode"
+        registry.add_nodes([obj], info)
     else:
         registry.add_module(obj, info)
     return True

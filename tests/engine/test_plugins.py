@@ -136,3 +136,26 @@ def test_entry_point_packs(tmp_path, monkeypatch):
     assert registry.get("Double").pack == "doubler"
     assert registry.failures[0].pack == "ghost"
     assert "No module named 'no_such_pack_module'" in registry.failures[0].reason
+
+
+def test_a_pip_pack_prints_into_its_pack_info_not_stdout(tmp_path, monkeypatch, capsys):
+    write(tmp_path / "site" / "chatty_ep_pack", "__init__.py", 'print("chatty: loaded")\n' + GOOD
+          + '''
+from aiohttp import web
+ROUTES = web.RouteTableDef()
+
+
+@ROUTES.get("/ping")
+async def ping(request):
+    return web.json_response("pong")
+''')
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    registry = Registry()
+    ep = EntryPoint(name="chatty", value="chatty_ep_pack:Double", group="nodeflow.nodes")
+    assert load_entry_point(registry, ep)
+    assert capsys.readouterr().out == ""
+    info = registry.packs["chatty"]
+    assert info.import_output == "chatty: loaded\n"
+    assert [r.path for r in info.routes] == ["/ping"]  # served under /packs/chatty/
+    assert registry.get("Double").pack == "chatty"
+    assert registry.sources["chatty"] == str(tmp_path / "site" / "chatty_ep_pack")

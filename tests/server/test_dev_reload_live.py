@@ -102,6 +102,8 @@ def test_dev_reloads_editable_custom_and_comfy_packs(live, venv_pack):
     init = pack / "nf_dev_probe" / "__init__.py"
     original = init.read_text()
     assert "NfDevProbeRepeat" in live.get("/object_info")
+    # a pip pack's ROUTES are served too
+    assert live.get("/packs/nf_dev_probe/info") == {"pack": "nf-dev-probe", "version": "0.1.0"}
     try:
         # the editable pip pack: its source tree is watched, its module imported again
         write(init, original + ADDED_NODE)

@@ -4,6 +4,7 @@ import { api } from "./api.js";
 import { Extensions } from "./extensions.js";
 import { acceptDrops, download, pickFile, readWorkflowFile } from "./files.js";
 import { NodeLibrary } from "./library.js";
+import { PacksPanel } from "./packs.js";
 import { Minimap } from "./minimap.js";
 import { QueuePanel, WorkflowsPanel } from "./panels.js";
 import { RunProgress, mergeHandlers } from "./progress.js";
@@ -26,6 +27,7 @@ const $ = (id) => document.getElementById(id);
 
 let editor;
 let extensions;
+let packsPanel;
 let undo;
 let base = {};
 let restoring = false;
@@ -436,6 +438,7 @@ async function nodesChanged(data) {
     extensions.typesRegistered(schemas);
     openWorkflow(currentWorkflow(), { keepHistory: true, keepView: true, keepPath: true });
     await showPackFailures(data?.failures);
+    if (document.body.classList.contains("show-packs")) packsPanel.refresh();
     notify("node definitions reloaded");
   } catch (error) {
     notify(`could not reload node definitions: ${error.message}`, "error");
@@ -530,6 +533,10 @@ async function start() {
   }
 
   $("pack-errors").onclick = () => document.body.classList.toggle("show-pack-errors");
+  packsPanel = new PacksPanel($("packs"), { notify });
+  $("packs-button").addEventListener("click", () => {
+    if (document.body.classList.contains("show-packs")) packsPanel.refresh();
+  });
 
   // -- side panels (node library, settings, minimap, overall progress): each module's own job
   new NodeLibrary($("library"), { editor, button: $("library-button") });
