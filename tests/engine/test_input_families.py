@@ -97,3 +97,13 @@ def test_declaration_errors():
             return 0
     with pytest.raises(WorkflowError):
         Executor(Registry(), None).run(wf({"j": {"type": "Join"}}))
+
+
+def test_comfyui_shape_lists_the_members_to_connect_and_one_more():
+    from nodeflow.server.object_info import node_info
+
+    info = node_info(Pair.schema(), "families")
+    assert info["input"]["required"] == {"side_1": ["INT", {}], "side_2": ["INT", {}]}
+    assert info["input"]["optional"] == {"side_3": ["INT", {}]}
+    assert node_info(Join.schema(), "families")["input"]["optional"] == {
+        "value_2": ["INT", {}]}
