@@ -51,7 +51,9 @@ class Registry:
         self.migrations: dict[tuple[str, int], Migration] = {}
         self.sources: dict[str, str] = {}
         """Pack name -> the file or folder its code lives in (loaded or failed): what
-        ``serve --dev`` watches, and what a duplicate type name points at."""
+        ``serve --dev`` watches."""
+        self.node_sources: dict[str, str] = {}
+        """Node type -> where the pack that defined it lives (two packs may share a name)."""
 
     def __contains__(self, type_name: str) -> bool:
         return type_name in self.nodes
@@ -71,8 +73,9 @@ class Registry:
 
     def add_nodes(self, objects: Iterable[Any], info: PackInfo) -> None:
         self.packs[info.name] = info
+        here = self.sources.get(info.name) or info.origin
         seen: set[int] = set()
-        duplicates: dict[str, list[str]] = {}  # earlier pack -> type names it already has
+        duplicates: dict[tuple[str, str], list[str]] = {}  # (pack, where) -> type names
         for obj in objects:
             if id(obj) in seen:
                 continue
@@ -82,44 +85,43 @@ class Registry:
             elif isinstance(obj, NodeDef):
                 existing = self.nodes.get(obj.type_name)
                 if existing is not None:
-                    duplicates.setdefault(existing.pack or "?", []).append(obj.type_name)
+                    earlier = (existing.pack or "?", self.node_sources.get(obj.type_name, "?"))
+                    duplicates.setdefault(earlier, []).append(obj.type_name)
                     continue
                 self.nodes[obj.type_name] = dataclasses.replace(obj, pack=info.name)
+                self.node_sources[obj.type_name] = here
                 info.node_types.append(obj.type_name)
         for earlier, names in duplicates.items():
             self.failures.append(PackFailure(info.name, info.origin,
-                                             self._duplicate_reason(earlier, info, names)))
-
-    def where(self, pack: str) -> str:
-        """A pack's location for messages: its file or folder, else its origin."""
-        info = self.packs.get(pack)
-        return self.sources.get(pack) or (info.origin if info else "?")
-
-    def _duplicate_reason(self, earlier: str, info: PackInfo, names: list[str]) -> str:
-        """One sentence naming both packs and both locations (a pack installed with pip and
-        also linked into custom_nodes is the usual cause)."""
-        first, second = self.where(earlier), self.where(info.name)
-        quoted = ", ".join(f"'{n}'" for n in names)
-        types = f"node type {quoted} is" if len(names) == 1 else f"node types {quoted} are"
-        same = _same_place(first, second)
-        hint = (" (the same code loaded twice: remove one of the two installs)" if same else
-                " (rename the types in one of the packs, or remove one)")
-        return (f"{types} defined by pack '{earlier}' at {first} and again by pack "
-                f"'{info.name}' at {second}; kept {'the one' if len(names) == 1 else 'those'} from "
-                f"'{earlier}'{hint}")
+                                             _duplicate_reason(earlier, (info.name, here),
+                                                               names)))
 
     def replace_with(self, other: "Registry") -> None:
         """Take ``other``'s contents, keeping this object (the server and its executor share
         it): how hot reload swaps in freshly loaded packs."""
         self.nodes, self.packs = other.nodes, other.packs
         self.failures, self.migrations = other.failures, other.migrations
-        self.sources = other.sources
+        self.sources, self.node_sources = other.sources, other.node_sources
 
     def schemas(self, settings: Any = None) -> dict[str, dict]:
         return {name: nd.schema(settings) for name, nd in self.nodes.items()}
 
     def failures_json(self) -> list[dict]:
         return [dataclasses.asdict(f) for f in self.failures]
+
+
+def _duplicate_reason(earlier: tuple[str, str], later: tuple[str, str], names: list[str]) -> str:
+    """One sentence naming both packs and both locations (a pack installed with pip and
+    also linked into custom_nodes is the usual cause)."""
+    (first_pack, first), (second_pack, second) = earlier, later
+    quoted = ", ".join(f"'{n}'" for n in names)
+    types = f"node type {quoted} is" if len(names) == 1 else f"node types {quoted} are"
+    hint = (" (the same code loaded twice: remove one of the two installs)"
+            if _same_place(first, second) else
+            " (rename the types in one of the packs, or remove one)")
+    return (f"{types} defined by pack '{first_pack}' at {first} and again by pack "
+            f"'{second_pack}' at {second}; kept {'the one' if len(names) == 1 else 'those'} "
+            f"from '{first_pack}'{hint}")
 
 
 def _same_place(a: str, b: str) -> bool:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from ..paths import shipped_dir
 from ..plugins import custom_node_dirs, load_registry
 from .routes_packs import PACK_ROUTES, forget_comfy_routes
 from .state import CONFIG, HUB, REGISTRY, SETTINGS, WORKER
@@ -33,19 +34,20 @@ SKIPPED_DIRS = {"__pycache__", "node_modules", ".git", ".venv", "venv", ".pytest
 
 
 def watched_roots(app: web.Application) -> list[Path]:
-    """The custom_nodes folders and every non-built-in pack's own file or folder."""
+    """The custom_nodes folders and every other pack's own file or folder (not the built-in
+    packs, which change only with nodeflow)."""
     registry, settings = app[REGISTRY], app[SETTINGS]
     folders = custom_node_dirs(settings)
+    builtin = shipped_dir("nodes")
     roots = list(folders)
-    builtin = {name for name, info in registry.packs.items() if info.kind == "builtin"}
-    for pack, source in sorted(registry.sources.items()):
+    for source in sorted({*registry.sources.values(), *registry.node_sources.values()}):
         path = Path(source)
-        if pack in builtin or any(path.is_relative_to(f) for f in folders):
-            continue
         if path.name == "__init__.py":
             path = path.parent
-        if path not in roots:
-            roots.append(path)
+        if not path.exists() or path.is_relative_to(builtin) or any(
+                path.is_relative_to(f) for f in folders) or path in roots:
+            continue
+        roots.append(path)
     return roots
 
 
