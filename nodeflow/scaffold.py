@@ -80,6 +80,14 @@ export function setup(nodeflow) {{
     label: "Repeat once more", types: ["{node_name}"],
     callback: (node) => node.setValue("repeat", Math.min(100, node.values.repeat + 1)),
   }});
+  // every node type the editor has (now and after a reload), every node that joins the graph
+  const mine = new Set();
+  nodeflow.onNodeTypeRegistered((type, schema) => {{
+    if (schema.pack === "{module}") mine.add(type);
+  }});
+  nodeflow.onNodeCreated((node) => {{
+    if (mine.has(node.type)) console.debug(`{name}: ${{node.type}} added`);
+  }});
   // a panel with a toolbar button, filled from the pack's own route
   nodeflow.addSidebarPanel({{
     id: "{module}", title: "{name}",

@@ -47,7 +47,7 @@ def test_scaffolded_pack_installs_lists_runs_and_tests(installed_pack, tmp_path)
     tests = sh(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                cwd=installed_pack, env=env)
     assert tests.returncode == 0, tests.stdout + tests.stderr
-    assert "4 passed" in tests.stdout
+    assert "6 passed" in tests.stdout
 
 
 def test_new_pack_refuses_bad_names_and_existing_folders(tmp_path, capsys):
