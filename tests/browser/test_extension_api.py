@@ -99,6 +99,7 @@ def test_extension_api_and_dev_reload_in_the_editor(browser, hot_pack):
     page.mouse.click(*empty_point(page))
     expect(page.locator(".litecontextmenu")).to_have_count(0)
     expect(page.get_by_role("button", name="Hot panel")).to_have_count(1)
+    expect(page.locator("#ext-hot")).to_have_text("HotWeb is registered")  # still open
     added = add_by_search(page, "Hot Web", "HotWeb", canvas_point(page, 0.2, 0.6))
     assert inputs(page, added)["x"] == 4
     assert errors == []

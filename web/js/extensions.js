@@ -46,9 +46,12 @@ export class Extensions {
 
   /** The packs were reloaded: drop what the extensions registered and import them again. */
   async reload() {
+    const open = [...document.querySelectorAll(".ext-panel.open")].map((p) => p.id);
     for (const dispose of this.disposers.splice(0)) dispose();
     this.generation += 1;
-    return this.load();
+    const loaded = await this.load();
+    for (const id of open) document.querySelector(`[data-ext-panel="${id.slice(4)}"]`)?.click();
+    return loaded;
   }
 
   /** Tell the extensions about the node types the editor registered (at start, on reload). */
