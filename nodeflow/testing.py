@@ -23,13 +23,15 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .context import NodeContext
-from .contract_values import difference, range_problem, snapshot
 from .declare import SEMVER, NodeDef
 from .events import Event
 from .executor import literal_inputs, node_key
-from .flow import ExecutionBlocker, Expansion
+from .flow import Expansion
 from .settings import Settings
 from .validate import literal_problem
+
+from .contract_values import difference, range_problem, snapshot  # the run-time checks
+from .flow import ExecutionBlocker
 
 
 def static_problems(node_def: NodeDef) -> list[str]:

@@ -8,9 +8,7 @@ import pytest
 
 from nodeflow import Field, node
 from nodeflow.errors import DeclarationError, WorkflowError
-from nodeflow.executor import Executor
 from nodeflow.registry import PackInfo, Registry
-from nodeflow.validate import validate
 
 from . import toy_nodes
 from .conftest import link, wf
@@ -47,19 +45,18 @@ def test_schema_declares_the_family():
     assert [i["name"] for i in Join.schema()["inputs"]] == ["separator"]
 
 
-def test_members_run_in_number_order_with_gaps(registry, settings):
+def test_members_run_in_number_order_with_gaps(executor):
     nodes = {**consts(5, 6, 7),
              "j": {"type": "Join", "inputs": {"value_3": link("c2", "int"),
                                               "value_1": link("c0", "int"),
                                               "value_10": link("c1", "int")}},
              "show": {"type": "Show", "inputs": {"value": link("j", "string")}}}
-    result = Executor(registry, settings).run(wf(nodes))
+    result = executor.run(wf(nodes))
     assert result.status == "success", result.error
     assert result.outputs["show"]["text"] == ["'value_1=5,value_3=7,value_10=6'"]
 
 
-def test_members_are_part_of_the_cache_key(registry, settings):
-    executor = Executor(registry, settings)
+def test_members_are_part_of_the_cache_key(executor):
     nodes = {**consts(5, 6),
              "j": {"type": "Join", "inputs": {"value_1": link("c0", "int")}},
              "show": {"type": "Show", "inputs": {"value": link("j", "string")}}}
@@ -68,13 +65,15 @@ def test_members_are_part_of_the_cache_key(registry, settings):
     assert executor.run(wf(nodes)).outputs["show"]["text"] == ["'value_1=5,value_2=6'"]
 
 
-def test_validation_of_members(registry):
+def test_validation_of_members(executor):
     nodes = {**consts(1),
              "p": {"type": "Pair", "inputs": {"side_1": link("c0", "int"),
                                               "side_4": link("c0", "int")}},
              "j": {"type": "Join", "inputs": {"value_1": "x", "value_2": link("c0", "int")}},
              "s": {"type": "Sink", "inputs": {"x": link("p", "int")}}}
-    found = {(p.node, p.input, p.message) for p in validate(wf(nodes), registry)}
+    with pytest.raises(WorkflowError) as raised:
+        executor.run(wf(nodes))
+    found = {(p.node, p.input, p.message) for p in raised.value.problems}
     assert found == {
         ("p", "side_4", "unknown input (Pair has inputs: side_1..side_3)"),
         ("p", "side_2", "needs at least 2 of side_1, side_2, ... connected (has 1; type INT)"),
@@ -95,8 +94,6 @@ def test_declaration_errors():
         @node(category="test")
         def Bounds(**v: Annotated[int, Field(min_items=3, max_items=2)]) -> int:
             return 0
-    with pytest.raises(WorkflowError):
-        Executor(Registry(), None).run(wf({"j": {"type": "Join"}}))
 
 
 def test_comfyui_shape_lists_the_members_to_connect_and_one_more():
