@@ -9,7 +9,8 @@ import pytest
 from playwright.sync_api import expect
 
 from .conftest import running_server
-from .helpers import (add_by_search, canvas_point, click_on, empty_point, inputs, menu_entry, open_file,
+from .helpers import (add_by_search, canvas_point, click_on, empty_point, inputs, menu_entry,
+                      open_file,
                       right_click_node)
 
 NODES = '''from nodeflow import node

@@ -1,6 +1,6 @@
-"""The runnable examples of docs/custom-nodes.md sections 13-16, 20 and 21: each section's Python block is
-a custom node pack, its JSON block a workflow, and what the text says `nodeflow run` prints is
-what it prints."""
+"""The runnable examples of docs/custom-nodes.md sections 13-16, 20 and 21: each section's
+Python block is a custom node pack, its JSON block a workflow, and what the text says
+`nodeflow run` prints is what it prints."""
 from __future__ import annotations
 
 import json

@@ -14,19 +14,22 @@ export function memberOf(schema, name) {
 }
 
 function members(node, family) {
-  return (node.inputs ?? []).map((slot, at) => ({ slot, at, member: memberOf(node.nf.schema, slot.name) }))
+  return (node.inputs ?? [])
+    .map((slot, at) => ({ slot, at, member: memberOf(node.nf.schema, slot.name) }))
     .filter((m) => m.member?.family === family)
     .sort((a, b) => a.member.index - b.member.index);
 }
 
 function addMember(node, family, index) {
-  node.addInput(`${family.name}_${index}`, family.type, { label: `${family.display_name ?? family.name} ${index}` });
+  const label = `${family.display_name ?? family.name} ${index}`;
+  node.addInput(`${family.name}_${index}`, family.type, { label });
 }
 
 /** The slots of a new node: as many as must be connected, at least one. */
 export function buildFamilies(node) {
   for (const family of node.nf.schema.families ?? []) {
-    for (let index = 1; index <= Math.max(family.min, 1); index += 1) addMember(node, family, index);
+    const first = Math.max(family.min, 1);
+    for (let index = 1; index <= first; index += 1) addMember(node, family, index);
   }
 }
 

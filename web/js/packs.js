@@ -29,11 +29,12 @@ export class PacksPanel {
 
 function entry(pack) {
   const output = pack.import_output?.trim();
+  const count = pack.nodes.length;
   return el("li", { class: "pack", "data-pack": pack.name },
     el("div", { class: "pack-head" }, el("strong", {}, pack.name), " ",
        el("span", { class: "dim" }, `${pack.version} · ${KINDS[pack.kind] ?? pack.kind}`)),
     el("div", { class: "dim pack-origin", title: pack.origin }, pack.origin),
-    el("div", { class: "dim" }, `${pack.nodes.length} node type${pack.nodes.length === 1 ? "" : "s"}`),
+    el("div", { class: "dim" }, `${count} node type${count === 1 ? "" : "s"}`),
     output ? el("details", { class: "import-output" },
                 el("summary", {}, "printed at import"), el("pre", {}, output)) : null);
 }
