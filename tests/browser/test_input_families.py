@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from .conftest import running_server
-from .helpers import connect, downloaded, open_file
+from .helpers import canvas_point, connect, downloaded, drag, open_file, point
 
 PACK = '''from nodeflow import node
 
@@ -63,6 +63,17 @@ def test_a_family_grows_as_it_is_connected_and_is_saved(browser, family_server):
     assert slots(page, "c") == ["value_1", "value_2", "value_3"]
     assert page.evaluate("nodeflow.currentWorkflow().nodes.c.inputs") == saved["nodes"]["c"][
         "inputs"]
+
+    # taking the last link off again leaves one free slot at the end
+    drag(page, point(page, "nodeflow.editor.slotPoint('c', 'value_2', true)"),
+         canvas_point(page, 0.5, 0.75))
+    page.keyboard.press("Escape")  # the search a dropped link opens
+    page.wait_for_function("nodeflow.editor.nodeById('c').inputs.length === 2")
+    assert slots(page, "c") == ["value_1", "value_2"]
+    assert page.evaluate("nodeflow.currentWorkflow().nodes.c.inputs") == {
+        "value_1": {"node": "a", "output": "int"}}
+    connect(page, "b", "int", "c", "value_2")
+    page.wait_for_function("nodeflow.editor.nodeById('c').inputs.length === 3")
 
     page.keyboard.press("Control+Enter")
     history = None
