@@ -160,8 +160,10 @@ def _conditioning(value: Any) -> str | None:
 
 
 def _float(value: Any) -> str | None:
-    if isinstance(value, float) and not math.isfinite(value):
-        return f"is {value}; a FLOAT must be a finite number"
+    """NaN poisons everything downstream; infinity can be a true answer (PSNR of equal
+    images) and is allowed."""
+    if isinstance(value, float) and math.isnan(value):
+        return "is NaN; a FLOAT must be a number (check for a division by zero)"
     return None
 
 

@@ -151,9 +151,10 @@ def contract_problems(node_def: NodeDef, sample_inputs: dict[str, Any] | None = 
                       settings: Settings | None = None) -> list[str]:
     """Every contract check on one node, each finding a sentence that starts with the node's
     type name. With ``sample_inputs`` (values for inputs that need links, and any literal you
-    want) the node also runs, twice: its outputs are checked against its declaration and
-    their socket types' dtype and range, its inputs must be unchanged after the call, and the
-    second run must give the same outputs (unless it is ``always_run``)."""
+    want) the node also runs: its outputs are checked against its declaration and their
+    socket types' dtype and range, its inputs must be unchanged after the call, and a second
+    run must give the same outputs (unless it is ``always_run`` or has no outputs: SaveImage
+    saves once)."""
     settings = settings or Settings(base_dir=Path.cwd() / ".nodeflow-test")
     problems = static_problems(node_def)
     sample_inputs = dict(sample_inputs or {})
@@ -178,7 +179,8 @@ def contract_problems(node_def: NodeDef, sample_inputs: dict[str, Any] | None = 
     if not isinstance(ui, dict):
         runtime.append("what it reported is not a dict")
     runtime += value_problems(node_def, outputs)
-    if not runtime and not node_def.always_run and "expansion" not in outputs:
+    if (not runtime and node_def.outputs and not node_def.always_run
+            and "expansion" not in outputs):  # a node with no outputs is not run twice
         again, _, _ = run_node(node_def, sample_inputs, settings)
         runtime += determinism_problems(node_def, outputs, again)
     return named + [f"{node_def.type_name}: {p}" for p in runtime]

@@ -26,7 +26,10 @@ def HotWeb(x: int = {default}, *, ctx) -> int:
 SCRIPT = '''const seen = new Set();
 
 export function setup(nodeflow) {
-  nodeflow.onNodeTypeRegistered((type) => seen.add(type));
+  nodeflow.onNodeTypeRegistered((type) => {
+    seen.add(type);
+    if (type === "HotWeb") globalThis.hotTypeCalls = (globalThis.hotTypeCalls ?? 0) + 1;
+  });
   nodeflow.onNodeCreated((node) => {
     globalThis.hotCreated = [...(globalThis.hotCreated ?? []), node.type];
   });
@@ -73,6 +76,7 @@ def test_extension_api_and_dev_reload_in_the_editor(browser, hot_pack):
     open_file(page, {"nodeflow": 1, "nodes": {
         "w": {"type": "HotWeb", "inputs": {"x": 3}, "ui": {"pos": [200, 150]}}}}, "hot.json")
     assert "HotWeb" in page.evaluate("globalThis.hotCreated")
+    assert page.evaluate("globalThis.hotTypeCalls") == 1
 
     # the extension's context-menu entry acts on the node (an edit like the user's)
     right_click_node(page, "w")
@@ -93,6 +97,7 @@ def test_extension_api_and_dev_reload_in_the_editor(browser, hot_pack):
     write(pack / "web" / "hot.js", SCRIPT.replace("VERSION", "v2"))
     expect(page.locator(".toast", has_text="node definitions reloaded")).to_be_visible(
         timeout=20000)
+    assert page.evaluate("globalThis.hotTypeCalls") == 2  # once by the new script, not the old
     right_click_node(page, "w")
     expect(menu_entry(page, "Double x (v2)")).to_be_visible()
     expect(page.locator(".litecontextmenu .litemenu-entry", has_text="Double x")).to_have_count(1)

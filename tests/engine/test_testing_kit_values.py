@@ -62,6 +62,12 @@ def NanMask(image: Image) -> Mask:
 
 
 @node(category="test")
+def MeanRatio(image: Image) -> float:
+    """Divides by zero for a black image."""
+    return float(image.mean() / image.min())
+
+
+@node(category="test")
 def Noisy(image: Image) -> Image:
     """Adds unseeded noise: not a function of its inputs."""
     return (image + torch.rand_like(image) * 0.1).clamp(0, 1)
@@ -117,6 +123,9 @@ def test_output_dtypes_and_ranges_are_checked(settings):
     assert problem.endswith("an IMAGE is 0..1 (clamp with `x.clamp(0, 1)`)")
     [problem] = contract_problems(NanMask, {"image": image()}, settings)
     assert problem == "NanMask: output 'mask' (MASK) holds NaN or infinite values"
+    [problem] = contract_problems(MeanRatio, {"image": torch.zeros(1, 2, 2, 3)}, settings)
+    assert problem == ("MeanRatio: output 'float' (FLOAT) is NaN; a FLOAT must be a number "
+                       "(check for a division by zero)")
 
 
 def test_a_node_that_is_not_a_function_of_its_inputs_is_caught(settings):

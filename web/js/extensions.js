@@ -14,6 +14,8 @@ export class Extensions {
     this.disposers = [];        // undo every registration of the loaded extensions
     this.generation = 0;        // a fresh module URL on each reload
     this.comfyLoaded = new Set();
+    this.panels = new Map();    // sidebar panels by id
+    this.reopen = [];           // ids of the panels to open again after a reload
   }
 
   /** Import every listed extension; ComfyUI packs' scripts only once (they register with
@@ -27,6 +29,7 @@ export class Extensions {
     }
     const comfy = new Set(listing.comfyui ?? []);
     this.loaded = [];
+    this.loading = true;
     for (const url of listing.extensions) {
       if (comfy.has(url) && this.comfyLoaded.has(url)) {
         this.loaded.push(url);
@@ -41,26 +44,27 @@ export class Extensions {
         this.notify(`editor extension ${url} failed: ${error.message}`, "error");
       }
     }
+    this.loading = false;
     return this.loaded;
   }
 
   /** The packs were reloaded: drop what the extensions registered and import them again. */
   async reload() {
-    const open = [...document.querySelectorAll(".ext-panel.open")].map((p) => p.id);
+    this.reopen = [...document.querySelectorAll(".ext-panel.open")].map((p) => p.id.slice(4));
     for (const dispose of this.disposers.splice(0)) dispose();
     this.generation += 1;
-    const loaded = await this.load();
-    for (const id of open) document.querySelector(`[data-ext-panel="${id.slice(4)}"]`)?.click();
-    return loaded;
+    return this.load();
   }
 
-  /** Tell the extensions about the node types the editor registered (at start, on reload). */
+  /** Tell the extensions about the node types the editor registered (at start, on reload);
+   * then the panels open before a reload open again, drawn with what the hooks learnt. */
   typesRegistered(schemas) {
     for (const hook of this.typeHooks) {
       for (const [type, schema] of Object.entries(schemas)) {
         guard(() => hook(type, schema), "onNodeTypeRegistered");
       }
     }
+    for (const id of this.reopen.splice(0)) this.panels.get(id)?.open();
   }
 
   #apiFor(url) {
@@ -89,7 +93,10 @@ export class Extensions {
       onNodeTypeRegistered: (hook) => {
         this.typeHooks.add(hook);
         keep(() => this.typeHooks.delete(hook));
-        this.typesRegistered(editor.installed ?? {});
+        if (this.loading) return; // the editor calls typesRegistered once the types are in
+        for (const [type, schema] of Object.entries(editor.installed ?? {})) {
+          guard(() => hook(type, schema), "onNodeTypeRegistered");
+        }
       },
       /** `hook(view)` whenever a node joins the graph: added, pasted or loaded. */
       onNodeCreated: (hook) => inList(editor.createdHooks, hook),
@@ -102,7 +109,11 @@ export class Extensions {
        * whenever it is opened). Returns {element, open(), close()}. */
       addSidebarPanel: ({ id, title, render }) => {
         const panel = sidebarPanel(id, title, render);
-        keep(panel.remove);
+        this.panels.set(id, panel);
+        keep(() => {
+          panel.remove();
+          this.panels.delete(id);
+        });
         return panel;
       },
     };
