@@ -31,6 +31,7 @@ class PackRoutes:
 
     def __init__(self) -> None:
         self.router = web.UrlDispatcher()
+        self.broadcasting = False
 
     def rebuild(self, app: web.Application, registry: Registry) -> None:
         """Routes from the packs in ``registry`` replace the previous ones."""
@@ -50,6 +51,9 @@ class PackRoutes:
                 continue
             router.add_route(route.method, route.path, route.handler, **route.kwargs)
         self.router = router
+        if not self.broadcasting and _prompt_server() is not None:
+            _broadcast_to_clients(app)  # a ComfyUI pack is loaded: send_sync reaches clients
+            self.broadcasting = True
 
     async def resolve(self, request: web.Request) -> UrlMappingMatchInfo | None:
         if not len(self.router.resources()):
@@ -101,10 +105,9 @@ async def pack_routes_middleware(request: web.Request, handler) -> web.StreamRes
 
 
 def mount_pack_routes(app: web.Application) -> None:
-    """Serve the packs' routes, and let ComfyUI packs message clients outside a node."""
+    """Serve the packs' routes (and let ComfyUI packs message clients outside a node)."""
     app[PACK_ROUTES] = PackRoutes()
     app.on_startup.append(_first_build)
-    app.on_startup.append(_broadcast_to_clients)
 
 
 async def _first_build(app: web.Application) -> None:
@@ -113,7 +116,7 @@ async def _first_build(app: web.Application) -> None:
     app[PACK_ROUTES].rebuild(app, app[REGISTRY])  # once every nodeflow route is known
 
 
-async def _broadcast_to_clients(app: web.Application) -> None:
+def _broadcast_to_clients(app: web.Application) -> None:
     from ..comfy_compat import runtime
     from .state import HUB
 
