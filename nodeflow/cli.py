@@ -76,7 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--token", help="access token required when binding beyond loopback "
                                        "(generated and printed if not given)")
     serve.add_argument("--dev", action="store_true",
-                       help="reload custom node files when they change")
+                       help="reload node packs (custom_nodes, editable pip installs; Python "
+                            "and editor files) when they change")
     serve.add_argument("--max-pixels", type=int, metavar="N",
                        help="refuse prompts where a node makes more than N pixels "
                             "(width x height x batch; default 4096x4096)")

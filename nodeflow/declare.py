@@ -5,6 +5,7 @@ validated with pydantic in strict mode (no silent coercion: "5" is not an int).
 """
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import re
 import types
@@ -110,6 +111,36 @@ class InputSpec:
         return out
 
 
+FAMILY_MEMBER = re.compile(r"^(.+)_([1-9][0-9]*)$")
+
+
+@dataclass(frozen=True)
+class InputFamily:
+    """``**image: Image`` in a signature: the inputs image_1, image_2, ... that the editor
+    grows one at a time as the last is connected (ComfyUI's dynamic inputs). The function gets
+    the connected ones as keyword arguments, which ``**image`` collects in order."""
+
+    name: str
+    socket: type[SocketType]
+    field: FieldSpec
+    min_items: int = 1
+    max_items: int = 50
+
+    def member(self, index: int) -> InputSpec:
+        member = FieldSpec(default=None, tooltip=self.field.tooltip,
+                           display_name=f"{self.field.display_name or self.name} {index}")
+        return InputSpec(f"{self.name}_{index}", self.socket, member, optional=True)
+
+    def schema(self) -> dict:
+        out = {"name": self.name, "type": self.socket.type_name, "min": self.min_items,
+               "max": self.max_items}
+        if self.field.tooltip:
+            out["tooltip"] = self.field.tooltip
+        if self.field.display_name:
+            out["display_name"] = self.field.display_name
+        return out
+
+
 @dataclass(frozen=True)
 class OutputSpec:
     name: str
@@ -145,6 +176,8 @@ class NodeDef:
     sentences, a single sentence, or nothing when the values are fine)."""
     extra_schema: dict[str, Any] = field(default_factory=dict)
     """More keys for :meth:`schema` (e.g. ``{"comfy": {...}}`` for ComfyUI pack nodes)."""
+    families: dict[str, InputFamily] = field(default_factory=dict)
+    """Growing input families (``**image: Image``) by name."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the function itself (handy in tests and in other nodes)."""
@@ -153,6 +186,46 @@ class NodeDef:
     @property
     def major(self) -> int:
         return int(self.version.split(".", 1)[0])
+
+    def member(self, name: str) -> InputSpec | None:
+        """The input spec of family member ``name`` (``image_3``), or None."""
+        match = FAMILY_MEMBER.match(name)
+        family = self.families.get(match.group(1)) if match else None
+        if family is None or int(match.group(2)) > family.max_items:
+            return None
+        return family.member(int(match.group(2)))
+
+    def for_inputs(self, names: Any) -> "NodeDef":
+        """This node type as one node of a workflow sees it: the family members it uses
+        (``image_1`` ... ``image_4``) declared as optional inputs, in order."""
+        if not self.families:
+            return self
+        order = list(self.families)
+        found = []
+        for name in names:
+            spec = None if name in self.inputs else self.member(name)
+            if spec is not None:
+                family, index = FAMILY_MEMBER.match(name).groups()
+                found.append((order.index(family), int(index), spec))
+        if not found:
+            return self
+        members = {spec.name: spec for _, _, spec in sorted(found, key=lambda f: f[:2])}
+        return dataclasses.replace(self, inputs={**self.inputs, **members})
+
+    def ordered(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """``kwargs`` in declaration order, so ``**image`` gets image_1, image_2, ... in
+        number order whatever order the workflow lists them in."""
+        if not self.families:
+            return kwargs
+        return {**{n: kwargs[n] for n in self.inputs if n in kwargs}, **kwargs}
+
+    def family_counts(self, names: Any) -> dict[str, int]:
+        """How many members of each family ``names`` holds."""
+        counts = dict.fromkeys(self.families, 0)
+        for name in names:
+            if self.member(name) is not None:
+                counts[FAMILY_MEMBER.match(name).group(1)] += 1
+        return counts
 
     @cached_property
     def output_names(self) -> dict[str, OutputSpec]:
@@ -209,6 +282,8 @@ class NodeDef:
             "output_node": self.output_node,
             "always_run": self.always_run,
             "inputs": [spec.schema(settings) for spec in self.inputs.values()],
+            **({"families": [f.schema() for f in self.families.values()]}
+               if self.families else {}),
             "outputs": [{"name": o.name, "type": o.socket.type_name, "color": o.socket.color,
                          **({"is_list": True} if o.is_list else {})} for o in self.outputs],
             **({"component": True} if self.subgraph is not None else {}),
@@ -265,7 +340,7 @@ def _make_node_def(fn: Callable, *, name: str, category: str, version: str,
         hints = typing.get_type_hints(fn, include_extras=True)
     except Exception as exc:  # unresolvable annotation: a declaration bug in the pack
         raise DeclarationError(f"{where}: cannot read annotations: {exc}") from exc
-    inputs, wants_ctx = _inputs(fn, hints, where)
+    inputs, wants_ctx, families = _inputs(fn, hints, where)
     outputs, returns_tuple = _outputs(hints.get("return", None), where)
     if not outputs and not output:
         raise DeclarationError(f"{where}: a node without outputs must be declared output=True")
@@ -282,19 +357,27 @@ def _make_node_def(fn: Callable, *, name: str, category: str, version: str,
         description=description if description is not None else doc.split("\n\n")[0].strip(),
         inputs=inputs, outputs=outputs, output_node=output, always_run=always_run,
         wants_ctx=wants_ctx, fingerprint=fingerprint, returns_tuple=returns_tuple,
-        is_async=inspect.iscoroutinefunction(fn), check_lazy=check_lazy, validate=validate)
+        is_async=inspect.iscoroutinefunction(fn), check_lazy=check_lazy, validate=validate,
+        families=families)
 
 
 def _spaced(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name)
 
 
-def _inputs(fn: Callable, hints: dict, where: str) -> tuple[dict[str, InputSpec], bool]:
+def _inputs(fn: Callable, hints: dict, where: str
+            ) -> tuple[dict[str, InputSpec], bool, dict[str, InputFamily]]:
     inputs: dict[str, InputSpec] = {}
+    families: dict[str, InputFamily] = {}
     wants_ctx = False
     for param in inspect.signature(fn).parameters.values():
-        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            raise DeclarationError(f"{where}: *args/**kwargs cannot be node inputs")
+        if param.kind == param.VAR_POSITIONAL:
+            raise DeclarationError(f"{where}: *args cannot be node inputs (use **name: Type "
+                                   "for a growing family name_1, name_2, ...)")
+        if param.kind == param.VAR_KEYWORD:
+            family = _family(param.name, hints.get(param.name), where)
+            families[family.name] = family
+            continue
         if param.name == "ctx":
             wants_ctx = True
             continue
@@ -315,7 +398,35 @@ def _inputs(fn: Callable, hints: dict, where: str) -> tuple[dict[str, InputSpec]
         if spec.has_default and spec.default is not None:
             _check_default(inp, where)
         inputs[param.name] = inp
-    return inputs, wants_ctx
+    for family in families.values():
+        taken = [name for name in inputs if (m := FAMILY_MEMBER.match(name))
+                 and m.group(1) == family.name]
+        if taken:
+            raise DeclarationError(f"{where}: input '{taken[0]}' clashes with the input "
+                                   f"family **{family.name} ({family.name}_1, "
+                                   f"{family.name}_2, ...)")
+    return inputs, wants_ctx, families
+
+
+def _family(name: str, annotation: Any, where: str) -> InputFamily:
+    """``**image: Image`` or ``**image: Annotated[Image, Field(min_items=.., max_items=..)]``."""
+    if annotation is None:
+        raise DeclarationError(f"{where}: **{name} needs a socket type annotation "
+                               f"(**{name}: Image)")
+    spec = FieldSpec()
+    if typing.get_origin(annotation) is Annotated:
+        spec = next((m for m in typing.get_args(annotation)[1:] if isinstance(m, FieldSpec)),
+                    spec)
+    socket, optional, _, is_list = _input_type(annotation, where, name)
+    if optional or is_list:
+        raise DeclarationError(f"{where}: **{name}: each member is one optional {name}_N "
+                               "input already; annotate it with the plain socket type")
+    low = 1 if spec.min_items is None else spec.min_items
+    high = 50 if spec.max_items is None else spec.max_items
+    if not 0 <= low <= high or high < 1:
+        raise DeclarationError(f"{where}: **{name}: min_items {low} and max_items {high} "
+                               "need 0 <= min_items <= max_items and max_items >= 1")
+    return InputFamily(name, socket, spec, low, high)
 
 
 def _input_type(annotation: Any, where: str, name: str):

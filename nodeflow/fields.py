@@ -40,6 +40,8 @@ class FieldSpec:
     upload: str | None = None
     widget: str | None = None
     lazy: bool = False
+    min_items: int | None = None
+    max_items: int | None = None
 
     @property
     def has_default(self) -> bool:
@@ -64,7 +66,8 @@ def Field(default: Any = REQUIRED, *, ge: float | None = None, le: float | None 
           choices: Choices | None = None, multiline: bool = False, max_length: int | None = None,
           tooltip: str = "", display_name: str | None = None,
           control_after_generate: bool = False, upload: str | None = None,
-          widget: str | None = None, lazy: bool = False) -> Any:
+          widget: str | None = None, lazy: bool = False, min_items: int | None = None,
+          max_items: int | None = None) -> Any:
     """Declare an input's default and constraints.
 
     ``choices`` is a list, or a callable taking the run's :class:`~nodeflow.settings.Settings`
@@ -76,9 +79,13 @@ def Field(default: Any = REQUIRED, *, ge: float | None = None, le: float | None 
     (``"socket"``: no widget, the input is a socket only).
     ``lazy=True`` makes a linked input lazy: what feeds it runs only if the node's
     ``check_lazy`` asks for it (see ``@node``); an input it never asks for arrives as None.
+    ``min_items`` and ``max_items`` bound a growing input family (``**image:
+    Annotated[Image, Field(min_items=2, max_items=8)]``): how many of image_1, image_2, ...
+    must be connected, and how many the editor offers.
     """
     return FieldSpec(default=default, ge=ge, le=le, step=step, multiple_of=multiple_of,
                      choices=choices,
                      multiline=multiline, max_length=max_length, tooltip=tooltip,
                      display_name=display_name, control_after_generate=control_after_generate,
-                     upload=upload, widget=widget, lazy=lazy)
+                     upload=upload, widget=widget, lazy=lazy, min_items=min_items,
+                     max_items=max_items)

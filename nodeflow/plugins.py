@@ -16,6 +16,7 @@ import sys
 import traceback
 from pathlib import Path
 
+from .declare import NodeDef
 from .paths import shipped_dir
 from .registry import PackFailure, PackInfo, Registry
 from .settings import Settings
@@ -27,9 +28,10 @@ _MODULE_PREFIX = {"builtin": "nodeflow_builtin_", "custom": "nodeflow_custom_"}
 
 def load_registry(settings: Settings | None = None, *, builtin: bool = True,
                   entry_points: bool = True, custom: bool = True,
-                  reload_custom: bool = False) -> Registry:
+                  reload_custom: bool = False, reload_entry_points: bool = False) -> Registry:
     """Everything installed, in a fixed order: built-in packs, pip packs, custom_nodes.
-    ``reload_custom`` imports the custom_nodes files again even if already imported."""
+    ``reload_custom`` imports the custom_nodes files again even if already imported;
+    ``reload_entry_points`` does the same for pip packs (``serve --dev``)."""
     registry = Registry()
     if builtin:
         for path in pack_paths(shipped_dir("nodes")):
@@ -37,7 +39,7 @@ def load_registry(settings: Settings | None = None, *, builtin: bool = True,
     if entry_points:
         for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP),
                          key=lambda e: e.name):
-            load_entry_point(registry, ep)
+            load_entry_point(registry, ep, reload=reload_entry_points)
     if custom and settings is not None:
         for folder in custom_node_dirs(settings):
             for path in pack_paths(folder):
@@ -81,6 +83,7 @@ def load_pack_path(registry: Registry, path: Path, *, kind: str, reload: bool = 
     written for ComfyUI (it exports ``NODE_CLASS_MAPPINGS`` or ``comfy_entrypoint``) goes
     through :mod:`nodeflow.comfy_compat`."""
     name = path.stem if path.is_file() else path.name
+    registry.sources[name] = str(path)
     if kind == "custom":
         from . import comfy_compat
 
@@ -129,23 +132,52 @@ def pack_routes(module) -> list:
     return list(routes) if isinstance(routes, web.RouteTableDef) else []
 
 
-def load_entry_point(registry: Registry, ep: importlib.metadata.EntryPoint) -> bool:
+def load_entry_point(registry: Registry, ep: importlib.metadata.EntryPoint, *,
+                     reload: bool = False) -> bool:
+    """Import a pip pack through its entry point. ``reload`` imports its top-level package
+    again (an editable install whose source changed)."""
     dist = getattr(ep, "dist", None)
     origin = f"{dist.name if dist else '?'} ({ep.value})"
+    top = ep.value.split(":", 1)[0].split(".", 1)[0].strip()
+    source = entry_point_source(top)
+    if source is not None:
+        registry.sources[ep.name] = source
+    if reload and top and top != __name__.split(".", 1)[0]:
+        _forget(top)
     try:
-        obj = ep.load()
+        with captured_output() as output:
+            obj = ep.load()
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # noqa: BLE001 - any failure of a pack is the pack's
         registry.failures.append(PackFailure(ep.name, origin, _short_reason(exc, None)))
         return False
+    module = sys.modules.get(ep.module, obj)
     info = PackInfo(ep.name, dist.version if dist else "0.0.0", origin, "entry_point",
-                    web_dir=extension_dir(obj))
+                    web_dir=extension_dir(module), import_output=output.getvalue(),
+                    routes=pack_routes(module))
     if isinstance(obj, (list, tuple)):
         registry.add_nodes(obj, info)
+    elif isinstance(obj, NodeDef):  # "pack:OneNode"
+        registry.add_nodes([obj], info)
     else:
         registry.add_module(obj, info)
     return True
+
+
+def entry_point_source(top: str) -> str | None:
+    """Where a pip pack's code lives (its package folder, or its module file), found without
+    importing it: for an editable install that is the source tree being edited."""
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    locations = list(spec.submodule_search_locations or [])
+    if locations:
+        return locations[0]
+    return spec.origin if spec.origin and Path(spec.origin).is_file() else None
 
 
 def extension_dir(module) -> str | None:

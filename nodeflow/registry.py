@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any, Iterable
 
@@ -48,6 +49,11 @@ class Registry:
         self.packs: dict[str, PackInfo] = {}
         self.failures: list[PackFailure] = []
         self.migrations: dict[tuple[str, int], Migration] = {}
+        self.sources: dict[str, str] = {}
+        """Pack name -> the file or folder its code lives in (loaded or failed): what
+        ``serve --dev`` watches."""
+        self.node_sources: dict[str, str] = {}
+        """Node type -> where the pack that defined it lives (two packs may share a name)."""
 
     def __contains__(self, type_name: str) -> bool:
         return type_name in self.nodes
@@ -55,13 +61,21 @@ class Registry:
     def get(self, type_name: str) -> NodeDef | None:
         return self.nodes.get(type_name)
 
+    def for_node(self, spec: Any) -> NodeDef | None:
+        """The type of workflow node ``spec`` with the input family members it uses
+        (``image_1`` ... ``image_N``) as declared inputs."""
+        node_def = self.nodes.get(spec.type)
+        return node_def.for_inputs(spec.inputs) if node_def is not None else None
+
     def add_module(self, module: ModuleType, info: PackInfo) -> None:
         """Register every node and migration a pack module exposes as an attribute."""
         self.add_nodes(vars(module).values(), info)
 
     def add_nodes(self, objects: Iterable[Any], info: PackInfo) -> None:
         self.packs[info.name] = info
+        here = self.sources.get(info.name) or info.origin
         seen: set[int] = set()
+        duplicates: dict[tuple[str, str], list[str]] = {}  # (pack, where) -> type names
         for obj in objects:
             if id(obj) in seen:
                 continue
@@ -69,27 +83,49 @@ class Registry:
             if isinstance(obj, Migration):
                 self.migrations[(obj.node_type, obj.from_major)] = obj
             elif isinstance(obj, NodeDef):
-                self._add_node(obj, info)
-
-    def _add_node(self, node_def: NodeDef, info: PackInfo) -> None:
-        existing = self.nodes.get(node_def.type_name)
-        if existing is not None:
-            self.failures.append(PackFailure(
-                info.name, info.origin,
-                f"node type '{node_def.type_name}' is also defined by pack '{existing.pack}'; "
-                f"kept the one from '{existing.pack}'"))
-            return
-        self.nodes[node_def.type_name] = dataclasses.replace(node_def, pack=info.name)
-        info.node_types.append(node_def.type_name)
+                existing = self.nodes.get(obj.type_name)
+                if existing is not None:
+                    earlier = (existing.pack or "?", self.node_sources.get(obj.type_name, "?"))
+                    duplicates.setdefault(earlier, []).append(obj.type_name)
+                    continue
+                self.nodes[obj.type_name] = dataclasses.replace(obj, pack=info.name)
+                self.node_sources[obj.type_name] = here
+                info.node_types.append(obj.type_name)
+        for earlier, names in duplicates.items():
+            self.failures.append(PackFailure(info.name, info.origin,
+                                             _duplicate_reason(earlier, (info.name, here),
+                                                               names)))
 
     def replace_with(self, other: "Registry") -> None:
         """Take ``other``'s contents, keeping this object (the server and its executor share
         it): how hot reload swaps in freshly loaded packs."""
         self.nodes, self.packs = other.nodes, other.packs
         self.failures, self.migrations = other.failures, other.migrations
+        self.sources, self.node_sources = other.sources, other.node_sources
 
     def schemas(self, settings: Any = None) -> dict[str, dict]:
         return {name: nd.schema(settings) for name, nd in self.nodes.items()}
 
     def failures_json(self) -> list[dict]:
         return [dataclasses.asdict(f) for f in self.failures]
+
+
+def _duplicate_reason(earlier: tuple[str, str], later: tuple[str, str], names: list[str]) -> str:
+    """One sentence naming both packs and both locations (a pack installed with pip and
+    also linked into custom_nodes is the usual cause)."""
+    (first_pack, first), (second_pack, second) = earlier, later
+    quoted = ", ".join(f"'{n}'" for n in names)
+    types = f"node type {quoted} is" if len(names) == 1 else f"node types {quoted} are"
+    hint = (" (the same code loaded twice: remove one of the two installs)"
+            if _same_place(first, second) else
+            " (rename the types in one of the packs, or remove one)")
+    return (f"{types} defined by pack '{first_pack}' at {first} and again by pack "
+            f"'{second_pack}' at {second}; kept {'the one' if len(names) == 1 else 'those'} "
+            f"from '{first_pack}'{hint}")
+
+
+def _same_place(a: str, b: str) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except (OSError, ValueError):
+        return False

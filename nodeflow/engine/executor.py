@@ -138,7 +138,7 @@ class Executor:
         links: dict[str, dict[str, tuple[str, str]]] = {}
         for node_id in order:
             spec = workflow.nodes[node_id]
-            node_def = self.registry.get(spec.type)
+            node_def = self.registry.for_node(spec)
             links[node_id] = links_of(spec)
             literals[node_id] = literal_inputs(node_def, spec.inputs)
             keys[node_id] = node_key(node_def, spec.inputs, literals[node_id], keys,
@@ -151,7 +151,7 @@ class Executor:
             if node_id in to_run or node_id in cached:
                 continue
             spec = workflow.nodes[node_id]
-            node_def = self.registry.get(spec.type)
+            node_def = self.registry.for_node(spec)
             entry = None if node_def.always_run else self.cache.get(keys[node_id])
             if entry is not None:
                 cached[node_id] = entry
@@ -278,7 +278,7 @@ class _Run:
     # -- scheduling ----------------------------------------------------------------------
 
     def _def(self, node_id: str) -> NodeDef:
-        return self.registry.get(self.specs[node_id].type)
+        return self.registry.for_node(self.specs[node_id])
 
     def _wait_for(self, node_id: str, sources: list[str]) -> None:
         """Make ``node_id`` wait until every source has values, scheduling those that do not."""
@@ -439,7 +439,9 @@ class _Run:
             if entry is not None:
                 return _Done(entry.outputs, entry.ui, key), None, None, None
         ctx = self._ctx(node_id, node_def) if node_def.wants_ctx else None
-        kwargs = dict(call.kwargs, ctx=ctx) if ctx is not None else call.kwargs
+        kwargs = node_def.ordered(call.kwargs)
+        if ctx is not None:
+            kwargs = dict(kwargs, ctx=ctx)
         return None, key, kwargs, ctx
 
     def _call(self, node_id: str, node_def: NodeDef, call, static: bool) -> Any:
@@ -571,6 +573,8 @@ class _Run:
             full = prefix + local
             type_name = raw.get("type")
             node_def = self.registry.get(type_name)
+            if node_def is not None:
+                node_def = node_def.for_inputs(raw.get("inputs", {}))
             if node_def is None or node_def.subgraph is not None:
                 raise ExpansionError(f"the expansion's node '{full}' has unknown type "
                                      f"{type_name!r}")

@@ -41,7 +41,7 @@ def resolve_modes(workflow: Workflow, registry: Registry) -> tuple[Workflow, lis
                 inputs[name] = source.model_dump()
                 continue
             del inputs[name]
-            node_def = registry.get(spec.type)
+            node_def = registry.for_node(spec)
             wanted = node_def.inputs.get(name) if node_def else None
             if wanted is not None and wanted.required:
                 problems.append(Problem(node_id, name, why, "inactive_input"))

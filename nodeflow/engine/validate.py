@@ -56,7 +56,7 @@ def validate_flat(workflow: Workflow, registry: Registry, settings: Any = None,
     workflow, mode_problems = resolve_modes(workflow, registry)
     missing_types: dict[str, list[str]] = {}
     for node_id, spec in workflow.nodes.items():
-        node_def = registry.get(spec.type)
+        node_def = registry.for_node(spec)
         if node_def is None:
             missing_types.setdefault(spec.type, []).append(node_id)
             continue
@@ -111,7 +111,9 @@ def _input_problems(node_id: str, inputs: dict[str, Any], node_def: NodeDef,
     for name, value in inputs.items():
         spec = node_def.inputs.get(name)
         if spec is None:
-            known = ", ".join(node_def.inputs) or "none"
+            known = ", ".join([*(n for n in node_def.inputs if node_def.member(n) is None),
+                               *(f"{f}_1..{f}_{fam.max_items}" for f, fam
+                                 in node_def.families.items())]) or "none"
             problems.append(Problem(node_id, name, f"unknown input ({node_def.type_name} has "
                                                    f"inputs: {known})", "unknown_input"))
             continue
@@ -124,6 +126,14 @@ def _input_problems(node_id: str, inputs: dict[str, Any], node_def: NodeDef,
             problems.append(Problem(node_id, name, f"missing required input (needs {what} of "
                                                    f"type {spec.socket.type_name})",
                                     "missing_input"))
+    for family, count in node_def.family_counts(inputs).items():
+        least = node_def.families[family].min_items
+        if count < least:
+            problems.append(Problem(
+                node_id, f"{family}_{count + 1}",
+                f"needs at least {least} of {family}_1, {family}_2, ... connected (has "
+                f"{count}; type {node_def.families[family].socket.type_name})",
+                "missing_input"))
     return problems
 
 

@@ -34,6 +34,7 @@ from .dev_reload import watch_custom_nodes
 from .errors import error_middleware
 from .queue_store import QueueStore
 from .store_thread import AsyncStore
+from .routes_packs import mount_pack_routes, pack_routes_middleware
 from .routing import add_routes
 from .security import add_security_headers, origin_guard, token_guard
 from .server_logs import capture_logs
@@ -62,18 +63,16 @@ def create_app(settings: Settings, *, registry: Registry | None = None,
     config = config or ServerConfig()
     if config.frontend == "comfyui" and config.web_dir is None:
         config = replace(config, web_dir=routes_comfy_frontend.frontend_dir())
-    app = web.Application(middlewares=[error_middleware, origin_guard, token_guard],
+    app = web.Application(middlewares=[error_middleware, origin_guard, token_guard,
+                                       pack_routes_middleware],
                           client_max_size=config.max_body_bytes)
     app[SETTINGS] = settings
     app[CONFIG] = config
     app[REGISTRY] = registry
     app[HUB] = Hub(config.ws_buffer_messages, config.ws_buffer_bytes)
     app.on_response_prepare.append(add_security_headers)
-    from .routes_packs import mount_pack_routes
-
-    add_routes(app, ROUTE_TABLES[:-1])
-    mount_pack_routes(app, registry)  # before the editor's catch-all route
-    add_routes(app, ROUTE_TABLES[-1:])
+    add_routes(app, ROUTE_TABLES)
+    mount_pack_routes(app)
     app.cleanup_ctx.append(queue_and_worker)
     app.cleanup_ctx.append(watch_custom_nodes)
     app.cleanup_ctx.append(capture_logs)

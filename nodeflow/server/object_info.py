@@ -27,6 +27,11 @@ def node_info(schema: dict, python_module: str) -> dict:
     optional: dict[str, list] = {}
     for inp in schema["inputs"]:
         (optional if _is_optional(inp) else required)[inp["name"]] = _input_spec(inp)
+    for family in schema.get("families", ()):
+        # ComfyUI's shape has no families: the members that must be connected, and one more
+        for index in range(1, min(family["min"] + 1, family["max"]) + 1):
+            (required if index <= family["min"] else optional)[f"{family['name']}_{index}"] = [
+                family["type"], {}]
     inputs: dict[str, dict] = {"required": required}
     order: dict[str, list[str]] = {"required": list(required)}
     if optional:

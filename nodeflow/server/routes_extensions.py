@@ -30,11 +30,20 @@ def extension_urls(registry) -> list[str]:
     return urls
 
 
+def comfy_extension_urls(registry) -> list[str]:
+    """The URLs of ComfyUI packs' scripts (they register with ComfyUI's ``app`` once)."""
+    comfy = {p.name for p in registry.packs.values() if p.kind == "comfyui"}
+    return [url for url in extension_urls(registry) if url.split("/")[2] in comfy]
+
+
 @routes.get("/nodeflow/extensions", "The editor extensions (ES modules) of the installed packs",
-            responses={200: ('{"extensions": [module URLs]}', None)})
+            responses={200: ('{"extensions": [module URLs], "comfyui": [those of ComfyUI '
+                             'packs]}', None)})
 async def list_extensions(request: web.Request) -> web.Response:
-    urls = await asyncio.to_thread(extension_urls, request.app[REGISTRY])
-    return web.json_response({"extensions": urls})
+    registry = request.app[REGISTRY]
+    urls = await asyncio.to_thread(extension_urls, registry)
+    comfy = await asyncio.to_thread(comfy_extension_urls, registry)
+    return web.json_response({"extensions": urls, "comfyui": comfy})
 
 
 @routes.get("/extensions/{pack}/{path:.+}", "A file of a pack's editor extension",

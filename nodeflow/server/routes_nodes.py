@@ -43,6 +43,8 @@ async def get_nodeflow_info(request: web.Request) -> web.Response:
     return web.json_response({
         "nodes": schemas,
         "packs": [{"name": p.name, "version": p.version, "kind": p.kind, "origin": p.origin,
-                   "nodes": p.node_types} for p in registry.packs.values()],
+                   "nodes": p.node_types,
+                   **({"import_output": p.import_output} if p.import_output else {})}
+                  for p in registry.packs.values()],
         "errors": registry.failures_json(),
     })

@@ -1,6 +1,6 @@
-"""The runnable examples of docs/custom-nodes.md sections 13-16: each section's Python block is
-a custom node pack, its JSON block a workflow, and what the text says `nodeflow run` prints is
-what it prints."""
+"""The runnable examples of docs/custom-nodes.md sections 13-16, 20 and 21: each section's
+Python block is a custom node pack, its JSON block a workflow, and what the text says
+`nodeflow run` prints is what it prints."""
 from __future__ import annotations
 
 import json
@@ -12,7 +12,8 @@ import pytest
 from nodeflow.cli import main
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "custom-nodes.md"
-SECTIONS = ["13. Lists", "14. Lazy inputs and blocking", "15. Expansion", "16. Async nodes"]
+SECTIONS = ["13. Lists", "14. Lazy inputs and blocking", "15. Expansion", "16. Async nodes",
+            "20. Growing inputs", "21. LatentBatch"]
 
 
 def _section(title: str) -> str:

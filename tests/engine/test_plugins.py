@@ -5,6 +5,7 @@ import sys
 import textwrap
 from importlib.metadata import EntryPoint
 
+from nodeflow import plugins
 from nodeflow.plugins import load_entry_point, load_registry
 from nodeflow.registry import Registry
 from nodeflow.settings import Settings
@@ -78,8 +79,36 @@ def test_two_packs_claiming_one_type_name_is_an_error_naming_both(tmp_path):
     registry = load_registry(Settings(base_dir=tmp_path))
     [failure] = registry.failures
     assert failure.pack == "second"
-    assert "'Double' is also defined by pack 'first'" in failure.reason
+    assert failure.reason == (
+        f"node type 'Double' is defined by pack 'first' at {custom / 'first.py'} and again by "
+        f"pack 'second' at {custom / 'second.py'}; kept the one from 'first' (rename the types "
+        "in one of the packs, or remove one)")
     assert registry.get("Double").pack == "first"
+
+
+def test_a_pip_pack_also_linked_into_custom_nodes_is_one_message(tmp_path, monkeypatch):
+    """The pack a user pip-installs (editable) and also links into custom_nodes under the same
+    name: one failure that names both places and says they are the same code, not one per
+    node type."""
+    source = tmp_path / "src" / "linked_pack"
+    write(source, "__init__.py", GOOD + """
+@node(category="custom")
+def Triple(x: int) -> int:
+    \"\"\"Three times x.\"\"\"
+    return 3 * x
+""")
+    monkeypatch.syspath_prepend(str(tmp_path / "src"))
+    (tmp_path / "custom_nodes").mkdir()
+    link = tmp_path / "custom_nodes" / "linked_pack"
+    link.symlink_to(source)
+    ep = EntryPoint(name="linked_pack", value="linked_pack", group="nodeflow.nodes")
+    monkeypatch.setattr(plugins.importlib.metadata, "entry_points", lambda group: [ep])
+    registry = load_registry(Settings(base_dir=tmp_path), builtin=False)
+    [failure] = registry.failures
+    assert failure.reason == (
+        f"node types 'Double', 'Triple' are defined by pack 'linked_pack' at {source} and again "
+        f"by pack 'linked_pack' at {link}; kept those from 'linked_pack' (the same code loaded "
+        "twice: remove one of the two installs)")
 
 
 def test_custom_pack_cannot_shadow_a_builtin(tmp_path):
@@ -92,7 +121,8 @@ def test_custom_pack_cannot_shadow_a_builtin(tmp_path):
         ''')
     registry = load_registry(Settings(base_dir=tmp_path))
     assert registry.get("PrimitiveInt").pack == "core"
-    assert "also defined by pack 'core'" in registry.failures[0].reason
+    assert "'PrimitiveInt' is defined by pack 'core' at " in registry.failures[0].reason
+    assert "again by pack 'mine' at " in registry.failures[0].reason
 
 
 def test_entry_point_packs(tmp_path, monkeypatch):
@@ -106,3 +136,26 @@ def test_entry_point_packs(tmp_path, monkeypatch):
     assert registry.get("Double").pack == "doubler"
     assert registry.failures[0].pack == "ghost"
     assert "No module named 'no_such_pack_module'" in registry.failures[0].reason
+
+
+def test_a_pip_pack_prints_into_its_pack_info_not_stdout(tmp_path, monkeypatch, capsys):
+    write(tmp_path / "site" / "chatty_ep_pack", "__init__.py", 'print("chatty: loaded")\n' + GOOD
+          + '''
+from aiohttp import web
+ROUTES = web.RouteTableDef()
+
+
+@ROUTES.get("/ping")
+async def ping(request):
+    return web.json_response("pong")
+''')
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    registry = Registry()
+    ep = EntryPoint(name="chatty", value="chatty_ep_pack:Double", group="nodeflow.nodes")
+    assert load_entry_point(registry, ep)
+    assert capsys.readouterr().out == ""
+    info = registry.packs["chatty"]
+    assert info.import_output == "chatty: loaded\n"
+    assert [r.path for r in info.routes] == ["/ping"]  # served under /packs/chatty/
+    assert registry.get("Double").pack == "chatty"
+    assert registry.sources["chatty"] == str(tmp_path / "site" / "chatty_ep_pack")

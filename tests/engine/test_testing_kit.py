@@ -21,8 +21,8 @@ class TestShowFollowsTheContract(NodeContract):
 
 def test_kit_catches_a_wrong_output_type(tmp_path):
     problems = contract_problems(toy_nodes.BadOutput, {"x": 1}, Settings(base_dir=tmp_path))
-    assert problems == ["its outputs do not match its declaration: BadOutput output 'int' "
-                        "should be INT: got str"]
+    assert problems == ["BadOutput: its outputs do not match its declaration: BadOutput "
+                        "output 'int' should be INT: got str"]
 
 
 @node(category="test")
@@ -46,7 +46,7 @@ def test_kit_catches_socket_shapes_metadata_and_keys(tmp_path):
     settings = Settings(base_dir=tmp_path)
     assert "should be IMAGE: got list, not a tensor" in contract_problems(
         NotAnImage, {"size": 2}, settings)[0]
-    assert static_problems(Undocumented) == [
+    assert static_problems(Undocumented) == [  # the parts; contract_problems names the node
         "it has no category", "it has no description (give the function a docstring)"]
     assert contract_problems(IgnoresItsInput, {"x": 1}, settings) == []
 

@@ -32,9 +32,8 @@ def test_sd_pack_contract(tmp_path):
     }
     problems = []
     for name, node_def in sd.items():
-        found = (contract_problems(node_def, samples[name], settings) if name in samples
-                 else static_problems(node_def))
-        problems += [f"{name}: {p}" for p in found]
+        problems += (contract_problems(node_def, samples[name], settings) if name in samples
+                     else [f"{name}: {p}" for p in static_problems(node_def)])
     assert problems == []
     assert len(list((tmp_path / "output").glob("*.png"))) == 2
 

@@ -31,9 +31,10 @@ def free_port() -> int:
 class Live:
     """One server process on ``base``; :meth:`start` again after a kill restarts it there."""
 
-    def __init__(self, base: Path, *args: str):
+    def __init__(self, base: Path, *args: str, python: str = sys.executable):
         self.base = base
         self.args = args
+        self.python = python
         self.port = free_port()
         self.process: subprocess.Popen | None = None
         self.log = base.parent / f"server-{self.port}.log"
@@ -48,7 +49,7 @@ class Live:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         with open(self.log, "a") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "nodeflow", "serve", "--base-dir", str(self.base),
+                [self.python, "-m", "nodeflow", "serve", "--base-dir", str(self.base),
                  "--port", str(self.port), *self.args], cwd=self.base.parent, env=env,
                 stdout=log, stderr=subprocess.STDOUT)
         if wait:

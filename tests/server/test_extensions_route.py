@@ -26,7 +26,7 @@ async def ext_client(aiohttp_client, settings, tmp_path):
 @pytest.mark.asyncio
 async def test_lists_and_serves_modules(ext_client):
     listed = await (await ext_client.get("/nodeflow/extensions")).json()
-    assert listed == {"extensions": ["/extensions/mypack/widget.js"]}
+    assert listed == {"extensions": ["/extensions/mypack/widget.js"], "comfyui": []}
     module = await ext_client.get("/extensions/mypack/widget.js")
     assert module.status == 200 and module.headers["Content-Type"].startswith("text/javascript")
 

@@ -5,6 +5,7 @@
 // `meta` is opaque here: the caller's bookkeeping, kept on the node and handed back.
 import { LGraph, LGraphCanvas, LGraphGroup, LGraphNode, LLink, LiteGraph } from "../vendor/litegraph/litegraph.es.js";
 import { CONTROL_MODES, isImageInput, widgetSpecs } from "./widgets.js";
+import { buildFamilies, growTo, syncFamilies } from "./families.js";
 
 const PLACEHOLDER_COLOR = "#6b2b2b";
 const ERROR_COLOR = "#ff4d4d";
@@ -39,6 +40,8 @@ export class Editor {
     this.running = null;
     this.customWidgets = new Map(); // extension widgets: name -> factory
     this.drawHooks = [];            // extension drawing: (ctx, view) => void
+    this.createdHooks = [];         // extensions: (view) => void when a node joins the graph
+    this.menuHooks = [];            // extensions: (view) => menu entry or null
     this.frameHooks = [];           // panels that follow the canvas: () => void
     // A double-click on a subgraph node's title opens it. The browser's own dblclick: the
     // canvas's (300 ms between presses) misses slow ones and takes a right-click followed by
@@ -62,6 +65,30 @@ export class Editor {
   /** For editor extensions: `draw(ctx, {type, id, values, size})` after each node is drawn. */
   onDrawNode(draw) {
     this.drawHooks.push(draw);
+  }
+
+  /** What extensions see of a node: its type, id, title, size and input values, and
+   * `setValue(input, value)` (an edit like the user's, undoable). */
+  view(node) {
+    const editor = this;
+    return {
+      type: node.nf.type,
+      get id() { return node.nf.id; },
+      get title() { return node.title; },
+      get size() { return [...node.size]; },
+      get values() {
+        return Object.fromEntries((node.widgets ?? []).filter((w) => w.nfInput)
+          .map((w) => [w.nfInput, w.value]));
+      },
+      setValue(input, value) {
+        const widget = (node.widgets ?? []).find((w) => w.nfInput === input);
+        if (!widget) throw new Error(`${node.nf.type} has no input ${input} with a widget`);
+        widget.value = value;
+        widget.callback?.(value);
+        editor.hooks.changed();
+        editor.redraw();
+      },
+    };
   }
 
   // -- node types ---------------------------------------------------------------------------
@@ -134,10 +161,15 @@ export class Editor {
         widget.nfControl = control;
       }
     }
+    buildFamilies(node);
     for (const out of schema.outputs) {
       node.addOutput(out.name, out.type, { color_on: out.color, color_off: out.color });
     }
-    node.onConnectionsChange = () => this.#syncWidgetSlots(node);
+    node.onConnectionsChange = () => {
+      this.#syncWidgetSlots(node);
+      // the canvas is still inside its connect/disconnect: change the slots after it
+      if (node.nf.schema.families) setTimeout(() => { if (syncFamilies(node)) this.redraw(); });
+    };
     node.onDrawForeground = (ctx) => this.#drawState(node, ctx);
     node.onDrawBackground = (ctx) => this.#drawImages(node, ctx);
     if (schema.boundary) {
@@ -253,6 +285,16 @@ export class Editor {
   #adopt(node) {
     if (!node.nf) return;
     this.hooks.changed();
+    if (!this.createdHooks.length) return;
+    setTimeout(() => { // after changed() gave a new node its id
+      for (const created of this.createdHooks) {
+        try {
+          created(this.view(node));
+        } catch (error) {
+          console.error("an editor extension failed in onNodeCreated", error);
+        }
+      }
+    });
   }
 
   /** Give every node without an id (new, pasted) or with a taken one a fresh id. */
@@ -280,6 +322,7 @@ export class Editor {
     } else {
       node = this.#placeholder(spec);
     }
+    if (node.nf.schema?.families) growTo(node, Object.keys(spec.links ?? {}));
     node.nf.id = spec.id;
     node.nf.meta = spec.meta ?? null;
     node.nf.version = spec.version;
@@ -585,9 +628,7 @@ export class Editor {
   #drawState(node, ctx) {
     for (const draw of this.drawHooks) {
       try {
-        draw(ctx, { type: node.nf.type, id: node.nf.id, size: [...node.size],
-                    values: Object.fromEntries((node.widgets ?? []).filter((w) => w.nfInput)
-                      .map((w) => [w.nfInput, w.value])) });
+        draw(ctx, this.view(node));
       } catch (error) {
         console.error("an editor extension failed to draw", error);
       }
@@ -754,6 +795,21 @@ export class Editor {
     return options;
   }
 
+  /** Menu entries extensions add for this node, then a separator. */
+  #extensionEntries(node) {
+    if (!node.nf) return [];
+    const entries = [];
+    for (const hook of this.menuHooks) {
+      try {
+        const entry = hook(this.view(node));
+        if (entry) entries.push(entry);
+      } catch (error) {
+        console.error("an editor extension failed in its menu entry", error);
+      }
+    }
+    return entries.length ? [...entries, null] : [];
+  }
+
   #nodeMenu(node) {
     const mode = MODE_NAMES[node.mode] ?? "always";
     const setMode = (name) => {
@@ -804,6 +860,7 @@ export class Editor {
     }
     return [
       ...subgraph,
+      ...this.#extensionEntries(node),
       { content: "Title", callback: LGraphCanvas.onShowPropertyEditor },
       { content: `Mode: ${mode}`, has_submenu: true, callback: (_v, _o, e, menu) => {
         new LiteGraph.ContextMenu(["always", "bypass (Ctrl+B)", "mute (Ctrl+M)"], {

@@ -38,7 +38,7 @@ export const api = {
     (await request("GET", "/nodeflow/object_info")).nodes).map(([t, s]) => [t, { nodeflow: s }])),
   /** nodeflow's schemas with the packs and the packs that failed to load. */
   nodeflowInfo: () => request("GET", "/nodeflow/object_info"),
-  extensions: async () => (await request("GET", "/nodeflow/extensions")).extensions,
+  extensionListing: () => request("GET", "/nodeflow/extensions"),
   queuePrompt(workflow, extraData = null) {
     return request("POST", "/prompt", { prompt: workflow, client_id: this.clientId,
                                         ...(extraData ? { extra_data: extraData } : {}) });

@@ -1,8 +1,10 @@
 // The editor page: wires the canvas, the toolbar, the panels, files and the run together.
 import { Editor } from "./adapter.js";
-import { api, messageListeners } from "./api.js";
+import { api } from "./api.js";
+import { Extensions } from "./extensions.js";
 import { acceptDrops, download, pickFile, readWorkflowFile } from "./files.js";
 import { NodeLibrary } from "./library.js";
+import { PacksPanel } from "./packs.js";
 import { Minimap } from "./minimap.js";
 import { QueuePanel, WorkflowsPanel } from "./panels.js";
 import { RunProgress, mergeHandlers } from "./progress.js";
@@ -24,6 +26,8 @@ const SAVED_KEY = "nodeflow.saved"; // {name, snapshot}: what Save last wrote, f
 const $ = (id) => document.getElementById(id);
 
 let editor;
+let extensions;
+let packsPanel;
 let undo;
 let base = {};
 let restoring = false;
@@ -434,42 +438,17 @@ async function showPackFailures(failures) {
   }));
 }
 
-/** Import every editor extension the packs ship and hand it the extension API. */
-async function loadExtensions() {
-  const loaded = [];
-  let urls = [];
-  try {
-    urls = await api.extensions();
-  } catch (error) {
-    notify(`editor extensions not loaded: ${error.message}`, "error");
-  }
-  const nodeflow = {
-    registerWidget: (name, factory) => editor.registerWidget(name, factory),
-    onDrawNode: (draw) => editor.onDrawNode(draw),
-    // messages a node sends with ctx.send(event, data): handler(data)
-    onMessage: (event, handler) => messageListeners.add((type, data) => {
-      if (type === event) handler(data);
-    }),
-    notify, api,
-  };
-  for (const url of urls) {
-    try {
-      const module = await import(url);
-      await module.setup?.(nodeflow);
-      loaded.push(url);
-    } catch (error) {
-      notify(`editor extension ${url} failed: ${error.message}`, "error");
-    }
-  }
-  return loaded;
-}
-
-/** The server reloaded node packs (serve --dev): redraw with the new definitions. */
+/** The server reloaded node packs (serve --dev): the packs' editor extensions and the node
+ * definitions again, and the graph redrawn with them. */
 async function nodesChanged(data) {
   try {
-    editor.registerTypes(await fetchSchemas());
+    await extensions.reload();
+    const schemas = await fetchSchemas();
+    editor.registerTypes(schemas);
+    extensions.typesRegistered(schemas);
     openWorkflow(currentWorkflow(), { keepHistory: true, keepView: true, keepPath: true });
     await showPackFailures(data?.failures);
+    if (document.body.classList.contains("show-packs")) packsPanel.refresh();
     notify("node definitions reloaded");
   } catch (error) {
     notify(`could not reload node definitions: ${error.message}`, "error");
@@ -492,8 +471,10 @@ async function start() {
     changed, upload, editText, imagePicked, newId, search, openSubgraph, convertToSubgraph,
     canOpen: isSubgraph, inside: () => path.length > 0,
     editBoundary: editOpenBoundary, expose });
-  const extensions = await loadExtensions();
+  extensions = new Extensions({ editor, notify });
+  await extensions.load();
   editor.registerTypes(schemas);
+  extensions.typesRegistered(schemas);
   await attachExtensions(editor, schemas);
   showPackFailures().catch((error) => notify(error.message, "error"));
   undo = new UndoStack({
@@ -565,6 +546,10 @@ async function start() {
   }
 
   $("pack-errors").onclick = () => document.body.classList.toggle("show-pack-errors");
+  packsPanel = new PacksPanel($("packs"), { notify });
+  $("packs-button").addEventListener("click", () => {
+    if (document.body.classList.contains("show-packs")) packsPanel.refresh();
+  });
 
   // -- side panels (node library, settings, minimap, overall progress): each module's own job
   new NodeLibrary($("library"), { editor, button: $("library-button") });
@@ -586,7 +571,8 @@ async function start() {
                 close: () => { $("status").textContent = "reconnecting…"; } });
   library.refresh();
   editor.focus();
-  window.nodeflow = { editor, undo, currentWorkflow, openWorkflow, runner, extensions }; // tests, console
+  window.nodeflow = { editor, undo, currentWorkflow, openWorkflow, runner, // tests, console
+                      get extensions() { return extensions.loaded; } };
   document.body.dataset.ready = "true";
 }
 

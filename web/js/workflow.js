@@ -2,6 +2,8 @@
 // Loading keeps what the editor does not show (unknown inputs, extra "ui" keys, top-level
 // fields), and saving a loaded graph without edits gives back the same file.
 
+import { memberOf } from "./families.js";
+
 const NODE_UI_KEYS = ["pos", "size", "title", "collapsed", "pinned", "color", "bgcolor",
                       "controls", "reroutes", "widgets", "comfy_widgets"];
 
@@ -47,6 +49,10 @@ function nodeSpec(editor, doc, id, node) {
   const schema = editor.schemas[node.type];
   const inputs = node.inputs ?? {};
   const known = new Set(schema?.inputs.map((i) => i.name) ?? Object.keys(inputs));
+  // family members have slots, not widgets: a literal one stays as the file has it
+  for (const [name, value] of Object.entries(inputs)) {
+    if (isLink(value) && memberOf(schema, name)) known.add(name);
+  }
   const values = {};
   const links = {};
   const extra = {};
