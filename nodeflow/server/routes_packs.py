@@ -116,6 +116,7 @@ async def pack_routes_middleware(request: web.Request, handler) -> web.StreamRes
     match.add_app(request.app)
     match.freeze()
     request._match_info = match  # what aiohttp's own dispatch sets; handlers read match_info
+    request._cache.pop("match_info", None)  # the property caches the app router's miss
     return await match.handler(request)
 
 
