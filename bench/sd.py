@@ -31,9 +31,10 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
-def make_checkpoint(work: Path) -> Path:
-    """A full-size SD 1.5 single file with random weights (about 4 GB, made once)."""
-    path = work / "models" / "checkpoints" / "sd15-random.safetensors"
+def make_checkpoint(work: Path, dtype: str = "fp32") -> Path:
+    """A full-size SD 1.5 single file with random weights, stored in fp32 (about 4 GB) or fp16
+    (about 2 GB, the layout of the common *-pruned-emaonly-fp16 downloads), made once."""
+    path = work / "models" / "checkpoints" / f"sd15-random-{dtype}.safetensors"
     if path.exists():
         return path
     import torch
@@ -60,7 +61,9 @@ def make_checkpoint(work: Path) -> Path:
         parts.append(module.eval())
     state = to_original_state_dict("sd1", parts[0], parts[1], (parts[2],))
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in state.items()}, path)
+    store = {"fp32": torch.float32, "fp16": torch.float16}[dtype]
+    save_file({k: v.to(store if v.is_floating_point() else v.dtype).contiguous()
+               for k, v in state.items()}, path)
     return path
 
 
