@@ -58,10 +58,14 @@ def tile_layout(length: int, tile: int, overlap: int) -> tuple[int, list[int]]:
 
 
 def _ramp(length: int, overlap: int, device) -> torch.Tensor:
-    """1-D blending weights: rising over ``overlap`` at both ends, 1 in the middle, never 0."""
+    """1-D blending weights: near 0 in the outer quarter of the overlap at both ends (where the
+    tile's zero padding shows most), rising to 1 across the middle of it, never 0."""
     index = torch.arange(length, device=device, dtype=torch.float32)
     edge = torch.minimum(index + 1, length - index)
-    return (edge / (overlap + 1)).clamp(max=1.0) if overlap > 0 else torch.ones(length)
+    if overlap <= 0:
+        return torch.ones(length, device=device)
+    margin = overlap // 4
+    return ((edge - margin) / (overlap - 2 * margin + 1)).clamp(min=1e-3, max=1.0)
 
 
 def _grid_layout(length: int, tile: int, overlap: int, grid: int) -> tuple[int, list[int]]:
