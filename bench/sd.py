@@ -26,17 +26,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
 
-
-def peak_rss_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+from memory import peak_rss_gb  # noqa: E402  (bench/ is not a package)
 
 
 def make_checkpoint(work: Path, dtype: str = "fp32") -> Path:
@@ -233,7 +231,6 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        sys.path.insert(0, str(Path(__file__).parent))
         _child(args)
         return
     work = Path(args.work)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from memory import rss_gb
+
 DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 
@@ -45,9 +47,3 @@ def case_load(path: Path, precision: str) -> dict:
     return {"load_s": took, "load_cpu_s": cpu, "read_reused_s": reused, "read_fresh_s": fresh,
             "ratio_reused": took / reused, "ratio_fresh": took / fresh, "model_rss_gb": rss_gb() - before}
 
-
-def rss_gb() -> float:
-    import resource
-
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize() / 1024**3
