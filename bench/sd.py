@@ -1,39 +1,46 @@
-"""Stable Diffusion on the CPU: nodeflow's overhead and the full-size SD 1.5 architecture.
+"""Stable Diffusion on the CPU: the rows of issue 16, from an fp16 and an fp32 SD 1.5 file.
 
-    python bench/sd.py [--work DIR] [--cases overhead,txt2img,vae]
+    python bench/sd.py [--work DIR] [--cases load,overhead,txt2img,roundtrip,vae,tiled]
 
 Random weights built from the shipped SD 1.5 configs (nothing is downloaded), written once as
-a single-file checkpoint in --work. Each case runs in its own process so its peak RSS is its own.
-Printed, never asserted:
-  overhead  seconds per KSampler step vs a direct UNet call on the same model and latent (ratio,
-            goal <= 1.05), at 256x256 with CFG (batch 2)
-  txt2img   256x256, euler, 4 steps, fp32 and bf16: s/step, total, peak RSS; then the same graph
-            with only the seed changed (loaders and text encoders come from the cache)
-  vae       VAE decode, full vs tiled (512 px tiles), at 1024 and 2048: time and peak RSS
-For scale, ComfyUI 0.3.64 on this kind of machine: 3.2-3.7 s per step at 256x256, 24 s first
-run, 16 s seed-only re-run, 6.4 GB peak RSS; a bare diffusers UNet call 2.1 s per step.
+single-file checkpoints in --work: one stored in fp16 (2.1 GB, the layout of the common
+*-pruned-emaonly-fp16 downloads) and one in fp32 (4.3 GB). Each case runs in its own process
+so its peak RSS is its own. Printed as ratios to a baseline measured in the same run, never
+asserted:
+  load       each file to a ready model at fp32 and bf16, against reading its bytes from a warm
+             page cache (bench/sd_load.py; goal <= 1.5x)
+  overhead   seconds per KSampler step vs a bare UNet call on the same model and latent (goal
+             <= 1.05), 256x256 with CFG (batch 2), fp32
+  txt2img    the fp16 file, 256x256, euler, 4 steps, cfg 7, at fp32 and at auto: first run (load,
+             encode, sample, decode), seed-only re-run, s/step, peak RSS
+  roundtrip  LoadImage, VAEEncode, VAEDecode, PreviewImage at 512x512 (first and second run)
+  vae        VAE decode and encode of 512x512 through nodeflow vs the bare diffusers
+             AutoencoderKL calls at the same precision (goal <= 1.0)
+  tiled      extra RSS of a tiled 2048x2048 decode (512 px tiles; goal <= 3 GB), stopped after
+             --tiled-steps tile steps (memory peaks in the first pass; the whole decode takes
+             one pass per GroupNorm)
+ComfyUI is not installed here, so it is not a baseline; diffusers' own calls are.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+
+from memory import peak_rss_gb  # noqa: E402  (bench/ is not a package)
 
 
-def peak_rss_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-
-
-def make_checkpoint(work: Path) -> Path:
-    """A full-size SD 1.5 single file with random weights (about 4 GB, made once)."""
-    path = work / "models" / "checkpoints" / "sd15-random.safetensors"
+def make_checkpoint(work: Path, dtype: str = "fp32") -> Path:
+    """A full-size SD 1.5 single file with random weights, stored in fp32 (about 4 GB) or fp16
+    (about 2 GB, the layout of the common *-pruned-emaonly-fp16 downloads), made once."""
+    path = work / "models" / "checkpoints" / f"sd15-random-{dtype}.safetensors"
     if path.exists():
         return path
     import torch
@@ -60,14 +67,16 @@ def make_checkpoint(work: Path) -> Path:
         parts.append(module.eval())
     state = to_original_state_dict("sd1", parts[0], parts[1], (parts[2],))
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in state.items()}, path)
+    store = {"fp32": torch.float32, "fp16": torch.float16}[dtype]
+    save_file({k: v.to(store if v.is_floating_point() else v.dtype).contiguous()
+               for k, v in state.items()}, path)
     return path
 
 
-def workflow(seed: int, size: int = 256, steps: int = 4) -> dict:
+def workflow(seed: int, size: int = 256, steps: int = 4, stored: str = "fp16") -> dict:
     link = lambda n, o: {"node": n, "output": o}  # noqa: E731
     return {"nodeflow": 1, "nodes": {
-        "ckpt": {"type": "CheckpointLoader", "inputs": {"checkpoint": "sd15-random.safetensors"}},
+        "ckpt": {"type": "CheckpointLoader", "inputs": {"checkpoint": f"sd15-random-{stored}.safetensors"}},
         "pos": {"type": "TextEncode", "inputs": {"clip": link("ckpt", "clip"),
                                                  "text": "a lighthouse at dusk"}},
         "neg": {"type": "TextEncode", "inputs": {"clip": link("ckpt", "clip"), "text": ""}},
@@ -78,6 +87,17 @@ def workflow(seed: int, size: int = 256, steps: int = 4) -> dict:
             "seed": seed, "steps": steps, "cfg": 7.0, "sampler": "euler", "scheduler": "normal"}},
         "decode": {"type": "VAEDecode", "inputs": {"latent": link("sample", "latent"),
                                                    "vae": link("ckpt", "vae")}},
+        "save": {"type": "PreviewImage", "inputs": {"images": link("decode", "image")}},
+    }}
+
+
+def roundtrip_workflow(stored: str = "fp16") -> dict:
+    link = lambda n, o: {"node": n, "output": o}  # noqa: E731
+    return {"nodeflow": 1, "nodes": {
+        "ckpt": {"type": "CheckpointLoader", "inputs": {"checkpoint": f"sd15-random-{stored}.safetensors"}},
+        "load": {"type": "LoadImage", "inputs": {"image": "bench-512.png"}},
+        "encode": {"type": "VAEEncode", "inputs": {"image": link("load", "image"), "vae": link("ckpt", "vae")}},
+        "decode": {"type": "VAEDecode", "inputs": {"latent": link("encode", "latent"), "vae": link("ckpt", "vae")}},
         "save": {"type": "PreviewImage", "inputs": {"images": link("decode", "image")}},
     }}
 
@@ -124,16 +144,27 @@ def case_txt2img(work: Path, precision: str) -> dict:
     return {"first": first, "seed_only": again, "peak_rss_gb": peak_rss_gb()}
 
 
+def case_roundtrip(work: Path, precision: str) -> dict:
+    from PIL import Image
+
+    (work / "input").mkdir(parents=True, exist_ok=True)
+    Image.effect_noise((512, 512), 64).convert("RGB").save(work / "input" / "bench-512.png")
+    executor = _executor(work, precision)
+    first = _timed_run(executor, roundtrip_workflow())
+    # a second image, so the encode and decode run again (the loader comes from the cache)
+    Image.effect_noise((512, 512), 48).convert("RGB").save(work / "input" / "bench-512.png")
+    again = _timed_run(executor, roundtrip_workflow())
+    return {"first_s": first["total_s"], "again_s": again["total_s"], "peak_rss_gb": peak_rss_gb()}
+
+
 def case_overhead(work: Path) -> dict:
     """KSampler step vs the same UNet called directly on the same latent and conditioning."""
     import torch
 
     from nodeflow.diffusion.refs import CheckpointSource, FileIdentity
-    from nodeflow.diffusion.runtime import Runtime
-
     executor = _executor(work, "fp32")
     run = _timed_run(executor, workflow(seed=1))
-    source = CheckpointSource(FileIdentity.of(work / "models/checkpoints/sd15-random.safetensors"))
+    source = CheckpointSource(FileIdentity.of(work / "models/checkpoints/sd15-random-fp16.safetensors"))
     checkpoint = executor.models.get(("checkpoint", source.file, "cpu", str(torch.float32)),
                                      lambda: None)
     unet = checkpoint.unet
@@ -151,72 +182,79 @@ def case_overhead(work: Path) -> dict:
     return {"ksampler_step_s": step, "direct_unet_s": direct, "ratio": step / direct}
 
 
-def case_vae(work: Path, size: int, tiled: bool) -> dict:
-    import torch
-
-    from nodeflow.diffusion import vae_ops
-    from nodeflow.diffusion.checkpoints import load_vae
-
-    vae = load_vae(work / "models/checkpoints/sd15-random.safetensors")  # the VAE part only
-    latent = torch.randn(1, 4, size // 8, size // 8)
-    start = time.perf_counter()
-    if tiled:
-        image = vae_ops.decode_tiled(vae, latent, tile_size=512, overlap=64)
-    else:
-        image = vae_ops.decode(vae, latent)
-    assert image.shape == (1, size, size, 3)
-    return {"seconds": time.perf_counter() - start, "peak_rss_gb": peak_rss_gb()}
-
-
 def _child(args) -> None:
+    import sd_load
+    import sd_vae
+
     work = Path(args.work)
+    file = work / "models" / "checkpoints" / f"sd15-random-{args.stored}.safetensors"
     if args.case == "txt2img":
         out = case_txt2img(work, args.precision)
     elif args.case == "overhead":
         out = case_overhead(work)
+    elif args.case == "roundtrip":
+        out = case_roundtrip(work, args.precision)
+    elif args.case == "load":
+        out = sd_load.case_load(file, args.precision)
+    elif args.case == "vae":
+        out = sd_vae.case_vae_vs_diffusers(file, args.size, args.precision)
     else:
-        out = case_vae(work, args.size, args.tiled)
+        out = sd_vae.case_tiled_rss(file, args.size, args.precision, args.tiled_steps)
+    out.setdefault("peak_rss_gb", peak_rss_gb())
     print("RESULT " + json.dumps(out))
 
 
 def _spawn(work: Path, *extra: str) -> dict:
     cmd = [sys.executable, __file__, "--child", "--work", str(work), *extra]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ,
-                                                                    "PYTHONPATH": str(ROOT)})
+    env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, "PYTHONPATH": str(ROOT)}  # as the CLI does
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:])
     return {"failed": (proc.stderr.strip().splitlines() or ["killed"])[-1]}
 
 
+def _report(label: str, r: dict, line) -> None:
+    print(f"{label}: failed: {r['failed']}" if "failed" in r else f"{label}: {line(r)}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", default=str(Path.home() / ".cache" / "nodeflow-bench"))
-    parser.add_argument("--cases", default="overhead,txt2img,vae")
-    parser.add_argument("--sizes", default="1024,2048", help="VAE decode sizes")
+    parser.add_argument("--cases", default="load,overhead,txt2img,roundtrip,vae,tiled")
+    parser.add_argument("--tiled-steps", type=int, default=8,
+                        help="tile steps of the 2048 tiled decode to run (0: all of them)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--precision", default="fp32", help=argparse.SUPPRESS)
-    parser.add_argument("--size", type=int, default=1024, help=argparse.SUPPRESS)
-    parser.add_argument("--tiled", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--stored", default="fp16", help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, default=512, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         _child(args)
         return
     work = Path(args.work)
     started = time.perf_counter()
-    print(f"checkpoint: {make_checkpoint(work)} ({time.perf_counter() - started:.0f} s)")
+    files = {stored: make_checkpoint(work, stored) for stored in ("fp16", "fp32")}
+    print(f"checkpoints: {', '.join(str(f) for f in files.values())} ({time.perf_counter() - started:.0f} s)")
     cases = args.cases.split(",")
+    spawn = lambda *extra: _spawn(work, *extra)  # noqa: E731
+    if "load" in cases:
+        for stored in ("fp16", "fp32"):
+            for precision in ("fp32", "bf16"):
+                _report(f"load {stored} file -> {precision}", spawn("--case", "load", "--stored", stored,
+                                                                  "--precision", precision),
+                        lambda r: f"{r['load_s']:.2f} s (cpu {r['load_cpu_s']:.2f} s); read from page cache "
+                                  f"{r['read_reused_s']:.2f} s reused buffer / {r['read_fresh_s']:.2f} s fresh; "
+                                  f"ratio {r['ratio_reused']:.2f}x / {r['ratio_fresh']:.2f}x (goal <= 1.5); "
+                                  f"RSS of the model {r['model_rss_gb']:.2f} GB")
     if "overhead" in cases:
-        r = _spawn(work, "--case", "overhead")
-        if "failed" in r:
-            print(f"overhead: failed: {r['failed']}")
-        else:
-            print(f"overhead: KSampler step {r['ksampler_step_s']:.2f} s, direct UNet call "
-                  f"{r['direct_unet_s']:.2f} s, ratio {r['ratio']:.3f} (goal <= 1.05)")
+        _report("overhead fp32", spawn("--case", "overhead"),
+                lambda r: f"KSampler step {r['ksampler_step_s']:.2f} s, bare UNet call {r['direct_unet_s']:.2f} s, "
+                          f"ratio {r['ratio']:.3f} (goal <= 1.05)")
     if "txt2img" in cases:
-        for precision in ("fp32", "bf16"):
-            r = _spawn(work, "--case", "txt2img", "--precision", precision)
+        for precision in ("fp32", "auto"):
+            r = spawn("--case", "txt2img", "--precision", precision)
             if "failed" in r:
                 print(f"txt2img {precision}: failed: {r['failed']}")
                 continue
@@ -224,19 +262,27 @@ def main() -> None:
                 run = r[label]
                 steps = run["step_s"][1:] or run["step_s"]
                 print(f"txt2img 256 {precision} {label:<9}: total {run['total_s']:6.1f} s, "
-                      f"{sum(steps) / len(steps):5.2f} s/step, nodes run "
+                      f"{sum(steps) / len(steps):5.2f} s/step, nodes "
                       f"{', '.join(f'{k} {v:.1f}s' for k, v in run['nodes_s'].items())}")
-            print(f"txt2img 256 {precision} peak RSS {r['peak_rss_gb']:.1f} GB")
+            print(f"txt2img 256 {precision} peak RSS {r['peak_rss_gb']:.2f} GB", flush=True)
+    if "roundtrip" in cases:
+        for precision in ("fp32", "auto"):
+            _report(f"VAE round trip 512 {precision}", spawn("--case", "roundtrip", "--precision", precision),
+                    lambda r: f"first {r['first_s']:.1f} s, again {r['again_s']:.1f} s, "
+                              f"peak RSS {r['peak_rss_gb']:.2f} GB")
     if "vae" in cases:
-        for size in (int(v) for v in args.sizes.split(",")):
-            for tiled in (False, True):
-                extra = ["--case", "vae", "--size", str(size)] + (["--tiled"] if tiled else [])
-                r = _spawn(work, *extra)
-                label = f"VAE decode {size} {'tiled' if tiled else 'full '}"
-                if "failed" in r:
-                    print(f"{label}: failed: {r['failed']}")
-                else:
-                    print(f"{label}: {r['seconds']:6.1f} s, peak RSS {r['peak_rss_gb']:.1f} GB")
+        for precision in ("fp32", "bf16"):
+            _report(f"VAE 512 {precision} vs diffusers", spawn("--case", "vae", "--precision", precision),
+                    lambda r: f"decode {r['decode_s']:.2f} s vs {r['diffusers_decode_s']:.2f} s "
+                              f"({r['decode_ratio']:.2f}x), encode {r['encode_s']:.2f} s vs "
+                              f"{r['diffusers_encode_s']:.2f} s ({r['encode_ratio']:.2f}x) (goal <= 1.0)")
+    if "tiled" in cases:
+        _report("tiled decode 2048 fp32", spawn("--case", "tiled", "--size", "2048",
+                                               "--tiled-steps", str(args.tiled_steps)),
+                lambda r: f"extra peak RSS {r['extra_peak_rss_gb']:.2f} GB (goal <= 3) over {r['rss_before_gb']:.2f} "
+                          f"GB, {r['steps_done']} of {r['steps_total']} tile steps in {r['seconds']:.0f} s "
+                          f"(the whole-latent part first: {r['first_step_s']:.0f} s)"
+                          + ("" if r["finished"] else ", stopped early"))
 
 
 if __name__ == "__main__":

@@ -50,8 +50,10 @@ def _parser() -> argparse.ArgumentParser:
                         help="the user folder (default: $NODEFLOW_HOME, else ~/nodeflow)")
     models = argparse.ArgumentParser(add_help=False)
     models.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
-                        help="model precision (auto: fp32 on the CPU, fp16 on a GPU; bf16 is "
-                             "faster on recent CPUs and changes images slightly)")
+                        help="model precision (default auto: the fastest this machine runs "
+                             "natively: bf16 on CPUs with bf16 matrix instructions and on GPUs "
+                             "that have it, fp16 on older GPUs, else fp32; each run says which. "
+                             "fp32 reproduces ComfyUI's CPU pixels)")
     models.add_argument("--allow-pickle", action="store_true",
                         help="allow loading pickle model files (.ckpt, .pt, .bin); only for "
                              "files you trust (loaded with weights_only=True)")

@@ -23,7 +23,10 @@ class Settings:
     allow_pickle: bool = False
     cache_budget_bytes: int = DEFAULT_BUDGET_BYTES
     model_budget_bytes: int | None = None  # None: 60% of the machine's memory
-    precision: str = "auto"  # auto (fp32 on CPU, fp16 on CUDA), fp32, bf16 or fp16
+    # fp32, bf16, fp16 or auto (the fastest the hardware runs natively: diffusion/runtime.py).
+    # fp32 in Python, so scripts and tests reproduce ComfyUI's fp32 pixels; the command line
+    # (run, serve) defaults to auto.
+    precision: str = "fp32"
     max_pixels: int = 4096 * 4096
     """The most pixels one node may make: width x height x batch_size (16.8 Mpx: SDXL at
     1024x1024 with a batch of 16). The server refuses larger prompts before they run."""

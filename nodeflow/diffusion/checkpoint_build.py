@@ -16,6 +16,7 @@ from diffusers import AutoencoderKL, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
 from .checkpoint_errors import CheckpointError
+from .checkpoint_files import read_as
 
 
 def read_config(folder: Path) -> dict:
@@ -70,14 +71,14 @@ def fill(module: torch.nn.Module, tensors: Mapping[str, torch.Tensor], names: Ma
                               f"missing, e.g. {', '.join(missing[:3])}")
     state = {}
     for key, meta in expected.items():
-        tensor = _fit(tensors[names[key]], meta.shape)
+        # Read in the model's dtype (converted while read, see read_as): the readers give
+        # tensors of our own, never views into a memory map (that would keep the file mapped:
+        # a crash if it is replaced on disk), so nothing here is copied again on the CPU.
+        tensor = _fit(read_as(tensors, names[key], dtype), meta.shape)
         if tensor is None:
             raise CheckpointError(f"{source}: {names[key]} has shape {tuple(tensors[names[key]].shape)} but the {what} "
                                   f"config expects {tuple(meta.shape)}; is this a different model variant?")
-        # The readers (checkpoint_files) give tensors of our own, read from the file, never views
-        # into a memory map (that would keep the file mapped: a crash if it is replaced on disk),
-        # so a tensor already of the right device and dtype is taken as it is, not copied again.
-        state[key] = tensor.to(device=device, dtype=dtype if tensor.is_floating_point() else tensor.dtype)
+        state[key] = tensor.to(device=device)
         used.add(names[key])
     module.load_state_dict(state, strict=True, assign=True)
     _materialize_buffers(module, device)

@@ -8,7 +8,6 @@ weights_only=True, which only rebuilds tensors and plain containers.
 from __future__ import annotations
 
 import json
-import mmap
 import os
 import pickle
 from collections import ChainMap
@@ -36,6 +35,11 @@ _SAFETENSORS_DTYPES = {
 }
 
 
+# Bytes per chunk when a tensor is converted while it is read: small enough to stay in the CPU's
+# caches between the read and the conversion, large enough that the system calls do not count.
+_STAGING_BYTES = 4 << 20
+
+
 class SafetensorsFile(Mapping[str, torch.Tensor]):
     """The tensors of a .safetensors file, each read from disk when it is asked for.
 
@@ -56,6 +60,7 @@ class SafetensorsFile(Mapping[str, torch.Tensor]):
                     raise ValueError(f"header length {length} does not fit a file of {size} bytes")
                 header = json.loads(f.read(length))
             self._base = 8 + length
+            self._staging: torch.Tensor | None = None
             self._entries = {}
             for key, entry in header.items():
                 if key == "__metadata__":
@@ -71,23 +76,47 @@ class SafetensorsFile(Mapping[str, torch.Tensor]):
                 f"download) or not a model at all ({exc})") from None
 
     def __getitem__(self, key: str) -> torch.Tensor:
-        start, dtype, shape = self._entries[key]
-        tensor = torch.empty(shape, dtype=dtype)
-        size = shape.numel() * dtype.itemsize
-        if size:
-            # This tensor's bytes only, mapped and unmapped again: copying from a map is faster
-            # than read() here, and the mapped pages stop counting once it is closed.
-            offset = self._base + start
-            aligned = offset - offset % mmap.ALLOCATIONGRANULARITY
-            with open(self.path, "rb") as f:
-                if os.fstat(f.fileno()).st_size < offset + size:  # mapped past the end, it would crash
-                    raise CheckpointError(f"{self.path}: ends inside tensor {key!r}; the file was truncated")
-                mapped = mmap.mmap(f.fileno(), offset + size - aligned, offset=aligned, access=mmap.ACCESS_COPY)
-            with mapped:
-                source = torch.frombuffer(mapped, dtype=torch.uint8, count=size, offset=offset - aligned)
-                tensor.reshape(-1).view(torch.uint8).copy_(source)
-                del source  # the map cannot close while a tensor still views it
+        return self.read(key)
+
+    def read(self, key: str, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """The tensor, as a floating `dtype` if given (integer tensors keep theirs).
+
+        The bytes go from the file straight into the new tensor (pread, no memory map): when
+        the dtype is the stored one nothing is copied twice; otherwise they pass through a
+        small staging buffer and are converted chunk by chunk, so a 2 GB fp16 file becomes a
+        4 GB fp32 model without a full fp16 copy in between. The conversion is torch's own
+        (`copy_`), bit for bit what `tensor.to(dtype)` gives.
+        """
+        start, stored, shape = self._entries[key]
+        target = dtype if dtype is not None and stored.is_floating_point else stored
+        tensor = torch.empty(shape, dtype=target)
+        count = shape.numel()
+        if not count:
+            return tensor
+        offset = self._base + start
+        with open(self.path, "rb", buffering=0) as f:
+            if os.fstat(f.fileno()).st_size < offset + count * stored.itemsize:
+                raise CheckpointError(f"{self.path}: ends inside tensor {key!r}; the file was truncated")
+            flat = tensor.reshape(-1)
+            if target == stored:
+                self._pread(f.fileno(), flat.view(torch.uint8), offset, key)
+                return tensor
+            per = max(_STAGING_BYTES // stored.itemsize, 1)
+            if self._staging is None or self._staging.dtype != stored:
+                self._staging = torch.empty(per, dtype=stored)
+            for first in range(0, count, per):
+                part = self._staging[:min(per, count - first)]
+                self._pread(f.fileno(), part.view(torch.uint8), offset + first * stored.itemsize, key)
+                flat[first:first + part.numel()].copy_(part)
         return tensor
+
+    def _pread(self, fd: int, into: torch.Tensor, offset: int, key: str) -> None:
+        view, done = memoryview(into.numpy()), 0
+        while done < len(view):
+            got = os.preadv(fd, [view[done:]], offset + done)
+            if not got:
+                raise CheckpointError(f"{self.path}: ends inside tensor {key!r}; the file was truncated")
+            done += got
 
     def __contains__(self, key: object) -> bool:  # Mapping's default would read the tensor
         return key in self._entries
@@ -97,6 +126,17 @@ class SafetensorsFile(Mapping[str, torch.Tensor]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def read_as(tensors: Mapping[str, torch.Tensor], key: str, dtype: torch.dtype) -> torch.Tensor:
+    """`tensors[key]` with floating tensors in `dtype`, converted while read where the file
+    allows it (SafetensorsFile, shards of them), else converted after."""
+    if isinstance(tensors, ChainMap):
+        tensors = next((m for m in tensors.maps if key in m), tensors)
+    if isinstance(tensors, SafetensorsFile):
+        return tensors.read(key, dtype)
+    tensor = tensors[key]
+    return tensor.to(dtype) if tensor.is_floating_point() else tensor
 
 
 def read_state_dict(path: str | os.PathLike, *, allow_pickle: bool = False) -> Mapping[str, torch.Tensor]:

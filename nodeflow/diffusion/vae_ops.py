@@ -10,6 +10,9 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
+from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
+
+from .vae_norms import NormGathered, SharedGroupNorms
 
 
 def downscale_factor(vae) -> int:
@@ -55,10 +58,14 @@ def tile_layout(length: int, tile: int, overlap: int) -> tuple[int, list[int]]:
 
 
 def _ramp(length: int, overlap: int, device) -> torch.Tensor:
-    """1-D blending weights: rising over ``overlap`` at both ends, 1 in the middle, never 0."""
+    """1-D blending weights: near 0 in the outer quarter of the overlap at both ends (where the
+    tile's zero padding shows most), rising to 1 across the middle of it, never 0."""
     index = torch.arange(length, device=device, dtype=torch.float32)
     edge = torch.minimum(index + 1, length - index)
-    return (edge / (overlap + 1)).clamp(max=1.0) if overlap > 0 else torch.ones(length)
+    if overlap <= 0:
+        return torch.ones(length, device=device)
+    margin = overlap // 4
+    return ((edge - margin) / (overlap - 2 * margin + 1)).clamp(min=1e-3, max=1.0)
 
 
 def _grid_layout(length: int, tile: int, overlap: int, grid: int) -> tuple[int, list[int]]:
@@ -67,18 +74,27 @@ def _grid_layout(length: int, tile: int, overlap: int, grid: int) -> tuple[int, 
     return size * grid, [start * grid for start in starts]
 
 
-def _tiled(source: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor], tile: int,
+def _owned(starts: list[int], size: int, length: int) -> list[tuple[float, float]]:
+    """The part of each tile, as fractions of it, that it alone owns: cut at the middle of each
+    overlap, so the parts partition the whole length."""
+    cuts = [0.0] + [(b + a + size) / 2 for a, b in zip(starts, starts[1:])] + [float(length)]
+    return [((cuts[i] - s) / size, (cuts[i + 1] - s) / size) for i, s in enumerate(starts)]
+
+
+def _tiled(source: torch.Tensor, fn: Callable[..., torch.Tensor], tile: int,
            overlap: int, scale: float, on_tile: Callable[[int, int], None] | None,
            grid: int = 1) -> torch.Tensor:
-    """Apply ``fn`` to overlapping tiles of ``source`` [B, C, H, W] and blend the results
-    (which are ``scale`` times larger) with feathered weights, so seams do not show."""
+    """Apply ``fn(part, owned)`` to overlapping tiles of ``source`` [B, C, H, W] and blend the
+    results (which are ``scale`` times larger) with feathered weights, so seams do not show.
+    ``owned`` is the tile's own region as fractions (top, bottom, left, right) of it."""
     height, width = source.shape[-2:]
     (th, ys), (tw, xs) = _grid_layout(height, tile, overlap, grid), _grid_layout(width, tile, overlap, grid)
+    rows, columns = _owned(ys, th, height), _owned(xs, tw, width)
     out = weight = None
     done, total = 0, len(ys) * len(xs)
-    for y in ys:
-        for x in xs:
-            part = fn(source[..., y:y + th, x:x + tw])
+    for y, row in zip(ys, rows):
+        for x, column in zip(xs, columns):
+            part = fn(source[..., y:y + th, x:x + tw], row + column)
             if out is None:
                 out_h, out_w = round(height * scale), round(width * scale)
                 out = torch.zeros(part.shape[:2] + (out_h, out_w), dtype=torch.float32)
@@ -95,14 +111,61 @@ def _tiled(source: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor], til
     return out / weight
 
 
+def _shared_norm_passes(source: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor], tiled_part,
+                        tile: int, overlap: int, scale: float, grid: int,
+                        on_tile: Callable[[int, int], None] | None) -> torch.Tensor:
+    """`_tiled` with every GroupNorm in the modules `tiled_part` using the statistics of the
+    whole image, gathered first, one norm per pass over the tiles (see vae_norms)."""
+    norms = SharedGroupNorms(*tiled_part)
+    height, width = source.shape[-2:]
+    (th, ys), (tw, xs) = _grid_layout(height, tile, overlap, grid), _grid_layout(width, tile, overlap, grid)
+    if len(ys) * len(xs) == 1:
+        return _tiled(source, lambda part, owned: fn(part), tile, overlap, scale, on_tile, grid)
+    tiles = [(y, x, row + column) for y, row in zip(ys, _owned(ys, th, height))
+             for x, column in zip(xs, _owned(xs, tw, width))]
+    total = len(tiles) * (len(norms.norms) + 1)
+    done = 0
+    with norms.installed():
+        norms.gathering = True
+        while not norms.complete:
+            for y, x, owned in tiles:
+                norms.owned = owned
+                try:
+                    fn(source[..., y:y + th, x:x + tw])
+                except NormGathered:
+                    pass
+                done += 1
+                if on_tile is not None:
+                    on_tile(done, total)
+            norms.pool()
+        norms.gathering = False
+        return _tiled(source, lambda part, owned: fn(part), tile, overlap, scale,
+                      None if on_tile is None else lambda d, t: on_tile(done + d, total), grid)
+
+
 @torch.no_grad()
 def decode_tiled(vae, latents: torch.Tensor, tile_size: int = 512, overlap: int = 64,
                  on_tile: Callable[[int, int], None] | None = None) -> torch.Tensor:
-    """Decode in overlapping tiles (sizes in pixels): memory stays that of one tile."""
+    """Decode in overlapping tiles (sizes in pixels), memory that of one tile past the latent
+    resolution. The decoder's first part (its mid block's attention sees the whole image) runs
+    on the whole latent, which is small; the up blocks run in tiles whose GroupNorms use the
+    whole image's statistics, so the result matches the full decode."""
     f = downscale_factor(vae)
     param = next(vae.parameters())
-    decoded = _tiled(latents, lambda z: vae.decode(z.to(param.device, param.dtype)).sample,
-                     max(tile_size // f, 1), overlap // f, f, on_tile)
+    decoder = vae.decoder
+    z = latents.to(param.device, param.dtype)
+    if getattr(vae, "post_quant_conv", None) is not None:
+        z = vae.post_quant_conv(z)
+    hidden = decoder.mid_block(decoder.conv_in(z), None)
+    hidden = hidden.to(next(iter(decoder.up_blocks.parameters())).dtype)
+
+    def tail(h: torch.Tensor) -> torch.Tensor:
+        for block in decoder.up_blocks:
+            h = block(h, None)
+        return decoder.conv_out(decoder.conv_act(decoder.conv_norm_out(h)))
+
+    decoded = _shared_norm_passes(hidden, tail, (decoder.up_blocks, decoder.conv_norm_out),
+                                  max(tile_size // f, 1), overlap // f, f, 1, on_tile)
     return ((decoded + 1.0) / 2.0).clamp(0, 1).movedim(1, -1)
 
 
@@ -110,16 +173,26 @@ def decode_tiled(vae, latents: torch.Tensor, tile_size: int = 512, overlap: int 
 def encode_tiled(vae, images: torch.Tensor, tile_size: int = 512, overlap: int = 64,
                  mode: str = "mean", seed: int = 0,
                  on_tile: Callable[[int, int], None] | None = None) -> torch.Tensor:
-    """Encode in overlapping pixel tiles, blending the posterior means (and stds) per tile."""
+    """Encode in overlapping pixel tiles through the down blocks (GroupNorms with the whole
+    image's statistics), then the rest of the encoder, with its attention, on the whole
+    latent-sized map."""
     f = downscale_factor(vae)
+    encoder = vae.encoder
     pixels = _to_vae(images, vae)
 
-    def posterior(x: torch.Tensor) -> torch.Tensor:
-        dist = vae.encode(x).latent_dist
-        return torch.cat([dist.mean, dist.std], dim=1)
+    def head(x: torch.Tensor) -> torch.Tensor:
+        h = encoder.conv_in(x)
+        for block in encoder.down_blocks:
+            h = block(h)
+        return h
 
-    stats = _tiled(pixels, posterior, tile_size, overlap, 1.0 / f, on_tile, grid=f)
-    mean, std = stats.chunk(2, dim=1)
+    hidden = _shared_norm_passes(pixels, head, (encoder.down_blocks,), tile_size, overlap, 1.0 / f, f, on_tile)
+    hidden = hidden.to(pixels.device, pixels.dtype)
+    moments = encoder.conv_out(encoder.conv_act(encoder.conv_norm_out(encoder.mid_block(hidden))))
+    if getattr(vae, "quant_conv", None) is not None:
+        moments = vae.quant_conv(moments)
+    dist = DiagonalGaussianDistribution(moments)
+    mean, std = dist.mean.float().cpu(), dist.std.float().cpu()
     if mode == "mean":
         return mean
     generator = torch.Generator(device="cpu").manual_seed(seed)

@@ -596,3 +596,19 @@ def test_safetensors_are_read_tensor_by_tensor_as_safetensors_reads_them(tmp_pat
         f.truncate(path.stat().st_size - 8)
     with pytest.raises(CheckpointError, match=r"all\.safetensors: ends inside tensor .*truncated"):
         [opened[key] for key in opened]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+def test_tensors_converted_while_read_are_bit_identical_to_converting_after(tmp_path, monkeypatch, dtype):
+    from nodeflow.diffusion import checkpoint_files
+
+    monkeypatch.setattr(checkpoint_files, "_STAGING_BYTES", 10)  # many chunks, and a partial last one
+    tensors = {"f16": torch.randn(7, 5).half(), "f32": torch.randn(3, 3) * 1e4, "bf16": torch.randn(11).bfloat16(),
+               "i64": torch.arange(6), "scalar": torch.tensor(0.1)}
+    save_file(tensors, tmp_path / "mixed.safetensors")
+    lazy = read_state_dict(tmp_path / "mixed.safetensors")
+    for key, tensor in tensors.items():
+        got = checkpoint_files.read_as(lazy, key, dtype)
+        want = tensor.to(dtype) if tensor.is_floating_point() else tensor
+        assert got.dtype == want.dtype and got.shape == want.shape
+        assert torch.equal(got.reshape(-1).view(torch.uint8), want.reshape(-1).view(torch.uint8))  # the bits

@@ -59,6 +59,7 @@ def test_vae_comparison_shows_numbers_and_both_pictures(executor, settings):
     assert result.status == "success", result.error
     for node in ("psnr_mean", "ssim_mean", "psnr_sample", "ssim_sample"):
         float(result.outputs[node]["text"][0])
+    assert float(result.outputs["show_tiled_vs_full"]["text"][0]) >= 40.0  # the description's claim
     from PIL import Image
 
     modes = result.outputs["save_modes"]["images"][0]["filename"]

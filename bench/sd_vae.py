@@ -1,0 +1,92 @@
+"""VAE cases: nodeflow's encode/decode against diffusers' own AutoencoderKL calls at the same
+precision and size, and the extra memory of a tiled 2048x2048 decode."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from memory import peak_rss_gb, rss_gb
+
+
+def _vae(path: Path, precision: str):
+    import torch
+
+    from nodeflow.diffusion.checkpoints import load_vae
+
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[precision]
+    return load_vae(path, dtype=dtype)
+
+
+def _median_s(fn, repeats: int = 3) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def case_vae_vs_diffusers(path: Path, size: int, precision: str) -> dict:
+    """The same diffusers module, called bare (the baseline) and through vae_ops."""
+    import torch
+
+    from nodeflow.diffusion import vae_ops
+
+    vae = _vae(path, precision)
+    dtype = next(vae.parameters()).dtype
+    torch.manual_seed(0)
+    latent = torch.randn(1, 4, size // 8, size // 8)
+    image = torch.rand(1, size, size, 3)
+    pixels = (image.movedim(-1, 1) * 2 - 1).to(dtype)
+    with torch.no_grad():
+        bare_decode = _median_s(lambda: vae.decode(latent.to(dtype)).sample)
+        ours_decode = _median_s(lambda: vae_ops.decode(vae, latent))
+        bare_encode = _median_s(lambda: vae.encode(pixels).latent_dist.mean)
+        ours_encode = _median_s(lambda: vae_ops.encode(vae, image))
+    return {"decode_s": ours_decode, "diffusers_decode_s": bare_decode, "decode_ratio": ours_decode / bare_decode,
+            "encode_s": ours_encode, "diffusers_encode_s": bare_encode, "encode_ratio": ours_encode / bare_encode}
+
+
+class _Enough(Exception):
+    pass
+
+
+def case_tiled_rss(path: Path, size: int, precision: str, tiles: int) -> dict:
+    """Extra RSS of a tiled decode (512 px tiles, 64 px overlap) over the loaded VAE. With
+    `tiles` > 0 the statistics passes are skipped (every norm given placeholder statistics of
+    the right shape: the memory of the last pass, which runs whole tiles, is the same) and it
+    stops after that many tiles: a whole 2048 decode, one pass per GroupNorm, takes hours on a
+    small CPU."""
+    import torch
+
+    from nodeflow.diffusion import vae_norms, vae_ops
+
+    if tiles:
+        original = vae_norms.SharedGroupNorms.__init__
+
+        def placeholder_statistics(self, *roots):
+            original(self, *roots)
+            self.pooled = [(torch.zeros(1, n.num_groups, dtype=torch.float64),
+                            torch.ones(1, n.num_groups, dtype=torch.float64)) for n in self.norms]
+
+        vae_norms.SharedGroupNorms.__init__ = placeholder_statistics
+
+    vae = _vae(path, precision)
+    latent = torch.randn(1, 4, size // 8, size // 8)
+    before = rss_gb()
+    steps: list[tuple[int, int, float]] = []
+    start = time.perf_counter()
+
+    def on_tile(done: int, total: int) -> None:
+        steps.append((done, total, time.perf_counter() - start))
+        if tiles and done >= tiles:
+            raise _Enough
+
+    try:
+        vae_ops.decode_tiled(vae, latent, 512, 64, on_tile=on_tile)
+        finished = True
+    except _Enough:
+        finished = False
+    return {"extra_peak_rss_gb": peak_rss_gb() - before, "rss_before_gb": before, "finished": finished,
+            "steps_done": steps[-1][0], "steps_total": steps[-1][1], "seconds": time.perf_counter() - start,
+            "first_step_s": steps[0][2]}
