@@ -1,10 +1,12 @@
-"""Train a scribble ControlNet for nodeflow-tiny: the digit's strokes follow a drawn hint.
+"""Train a scribble or Canny ControlNet for nodeflow-tiny: the digit follows a hint image.
 
 ControlNet (Zhang et al. 2023): a trainable copy of the UNet's encoder reads the hint image
 and adds its features to the frozen UNet's skip connections through zero-initialised
 convolutions, so training starts from the base model exactly. The hint is a digit's stroke
-mask, white on black, 32x32 (what DigitImage paints in white on black, or a user's scribble);
-the training pictures are the base model's own (train.py: digits, palette, VAE latents,
+mask, white on black, 32x32 (what DigitImage paints in white on black, or a user's scribble),
+or for the Canny ControlNet the edges the Canny node finds in that mask (its default
+thresholds, so a Canny node in front of it at run time gives what it was trained on); the
+training pictures are the base model's own (train.py: digits, palette, VAE latents,
 noise schedule, eps objective). Half of the captions are empty (the ControlNet paper drops
 half of its prompts), so the hint alone must carry the digit's shape and identity.
 
@@ -25,13 +27,17 @@ from . import data, train
 from .quality import shipped_model
 
 NAME = "nodeflow-tiny-scribble.safetensors"
+CANNY_NAME = "nodeflow-tiny-canny.safetensors"
+HINTS = {"scribble": "stroke mask, white on black",
+         "canny": "Canny edges (thresholds 0.4, 0.8) of the stroke mask, white on black"}
+CANNY_THRESHOLDS = (0.4, 0.8)  # the Canny node's defaults
 HINT_CHANNELS = (16, 32, 32)
 STEPS, BATCH, LR = 800, 64, 1e-3
 COLORINGS = 2
 EMPTY_CAPTIONS = 0.5
 
 
-def _batch(pool, labels, masks, rng, gen, states, rows, batch):
+def _batch(pool, labels, hint_images, rng, gen, states, rows, batch):
     """(scaled latents, caption states, hints [B, 3, 32, 32] in 0..1)."""
     import torch
 
@@ -44,8 +50,18 @@ def _batch(pool, labels, masks, rng, gen, states, rows, batch):
                                      (r - EMPTY_CAPTIONS) / (1 - EMPTY_CAPTIONS))
                 for i, d, r in zip(idx, digits, draws)]
     z = (means[idx] + stds[idx] * torch.randn(means[idx].shape, generator=gen)) * scale
-    hints = masks[torch.from_numpy(idx % len(masks))][:, None].expand(-1, 3, -1, -1)
+    hints = hint_images[torch.from_numpy(idx % len(hint_images))][:, None].expand(-1, 3, -1, -1)
     return z, states[torch.tensor([rows[c] for c in captions])], hints
+
+
+def _hint_images(masks, hint: str):
+    """[N, 32, 32] hints in 0..1 for the stroke masks: the masks, or their Canny edges."""
+    if hint == "scribble":
+        return masks
+    from kornia.filters import canny
+
+    _, edges = canny(masks[:, None].expand(-1, 3, -1, -1), *CANNY_THRESHOLDS)
+    return edges[:, 0]
 
 
 def _loss(net, unet, z, hidden, hints, alphas, gen):
@@ -62,8 +78,10 @@ def _loss(net, unet, z, hidden, hints, alphas, gen):
 
 
 def train_controlnet(model_dir, out_file, *, seed: int = 0, steps: int = STEPS,
-                     colorings: int = COLORINGS, log: Callable[[str], None] = print) -> Path:
-    """Train the scribble ControlNet on the diffusers folder ``model_dir``; write ``out_file``.
+                     colorings: int = COLORINGS, hint: str = "scribble",
+                     log: Callable[[str], None] = print) -> Path:
+    """Train a ControlNet for ``hint`` (a key of HINTS) on the diffusers folder
+    ``model_dir``; write ``out_file``.
 
     A few steps and one colouring make a smoke test of a few seconds."""
     import torch
@@ -73,6 +91,8 @@ def train_controlnet(model_dir, out_file, *, seed: int = 0, steps: int = STEPS,
     from nodeflow.diffusion.checkpoints import load_checkpoint
     from nodeflow.diffusion.controlnet import to_original_layout
 
+    if hint not in HINTS:
+        raise ValueError(f"hint must be one of {', '.join(HINTS)} (got {hint!r})")
     if steps < 1 or colorings < 1:
         raise ValueError(f"steps and colorings must be at least 1 (got {steps}, {colorings})")
     model_dir, out = Path(model_dir), Path(out_file)
@@ -85,6 +105,7 @@ def train_controlnet(model_dir, out_file, *, seed: int = 0, steps: int = STEPS,
         means, stds, inks, papers = train.latent_pool(base.vae, masks, train.palette_tensor(),
                                                       colorings, rng)
         rows, states = train.caption_states(encoder)
+        hint_images = _hint_images(masks, hint)
         net = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=HINT_CHANNELS)
         net.train().requires_grad_(True)
         params = list(net.parameters())
@@ -95,7 +116,7 @@ def train_controlnet(model_dir, out_file, *, seed: int = 0, steps: int = STEPS,
         alphas = train.alphas_cumprod()
         pool = (means, stds, inks, papers, round(base.scaling_factor, 5))
         for step in range(steps):
-            z, hidden, hints = _batch(pool, labels, masks, rng, gen, states, rows, BATCH)
+            z, hidden, hints = _batch(pool, labels, hint_images, rng, gen, states, rows, BATCH)
             loss = _loss(net, unet, z, hidden, hints, alphas, gen)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -107,7 +128,7 @@ def train_controlnet(model_dir, out_file, *, seed: int = 0, steps: int = STEPS,
         tensors = {k: v.to(torch.float16).contiguous() for k, v in to_original_layout(net).items()}
         out.parent.mkdir(parents=True, exist_ok=True)
         save_file(tensors, out, metadata={
-            "format": "pt", "nodeflow_base": model_dir.name, "nodeflow_hint": "stroke mask, white on black",
+            "format": "pt", "nodeflow_base": model_dir.name, "nodeflow_hint": HINTS[hint],
             "nodeflow_training": f"{steps} steps of {BATCH}, lr {LR:g}, seed {seed}, "
                                  f"torch {torch.__version__}, {train.THREADS} threads"})
         configs = out.with_name(out.stem + ".configs") / "sd1" / "unet"
@@ -127,12 +148,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, help="the base model (default: nodeflow-tiny)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=STEPS)
+    parser.add_argument("--hint", choices=sorted(HINTS), default="scribble",
+                        help="what the ControlNet reads (default: scribble)")
     args = parser.parse_args(argv)
     if args.steps < 1:
         parser.error("--steps must be at least 1")
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see train.main
     train_controlnet(args.model or shipped_model(), args.out, seed=args.seed, steps=args.steps,
-                     log=lambda m: print(m, flush=True))
+                     hint=args.hint, log=lambda m: print(m, flush=True))
     return 0
 
 
