@@ -72,8 +72,10 @@ def cluster(tmp_path_factory):
 def server(cluster, tmp_path_factory):
     base = tmp_path_factory.mktemp("head") / "home"
     checkpoints = base / "models" / "checkpoints"
-    for name in ("tiny-a", "tiny-b"):  # two models for affinity (copies, not links: the
-        shutil.copytree(ROOT / "models" / "nodeflow-tiny", checkpoints / name)  # cache keys)
+    # copies of the built-in model, not links (the cache keys): tiny-a and tiny-b for
+    # affinity, tiny-c and tiny-d for two prompts that no worker has a reason to wait for
+    for name in ("tiny-a", "tiny-b", "tiny-c", "tiny-d"):
+        shutil.copytree(ROOT / "models" / "nodeflow-tiny", checkpoints / name)
     live = Live(base, "--ray", cluster.address)
     shutil.copy(Path(__file__).with_name("probe_pack.py"), base / "custom_nodes")
     live.start()
@@ -98,7 +100,10 @@ def running_on(live: Live, prompt_id: str) -> dict:
 def test_prompts_run_on_both_workers_with_the_usual_messages_and_pngs_on_the_head(server):
     ws = WsRecorder(server.url, "e2e")
     try:
-        ids = [server.queue(txt2img(seed), client_id="e2e") for seed in (1, 2)]
+        # two models nobody holds yet: the second prompt goes to the idle worker at once (with
+        # one model it may wait for the worker loading it, and both can run on one worker)
+        ids = [server.queue(txt2img(seed, model), client_id="e2e")
+               for seed, model in ((1, "tiny-c"), (2, "tiny-d"))]
         entries = [server.wait_done(i, timeout=90) for i in ids]
         for prompt_id in ids:
             ws.wait_for(prompt_id, "execution_success")
