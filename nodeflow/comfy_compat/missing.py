@@ -40,6 +40,15 @@ def record(api: str) -> None:
     USED[_caller()].add(api)
 
 
+def missing_attribute(owner: str, name: str) -> "Missing":
+    """``owner.name`` for an object nodeflow provides only in part: recorded, and Missing
+    (private names raise AttributeError, so copy, pickle and hasattr probes behave)."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    record(f"{owner}.{name}")
+    return Missing(f"{owner}.{name}")
+
+
 class Missing:
     """Stands for a ComfyUI object nodeflow lacks; any use raises MissingComfyAPI."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import runtime
-from .missing import Missing, MissingComfyAPI, record
+from .missing import Missing, MissingComfyAPI, missing_attribute, record
 
 _METHODS = ("get", "post", "put", "patch", "delete", "head")
 
@@ -43,10 +43,7 @@ class _Router:
         method = name[len("add_"):] if name.startswith("add_") else ""
         if method in _METHODS:
             return lambda path, handler, **kw: self.add_route(method, path, handler, **kw)
-        if name.startswith("__"):
-            raise AttributeError(name)
-        record(f"server.PromptServer.instance.app.router.{name}")
-        return Missing(f"server.PromptServer.instance.app.router.{name}")
+        return missing_attribute("server.PromptServer.instance.app.router", name)
 
 
 class PackApp:
@@ -81,14 +78,10 @@ class PackApp:
 
     @property
     def middlewares(self) -> Missing:
-        record("server.PromptServer.instance.app.middlewares")
-        return Missing("server.PromptServer.instance.app.middlewares")
+        return missing_attribute("server.PromptServer.instance.app", "middlewares")
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        record(f"server.PromptServer.instance.app.{name}")
-        return Missing(f"server.PromptServer.instance.app.{name}")
+        return missing_attribute("server.PromptServer.instance.app", name)
 
 
 class PromptQueueView:
@@ -110,10 +103,7 @@ class PromptQueueView:
         return dict(enumerate(self.get_current_queue()[0]))
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        record(f"server.PromptServer.instance.prompt_queue.{name}")
-        return Missing(f"server.PromptServer.instance.prompt_queue.{name}")
+        return missing_attribute("server.PromptServer.instance.prompt_queue", name)
 
 
 class PromptServer:
@@ -164,7 +154,4 @@ class PromptServer:
         raise MissingComfyAPI("server.PromptServer.add_on_prompt_handler")
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        record(f"server.PromptServer.instance.{name}")
-        return Missing(f"server.PromptServer.instance.{name}")
+        return missing_attribute("server.PromptServer.instance", name)
