@@ -113,13 +113,6 @@ class ClusterQueue(QueueStatus):
     def current(self) -> Running | None:
         return next((w.job for w in self.workers if w.job), None)
 
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def notify(self) -> None:
-        self.wake()
-        await self.broadcast_status()
-
     def interrupt(self, prompt_id: str | None = None) -> bool:
         """Interrupt the named prompt (all its shards), or every running one."""
         hit = False

@@ -1,7 +1,9 @@
-"""The queue count that status messages carry, shared by the one-process worker and the
-cluster's head queue (both answer /prompt's GET and broadcast "status" the same way)."""
+"""What the routes call on a queue runner, shared by the one-process worker and the
+cluster's head queue: wake it, and the queue count that status messages carry (both answer
+/prompt's GET and broadcast "status" the same way)."""
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from .store_thread import AsyncStore, StoreFailed
@@ -9,11 +11,22 @@ from .websocket import Hub
 
 
 class QueueStatus:
-    """ComfyUI's exec_info for a queue kept in ``self.store``, broadcast on ``self.hub``."""
+    """ComfyUI's exec_info for a queue kept in ``self.store``, broadcast on ``self.hub``; the
+    runner's loop waits on ``self._wake``."""
 
     store: AsyncStore
     hub: Hub
+    _wake: asyncio.Event
     _remaining: int = 0
+
+    def wake(self) -> None:
+        """A prompt was queued (or the queue changed): look again."""
+        self._wake.set()
+
+    async def notify(self) -> None:
+        """The queue changed: look again, and tell every client."""
+        self.wake()
+        await self.broadcast_status()
 
     async def queue_info(self) -> dict[str, Any]:
         """ComfyUI's exec_info; the last known count while the database cannot answer."""

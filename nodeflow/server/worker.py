@@ -60,15 +60,6 @@ class Worker(QueueStatus):
 
     # -- called by the routes ---------------------------------------------------------------
 
-    def wake(self) -> None:
-        """A prompt was queued (or the queue changed): look again."""
-        self._wake.set()
-
-    async def notify(self) -> None:
-        """The queue changed: look again, and tell every client."""
-        self.wake()
-        await self.broadcast_status()
-
     def interrupt(self, prompt_id: str | None = None) -> bool:
         """Stop the running prompt (only if it is ``prompt_id``, when given)."""
         running = self.current
