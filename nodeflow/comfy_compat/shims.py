@@ -88,14 +88,9 @@ def common_upscale(samples, width: int, height: int, upscale_method: str, crop: 
     import torch.nn.functional as F
 
     if crop == "center":
-        old_w, old_h = samples.shape[-1], samples.shape[-2]
-        old_aspect, new_aspect = old_w / old_h, width / height
-        x = y = 0
-        if old_aspect > new_aspect:
-            x = round((old_w - old_w * (new_aspect / old_aspect)) / 2)
-        elif old_aspect < new_aspect:
-            y = round((old_h - old_h * (old_aspect / new_aspect)) / 2)
-        samples = samples[..., y:old_h - y, x:old_w - x]
+        from ..diffusion.image_ops import center_crop_to_aspect
+
+        samples = center_crop_to_aspect(samples, width, height)
     if upscale_method == "lanczos":
         return _lanczos(samples, width, height)
     if upscale_method == "bislerp":
