@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .cache import size_of
 from ..declare import NodeDef
 from ..flow import ExecutionBlocker
 
@@ -26,9 +25,6 @@ class Items:
 
     values: list[Any]
     keys: list[Any] | None
-
-    def size_bytes(self) -> int:
-        return sum(size_of(v) for v in self.values)
 
 
 @dataclass

@@ -33,7 +33,8 @@ class PackRoutes:
 
     def __init__(self) -> None:
         self.router = web.UrlDispatcher()
-        self.broadcasting = False
+        self.broadcasting: tuple | None = None
+        """(broadcast, server view) while this app is what ComfyUI packs message"""
 
     def rebuild(self, app: web.Application, registry: Registry) -> None:
         """Routes from the packs in ``registry`` replace the previous ones."""
@@ -60,8 +61,8 @@ class PackRoutes:
             router.add_route(route.method, route.path, route.handler, **route.kwargs)
         self.router = router
         if not self.broadcasting and _prompt_server() is not None:
-            _broadcast_to_clients(app)  # a ComfyUI pack is loaded: send_sync reaches clients
-            self.broadcasting = True
+            # a ComfyUI pack is loaded: send_sync reaches clients
+            self.broadcasting = _broadcast_to_clients(app)
 
     async def resolve(self, request: web.Request) -> UrlMappingMatchInfo | None:
         if not len(self.router.resources()):
@@ -126,6 +127,7 @@ def mount_pack_routes(app: web.Application) -> None:
     pack first loaded by a --dev reload wait for the next start."""
     app[PACK_ROUTES] = PackRoutes()
     app.on_startup.append(_first_build)
+    app.on_cleanup.append(_stop_broadcasting)
     prompt_server = _prompt_server()
     pack_app = getattr(getattr(prompt_server, "instance", None), "app", None)
     for hooks in ("on_startup", "on_shutdown", "on_cleanup", "cleanup_ctx"):
@@ -159,7 +161,7 @@ class _ServerView:
                 [i.comfy_entry() for i in store.call_sync("pending")])
 
 
-def _broadcast_to_clients(app: web.Application) -> None:
+def _broadcast_to_clients(app: web.Application) -> tuple:
     from ..comfy_compat import runtime
     from .state import HUB
 
@@ -167,5 +169,19 @@ def _broadcast_to_clients(app: web.Application) -> None:
 
     def broadcast(event: str, data, sid: str | None = None) -> None:
         loop.call_soon_threadsafe(hub.post, event, data, sid)
+    view = _ServerView(app)
     runtime.BROADCAST.append(broadcast)
-    runtime.SERVER.append(_ServerView(app))
+    runtime.SERVER.append(view)
+    return broadcast, view
+
+
+async def _stop_broadcasting(app: web.Application) -> None:
+    """A stopped app no longer receives pack messages (the one started before it, if any, does
+    again), and the module-level lists do not grow with every app a process makes."""
+    from ..comfy_compat import runtime
+
+    registered = app[PACK_ROUTES].broadcasting
+    if registered:
+        runtime.BROADCAST.remove(registered[0])
+        runtime.SERVER.remove(registered[1])
+        app[PACK_ROUTES].broadcasting = None

@@ -377,3 +377,27 @@ def test_folder_paths_core_nodes_and_cli_args(base):
     assert validate(flow, registry, settings) == []
     assert registry.get("PickInputFile").schema(settings)["inputs"][0]["choices"] == [
         "later.png", "red.png"]
+
+
+@pytest.mark.asyncio
+async def test_a_closed_server_stops_taking_pack_messages(base, aiohttp_client):
+    """send_sync from outside a node goes to the newest running server; one that has shut
+    down is forgotten, so a process that makes many apps (tests, --dev) does not pile them up."""
+    from nodeflow.comfy_compat import runtime
+    from nodeflow.settings import Settings
+    from nodeflow.plugins import load_registry
+    from nodeflow.server import create_app
+
+    before = (list(runtime.BROADCAST), list(runtime.SERVER))
+    settings = Settings(base_dir=base)
+    client = await aiohttp_client(create_app(settings, registry=load_registry(settings)))
+    assert len(runtime.BROADCAST) == len(before[0]) + 1
+    ws = await client.ws_connect("/ws?clientId=c1")
+    runtime.send("testpack.hello", {"from": "a route"})
+    async with asyncio.timeout(10):
+        while (message := await ws.receive_json())["type"] != "testpack.hello":
+            pass
+    assert message["data"] == {"from": "a route"}
+    await ws.close()
+    await client.close()
+    assert (runtime.BROADCAST, runtime.SERVER) == before

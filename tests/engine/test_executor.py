@@ -129,6 +129,24 @@ def test_cache_budget_evicts_least_recently_used():
     assert "c" not in cache and "b" in cache and cache.total_bytes == 2000
 
 
+def test_cache_counts_a_tensor_held_by_several_entries_once():
+    """A list node's per-call results and its merged result hold the same values."""
+    from nodeflow.engine.lists import Items
+
+    cache = ResultCache(budget_bytes=2500)
+    blobs = [toy_nodes.Blob(i) for i in range(2)]
+    cache.put("call:0", {"v": blobs[0]}, {})
+    cache.put("call:1", {"v": blobs[1]}, {})
+    cache.put("node", {"v": Items(list(blobs), [["call:0", "v"], ["call:1", "v"]])}, {})
+    containers = cache.total_bytes - 2000
+    assert len(cache) == 3 and 0 < containers < 500  # the two blobs once, plus the lists
+    cache.put("other", {"v": toy_nodes.Blob(9)}, {})
+    # dropping the calls frees nothing (the merged result still holds their blobs), so the
+    # merged result goes too, and then its blobs and lists are freed
+    assert [k for k in ("call:0", "call:1", "node", "other") if k in cache] == ["other"]
+    assert cache.total_bytes == 1000
+
+
 def test_a_raising_node_ends_the_run_and_the_next_run_works(executor, calls):
     seen = []
     bad = wf({"c": {"type": "Const"}, "f": {"type": "Fail", "inputs": {"x": link("c", "int")}},
