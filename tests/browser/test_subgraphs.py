@@ -262,3 +262,37 @@ def test_a_malformed_subgraphs_section_is_kept_for_the_engine_to_report(editor):
     open_file(page, doc, "odd.json")
     assert page.evaluate("nodeflow.editor.nodeById('odd').nf.missing") is True
     assert downloaded(page)["subgraphs"] == doc["subgraphs"]
+
+
+def test_copy_a_subgraph_node_into_another_workflow(editor):
+    """Ctrl+C on a subgraph node, open another file, Ctrl+V: the node comes with its
+    definition; a different definition of the same name there is kept and the pasted one is
+    renamed."""
+    page = editor
+    source = example("subgraph.json")
+    open_file(page, source, "subgraph.json")
+    page.mouse.click(*widget_point(page, "first"))
+    page.keyboard.press("Control+c")
+    page.mouse.move(*empty_point(page))
+    page.keyboard.press("Control+v")  # in the same workflow: its own definition serves
+    assert list(node_types(page).values()).count("Draw digit") == 3
+    assert list(workflow(page)["subgraphs"]) == ["Draw digit"]
+
+    target = example("txt2img.json")
+    target["subgraphs"] = {"Draw digit": {"nodes": {}, "inputs": {}, "outputs": {}}}
+    open_file(page, target, "txt2img.json")
+    page.mouse.click(*empty_point(page))
+    page.keyboard.press("Control+v")
+    page.mouse.move(*empty_point(page))  # (a second click there would be a double click)
+    page.keyboard.press("Control+v")  # the second paste reuses the definition the first added
+
+    doc = downloaded(page)
+    pasted = [n for n in doc["nodes"].values() if n["type"] not in
+              {node["type"] for node in target["nodes"].values()}]
+    assert len(pasted) == 2 and pasted[0]["type"] == pasted[1]["type"] == "Draw digit 2"
+    assert doc["subgraphs"]["Draw digit"] == target["subgraphs"]["Draw digit"]
+    assert doc["subgraphs"]["Draw digit 2"]["nodes"] == source["subgraphs"]["Draw digit"]["nodes"]
+    assert set(doc["subgraphs"]) == {"Draw digit", "Draw digit 2"}
+    page.keyboard.press("Control+z")
+    page.keyboard.press("Control+z")
+    assert "Draw digit 2" not in workflow(page).get("subgraphs", {})

@@ -20,6 +20,7 @@ import { FALLBACK_WORKFLOW, floatInputs, isLink, loadWorkflow, newId, saveWorkfl
 import { Breadcrumb, INPUTS, OUTPUTS, boundarySchemas, convertSelection, definitionOf,
          editBoundary, innerDoc, subgraphSchemas, uniqueName } from "./subgraphs.js";
 import { attachExtensions } from "./comfy_extensions.js";
+import { CLIPBOARD_KEY, adoptDefinitions, withDefinitions } from "./subgraph_clipboard.js";
 
 const STORAGE_KEY = "nodeflow.graph";
 const SAVED_KEY = "nodeflow.saved"; // {name, snapshot}: what Save last wrote, for the marker
@@ -368,6 +369,41 @@ function canvasShortcut(event) {
   return false;
 }
 
+/** Ctrl+C / Ctrl+V of subgraph nodes (seen before the canvas handles the keys): the copy
+ * carries their definitions, and a paste first adds them to this workflow. */
+function onClipboardKey(event) {
+  const mod = event.ctrlKey || event.metaKey;
+  if (!mod || event.altKey || ["INPUT", "TEXTAREA", "SELECT"].includes(event.target.tagName)) return;
+  const key = event.key.toLowerCase();
+  if (key === "c" && !event.shiftKey) {
+    setTimeout(() => { // once the canvas has written its clipboard
+      const clip = readClipboard();
+      if (clip) localStorage.setItem(CLIPBOARD_KEY, JSON.stringify(withDefinitions(clip, currentWorkflow().subgraphs)));
+    }, 0);
+  } else if (key === "v") {
+    const clip = readClipboard();
+    if (!clip?.nodeflow_subgraphs) return;
+    const doc = currentWorkflow();
+    const { added, clip: pasted } = adoptDefinitions(clip, doc.subgraphs, new Set(Object.keys(editor.installed)));
+    if (Object.keys(added).length) {
+      settle();
+      doc.subgraphs = { ...(doc.subgraphs ?? {}), ...added };
+      openWorkflow(doc, { keepHistory: true, keepPath: true, keepView: true });
+    }
+    // the canvas pastes this (renamed) copy; the clipboard keeps what was copied
+    localStorage.setItem(CLIPBOARD_KEY, JSON.stringify(pasted));
+    setTimeout(() => localStorage.setItem(CLIPBOARD_KEY, JSON.stringify(clip)), 0);
+  }
+}
+
+function readClipboard() {
+  try {
+    return JSON.parse(localStorage.getItem(CLIPBOARD_KEY) ?? "null");
+  } catch {
+    return null;
+  }
+}
+
 function onKey(event) {
   const mod = event.ctrlKey || event.metaKey;
   const typing = ["INPUT", "TEXTAREA", "SELECT"].includes(event.target.tagName);
@@ -509,6 +545,7 @@ async function start() {
   }
 
   document.addEventListener("keydown", onKey);
+  document.addEventListener("keydown", onClipboardKey, { capture: true });
   document.addEventListener("pointerdown", () => { pointerDown = true; }, true);
   // capture: the canvas stops some pointer events from bubbling; changed() waits a tick, so
   // what the canvas does with this release (a link dropped, say) is in the snapshot
