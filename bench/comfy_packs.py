@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import json
 import re
 import signal
@@ -170,7 +171,8 @@ def main() -> int:
     if not args.folder.is_dir():
         print(f"error: {args.folder} is not a folder", file=sys.stderr)
         return 2
-    rows = measure(args.folder, args.timeout, models=not args.no_models)
+    with contextlib.redirect_stdout(sys.stderr):  # what the packs print while they run
+        rows = measure(args.folder, args.timeout, models=not args.no_models)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

@@ -134,25 +134,66 @@ TYPES = {"Int": "INT", "Float": "FLOAT", "String": "STRING", "Boolean": "BOOLEAN
          "Combo": "COMBO", "Image": "IMAGE", "Mask": "MASK", "Latent": "LATENT",
          "Conditioning": "CONDITIONING", "Model": "MODEL", "Clip": "CLIP", "Vae": "VAE",
          "AnyType": "*", "Sigmas": "SIGMAS", "Noise": "NOISE", "Sampler": "SAMPLER",
-         "Guider": "GUIDER", "ControlNet": "CONTROL_NET", "UpscaleModel": "UPSCALE_MODEL"}
+         "Guider": "GUIDER", "ControlNet": "CONTROL_NET", "UpscaleModel": "UPSCALE_MODEL",
+         "ClipVision": "CLIP_VISION", "ClipVisionOutput": "CLIP_VISION_OUTPUT",
+         "StyleModel": "STYLE_MODEL", "Gligen": "GLIGEN", "Audio": "AUDIO", "Video": "VIDEO",
+         "SVG": "SVG", "LoraModel": "LORA_MODEL", "LossMap": "LOSS_MAP", "Voxel": "VOXEL",
+         "Mesh": "MESH", "Hooks": "HOOKS", "HookKeyframes": "HOOK_KEYFRAMES",
+         "TimestepsRange": "TIMESTEPS_RANGE", "LatentOperation": "LATENT_OPERATION",
+         "FlowControl": "FLOW_CONTROL", "Accumulation": "ACCUMULATION",
+         "Load3DCamera": "LOAD3D_CAMERA", "Load3D": "LOAD_3D",
+         "Load3DAnimation": "LOAD_3D_ANIMATION", "Photomaker": "PHOTOMAKER", "Point": "POINT",
+         "FaceAnalysis": "FACE_ANALYSIS", "BBOX": "BBOX", "SEGS": "SEGS",
+         "MODEL_PATCH": "MODEL_PATCH", "AudioEncoder": "AUDIO_ENCODER",
+         "AudioEncoderOutput": "AUDIO_ENCODER_OUTPUT", "Webcam": "WEBCAM"}
+"""ComfyUI's V3 socket types (``io.Video`` is ``"VIDEO"``): nodeflow passes values of the
+ones it has no node for between pack nodes as they are."""
+
+
+class _MultiType:
+    """``io.MultiType.Input(id, types=[io.Image, io.Mask])``: one input of several types."""
+
+    io_type = "COMFY_MULTITYPED_V3"
+
+    def Input(self, id: Any, types: list, **kwargs: Any) -> _Input:
+        names = [getattr(t, "io_type", t) for t in types]
+        if isinstance(id, _Input):  # an input of one type, with more types allowed
+            names.insert(0, id.type_name)
+            kwargs = {**id.options, **kwargs}
+            kwargs.setdefault("optional", id.optional)
+            id = id.id
+        return _Input(",".join(dict.fromkeys(names)), id, **kwargs)
+
+
+def comfytype(io_type: str, **_: Any) -> Any:
+    """``@io.comfytype(io_type="MY_TYPE") class MyType(io.ComfyTypeIO)``: a pack's own type,
+    with the ``Input``/``Output`` helpers of the built-in ones."""
+    def make(cls: type) -> _IOType:
+        return _IOType(io_type)
+    return make
 
 
 def _io_module() -> types.ModuleType:
-    io = types.ModuleType("comfy_api.latest.io")
-    io.__nodeflow_shim__ = True
+    from .missing import partial_module
+
+    io = partial_module("comfy_api.latest.io", "ComfyUI's V3 node API, as nodeflow provides it")
     for attr, type_name in TYPES.items():
         setattr(io, attr, _IOType(type_name))
     io.Custom = _IOType
+    io.MultiType, io.comfytype = _MultiType(), comfytype
+    io.ComfyTypeIO = io.ComfyTypeI = type("ComfyTypeIO", (), {})
     io.Schema, io.Hidden, io.NodeOutput, io.ComfyNode = Schema, Hidden, NodeOutput, ComfyNode
     io.ComfyExtension = ComfyExtension
     return io
 
 
 def module() -> types.ModuleType:
-    mod = types.ModuleType("comfy_api.latest")
-    mod.__nodeflow_shim__ = True
+    from .missing import partial_module
+
+    mod = partial_module("comfy_api.latest", "ComfyUI's V3 API: io, ui and ComfyExtension")
     mod.__path__ = []
     mod.io, mod.ui = _io_module(), _ui_module()
+    mod.IO, mod.UI = mod.io, mod.ui  # the names ComfyUI's own V3 nodes import
     mod.ComfyExtension = ComfyExtension
     return mod
 

@@ -1,6 +1,6 @@
 """The ComfyUI modules packs import, built on nodeflow: ``folder_paths``, ``comfy.utils``,
-``comfy.model_management``, ``comfy.cli_args``, ``server``, ``nodes``, ``comfy_api.latest``,
-``comfy_execution.graph``/``graph_utils``. Installed into ``sys.modules`` the first time a
+``comfy.model_management``, ``comfy.cli_args``, ``comfy.comfy_types``, ``node_helpers``,
+``server``, ``nodes``, ``comfy_api.latest``, ``comfy_execution.graph``/``graph_utils``. Installed into ``sys.modules`` the first time a
 ComfyUI pack loads; nodeflow's own code never imports these names. ``nodes`` is a package
 whose path is nodeflow's own node folder, so ``nodes.sd`` keeps importing.
 """
@@ -26,7 +26,7 @@ def install(settings: Settings) -> None:
     sys.modules["folder_paths"] = make_folder_paths(settings)
     if getattr(sys.modules.get("comfy"), "__nodeflow_shim__", False):
         return
-    from . import api, core_nodes, graph_utils
+    from . import api, comfy_types, core_nodes, graph_utils
 
     comfy = missing_module("comfy")
     comfy.__path__ = []
@@ -35,7 +35,10 @@ def install(settings: Settings) -> None:
             "comfy_execution": missing_module("comfy_execution"),
             "comfy_execution.graph": _graph(), "comfy_execution.graph_utils": graph_utils.module(),
             "comfy_api": missing_module("comfy_api"),
-            "comfy_api.latest": api.module(), "nodes": core_nodes.module()}
+            "comfy_api.latest": api.module(), "nodes": core_nodes.module(),
+            "comfy.comfy_types": comfy_types.comfy_types_module(),
+            "node_helpers": comfy_types.node_helpers_module()}
+    mods["comfy.comfy_types.node_typing"] = mods["comfy.comfy_types"]
     mods["comfy_api.latest._io"] = mods["comfy_api.latest"].io
     mods["comfy_api.latest.io"] = mods["comfy_api.latest"].io
     mods["comfy_api.latest.ui"] = mods["comfy_api.latest"].ui

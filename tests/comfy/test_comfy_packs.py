@@ -401,3 +401,38 @@ async def test_a_closed_server_stops_taking_pack_messages(base, aiohttp_client):
     await ws.close()
     await client.close()
     assert (runtime.BROADCAST, runtime.SERVER) == before
+
+
+def test_packs_typed_with_comfy_types_and_v3_types_of_their_own(base, tmp_path):
+    """comfy.comfy_types (IO, ComfyNodeABC), node_helpers, io.comfytype, io.MultiType and
+    io.Video: what current packs import only to name types load and run."""
+    from PIL import Image
+
+    (base / "input").mkdir(parents=True)
+    Image.new("RGB", (5, 3), (10, 20, 30)).save(base / "input" / "pixel.png")
+    done = cli(base, "nodes", "--json")
+    data = json.loads(done.stdout)
+    pack = next(p for p in data["packs"] if p["name"] == "test_pack_typing")
+    assert pack["comfyui"]["classes"] == 5 and len(pack["nodes"]) == 5, pack["comfyui"]
+    assert data["nodes"]["Scale Number (Typing)"]["display_name"] == "Scale a number"
+    assert [o["type"] for o in data["nodes"]["Scale Number (Typing)"]["outputs"]] == [
+        "FLOAT", "STRING"]
+    assert data["nodes"]["TicketPrint"]["inputs"][0]["type"] == "TICKET"
+    run = cli(base, "run", str(PROMPT.with_name("typing_api.json")),
+              "--output-dir", str(tmp_path / "out"))
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert "4: 1x6x8" in lines  # a MASK through the IMAGE-or-MASK input
+    assert "9: 4*3.0" in lines  # an INT into the FLOAT-or-INT input
+    assert "7: 1x3x5x3" in lines  # node_helpers.pillow opened the input image
+
+
+def test_node_helpers_conditioning_set_values_copies_the_options():
+    from nodeflow.comfy_compat.comfy_types import IO, conditioning_set_values
+
+    cond = [["tensor", {"pooled_output": 1}]]
+    changed = conditioning_set_values(cond, {"strength": 0.5})
+    assert changed == [["tensor", {"pooled_output": 1, "strength": 0.5}]]
+    assert cond == [["tensor", {"pooled_output": 1}]]  # the input is left alone
+    assert not (IO.NUMBER != "INT")  # ComfyUI: a NUMBER input takes an INT
+    assert IO.IMAGE != "MASK" and not (IO.ANY != "LATENT") and str(IO.MASK) == "MASK"
