@@ -392,7 +392,7 @@ def _comfy_inputs(node_id: str, spec, mapping: NodeMapping, mappings: dict[str, 
     for name, input_spec in node_def.inputs.items():
         comfy_name = mapping.comfy_input_name(name)
         if name not in spec.inputs:
-            if input_spec.required or not input_spec.accepts_literal:
+            if input_spec.required or not input_spec.socket.is_literal():
                 continue  # an unconnected socket; ComfyUI reports it as nodeflow would
             inputs[comfy_name] = _comfy_value(mapping, name, input_spec.field.default)
             continue

@@ -19,7 +19,7 @@ from ..errors import NodeError
 from ..fields import REQUIRED, SOCKET_WIDGET, FieldSpec
 from ..flow import ExecutionBlocker
 from ..types import BUILTIN_TYPES, AnyType, socket_by_name
-from ..workflow import as_link
+from ..workflow import as_link, json_problem
 from . import runtime, values
 from .missing import Missing, MissingComfyAPI
 
@@ -190,7 +190,11 @@ def _input_spec(name: str, kind: Any, opts: dict, optional: bool) -> InputSpec:
     if socket_only and not optional:  # ComfyUI: "required input is missing" when unlinked
         spec = FieldSpec(**{**spec.__dict__, "default": REQUIRED})
     if not socket.is_literal() and choices is None:
-        spec = FieldSpec(**{**spec.__dict__, "default": None if optional else REQUIRED})
+        default = None if optional else REQUIRED
+        if own_type and json_problem(opts.get("default")) is None and \
+                opts.get("default") is not None:
+            default = opts["default"]  # what the pack's widget starts at
+        spec = FieldSpec(**{**spec.__dict__, "default": default})
     return InputSpec(name, socket, spec, optional, json_value=own_type)
 
 
