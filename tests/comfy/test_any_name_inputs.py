@@ -27,7 +27,8 @@ FLOW = {"nodeflow": 1, "nodes": {
     "s": {"type": "LoRA Stack (Test)", "inputs": {
         "model_name": "sd", "scale": 2.0, **ROWS, "bonus": {"node": "n", "output": "INT"},
         "tags": ["x", 1, None]}},
-    "t": {"type": "Tint (Test)", "inputs": {"tint": {"r": 1, "g": 0.5}}}}}
+    "t": {"type": "Tint (Test)", "inputs": {"tint": {"r": 1, "g": 0.5}}},
+    "grey": {"type": "Tint (Test)", "inputs": {}}}}
 # as ComfyUI's editor queues rgthree's Power Lora Loader: rows, its button and header widgets
 API_PROMPT = {
     "1": {"class_type": "Count (Test)", "inputs": {"count": 2}},
@@ -73,6 +74,7 @@ def test_schema_marks_any_name_nodes_and_pack_types(base):
     assert "extra_inputs" not in registry.get("Invert Image (Test)").schema()  # strict pack
     tint = registry.get("Tint (Test)").schema()["inputs"][0]
     assert tint["type"] == "TEST_TINT" and tint["json_value"] and tint["link_only"]
+    assert tint["default"] == "grey" and not tint["required"]
 
 
 def test_cli_run_passes_extra_values_and_links_as_keyword_arguments(base, tmp_path):
@@ -83,6 +85,7 @@ def test_cli_run_passes_extra_values_and_links_as_keyword_arguments(base, tmp_pa
     assert "s: sd<a.safetensors@1,c.safetensors@0.5>" in lines  # strength x scale, lora_2 off
     assert received(lines, "s") == {**ROWS, "bonus": 40, "tags": ["x", 1, None]}
     assert 't: tint={"g": 0.5, "r": 1}' in lines  # a widget value for the pack's own type
+    assert 'grey: tint="grey"' in lines  # its declared default, where the widget starts
 
 
 def test_cli_runs_an_api_prompt_with_rgthree_shaped_inputs(base, tmp_path):
@@ -102,7 +105,7 @@ def test_bad_values_and_strict_nodes_are_errors_naming_node_and_input(base, tmp_
         "n": {"type": "Count (Test)", "inputs": {"count": 4, "lora_1": ROWS["lora_1"]}},
         "v1": {"type": "GreyMask|test", "inputs": {"width": 8, "extra": 1}},
         "s": {"type": "LoRA Stack (Test)", "inputs": {"ctx": 1, "scale": "x"}},
-        "t": {"type": "Tint (Test)", "inputs": {}}}}
+        "t": {"type": "Tint (Test)", "inputs": {"tint": {"node": "n", "output": "nope"}}}}}
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     done = cli(base, "validate", str(tmp_path / "bad.json"))
     assert done.returncode == 1
@@ -114,8 +117,8 @@ def test_bad_values_and_strict_nodes_are_errors_naming_node_and_input(base, tmp_
            "the node's context under it); LoRA Stack (Test) takes inputs of any other " \
            "name" in errors
     assert "error: node 's', input 'scale': expected a number (FLOAT), got 'x'" in errors
-    assert "error: node 't', input 'tint': missing required input (needs a value or a link " \
-           "of type TEST_TINT)" in errors
+    assert any(e.startswith("error: node 't', input 'tint': links to output 'nope'")
+               for e in errors)
     assert "Traceback" not in done.stderr
     # NaN cannot be in a file; a --set value can try
     (tmp_path / "flow.json").write_text(json.dumps(FLOW))
@@ -173,7 +176,8 @@ def test_comfy_formats_keep_extra_inputs(base, tmp_path):
     from nodeflow.workflow import parse_workflow
 
     registry = registry_for(base)
-    flow = parse_workflow(FLOW)
+    flow = parse_workflow({**FLOW, "nodes": {k: v for k, v in FLOW["nodes"].items()
+                                             if k != "grey"}})  # one node of each type
     api, problems = export_api(flow, registry)
     assert problems == []
     assert api["s"]["inputs"] == {"model_name": "sd", "scale": 2.0, **ROWS, "bonus": ["n", 0],
