@@ -90,5 +90,27 @@ def test_extension_rows_and_custom_type_widget_reach_the_nodes(browser, stack_se
     assert values["tag"] == "night" and widget_values(page, "t")["tint"] == "teal"
     again = downloaded(page)
     assert again["nodes"] == saved["nodes"]
+
+    # a file ComfyUI's editor wrote: the rows' values come without names, one per widget the
+    # extension added (null for its button), after the node's own; the extension names them
+    row = {"on": True, "lora": "b.safetensors", "strength": 0.5}
+    open_file(page, comfy_file([None, "dawn", row, {**row, "on": False}]), "from_comfy.json")
+    assert widget_values(page, "1")["lora_2"]["on"] is False
+    imported = downloaded(page)["nodes"]["1"]
+    assert imported["inputs"] == {"model_name": "xl", "scale": 1.0, "tag": "dawn",
+                                  "lora_1": row, "lora_2": {**row, "on": False}}
+    assert "comfy_widgets" not in imported["ui"]
+    run = wait_for_run(page)
+    assert run["outputs"]["1"]["text"][0] == "xl<b.safetensors@0.5>"
     assert errors == []
     context.close()
+
+
+def comfy_file(extension_values: list) -> dict:
+    """A ComfyUI editor-format workflow with one LoRA Stack (Test) node."""
+    return {"last_node_id": 1, "last_link_id": 0, "links": [], "groups": [], "config": {},
+            "extra": {}, "version": 0.4, "nodes": [{
+                "id": 1, "type": "LoRA Stack (Test)", "pos": [300, 100], "size": [360, 220],
+                "flags": {}, "order": 0, "mode": 0, "inputs": [],
+                "outputs": [{"name": "summary", "type": "STRING", "links": None}],
+                "properties": {}, "widgets_values": ["xl", 1.0, *extension_values]}]}

@@ -1148,11 +1148,22 @@ function configure(node, ui) {
 function restoreExtensionWidgets(node, ui) {
   const named = { ...(ui.widgets ?? {}) };
   const positional = [...(ui.comfyWidgets ?? [])];
+  // ComfyUI's editor writes a value (null for a button) for every widget, so a list as long as
+  // all the extension's widgets lines up with them; a shorter one (nodeflow's export) holds
+  // the saved ones only
+  const added = (node.widgets ?? []).filter((w) => !w.nfInput && !w.nfControlFor &&
+                                                   !w.nfUploadFor && w.type !== "nodeflow-kept");
+  const everyWidget = positional.length > 0 && positional.length === added.length;
   for (const widget of node.widgets ?? []) {
-    if (!isExtensionWidget(widget)) continue;
+    const slot = everyWidget && added.includes(widget);
+    if (!isExtensionWidget(widget)) {
+      if (slot) positional.shift();
+      continue;
+    }
     if (widget.name in named) {
       widget.value = named[widget.name];
       delete named[widget.name];
+      if (slot) positional.shift();
     } else if (positional.length) {
       widget.value = positional.shift();
     }

@@ -164,7 +164,9 @@ function inputsOf(spec, meta) {
 
 function uiOf(spec, meta) {
   const loaded = meta.loaded;
-  if (loaded && meta.geometry === geometry(spec)) return loaded.ui;
+  // unchanged, unless the extension's widgets took values the file held by position
+  if (loaded && meta.geometry === geometry(spec) &&
+      sameValue(loaded.ui?.comfy_widgets, spec.ui.comfyWidgets)) return loaded.ui;
   const ui = { ...(loaded?.ui ?? {}) };
   for (const key of NODE_UI_KEYS) delete ui[key];
   ui.pos = spec.ui.pos;
