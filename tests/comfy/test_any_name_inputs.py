@@ -218,3 +218,60 @@ def test_comfy_formats_keep_extra_inputs(base, tmp_path):
     assert done.returncode == 0, done.stderr
     assert received(done.stdout.splitlines(), str(stack["id"])) == {
         **ROWS, "bonus": 40, "tags": ["x", 1, None]}
+
+
+class _Holds(dict):
+    """Optional inputs answering for every name with ``kind`` (or failing to answer)."""
+
+    def __init__(self, kind):
+        super().__init__()
+        self.kind = kind
+
+    def __contains__(self, name):
+        if self.kind is None:
+            raise RuntimeError("cannot say")
+        return True
+
+    def __getitem__(self, name):
+        return (self.kind,)
+
+
+def _node_for(optional, name: str = "Probe") -> object:
+    from nodeflow.comfy_compat.wrap import node_def, v1_spec
+    from nodeflow.registry import Registry
+
+    class Probe:
+        @classmethod
+        def INPUT_TYPES(cls):
+            return {"required": {}, "optional": optional}
+
+        RETURN_TYPES = ("STRING",)
+        FUNCTION = "run"
+
+        def run(self, **kwargs):
+            return (json.dumps(sorted(kwargs)),)
+
+    return node_def(v1_spec(name, Probe, None), Registry(), "probe")
+
+
+def test_detection_takes_the_type_the_dict_gives_and_stays_strict_otherwise():
+    from nodeflow.engine.validate import validate
+    from nodeflow.registry import PackInfo, Registry
+    from nodeflow.workflow import parse_workflow
+
+    assert _node_for(_Holds("IMAGE")).extra_inputs.socket.type_name == "IMAGE"
+    assert _node_for(_Holds(None)).extra_inputs is None  # a dict that cannot answer
+    assert _node_for({"a": ("INT",)}).extra_inputs is None  # a plain dict
+    images = _node_for(_Holds("IMAGE"))
+    registry = Registry()
+    registry.add_nodes([images, _node_for({"t": ("STRING",)}, "Text")],
+                       PackInfo("probe", "1.0.0", "tests", "custom"))
+    flow = parse_workflow({"nodeflow": 1, "nodes": {
+        "t": {"type": "Text", "inputs": {}},
+        "p": {"type": "Probe", "inputs": {"pic": {"node": "t", "output": "STRING"},
+                                          "row": {"on": True}}}}})
+    problems = {(p.node, p.input): p.message for p in validate(flow, registry)
+                if p.kind != "no_output"}
+    assert problems == {("p", "pic"): "type mismatch: output 'STRING' of node 't' is STRING, "
+                                      "this input needs IMAGE"}
+    assert images.for_inputs(["row"]).fn(row={"on": True}) == ('["row"]',)
