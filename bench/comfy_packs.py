@@ -9,8 +9,10 @@ reasons for failure. A smoke run calls the node once with its defaults and small
 values for IMAGE (1x64x64x3), MASK (1x64x64), LATENT (1x4x8x8) and STRING/INT/FLOAT/BOOLEAN
 links, and MODEL, CLIP, VAE and CONDITIONING from the built-in nodeflow-tiny model (so packs
 that call ComfyUI's core classes, ``nodes.KSampler`` and the like, really sample; leave it out
-with ``--no-models``). Nodes with another required link type (a pack's own type) are counted as
-"not smoke-runnable", not as failures.
+with ``--no-models``). A node that takes inputs of any name (a LoRA stack's rows) also gets one
+made-up row, ``lora_1``, checked as the engine checks such values. Nodes with another required
+link type (a pack's own type without a default) are counted as "not smoke-runnable", not as
+failures.
 """
 from __future__ import annotations
 
@@ -27,12 +29,15 @@ from pathlib import Path
 
 from nodeflow.comfy_compat.missing import MissingComfyAPI
 from nodeflow.engine.context import NodeContext
+from nodeflow.engine.validate import literal_problem
 from nodeflow.engine.events import ignore
 from nodeflow.flow import Expansion
 from nodeflow.plugins import load_registry
 from nodeflow.settings import Settings
 from nodeflow.workflow import parse_workflow
 
+EXTRA_ROW = {"lora_1": {"on": True, "lora": "none.safetensors", "strength": 1.0}}
+"""What a smoke run gives a node that takes inputs of any name, besides its defaults."""
 SAMPLE_TYPES = {"IMAGE", "MASK", "LATENT", "STRING", "INT", "FLOAT", "BOOLEAN", "*"}
 MODEL_TYPES = {"MODEL", "CLIP", "VAE", "CONDITIONING"}
 _MODELS: dict = {}
@@ -85,6 +90,15 @@ def smoke(node_def, settings: Settings, timeout: float) -> str | None:
         if spec.is_list and name in kwargs:
             kwargs[name] = [kwargs[name]]
     literals = {k: v for k, v in kwargs.items() if isinstance(v, (int, float, str, bool))}
+    if getattr(node_def, "extra_inputs", None) is not None:
+        extra = dict(EXTRA_ROW)  # as the widgets of a LoRA stack's editor extension hold
+        node_def = node_def.for_inputs(extra)
+        for name, value in extra.items():
+            problem = literal_problem(node_def.inputs[name], value)
+            if problem is not None:
+                return f"extra input {name} refused: {problem}"
+        kwargs.update(extra)
+        literals.update(extra)
     workflow = parse_workflow({"nodeflow": 1, "nodes": {"smoke": {
         "type": node_def.type_name, "inputs": literals}}})
     ctx = NodeContext(node_id="smoke", type_name=node_def.type_name, run_id="bench",

@@ -45,6 +45,9 @@ class InputSpec:
     optional: bool
     is_list: bool = False
     """Annotated ``list[T]``: the node gets the whole list instead of running once per item."""
+    json_value: bool = False
+    """Besides a link, any JSON value may be given (ComfyUI passes on whatever a pack's editor
+    widget holds: the extra inputs of an any-name node, a widget for a pack's own type)."""
 
     @property
     def lazy(self) -> bool:
@@ -56,12 +59,13 @@ class InputSpec:
 
     @property
     def accepts_literal(self) -> bool:
-        return self.socket.is_literal()
+        return self.socket.is_literal() or self.json_value
 
     @cached_property
     def adapter(self) -> pydantic.TypeAdapter | None:
-        """Validates a literal value: its type and numeric range, strictly."""
-        if not self.accepts_literal:
+        """Validates a literal value: its type and numeric range, strictly (JSON values are
+        checked by :func:`nodeflow.workflow.json_problem` instead)."""
+        if not self.socket.is_literal():
             return None
         constraints = []
         if self.field.ge is not None:
@@ -102,8 +106,10 @@ class InputSpec:
             out["upload"] = f.upload
         if f.widget:
             out["widget"] = f.widget
-        if not self.accepts_literal:
+        if not self.socket.is_literal():
             out["link_only"] = True
+        if self.json_value:
+            out["json_value"] = True
         if self.is_list:
             out["is_list"] = True
         if self.lazy:
@@ -112,6 +118,8 @@ class InputSpec:
 
 
 FAMILY_MEMBER = re.compile(r"^(.+)_([1-9][0-9]*)$")
+RESERVED_INPUTS = frozenset({"ctx"})
+"""Names no input may have: the executor passes the node's context under ``ctx``."""
 
 
 @dataclass(frozen=True)
@@ -178,6 +186,10 @@ class NodeDef:
     """More keys for :meth:`schema` (e.g. ``{"comfy": {...}}`` for ComfyUI pack nodes)."""
     families: dict[str, InputFamily] = field(default_factory=dict)
     """Growing input families (``**image: Image``) by name."""
+    extra_inputs: InputSpec | None = None
+    """For a node that takes inputs of any name (a ComfyUI pack's optional dict that contains
+    every name): what each undeclared input is (its socket, JSON literals allowed). Other
+    nodes keep strict names: an undeclared input is an error."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the function itself (handy in tests and in other nodes)."""
@@ -197,20 +209,31 @@ class NodeDef:
 
     def for_inputs(self, names: Any) -> "NodeDef":
         """This node type as one node of a workflow sees it: the family members it uses
-        (``image_1`` ... ``image_4``) declared as optional inputs, in order."""
-        if not self.families:
+        (``image_1`` ... ``image_4``) declared as optional inputs, in order, and for a node
+        with ``extra_inputs`` every other name it is given."""
+        if not self.families and self.extra_inputs is None:
             return self
         order = list(self.families)
         found = []
+        extras = {}
         for name in names:
             spec = None if name in self.inputs else self.member(name)
             if spec is not None:
                 family, index = FAMILY_MEMBER.match(name).groups()
                 found.append((order.index(family), int(index), spec))
-        if not found:
+            elif name not in self.inputs and self.extra_inputs is not None and \
+                    name not in RESERVED_INPUTS:
+                extras[name] = dataclasses.replace(self.extra_inputs, name=name)
+        if not found and not extras:
             return self
         members = {spec.name: spec for _, _, spec in sorted(found, key=lambda f: f[:2])}
-        return dataclasses.replace(self, inputs={**self.inputs, **members})
+        return dataclasses.replace(self, inputs={**self.inputs, **members, **extras})
+
+    def is_extra(self, name: str) -> bool:
+        """Whether input ``name`` is one of the undeclared ones ``extra_inputs`` accepts."""
+        spec = self.inputs.get(name)
+        return spec is not None and self.extra_inputs is not None and \
+            dataclasses.replace(spec, name=self.extra_inputs.name) == self.extra_inputs
 
     def ordered(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """``kwargs`` in declaration order, so ``**image`` gets image_1, image_2, ... in
@@ -284,6 +307,8 @@ class NodeDef:
             "inputs": [spec.schema(settings) for spec in self.inputs.values()],
             **({"families": [f.schema() for f in self.families.values()]}
                if self.families else {}),
+            **({"extra_inputs": {"type": self.extra_inputs.socket.type_name}}
+               if self.extra_inputs is not None else {}),
             "outputs": [{"name": o.name, "type": o.socket.type_name, "color": o.socket.color,
                          **({"is_list": True} if o.is_list else {})} for o in self.outputs],
             **({"component": True} if self.subgraph is not None else {}),

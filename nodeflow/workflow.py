@@ -137,6 +137,35 @@ def _json(text: str | bytes | bytearray) -> Any:
         raise WorkflowError([Problem(None, None, "the file is nested too deeply")]) from None
 
 
+def json_problem(value: Any) -> str | None:
+    """Why ``value`` is no plain JSON value (null, true/false, a finite number, a string, a
+    list or an object of them), naming where inside it; None when it is one."""
+    where = _non_finite(value)
+    if where is not None:
+        return f"{where if where != 'value' else 'the value'} is NaN or infinite, which JSON " \
+               "cannot hold"
+    return _not_json(value)
+
+
+def _not_json(value: Any, path: str = "") -> str | None:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return None
+    if isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    elif isinstance(value, dict):
+        bad = next((k for k in value if not isinstance(k, str)), None)
+        if bad is not None:
+            return f"{path or 'the value'} has a key {bad!r} that is not a string"
+        items = value.items()
+    else:
+        return f"{path or 'the value'} is a {type(value).__name__}, not a JSON value"
+    for key, item in items:
+        found = _not_json(item, f"{path}.{key}" if path else str(key))
+        if found is not None:
+            return found
+    return None
+
+
 def _non_finite(value: Any, path: str = "") -> str | None:
     """The path of the first NaN or infinite number inside ``value``, if any."""
     if isinstance(value, float) and not math.isfinite(value):

@@ -92,13 +92,13 @@ def _inputs(node_id: str, comfy_inputs: dict, mapping: NodeMapping | None,
     for name, value in comfy_inputs.items():
         if mapping is not None and name in mapping.dropped:
             allowed = mapping.dropped[name]
-            if allowed is not None and not _is_link(value) and value not in allowed:
+            if allowed is not None and not is_api_link(value) and value not in allowed:
                 problems.append(Problem(node_id, name, f"{short_repr(value)} has no nodeflow "
                                         f"counterpart (only {', '.join(map(repr, allowed))} "
                                         "can be translated)", "untranslatable"))
             continue
         target = mapping.input_name(name) if mapping is not None else name
-        if _is_link(value):
+        if is_api_link(value):
             link = _link(node_id, target, value, kinds, ids, problems)
             if link is not None:
                 inputs[target] = link
@@ -113,7 +113,8 @@ def _inputs(node_id: str, comfy_inputs: dict, mapping: NodeMapping | None,
     return inputs
 
 
-def _is_link(value: Any) -> bool:
+def is_api_link(value: Any) -> bool:
+    """Whether ``value`` is ComfyUI's link ``[source id, output index]``."""
     return (isinstance(value, list) and len(value) == 2 and isinstance(value[0], (str, int))
             and not isinstance(value[0], bool) and isinstance(value[1], int)
             and not isinstance(value[1], bool))

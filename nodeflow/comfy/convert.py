@@ -14,7 +14,7 @@ from ..errors import Problem, WorkflowError, short_repr
 from ..png import SIGNATURE, read_text_chunks
 from ..registry import Registry
 from ..workflow import FORMAT_VERSION, Workflow, _json, parse_workflow
-from .api_format import convert_api_prompt, is_api_prompt
+from .api_format import convert_api_prompt, is_api_link, is_api_prompt
 from .ui_format import convert_ui_workflow, is_ui_workflow
 
 NODEFLOW, COMFY_API, COMFY_UI = "nodeflow", "comfyui-api", "comfyui-ui"
@@ -47,7 +47,7 @@ def import_workflow(source: bytes | str | dict, registry: Registry | None = None
     Raises :class:`WorkflowError` when it is none of the known formats or is broken as a whole
     (not JSON, a PNG without a workflow, a nodeflow file that does not parse).
     """
-    data, where = _data(source)
+    data, where, chunks = _data(source)
     data, wrapped = _unwrap(data)
     if isinstance(data, dict) and "nodeflow" in data:
         workflow, problems, notes, kind = parse_workflow(data), [], [], NODEFLOW
@@ -67,6 +67,8 @@ def import_workflow(source: bytes | str | dict, registry: Registry | None = None
         raise WorkflowError([Problem(None, None, _unknown_format(data))])
     if wrapped:
         notes.insert(0, wrapped)
+    if kind == COMFY_UI and registry is not None:
+        notes += name_extension_values(workflow, registry, chunks.get("prompt"))
     if registry is not None:
         from ..migrations import upgrade_workflow
         from ..requires import with_requirements
@@ -104,8 +106,41 @@ def missing_files(workflow: Workflow, registry: Registry, settings: Any) -> list
     return found
 
 
-def _data(source: bytes | str | dict) -> tuple[Any, str]:
-    """(parsed JSON, where it came from in words) for file bytes, text or parsed JSON."""
+def name_extension_values(workflow: Workflow, registry: Registry, prompt_text: str | None
+                          ) -> list[str]:
+    """Name the unnamed widget values (``ui.comfy_widgets``) of nodes that take inputs of any
+    name, from the API-format prompt a PNG carries beside its editor-format workflow (the same
+    node ids, the values by name); notes for those left unnamed."""
+    try:
+        prompt = _json(prompt_text) if prompt_text else {}
+    except WorkflowError:
+        prompt = {}
+    notes = []
+    for node_id, spec in workflow.nodes.items():
+        node_def = registry.get(spec.type)
+        kept = (spec.ui or {}).get("comfy_widgets")
+        if node_def is None or node_def.extra_inputs is None or not kept:
+            continue
+        entry = prompt.get(node_id) if isinstance(prompt, dict) else None
+        given = entry.get("inputs") if isinstance(entry, dict) else None
+        named = {name: value for name, value in (given or {}).items() if isinstance(given, dict)
+                 and name not in spec.inputs and name not in node_def.inputs
+                 and not is_api_link(value)}
+        if named:
+            spec.inputs.update(named)
+            del spec.ui["comfy_widgets"]
+            continue
+        notes.append(f"node '{node_id}' ({spec.type}): {len(kept)} value(s) of widgets its "
+                     "pack's editor extension added have no names in ComfyUI's editor format, "
+                     "so they reach the node only after the workflow is opened and saved in "
+                     "nodeflow's editor (which runs the pack's JavaScript), or when it comes "
+                     "as an API-format prompt or a PNG with a prompt chunk")
+    return notes
+
+
+def _data(source: bytes | str | dict) -> tuple[Any, str, dict[str, str]]:
+    """(parsed JSON, where it came from in words, a PNG's text chunks) for file bytes, text or
+    parsed JSON."""
     if isinstance(source, (bytes, bytearray)) and bytes(source[:8]) == SIGNATURE:
         try:
             chunks = read_text_chunks(bytes(source))
@@ -114,12 +149,12 @@ def _data(source: bytes | str | dict) -> tuple[Any, str]:
         for key, words in (("nodeflow", ""), ("workflow", " (the PNG's workflow chunk)"),
                            ("prompt", " (the PNG's prompt chunk)")):
             if key in chunks:
-                return _json(chunks[key]), words
+                return _json(chunks[key]), words, chunks
         raise WorkflowError([Problem(None, None, "this PNG carries no workflow (no nodeflow, "
                                                  "workflow or prompt text chunk)")])
     if isinstance(source, (bytes, bytearray, str)):
-        return _json(source), ""
-    return source, ""
+        return _json(source), "", {}
+    return source, "", {}
 
 
 def _unwrap(data: Any) -> tuple[Any, str]:

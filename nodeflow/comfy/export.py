@@ -18,7 +18,9 @@ from ..engine.graph import build_graph
 from ..engine.modes import resolve_modes
 from ..registry import Registry
 from ..workflow import Workflow, as_link
-from .mapping import CONTROL, NOTE_TYPES, NodeMapping, export_mapping_for, node_widgets
+from .api_format import is_api_link
+from .mapping import (CONTROL, NOTE_TYPES, WIDGET_NAMES, NodeMapping, export_mapping_for,
+                      node_widgets)
 
 _NODE_WIDTH, _ROW = 315, 26
 _MODE_NUMBERS = {"mute": 2, "bypass": 4}  # LiteGraph's modes, as ComfyUI saves them
@@ -261,7 +263,7 @@ def _instance_node(node_id, spec, kind, mappings, numbers, pos, next_id, link, d
 def _mapped_node(node_id, spec, mappings, specs, registry, numbers, pos, link, source_type,
                  problems) -> dict:
     mapping = mappings[node_id]
-    node_def = registry.get(spec.type)
+    node_def = registry.for_node(spec)
     entry = _comfy_inputs(node_id, spec, mapping, mappings, specs, registry, problems)
     ui = spec.ui or {}
     inputs: list[dict] = []
@@ -271,14 +273,17 @@ def _mapped_node(node_id, spec, mappings, specs, registry, numbers, pos, link, s
         comfy_name = mapping.comfy_input_name(nf_name)
         value = entry.get(comfy_name)
         is_link = as_link(spec.inputs.get(nf_name)) is not None and comfy_name in entry
-        if not input_spec.accepts_literal or is_link:
+        widget = input_spec.socket.is_literal()
+        if node_def.is_extra(nf_name) and not is_link:
+            continue  # a value its extension's widget holds: after the node's own widgets
+        if not widget or is_link:
             slot = {"name": comfy_name, "type": input_spec.socket.type_name, "link": None}
-            if input_spec.accepts_literal:
+            if widget:
                 slot["widget"] = {"name": comfy_name}
             if is_link:
                 slot["link"] = link(value[0], value[1], numbers[node_id], len(inputs),
                                     source_type(value[0], value[1]))
-                if input_spec.accepts_literal:
+                if widget:
                     linked_widgets[comfy_name] = slot["link"]
             inputs.append(slot)
     for name in mapping.widgets:
@@ -293,8 +298,13 @@ def _mapped_node(node_id, spec, mappings, specs, registry, numbers, pos, link, s
                 if nf_name in node_def.inputs else None
             value = _comfy_value(mapping, nf_name, default)
         widgets.append(value)
+    properties = {"Node name for S&R": mapping.comfy_type}
     if "comfy" in node_def.extra_schema:  # a pack's node: then its extension's widgets
         widgets += _extension_widgets(ui)
+        held = [name for name, value in spec.inputs.items() if _held(node_def, name, value)]
+        if held:  # ComfyUI's format has no names for them: kept in the node's properties
+            widgets += [spec.inputs[name] for name in held]
+            properties[WIDGET_NAMES] = held
     outputs = [{"name": out.socket.type_name, "type": out.socket.type_name, "links": None,
                 "slot_index": index} for index, out in enumerate(node_def.outputs)]
     width, height = ui.get("size") or [_NODE_WIDTH, _ROW * (len(inputs) + len(widgets)
@@ -303,8 +313,16 @@ def _mapped_node(node_id, spec, mappings, specs, registry, numbers, pos, link, s
         "_nodeflow_id": node_id, "id": numbers[node_id], "type": mapping.comfy_type, "pos": pos,
         "size": [width, height], "flags": {"collapsed": True} if ui.get("collapsed") else {},
         "order": 0, "mode": _MODE_NUMBERS.get(spec.mode, 0), "inputs": inputs,
-        "outputs": outputs,
-        "properties": {"Node name for S&R": mapping.comfy_type}, "widgets_values": widgets}
+        "outputs": outputs, "properties": properties, "widgets_values": widgets}
+
+
+def _held(node_def, name: str, value: Any) -> bool:
+    """Whether input ``name`` holds a value of a widget the pack's extension draws: an
+    undeclared input of an any-name node, or a pack's own type, given a literal."""
+    spec = node_def.inputs.get(name)
+    if spec is None or as_link(value) is not None:
+        return False
+    return node_def.is_extra(name) or (spec.json_value and not spec.socket.is_literal())
 
 
 def _extension_widgets(ui: dict) -> list:
@@ -365,7 +383,7 @@ def _mappings(workflow: Workflow, registry: Registry, problems: list[Problem]
 
 def _comfy_inputs(node_id: str, spec, mapping: NodeMapping, mappings: dict[str, NodeMapping],
                   node_ids, registry: Registry, problems: list[Problem]) -> dict[str, Any]:
-    node_def = registry.get(spec.type)
+    node_def = registry.for_node(spec)
     inputs: dict[str, Any] = {}
     for name in spec.inputs:
         if name not in node_def.inputs:
@@ -374,7 +392,7 @@ def _comfy_inputs(node_id: str, spec, mapping: NodeMapping, mappings: dict[str, 
     for name, input_spec in node_def.inputs.items():
         comfy_name = mapping.comfy_input_name(name)
         if name not in spec.inputs:
-            if input_spec.required or not input_spec.accepts_literal:
+            if input_spec.required or not input_spec.socket.is_literal():
                 continue  # an unconnected socket; ComfyUI reports it as nodeflow would
             inputs[comfy_name] = _comfy_value(mapping, name, input_spec.field.default)
             continue
@@ -385,7 +403,7 @@ def _comfy_inputs(node_id: str, spec, mapping: NodeMapping, mappings: dict[str, 
             problems.append(Problem(node_id, name, str(exc), "bad_link"))
             continue
         if link is None:
-            if isinstance(value, list):
+            if isinstance(value, list) and (not input_spec.json_value or is_api_link(value)):
                 problems.append(Problem(node_id, name, "a list value cannot be exported: "
                                         "ComfyUI reads a list as a link", "wrong_type"))
                 continue

@@ -295,6 +295,9 @@ PRIMITIVE_NODE = "PrimitiveNode"
 NOTE_TYPES = ("Note", "MarkdownNote")
 """ComfyUI's text notes; nodeflow keeps them in the workflow's top-level ``ui.notes``."""
 CONTROL = "control_after_generate"
+WIDGET_NAMES = "nodeflow widget names"
+"""The key of a ComfyUI editor-format node's ``properties`` under which nodeflow's export
+names the values its pack's extension widgets hold (``widgets_values`` has no names)."""
 CONTROL_MODES = ("fixed", "increment", "decrement", "randomize")
 
 NODE_MAPPINGS: dict[str, NodeMapping] = {m.comfy_type: m for m in _MAPPINGS}
@@ -317,7 +320,9 @@ def literal_widgets(inputs) -> tuple[str, ...]:
     for name, spec in inputs:
         if spec.field.widget == "socket":
             continue
-        if spec.accepts_literal or spec.field.choices is not None:
+        # JSON-only inputs (a pack's own type) are sockets in ComfyUI unless the pack's
+        # JavaScript draws a widget for them, which nodeflow cannot know
+        if spec.socket.is_literal() or spec.field.choices is not None:
             names.append(name)
             if spec.field.control_after_generate:
                 names.append(CONTROL)

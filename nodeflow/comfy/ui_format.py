@@ -22,6 +22,7 @@ from ..errors import Problem, WorkflowError, short_repr
 from ..registry import Registry
 from .api_format import convert_api_prompt
 from .mapping import (
+    WIDGET_NAMES,
     CONTROL,
     CONTROL_MODES,
     NOTE_TYPES,
@@ -390,10 +391,16 @@ def _widgets(graph: _Graph, node_id: str, node: dict, names: tuple[str, ...],
                                       f"{len(values)}: {short_repr(values)}", "widget_values"))
         return
     mapping = mapping_for(node["type"])
-    if len(values) > len(names) and pack:
+    tail, extra = values[len(names):], {}
+    named = (node.get("properties") or {}).get(WIDGET_NAMES) if isinstance(
+        node.get("properties"), dict) else None
+    if tail and pack and isinstance(named, list) and len(named) == len(tail) and all(
+            isinstance(n, str) for n in named):
+        extra = dict(zip(named, tail))  # nodeflow's export named them: inputs of the node
+    elif tail and pack:
         # a ComfyUI pack's node: widgets its editor extension added, after the node's own;
         # kept for the editor, which gives them back to those widgets in order
-        ui["comfy_widgets"] = values[len(names):]
+        ui["comfy_widgets"] = tail
     elif len(values) > len(names):
         graph.notes.append(f"node '{node_id}' ({node['type']}): {len(values) - len(names)} "
                            "extra widget value(s) ignored")
@@ -405,6 +412,7 @@ def _widgets(graph: _Graph, node_id: str, node: dict, names: tuple[str, ...],
                 ui.setdefault("controls", {})[seed] = value
             continue
         inputs[name] = value
+    inputs.update(extra)
 
 
 def _nodeflow_only(kind: str, names: tuple[str, ...]) -> tuple[str, ...]:

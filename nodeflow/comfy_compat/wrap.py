@@ -18,8 +18,8 @@ from ..declare import InputSpec, NodeDef, OutputSpec
 from ..errors import NodeError
 from ..fields import REQUIRED, SOCKET_WIDGET, FieldSpec
 from ..flow import ExecutionBlocker
-from ..types import AnyType, socket_by_name
-from ..workflow import as_link
+from ..types import BUILTIN_TYPES, AnyType, socket_by_name
+from ..workflow import as_link, json_problem
 from . import runtime, values
 from .missing import Missing, MissingComfyAPI
 
@@ -51,6 +51,9 @@ class Spec:
     is_async: bool = False
     not_idempotent: bool = False
     extra: dict = field(default_factory=dict)
+    any_name: Any = None
+    """The ComfyUI type of inputs with undeclared names, for a class whose optional dict
+    contains every name (rgthree's FlexibleOptionalInputType); None for strict classes."""
 
 
 def v1_spec(type_name: str, cls: type, display_name: str | None) -> Spec:
@@ -71,6 +74,7 @@ def v1_spec(type_name: str, cls: type, display_name: str | None) -> Spec:
             if isinstance(kind, (list, tuple)):
                 opts["_refresh"] = _refresher(cls, section, name, list(kind))
             inputs.append((name, kind, opts, optional))
+    any_name = _any_name_type(declared.get("optional"))
     hidden = {}
     for name, kind in (declared.get("hidden") or {}).items():
         kind = kind[0] if isinstance(kind, (tuple, list)) else kind
@@ -103,7 +107,24 @@ def v1_spec(type_name: str, cls: type, display_name: str | None) -> Spec:
         check_lazy=lazy, is_changed=getattr(cls, "IS_CHANGED", None),
         validate=getattr(cls, "VALIDATE_INPUTS", None),
         is_async=inspect.iscoroutinefunction(getattr(cls, function)),
-        not_idempotent=bool(getattr(cls, "NOT_IDEMPOTENT", False)))
+        not_idempotent=bool(getattr(cls, "NOT_IDEMPOTENT", False)), any_name=any_name)
+
+
+_PROBE = "nodeflow: an input name no class declares"
+
+
+def _any_name_type(optional: Any) -> Any:
+    """The type a class's optional dict gives a name it cannot have declared, when it says
+    it contains that name (packs do this to get every widget value and input their editor
+    extension adds, e.g. lora_1, lora_2, ...); else None."""
+    try:
+        if optional is None or _PROBE not in optional:
+            return None
+        entry = optional[_PROBE]
+    except Exception:  # noqa: BLE001 - a dict that cannot answer is a strict one
+        return None
+    kind = entry[0] if isinstance(entry, (tuple, list)) and entry else entry
+    return str(kind) if isinstance(kind, str) else "*"
 
 
 def _refresher(cls: type, section: str, name: str, static: list) -> Callable[[Any], list]:
@@ -137,6 +158,9 @@ def _input_spec(name: str, kind: Any, opts: dict, optional: bool) -> InputSpec:
         socket = AnyType if kind == "*" else socket_by_name(kind)
     else:
         raise Unsupported(f"input '{name}' has type {kind!r}")
+    # a pack's own type (not one nodeflow knows): ComfyUI passes the value a widget the pack's
+    # editor extension registers for it (getCustomWidgets) gives, so a JSON value is taken too
+    own_type = socket not in BUILTIN_TYPES and choices is None
     if socket.is_literal() or choices is not None:
         default = opts.get("default", choices[0] if choices else PRIMITIVE_DEFAULTS.get(kind))
         if choices is not None and default not in choices and choices:
@@ -166,8 +190,12 @@ def _input_spec(name: str, kind: Any, opts: dict, optional: bool) -> InputSpec:
     if socket_only and not optional:  # ComfyUI: "required input is missing" when unlinked
         spec = FieldSpec(**{**spec.__dict__, "default": REQUIRED})
     if not socket.is_literal() and choices is None:
-        spec = FieldSpec(**{**spec.__dict__, "default": None if optional else REQUIRED})
-    return InputSpec(name, socket, spec, optional)
+        default = None if optional else REQUIRED
+        if own_type and json_problem(opts.get("default")) is None and \
+                opts.get("default") is not None:
+            default = opts["default"]  # what the pack's widget starts at
+        spec = FieldSpec(**{**spec.__dict__, "default": default})
+    return InputSpec(name, socket, spec, optional, json_value=own_type)
 
 
 def node_def(spec: Spec, registry: Any, pack: str) -> NodeDef:
@@ -188,13 +216,21 @@ def node_def(spec: Spec, registry: Any, pack: str) -> NodeDef:
         seen.add(unique)
         socket = AnyType if kind in ("*", "COMBO") else socket_by_name(kind)
         outputs.append(OutputSpec(unique, socket, is_list))
+    extra_inputs = None
+    extra_kind = "*"
+    if spec.any_name is not None:
+        extra_kind = spec.any_name
+        socket = AnyType if extra_kind == "*" or "," in extra_kind else socket_by_name(
+            extra_kind)
+        extra_inputs = InputSpec("*", socket, FieldSpec(default=None), True,
+                                 spec.input_is_list, json_value=True)
     out_kinds = [kind for _, kind, _ in spec.outputs]
     output_names = [o.name for o in outputs]
 
     def prepare(kwargs: dict, ctx: Any) -> dict:
         args = {}
         for name, value in kwargs.items():
-            kind = kinds.get(name, "*")
+            kind = kinds.get(name, extra_kind)
             if spec.input_is_list and isinstance(value, list):
                 args[name] = [values.to_comfy(kind, v) for v in value]
             else:
@@ -278,6 +314,7 @@ def node_def(spec: Spec, registry: Any, pack: str) -> NodeDef:
         outputs=outputs, output_node=spec.output_node, always_run=spec.not_idempotent,
         wants_ctx=True, fingerprint=fingerprint, returns_tuple=True, pack=pack,
         is_async=spec.is_async, check_lazy=check_lazy, validate=validate,
+        extra_inputs=extra_inputs,
         extra_schema={"comfy": {"hidden": sorted(set(spec.hidden.values())), **spec.extra}})
 
 

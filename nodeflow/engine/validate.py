@@ -17,7 +17,7 @@ from .graph import build_graph, cycles
 from .modes import resolve_modes
 from ..registry import Registry
 from ..types import can_connect
-from ..workflow import Workflow, as_link
+from ..workflow import Workflow, as_link, json_problem
 
 _MAX_LISTED = 12
 
@@ -111,11 +111,7 @@ def _input_problems(node_id: str, inputs: dict[str, Any], node_def: NodeDef,
     for name, value in inputs.items():
         spec = node_def.inputs.get(name)
         if spec is None:
-            known = ", ".join([*(n for n in node_def.inputs if node_def.member(n) is None),
-                               *(f"{f}_1..{f}_{fam.max_items}" for f, fam
-                                 in node_def.families.items())]) or "none"
-            problems.append(Problem(node_id, name, f"unknown input ({node_def.type_name} has "
-                                                   f"inputs: {known})", "unknown_input"))
+            problems.append(_unknown_input(node_id, name, node_def))
             continue
         issue = _value_problem(spec, value, workflow, registry, settings)
         if issue:
@@ -135,6 +131,18 @@ def _input_problems(node_id: str, inputs: dict[str, Any], node_def: NodeDef,
                 f"{count}; type {node_def.families[family].socket.type_name})",
                 "missing_input"))
     return problems
+
+
+def _unknown_input(node_id: str, name: str, node_def: NodeDef) -> Problem:
+    if node_def.extra_inputs is not None:  # it takes any name but a reserved one
+        return Problem(node_id, name, f"the input name '{name}' is reserved (nodeflow passes "
+                                      f"the node's context under it); {node_def.type_name} "
+                                      "takes inputs of any other name", "unknown_input")
+    known = ", ".join([*(n for n in node_def.inputs if node_def.member(n) is None),
+                       *(f"{f}_1..{f}_{fam.max_items}" for f, fam
+                         in node_def.families.items())]) or "none"
+    return Problem(node_id, name, f"unknown input ({node_def.type_name} has inputs: {known})",
+                   "unknown_input")
 
 
 def own_problems(node_id: str, inputs: dict[str, Any], node_def: NodeDef) -> list[Problem]:
@@ -198,6 +206,9 @@ def literal_problem(spec: InputSpec, value: Any, settings: Any = None,
 def literal_issue(spec: InputSpec, value: Any, settings: Any = None,
                   check_choices: bool = True) -> Issue | None:
     """(kind, message) for a literal value ``spec`` does not accept, or None."""
+    if spec.json_value:
+        problem = json_problem(value)
+        return None if problem is None else ("not_json", problem)
     if isinstance(value, list) and spec.accepts_literal:
         if not spec.is_list:
             return "list_not_allowed", (f"a list ({short_repr(value)}) cannot be typed into "

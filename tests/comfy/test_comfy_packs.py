@@ -281,7 +281,8 @@ def test_bench_on_pack_shaped_fixtures_with_the_tiny_model():
     rows = {r["pack"]: (r["found"], r["loaded"], r["ran"], r["skipped"])
             for r in json.loads(done.stdout)}
     assert rows == {"shape_essentials": (9, 9, 9, 0), "shape_impact": (7, 6, 3, 2),
-                    "shape_kj": (6, 6, 6, 0), "shape_rgthree": (3, 3, 3, 0),
+                    "shape_kj": (6, 6, 6, 0), "shape_lorastack": (3, 3, 2, 1),
+                    "shape_rgthree": (3, 3, 3, 0),
                     "shape_v3": (3, 3, 3, 0), "shape_was": (5, 5, 3, 1)}
 
 

@@ -346,6 +346,11 @@ export class Editor {
       if (widget.nfControl) widget.nfControl.value = spec.controls?.[widget.nfInput] ?? "fixed";
     }
     node.nf.values = { ...(spec.values ?? {}) };
+    const extra = node.nf.schema?.extra_inputs;
+    for (const name of Object.keys(spec.links ?? {})) {  // sockets an extension had added
+      if (extra && !node.inputs?.some((i) => i.name === name)) node.addInput(name, extra.type);
+    }
+    configure(node, ui);
     node.nf.widgetsKept = restoreExtensionWidgets(node, ui);
     return node;
   }
@@ -405,12 +410,20 @@ export class Editor {
       const links = {};
       const controls = {};
       if (node.nf.missing) Object.assign(values, node.nf.values);
-      const widgets = { ...(node.nf.widgetsKept?.named ?? {}) };
-      for (const widget of node.widgets ?? []) {
-        if (widget.nfInput && !node.nf.missing) values[widget.nfInput] = widget.value;
+      // a node taking inputs of any name: its extension widgets' values are inputs
+      const declared = node.nf.schema?.extra_inputs &&
+        new Set(node.nf.schema.inputs.map((i) => i.name));
+      const widgets = {};
+      const keep = (name, value) => {
+        if (declared && !declared.has(name)) values[name] = value;
+        else widgets[name] = value;
+      };
+      for (const [name, value] of Object.entries(node.nf.widgetsKept?.named ?? {})) keep(name, value);
+      (node.widgets ?? []).forEach((widget, index) => {
+        if (widget.nfInput && !node.nf.missing) values[widget.nfInput] = widgetValue(node, widget, index);
         if (widget.nfControl) controls[widget.nfInput] = widget.nfControl.value;
-        if (isExtensionWidget(widget)) widgets[widget.name] = widget.value;
-      }
+        if (isExtensionWidget(widget)) keep(widget.name, widgetValue(node, widget, index));
+      });
       const reroutes = {};
       for (const input of node.inputs ?? []) {
         if (input.link == null) continue;
@@ -1105,17 +1118,52 @@ export function isExtensionWidget(widget) {
     widget.value !== undefined && typeof widget.value !== "function";
 }
 
+/** The value a widget saves: its serializeValue(node, index) when it has one (as ComfyUI's
+ * prompt takes it; one that answers with a promise gives its plain value), else its value. */
+function widgetValue(node, widget, index) {
+  if (typeof widget.serializeValue !== "function") return widget.value;
+  const value = widget.serializeValue(node, index);
+  return typeof value?.then === "function" ? widget.value : value;
+}
+
+/** ComfyUI's onConfigure(info) for a restored node: extensions that make their widgets from
+ * the saved values (a row per LoRA) read info.widgets_values, the node's own widget values
+ * followed by those its extension widgets held. */
+function configure(node, ui) {
+  if (typeof node.onConfigure !== "function") return;
+  const own = (node.widgets ?? []).filter((w) => w.nfInput).map((w) => w.value);
+  const info = { id: node.id, type: node.type, properties: node.properties ?? {},
+                 widgets_values: [...own, ...Object.values(ui.widgets ?? {}),
+                                  ...(ui.comfyWidgets ?? [])] };
+  try {
+    node.onConfigure(info);
+  } catch (error) {
+    console.error(`an extension failed in onConfigure of ${node.type}`, error);
+  }
+}
+
 /** Put a file's extension widget values back (by name; values imported from ComfyUI's
  * positional widgets_values fill the unnamed ones in order). What no widget took is kept
  * for saving, so a file opened without the pack's extension loses nothing. */
 function restoreExtensionWidgets(node, ui) {
   const named = { ...(ui.widgets ?? {}) };
   const positional = [...(ui.comfyWidgets ?? [])];
+  // ComfyUI's editor writes a value (null for a button) for every widget, so a list as long as
+  // all the extension's widgets lines up with them; a shorter one (nodeflow's export) holds
+  // the saved ones only
+  const added = (node.widgets ?? []).filter((w) => !w.nfInput && !w.nfControlFor &&
+                                                   !w.nfUploadFor && w.type !== "nodeflow-kept");
+  const everyWidget = positional.length > 0 && positional.length === added.length;
   for (const widget of node.widgets ?? []) {
-    if (!isExtensionWidget(widget)) continue;
+    const slot = everyWidget && added.includes(widget);
+    if (!isExtensionWidget(widget)) {
+      if (slot) positional.shift();
+      continue;
+    }
     if (widget.name in named) {
       widget.value = named[widget.name];
       delete named[widget.name];
+      if (slot) positional.shift();
     } else if (positional.length) {
       widget.value = positional.shift();
     }

@@ -5,9 +5,12 @@
 // beforeRegisterNodeDef(nodeType, nodeData, app), nodeCreated(node, app),
 // getCustomWidgets(app) (a widget factory is called for inputs of its type), and
 // api.addEventListener(type, fn) for messages a node sends (ctx.send / send_sync).
-// Widgets an extension adds (node.addWidget, node.addDOMWidget) are saved with the workflow:
-// one named as an input of the node is that input's value (it takes over from the editor's
-// own widget), any other is kept in the node's "ui.widgets" by name.
+// Widgets an extension adds (node.addWidget, node.addDOMWidget, addCustomWidget) are saved
+// with the workflow: one named as an input of the node is that input's value (it takes over
+// from the editor's own widget); for a node that takes inputs of any name ("extra_inputs" in
+// its schema) every other one is an input too, else it is kept in the node's "ui.widgets".
+// A widget's serializeValue(node, index) gives what is saved; onConfigure(info) is called
+// when a node is restored, with info.widgets_values.
 // Not provided: ComfyUI's Vue components, settings and sidebar APIs, app.ui, graphToPrompt,
 // loadedGraphNode (nodeflow graphs are not ComfyUI graphs).
 import { messageListeners } from "./api.js";
@@ -111,8 +114,10 @@ export async function attachExtensions(editor, schemas) {
  * value from now on (as in ComfyUI, where the last widget of a name is what the prompt gets):
  * the editor's own widget for it is removed. */
 function takeOverInputs(node, schema) {
-  // a link-only input takes no value: a widget of that name is kept in ui.widgets instead
-  const inputs = new Set(schema.inputs.filter((i) => !i.link_only).map((i) => i.name));
+  // a link-only input takes no value (a widget of that name is kept in ui.widgets instead),
+  // unless it takes JSON values too (a pack's own type, drawn by its getCustomWidgets)
+  const inputs = new Set(schema.inputs.filter((i) => !i.link_only || i.json_value)
+    .map((i) => i.name));
   const widgets = node.widgets ?? [];
   for (const widget of [...widgets]) {
     if (widget.nfInput || widget.nfControlFor || widget.nfUploadFor) continue;

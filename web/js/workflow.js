@@ -56,8 +56,13 @@ function nodeSpec(editor, doc, id, node) {
   const values = {};
   const links = {};
   const extra = {};
+  // a node that takes inputs of any name (a ComfyUI pack's LoRA stack): a value of an
+  // undeclared one goes to the extension widget of that name, a link to a socket of its own
+  const anyName = !!schema?.extra_inputs;
+  const named = {};
   for (const [name, value] of Object.entries(inputs)) {
-    if (!known.has(name)) extra[name] = value;
+    if (!known.has(name) && anyName) (isLink(value) ? links : named)[name] = value;
+    else if (!known.has(name)) extra[name] = value;
     else if (isLink(value)) links[name] = value;
     else values[name] = value;
   }
@@ -70,7 +75,8 @@ function nodeSpec(editor, doc, id, node) {
     controls: ui.controls ?? {},
     ui: { pos: ui.pos, size: ui.size, title: ui.title, collapsed: ui.collapsed,
           pinned: ui.pinned, color: ui.color, bgcolor: ui.bgcolor, reroutes: ui.reroutes ?? {},
-          widgets: ui.widgets, comfyWidgets: ui.comfy_widgets },
+          widgets: anyName ? { ...(ui.widgets ?? {}), ...named } : ui.widgets,
+          comfyWidgets: ui.comfy_widgets },
     meta: { loaded: node, order: Object.keys(inputs), extra, unlinked: {}, geometry: null },
   };
 }
@@ -158,7 +164,9 @@ function inputsOf(spec, meta) {
 
 function uiOf(spec, meta) {
   const loaded = meta.loaded;
-  if (loaded && meta.geometry === geometry(spec)) return loaded.ui;
+  // unchanged, unless the extension's widgets took values the file held by position
+  if (loaded && meta.geometry === geometry(spec) &&
+      sameValue(loaded.ui?.comfy_widgets, spec.ui.comfyWidgets)) return loaded.ui;
   const ui = { ...(loaded?.ui ?? {}) };
   for (const key of NODE_UI_KEYS) delete ui[key];
   ui.pos = spec.ui.pos;
