@@ -195,7 +195,10 @@ def _input_spec(name: str, kind: Any, opts: dict, optional: bool) -> InputSpec:
                 opts.get("default") is not None:
             default = opts["default"]  # what the pack's widget starts at
         spec = FieldSpec(**{**spec.__dict__, "default": default})
-    return InputSpec(name, socket, spec, optional, json_value=own_type)
+    # "*" and "FLOAT,INT"-style inputs are sockets in ComfyUI's editor, but an API-format
+    # prompt may give them a literal, which ComfyUI passes on unchecked
+    several = choices is None and (kind == "*" or "," in kind)
+    return InputSpec(name, socket, spec, optional, json_value=own_type or several)
 
 
 def node_def(spec: Spec, registry: Any, pack: str) -> NodeDef:

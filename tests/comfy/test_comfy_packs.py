@@ -425,6 +425,7 @@ def test_packs_typed_with_comfy_types_and_v3_types_of_their_own(base, tmp_path):
     lines = run.stdout.splitlines()
     assert "4: 1x6x8" in lines  # a MASK through the IMAGE-or-MASK input
     assert "9: 4*3.0" in lines  # an INT into the FLOAT-or-INT input
+    assert "12: 1.5*2.0" in lines and "13: {'a': [1, 2]}" in lines  # literals, as in ComfyUI
     assert "7: 1x3x5x3" in lines  # node_helpers.pillow opened the input image
 
 
