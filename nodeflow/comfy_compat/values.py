@@ -18,6 +18,8 @@ def to_comfy(type_name: str, value: Any) -> Any:
         out = {"samples": value.samples}
         if value.noise_mask is not None:
             out["noise_mask"] = value.noise_mask
+        if value.batch_index is not None:
+            out["batch_index"] = list(value.batch_index)
         return out
     if type_name == "CONDITIONING" and hasattr(value, "entries"):
         return [[e.cond, {**dict(e.extra), **({"pooled_output": e.pooled}
@@ -33,7 +35,9 @@ def from_comfy(type_name: str, value: Any) -> Any:
     if type_name == "LATENT" and isinstance(value, dict) and "samples" in value:
         from ..diffusion.latent import LatentBatch
 
-        return LatentBatch(samples=value["samples"], noise_mask=value.get("noise_mask"))
+        index = value.get("batch_index")
+        return LatentBatch(samples=value["samples"], noise_mask=value.get("noise_mask"),
+                           batch_index=None if index is None else tuple(index))
     if type_name == "CONDITIONING" and isinstance(value, list):
         from ..diffusion.conditioning import CondEntry, Conditioning
 
