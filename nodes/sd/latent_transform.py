@@ -41,7 +41,8 @@ def LatentCrop(latent: Latent, width: int = Field(512, ge=64, le=MAX, step=8),
                y: int = Field(0, ge=0, le=MAX, step=8)) -> Latent:
     """The width x height pixels at (x, y), in whole latent pixels (sizes and corner are
     rounded down to 8 pixels). A corner too close to the right or bottom edge moves back so
-    that at least 8 latent pixels remain; a box past the edge is cut there."""
+    that at least 8 latent pixels remain (not past 0, for latents smaller than that); a box
+    past the edge is cut there."""
     samples = latent.samples
     f = latent.downscale
     left = max(0, min(x // f, samples.shape[3] - MIN_CROP))
