@@ -176,7 +176,7 @@ _MAPPINGS = (
                 exported={"channel": channel_name}, fill={"upload": "image"}),
     NodeMapping("LoadImageOutput", "LoadImageOutput", ("image", "mask"),
                 values={"image": unannotated("output")}, dropped={"upload": ANY_VALUE},
-                widgets=("image", "upload"), exported={"image": annotate_output},
+                widgets=("image",), exported={"image": annotate_output},
                 fill={"upload": "image"}),
     NodeMapping("EmptyImage", "EmptyImage", ("image",),
                 widgets=("width", "height", "batch_size", "color")),
