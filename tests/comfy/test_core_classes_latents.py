@@ -136,6 +136,14 @@ def test_a_pack_calls_them_and_mistakes_name_the_input(base):
     assert repeated["batch_index"] == [4, 5]
     (image,) = nodes.EmptyImage().generate(2, 1, 1, 0x0000FF)
     assert image.tolist() == [[[[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]]]]
+    # SaveLatent -> LoadLatent through the core classes, bit for bit
+    noise = torch.randn(2, 4, 3, 5)
+    assert nodes.SaveLatent().save({"samples": noise}, "pack/saved") == ()
+    written = base / "output" / "pack" / "saved_00001.latent"
+    (base / "input").mkdir(exist_ok=True)
+    shutil.copy(written, base / "input" / "again.latent")
+    (again,) = nodes.LoadLatent().load("again.latent")
+    assert torch.equal(again["samples"], noise)
     with pytest.raises(NodeError, match="nodes.LatentRotate: input 'rotation'") as info:
         nodes.LatentRotate().rotate({"samples": samples}, "45 degrees")
     assert info.value.input == "rotation"
