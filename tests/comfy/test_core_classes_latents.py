@@ -154,3 +154,27 @@ def test_a_pack_calls_them_and_mistakes_name_the_input(base):
     with pytest.raises(NodeError, match="nodes.StyleModelApply: input 'strength_type'"):
         nodes.StyleModelApply().apply_stylemodel([[torch.zeros(1, 77, 32), {}]], None, None,
                                                  1.0, "sideways")
+
+
+def test_annotated_file_names_import_and_export():
+    from nodeflow.comfy.api_format import convert_api_prompt
+    from nodeflow.comfy.export import builtin_registry, export_api
+    from nodeflow.workflow import parse_workflow
+
+    prompt = {"1": {"class_type": "LoadImageOutput", "inputs": {"image": "run_00001.png [output]"}},
+              "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}},
+              "3": {"class_type": "LoadLatent", "inputs": {"latent": "a.latent [input]"}},
+              "4": {"class_type": "SaveLatent", "inputs": {"samples": ["3", 0],
+                                                           "filename_prefix": "latents/x"}}}
+    flow, problems = convert_api_prompt(prompt)
+    assert problems == []
+    assert flow["nodes"]["1"]["inputs"]["image"] == "run_00001.png"
+    assert flow["nodes"]["3"]["inputs"]["latent"] == "a.latent"
+    back, problems = export_api(parse_workflow(flow), builtin_registry())
+    assert problems == []
+    assert back["1"]["inputs"]["image"] == "run_00001.png [output]"  # ComfyUI reads input/ else
+    assert back["4"]["class_type"] == "SaveLatent" and back["4"]["inputs"]["samples"] == ["3", 0]
+    prompt["1"]["inputs"]["image"] = "mine.png [input]"
+    _, problems = convert_api_prompt(prompt)
+    assert [(p.node, p.input) for p in problems] == [("1", "image")]
+    assert "reads the output folder" in problems[0].message
