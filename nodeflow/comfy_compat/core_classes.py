@@ -152,7 +152,7 @@ def _settings():
     return getattr(folder_paths, "__nodeflow_settings__", None)
 
 
-def _ctx(type_name: str):
+def calling_ctx(type_name: str):
     """The running pack node's ctx, or one of its own for a call outside a run."""
     ctx = runtime.current_ctx()
     if ctx is not None:
@@ -300,7 +300,7 @@ class Backed:
                                     f"'{self.mapping.comfy_input_name(name)}'", input=name)
                 kwargs[name] = None
         if node_def.wants_ctx:
-            kwargs["ctx"] = _ctx(self.comfy_type)
+            kwargs["ctx"] = calling_ctx(self.comfy_type)
         result = node_def.fn(**kwargs)
         if inspect.isawaitable(result):
             result = asyncio.run(_wait(result))

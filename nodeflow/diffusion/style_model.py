@@ -102,13 +102,18 @@ def load_style_model(path: Path, *, allow_pickle: bool = False, device="cpu",
     return model.to(device=device, dtype=dtype).eval()
 
 
-def style_tokens(model: StyleAdapter, clip_vision_output) -> torch.Tensor:
-    """The style tokens of every picture, one after the other: [1, pictures x tokens, dim]."""
+def picture_tokens(model: StyleAdapter, clip_vision_output) -> torch.Tensor:
+    """Each picture's style tokens: [pictures, tokens, dim] (ComfyUI's ``get_cond``)."""
     hidden = clip_vision_output.last_hidden_state
     parameter = next(model.parameters())
     with torch.no_grad():
         out = model(hidden.to(parameter.device, parameter.dtype))
-    return out.float().cpu().flatten(0, 1).unsqueeze(0)
+    return out.float().cpu()
+
+
+def style_tokens(model: StyleAdapter, clip_vision_output) -> torch.Tensor:
+    """The style tokens of every picture, one after the other: [1, pictures x tokens, dim]."""
+    return picture_tokens(model, clip_vision_output).flatten(0, 1).unsqueeze(0)
 
 
 @dataclass(frozen=True)

@@ -178,3 +178,42 @@ def test_annotated_file_names_import_and_export():
     _, problems = convert_api_prompt(prompt)
     assert [(p.node, p.input) for p in problems] == [("1", "image")]
     assert "reads the output folder" in problems[0].message
+
+
+def test_a_pack_reads_style_tokens_through_get_cond(base):
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    from nodeflow.engine.executor import Executor
+    from nodeflow.plugins import load_registry
+    from nodeflow.settings import Settings
+    from nodeflow.workflow import parse_workflow
+    from tests.sd.tiny_style import WIDTH, style_state_dict
+
+    torch.manual_seed(0)
+    vision = CLIPVisionModelWithProjection(CLIPVisionConfig(
+        hidden_size=WIDTH, intermediate_size=96, num_hidden_layers=1, num_attention_heads=1,
+        image_size=28, patch_size=7, projection_dim=16)).eval()
+    for kind in ("clip_vision", "style_models"):
+        (base / "models" / kind).mkdir(parents=True)
+    save_file({k: v.contiguous() for k, v in vision.state_dict().items()},
+              base / "models" / "clip_vision" / "v.safetensors")
+    save_file(style_state_dict(context=64), base / "models" / "style_models" / "s.safetensors")
+    link = lambda node, out: {"node": node, "output": out}  # noqa: E731
+    flow = parse_workflow({"nodeflow": 1, "nodes": {
+        "ckpt": {"type": "CheckpointLoader", "inputs": {"checkpoint": "nodeflow-tiny"}},
+        "text": {"type": "TextEncode", "inputs": {"clip": link("ckpt", "clip"), "text": "a"}},
+        "picture": {"type": "EmptyImage", "inputs": {"width": 28, "height": 28,
+                                                     "color": 0xC08040}},
+        "vision": {"type": "CLIPVisionLoader", "inputs": {"clip_name": "v.safetensors"}},
+        "seen": {"type": "CLIPVisionEncode", "inputs": {"clip_vision": link("vision", "clip_vision"),
+                                                        "image": link("picture", "image")}},
+        "style": {"type": "StyleModelLoader", "inputs": {"style_model_name": "s.safetensors"}},
+        "half": {"type": "HalfStyle", "inputs": {
+            "conditioning": link("text", "conditioning"), "style_model": link("style", "style_model"),
+            "clip_vision_output": link("seen", "clip_vision_output")}}}})
+    settings = Settings.from_args(base)
+    result = Executor(load_registry(settings), settings).run(flow)
+    assert result.status == "success", result.error
+    report = json.loads(result.outputs["half"]["text"][0])
+    assert report["tokens"] == 4 and report["shape"] == [1, 77 + 4, 64]
+    assert report["size"] > 0.01 and report["apart"] == 0.0
