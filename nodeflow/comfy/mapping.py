@@ -49,6 +49,27 @@ def channel_letter(value: Any) -> Any:
     raise ValueError(f"expected one of {', '.join(_CHANNELS)}, got {value!r}")
 
 
+def unannotated(folder: str) -> Callable[[Any], Any]:
+    """A file name as ComfyUI's editor annotates it ("x.png [output]") -> the plain name in
+    ``folder``, the only folder the node reads; another folder's annotation is an error."""
+    def convert(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        name, _, mark = value.rpartition(" [")
+        if not name or mark not in ("input]", "output]", "temp]"):
+            return value
+        if mark != folder + "]":
+            raise ValueError(f"{value!r} names a file in the {mark[:-1]} folder; this node "
+                             f"reads the {folder} folder")
+        return name
+    return convert
+
+
+def annotate_output(value: Any) -> Any:
+    """The reverse of ``unannotated("output")``: ComfyUI reads unannotated names from input/."""
+    return f"{value} [output]"
+
+
 def bool_to_enable(value: Any) -> Any:
     """The reverse of :func:`enable_to_bool`."""
     return "enable" if value else "disable"
@@ -153,6 +174,12 @@ _MAPPINGS = (
                 values={"channel": channel_letter},
                 dropped={"upload": ANY_VALUE}, widgets=("image", "channel", "upload"),
                 exported={"channel": channel_name}, fill={"upload": "image"}),
+    NodeMapping("LoadImageOutput", "LoadImageOutput", ("image", "mask"),
+                values={"image": unannotated("output")}, dropped={"upload": ANY_VALUE},
+                widgets=("image",), exported={"image": annotate_output},
+                fill={"upload": "image"}),
+    NodeMapping("EmptyImage", "EmptyImage", ("image",),
+                widgets=("width", "height", "batch_size", "color")),
     NodeMapping("SaveImage", "SaveImage", (), inputs={"filename_prefix": "prefix"},
                 widgets=("filename_prefix",)),
     NodeMapping("PreviewImage", "PreviewImage", ()),
@@ -166,6 +193,21 @@ _MAPPINGS = (
                 widgets=("upscale_method", "scale_by")),
     NodeMapping("SetLatentNoiseMask", "SetLatentNoiseMask", ("latent",),
                 inputs={"samples": "latent"}),
+    # latent transforms and files (nodes/sd/latent_transform.py, latent_files.py)
+    NodeMapping("LatentRotate", "LatentRotate", ("latent",), inputs={"samples": "latent"},
+                widgets=("rotation",)),
+    NodeMapping("LatentFlip", "LatentFlip", ("latent",), inputs={"samples": "latent"},
+                widgets=("flip_method",)),
+    NodeMapping("LatentCrop", "LatentCrop", ("latent",), inputs={"samples": "latent"},
+                widgets=("width", "height", "x", "y")),
+    NodeMapping("RepeatLatentBatch", "RepeatLatentBatch", ("latent",),
+                inputs={"samples": "latent"}, widgets=("amount",)),
+    NodeMapping("SaveLatent", "SaveLatent", (),
+                inputs={"samples": "latent", "filename_prefix": "prefix"},
+                dropped={"prompt": ANY_VALUE, "extra_pnginfo": ANY_VALUE},
+                widgets=("filename_prefix",)),
+    NodeMapping("LoadLatent", "LoadLatent", ("latent",), values={"latent": unannotated("input")},
+                widgets=("latent",)),
     NodeMapping("ImageToMask", "ImageToMask", ("mask",), widgets=("channel",)),
     NodeMapping("SolidMask", "SolidMask", ("mask",), widgets=("value", "width", "height")),
     NodeMapping("MaskComposite", "MaskComposite", ("mask",),
@@ -202,6 +244,8 @@ _MAPPINGS = (
                 widgets=("width", "height", "x", "y", "strength")),
     NodeMapping("ConditioningSetAreaPercentage", "ConditioningSetAreaPercentage",
                 ("conditioning",), widgets=("width", "height", "x", "y", "strength")),
+    NodeMapping("ConditioningSetAreaStrength", "ConditioningSetAreaStrength", ("conditioning",),
+                widgets=("strength",)),
     NodeMapping("ConditioningSetMask", "ConditioningSetMask", ("conditioning",),
                 widgets=("strength", "set_cond_area")),
     NodeMapping("ConditioningSetTimestepRange", "ConditioningSetTimestepRange",
@@ -277,6 +321,14 @@ _MAPPINGS = (
                 widgets=("ckpt_name",)),
     NodeMapping("unCLIPConditioning", "unCLIPConditioning", ("conditioning",),
                 widgets=("strength", "noise_augmentation")),
+    # style models (nodes/sd/style_model.py); older files lack strength and its type
+    NodeMapping("StyleModelLoader", "StyleModelLoader", ("style_model",),
+                widgets=("style_model_name",)),
+    NodeMapping("StyleModelApply", "StyleModelApply", ("conditioning",),
+                widgets=("strength", "strength_type"), added=("strength", "strength_type")),
+    # ComfyUI's loader of diffusers folders (models/diffusers)
+    NodeMapping("DiffusersLoader", "DiffusersLoader", ("model", "clip", "vae"),
+                widgets=("model_path",)),
     # comfy_extras/nodes_primitive.py: backend primitives (PrimitiveNode is a UI-only widget)
     NodeMapping("PrimitiveInt", "PrimitiveInt", ("int",),
                 widgets=("value", "control_after_generate")),

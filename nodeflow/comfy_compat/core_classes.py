@@ -84,6 +84,28 @@ SIGNATURES: dict[str, tuple[str, str, str]] = {
                        "advanced/loaders"),
     "CLIPVisionLoader": ("load_clip", "clip_name", "loaders"),
     "CLIPVisionEncode": ("encode", "clip_vision image crop='center'", "conditioning"),
+    "CheckpointLoader": ("load_checkpoint", "config_name ckpt_name output_vae=True "
+                                            "output_clip=True", "advanced/loaders"),
+    "unCLIPCheckpointLoader": ("load_checkpoint", "ckpt_name output_vae=True output_clip=True",
+                               "loaders"),
+    "unCLIPConditioning": ("apply_adm", "conditioning clip_vision_output strength "
+                                        "noise_augmentation", "conditioning"),
+    "ConditioningSetAreaStrength": ("append", "conditioning strength", "conditioning"),
+    "LatentRotate": ("rotate", "samples rotation", "latent/transform"),
+    "LatentFlip": ("flip", "samples flip_method", "latent/transform"),
+    "LatentCrop": ("crop", "samples width height x y", "latent/transform"),
+    "RepeatLatentBatch": ("repeat", "samples amount", "latent/batch"),
+    "EmptyImage": ("generate", "width height batch_size=1 color=0", "image"),
+    "LoadImageOutput": ("load_image", "image", "image"),
+    "SaveLatent": ("save", "samples filename_prefix='ComfyUI' prompt=None extra_pnginfo=None",
+                   "_for_testing"),
+    "LoadLatent": ("load", "latent", "_for_testing"),
+    "StyleModelLoader": ("load_style_model", "style_model_name", "loaders"),
+    "StyleModelApply": ("apply_stylemodel", "conditioning style_model clip_vision_output "
+                                            "strength strength_type",
+                        "conditioning/style_model"),
+    "DiffusersLoader": ("load_checkpoint", "model_path output_vae=True output_clip=True",
+                        "advanced/loaders/deprecated"),
     # comfy_extras classes packs reach through nodes.NODE_CLASS_MAPPINGS
     "ImageToMask": ("image_to_mask", "image channel", "mask"),
     "MaskToImage": ("mask_to_image", "mask", "mask"),
@@ -130,7 +152,7 @@ def _settings():
     return getattr(folder_paths, "__nodeflow_settings__", None)
 
 
-def _ctx(type_name: str):
+def calling_ctx(type_name: str):
     """The running pack node's ctx, or one of its own for a call outside a run."""
     ctx = runtime.current_ctx()
     if ctx is not None:
@@ -183,12 +205,12 @@ class Backed:
         value = field.default if field.has_default else None
         convert = mapping.exported.get(spec.name)
         if convert is not None:
-            converted = [convert(c) for c in choices] if choices else None
+            converted = [convert(c) for c in choices] if choices is not None else None
             if value is not None:
                 options["default"] = convert(value)
             if isinstance(value, bool):
                 converted = [convert(True), convert(False)]
-            if converted:
+            if converted is not None:
                 return (converted, options)
             return (_kind_of(options.get("default")), options)
         if choices is not None:
@@ -278,7 +300,7 @@ class Backed:
                                     f"'{self.mapping.comfy_input_name(name)}'", input=name)
                 kwargs[name] = None
         if node_def.wants_ctx:
-            kwargs["ctx"] = _ctx(self.comfy_type)
+            kwargs["ctx"] = calling_ctx(self.comfy_type)
         result = node_def.fn(**kwargs)
         if inspect.isawaitable(result):
             result = asyncio.run(_wait(result))

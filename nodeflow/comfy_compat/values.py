@@ -5,7 +5,8 @@ what a foreign node returns is made strict here ([H,W] masks, [H,W,C] images and
 single-channel images are what ComfyUI's own nodes tolerate), so nodeflow's nodes downstream
 keep their strict checks. LATENT is ``{"samples": ...}`` in ComfyUI and a ``LatentBatch`` in
 nodeflow; CONDITIONING is ``[[cond, {"pooled_output": ..., ...}], ...]`` in ComfyUI and a
-``Conditioning`` of ``CondEntry``s in nodeflow. Other types pass through unchanged.
+``Conditioning`` of ``CondEntry``s in nodeflow; STYLE_MODEL is an object with ComfyUI's
+``get_cond`` for the pack. Other types pass through unchanged.
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ def to_comfy(type_name: str, value: Any) -> Any:
         out = {"samples": value.samples}
         if value.noise_mask is not None:
             out["noise_mask"] = value.noise_mask
+        if value.batch_index is not None:
+            out["batch_index"] = list(value.batch_index)
         return out
     if type_name == "CONDITIONING" and hasattr(value, "entries"):
         return [[e.cond, {**dict(e.extra), **({"pooled_output": e.pooled}
@@ -25,6 +28,10 @@ def to_comfy(type_name: str, value: Any) -> Any:
                 for e in value.entries]
     if type_name == "*" and _is_latent_batch(value):
         return to_comfy("LATENT", value)
+    if type_name == "STYLE_MODEL":
+        from .style_model import StyleModel, is_style_model_ref
+
+        return StyleModel(value) if is_style_model_ref(value) else value
     return value
 
 
@@ -33,7 +40,9 @@ def from_comfy(type_name: str, value: Any) -> Any:
     if type_name == "LATENT" and isinstance(value, dict) and "samples" in value:
         from ..diffusion.latent import LatentBatch
 
-        return LatentBatch(samples=value["samples"], noise_mask=value.get("noise_mask"))
+        index = value.get("batch_index")
+        return LatentBatch(samples=value["samples"], noise_mask=value.get("noise_mask"),
+                           batch_index=None if index is None else tuple(index))
     if type_name == "CONDITIONING" and isinstance(value, list):
         from ..diffusion.conditioning import CondEntry, Conditioning
 
@@ -43,6 +52,10 @@ def from_comfy(type_name: str, value: Any) -> Any:
             pooled = extra.pop("pooled_output", None)
             entries.append(CondEntry(cond, pooled, extra))
         return Conditioning(tuple(entries))
+    if type_name == "STYLE_MODEL":
+        from .style_model import StyleModel
+
+        return value.ref if isinstance(value, StyleModel) else value
     if type_name == "IMAGE":
         return _strict_image(value)
     if type_name == "MASK":

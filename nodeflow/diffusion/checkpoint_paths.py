@@ -18,7 +18,8 @@ from pathlib import Path
 from .checkpoint_errors import CheckpointError
 
 KINDS = ("checkpoints", "vae", "loras", "controlnet", "upscale_models", "embeddings",
-         "clip_vision", "text_encoders", "diffusion_models", "custom_nodes")
+         "clip_vision", "text_encoders", "diffusion_models", "custom_nodes", "style_models",
+         "diffusers")
 LOCAL_FOLDERS = {"text_encoders": ("text_encoders", "clip"),
                  "diffusion_models": ("unet", "diffusion_models"),
                  "controlnet": ("controlnet", "t2i_adapter")}
@@ -53,7 +54,7 @@ def _check_kind(kind: str) -> None:
 
 
 def _is_diffusers_folder(path: Path, kind: str) -> bool:
-    if kind == "checkpoints":
+    if kind in ("checkpoints", "diffusers"):
         return (path / "model_index.json").is_file()
     return kind in ("vae", "controlnet") and (path / "config.json").is_file()
 
@@ -63,7 +64,7 @@ def find_models(kind: str, search_dirs: Iterable[str | os.PathLike]) -> list[Mod
 
     Lists .safetensors/.sft files, pickle files (marked `.pickle`, they need an opt-in to load)
     and, for checkpoints, VAEs and ControlNets / T2I-Adapters, diffusers folders (marked
-    `.diffusers`, not descended into).
+    `.diffusers`, not descended into); the `diffusers` kind lists those folders alone.
     Folders that do not exist are skipped: a fresh install has none yet.
     """
     _check_kind(kind)
@@ -85,6 +86,8 @@ def find_models(kind: str, search_dirs: Iterable[str | os.PathLike]) -> list[Mod
                     dirnames.remove(d)
                     found.setdefault((rel / d).as_posix(), ModelName((rel / d).as_posix(), diffusers=True))
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            if kind == "diffusers":
+                continue  # ComfyUI's models/diffusers holds only diffusers folders
             for f in filenames:
                 suffix = Path(f).suffix.lower()
                 if suffix in SAFE_SUFFIXES or suffix in PICKLE_SUFFIXES:

@@ -24,6 +24,10 @@ class LatentBatch:
     """(height, width) in pixels when this is an untouched EmptyLatent."""
     downscale: int = 8
     """Pixels per latent pixel of the VAE these latents belong to."""
+    batch_index: tuple[int, ...] | None = None
+    """ComfyUI's ``batch_index``: for each item, its place in the batch its noise is drawn
+    for (LatentFromBatch, RepeatLatentBatch), so item k keeps the noise of item k of the
+    whole batch with the same seed. None: 0, 1, 2, ..."""
 
     @property
     def batch_size(self) -> int:
@@ -36,5 +40,8 @@ class LatentBatch:
                 int(self.samples.shape[-1]) * self.downscale)
 
     def with_samples(self, samples: "torch.Tensor", **changes: Any) -> "LatentBatch":
-        """A new batch with other samples; it is no longer 'empty'."""
+        """A new batch with other samples; it is no longer 'empty'. A batch of another size
+        drops ``batch_index`` unless a new one is given."""
+        if "batch_index" not in changes and int(samples.shape[0]) != self.batch_size:
+            changes["batch_index"] = None
         return replace(self, samples=samples, empty_pixels=None, **changes)

@@ -6,28 +6,33 @@ fast.
 """
 from .clip_vision import CLIPVisionEncode, CLIPVisionLoader
 from .conditioning_edit import (ConditioningAverage, ConditioningConcat, ConditioningSetArea,
-                                ConditioningSetAreaPercentage, ConditioningSetMask,
-                                ConditioningSetTimestepRange, ConditioningZeroOut)
+                                ConditioningSetAreaPercentage, ConditioningSetAreaStrength,
+                                ConditioningSetMask, ConditioningSetTimestepRange,
+                                ConditioningZeroOut)
 from .controlnet import (ControlNetApply, ControlNetApplyAdvanced, ControlNetLoader,
                          DiffControlNetLoader)
 from .custom_sampling import (BasicGuider, BasicScheduler, CFGGuider, DisableNoise,
                               ExponentialScheduler, FlipSigmas, KarrasScheduler, KSamplerSelect,
                               RandomNoise, SamplerCustom, SamplerCustomAdvanced, SplitSigmas)
-from .image_edit import (ImageBatch, ImageBlend, ImageCompositeMasked, ImageCrop, ImageInvert,
-                         ImagePadForOutpaint, ImageScale, ImageScaleBy, ImageScaleToTotalPixels,
+from .image_edit import (EmptyImage, ImageBatch, ImageBlend, ImageCompositeMasked, ImageCrop,
+                         ImageInvert, ImagePadForOutpaint, ImageScale, ImageScaleBy, ImageScaleToTotalPixels,
                          MaskToImage)
-from .images import LoadImage, LoadImageMask, PreviewImage, SaveAnimation, SaveImage
+from .images import (LoadImage, LoadImageMask, LoadImageOutput, PreviewImage, SaveAnimation,
+                     SaveImage)
 from .inpaint import (InpaintModelConditioning, LatentBlend, LatentComposite,
                       LatentCompositeMasked, VAEEncodeForInpaint)
+from .latent_files import LoadLatent, SaveLatent
+from .latent_transform import LatentCrop, LatentFlip, LatentRotate, RepeatLatentBatch
 from .latents import (EmptyLatent, LatentBatchJoin, LatentFromBatch, LatentInterpolate,
                       LatentSweep, LatentUpscale, LatentUpscaleBy, SetLatentNoiseMask)
-from .loaders import CheckpointLoader, LoadLoRA, LoadLoRAModelOnly, LoadVAE
+from .loaders import CheckpointLoader, DiffusersLoader, LoadLoRA, LoadLoRAModelOnly, LoadVAE
 from .mask_edit import CropMask, FeatherMask, GrowMask, InvertMask
 from .masks import ImageToMask, MaskComposite, SolidMask
 from .model_tools import CheckpointSave, CLIPMergeSimple, ModelMergeSimple
 from .part_loaders import CLIPLoader, DualCLIPLoader, UNETLoader
 from .preprocessors import BinaryPreprocessor, Canny, Scribble_XDoG_Preprocessor
 from .sampling import KSampler, KSamplerAdvanced
+from .style_model import StyleModelApply, StyleModelLoader
 from .text import ClipSkip, ConditioningCombine, TextEncode
 from .unclip import unCLIPCheckpointLoader, unCLIPConditioning
 from .upscale import ImageUpscaleWithModel, UpscaleModelLoader
@@ -56,4 +61,7 @@ __all__ = [
     "ControlNetLoader", "DiffControlNetLoader", "ControlNetApply", "ControlNetApplyAdvanced", "Canny",
     "Scribble_XDoG_Preprocessor", "BinaryPreprocessor",
     "CLIPVisionLoader", "CLIPVisionEncode", "unCLIPCheckpointLoader", "unCLIPConditioning",
+    "LatentRotate", "LatentFlip", "LatentCrop", "RepeatLatentBatch", "SaveLatent", "LoadLatent",
+    "EmptyImage", "LoadImageOutput", "ConditioningSetAreaStrength", "StyleModelLoader",
+    "StyleModelApply", "DiffusersLoader",
 ]

@@ -44,6 +44,14 @@ def ConditioningSetAreaPercentage(conditioning: Conditioning,
                 set_area_to_bounds=False)
 
 
+@node(category="conditioning", display_name="Conditioning (Set Area Strength)")
+def ConditioningSetAreaStrength(conditioning: Conditioning,
+                                strength: float = STRENGTH) -> Conditioning:
+    """Change only the strength of a prompt set to an area or a mask: its weight where it
+    overlaps other prompts."""
+    return _set(conditioning, strength=strength)
+
+
 @node(category="conditioning", display_name="Conditioning (Set Mask)")
 def ConditioningSetMask(conditioning: Conditioning, mask: Mask, strength: float = STRENGTH,
                         set_cond_area: str = Field("default",

@@ -108,6 +108,17 @@ def ImagePadForOutpaint(image: Image, left: int = Field(0, ge=0, le=MAX, step=8)
     return ImageAndMask(out, mask[None])
 
 
+@node(category="image", display_name="EmptyImage")
+def EmptyImage(width: int = Field(512, ge=1, le=MAX), height: int = Field(512, ge=1, le=MAX),
+               batch_size: int = Field(1, ge=1, le=4096),
+               color: int = Field(0, ge=0, le=0xFFFFFF)) -> Image:
+    """A batch of pictures of one colour, given as 0xRRGGBB (0 = black, 16777215 = white)."""
+    import torch
+
+    rgb = [((color >> shift) & 0xFF) / 0xFF for shift in (16, 8, 0)]
+    return torch.tensor(rgb, dtype=torch.float32).expand(batch_size, height, width, 3).clone()
+
+
 @node(category="image", display_name="Invert Image")
 def ImageInvert(image: Image) -> Image:
     """1 - each value."""

@@ -1,4 +1,4 @@
-"""Image nodes: load from the input folder, save and preview PNGs, save animations."""
+"""Image nodes: load from the input (or output) folder, save and preview PNGs, save animations."""
 from __future__ import annotations
 
 import json
@@ -19,7 +19,15 @@ class ImageAndMask(NamedTuple):
 
 def input_images(settings) -> list[str]:
     """Image files in the user's input folder (relative names, sorted)."""
-    folder = getattr(settings, "input_dir", None)
+    return _images_in(getattr(settings, "input_dir", None))
+
+
+def output_images(settings) -> list[str]:
+    """Image files in the user's output folder (what earlier runs saved)."""
+    return _images_in(getattr(settings, "output_dir", None))
+
+
+def _images_in(folder: Path | None) -> list[str]:
     if folder is None or not folder.is_dir():
         return []
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
@@ -27,25 +35,30 @@ def input_images(settings) -> list[str]:
                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
-def _file_state(inputs: dict, settings) -> list:
-    """Cache fingerprint: load again when the file on disk changed."""
-    stat = Path(settings.input_dir, inputs["image"]).stat()
-    return [stat.st_mtime_ns, stat.st_size]
+def _file_state_in(folder: str):
+    """Cache fingerprint: load again when the file in settings.<folder> changed."""
+    def state(inputs: dict, settings) -> list:
+        stat = Path(getattr(settings, folder), inputs["image"]).stat()
+        return [stat.st_mtime_ns, stat.st_size]
+    return state
 
 
-def _open(ctx, name: str):
+_file_state = _file_state_in("input_dir")
+
+
+def _open(ctx, name: str, folder: Path | None = None, kind: str = "input"):
     from PIL import Image as PILImage
     from PIL import UnidentifiedImageError
 
-    folder = ctx.input_dir.resolve()
+    folder = (ctx.input_dir if folder is None else folder).resolve()
     path = (folder / name).resolve()
     if not path.is_relative_to(folder):
-        raise NodeError(f"'{name}' is outside the input folder", input="image")
+        raise NodeError(f"'{name}' is outside the {kind} folder", input="image")
     try:
         picture = PILImage.open(path)
         picture.load()
     except FileNotFoundError:
-        raise NodeError(f"'{name}' is not in the input folder {folder}", input="image") from None
+        raise NodeError(f"'{name}' is not in the {kind} folder {folder}", input="image") from None
     except (UnidentifiedImageError, OSError) as exc:
         raise NodeError(f"'{name}' is not a readable image ({exc})", input="image") from None
     return picture
@@ -55,10 +68,21 @@ def _open(ctx, name: str):
 def LoadImage(image: str = Field(choices=input_images, upload="image"), *,
               ctx) -> ImageAndMask:
     """An image from the input folder, and a mask from its alpha channel (transparent = 1)."""
+    return _image_and_mask(_open(ctx, image))
+
+
+def _image_and_mask(picture) -> ImageAndMask:
     from nodeflow.diffusion.images import pil_to_image, pil_to_mask
 
-    picture = _open(ctx, image)
     return ImageAndMask(pil_to_image(picture), pil_to_mask(picture, "A"))
+
+
+@node(category="image", display_name="Load Image (from Outputs)",
+      fingerprint=_file_state_in("output_dir"))
+def LoadImageOutput(image: str = Field(choices=output_images), *, ctx) -> ImageAndMask:
+    """An image an earlier run saved in the output folder (to refine the last picture), and
+    a mask from its alpha channel, as Load Image."""
+    return _image_and_mask(_open(ctx, image, ctx.output_dir, "output"))
 
 
 @node(category="image", display_name="Load Image Mask", fingerprint=_file_state)

@@ -70,6 +70,20 @@ def CheckpointLoader(checkpoint: str = Field(BUILTIN_MODEL, choices=model_names(
     """A Stable Diffusion checkpoint (SD 1.x, 2.x, XL: single .safetensors file or diffusers
     folder), split into the denoising model, the text encoder and the VAE. Pickle files
     (.ckpt) load only when the user allowed them."""
+    return _split_checkpoint(ctx, "checkpoints", checkpoint, "checkpoint")
+
+
+@node(category="advanced/loaders/deprecated", display_name="DiffusersLoader",
+      fingerprint=_file_state("diffusers", "model_path"))
+def DiffusersLoader(model_path: str = Field(choices=model_names("diffusers")), *,
+                    ctx) -> ModelClipVae:
+    """A diffusers folder (model_index.json with unet/, vae/, text_encoder/) from
+    models/diffusers, as ComfyUI's loader of that name; Load Checkpoint reads the same
+    folders from models/checkpoints."""
+    return _split_checkpoint(ctx, "diffusers", model_path, "model_path")
+
+
+def _split_checkpoint(ctx, kind: str, name: str, input_name: str) -> ModelClipVae:
     from nodeflow.diffusion.refs import (
         CheckpointSource,
         ClipRef,
@@ -79,11 +93,11 @@ def CheckpointLoader(checkpoint: str = Field(BUILTIN_MODEL, choices=model_names(
     )
     from nodeflow.diffusion.runtime import Runtime
 
-    path = _resolve("checkpoints", checkpoint, ctx.settings, "checkpoint")
+    path = _resolve(kind, name, ctx.settings, input_name)
     source = CheckpointSource(FileIdentity.of(path), allow_pickle=ctx.settings.allow_pickle)
     runtime = Runtime.for_ctx(ctx)
-    loaded = _load_or_explain(lambda: source.load(ctx, runtime), "checkpoint")
-    ctx.log(f"{checkpoint}: {loaded.arch} ({loaded.prediction_type}), {runtime.describe()}")
+    loaded = _load_or_explain(lambda: source.load(ctx, runtime), input_name)
+    ctx.log(f"{name}: {loaded.arch} ({loaded.prediction_type}), {runtime.describe()}")
     return ModelClipVae(ModelRef(source), ClipRef(source), VaeRef(checkpoint=source))
 
 

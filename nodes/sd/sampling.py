@@ -178,7 +178,8 @@ def sample_latent(ctx, model, positive, negative, cfg, latent, sigmas_for, sampl
         ctx.progress(step, total, preview)
 
     ctx.log(f"{label or sampler}, {len(sigmas) - 1} steps, {runtime.describe()}")
-    noise = prepare_noise(latent.samples.shape, 0 if noise_seed is None else noise_seed)
+    noise = prepare_noise(latent.samples.shape, 0 if noise_seed is None else noise_seed,
+                          latent.batch_index)
     mask = latent.noise_mask
     with torch.no_grad():
         out = sample(denoiser, start, noise.to(runtime.device), sigmas, sampler, seed,

@@ -88,9 +88,9 @@ def test_core_classes_in_process(base):
     mappings = nodes.NODE_CLASS_MAPPINGS
     assert {"KSampler", "KSamplerAdvanced", "VAEDecode", "LoraLoader", "ImageToMask",
             "SaveImage", "TinyPicture", "QuietKSampler"} <= set(mappings)
-    assert "StyleModelLoader" not in mappings  # not backed: packs that check see it missing
-    with pytest.raises(MissingComfyAPI, match="nodes.StyleModelLoader"):
-        nodes.StyleModelLoader()
+    assert "GLIGENLoader" not in mappings  # not backed: packs that check see it missing
+    with pytest.raises(MissingComfyAPI, match="nodes.GLIGENLoader"):
+        nodes.GLIGENLoader()
     assert nodes.KSamplerAdvanced.FUNCTION == "sample"
     declared = nodes.KSamplerAdvanced.INPUT_TYPES()["required"]
     assert list(declared)[:3] == ["model", "add_noise", "noise_seed"]
