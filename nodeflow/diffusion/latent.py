@@ -39,9 +39,13 @@ class LatentBatch:
         return (int(self.samples.shape[-2]) * self.downscale,
                 int(self.samples.shape[-1]) * self.downscale)
 
-    def with_samples(self, samples: "torch.Tensor", **changes: Any) -> "LatentBatch":
-        """A new batch with other samples; it is no longer 'empty'. A batch of another size
+    def with_samples(self, samples: "torch.Tensor", *, items_of_self: bool = False,
+                     **changes: Any) -> "LatentBatch":
+        """A new batch with other samples; it is no longer 'empty' unless ``items_of_self``
+        says the samples are only items of this batch, picked or repeated (an empty latent
+        stays one, for the sampler to re-make at the model's size). A batch of another size
         drops ``batch_index`` unless a new one is given."""
         if "batch_index" not in changes and int(samples.shape[0]) != self.batch_size:
             changes["batch_index"] = None
-        return replace(self, samples=samples, empty_pixels=None, **changes)
+        empty = self.empty_pixels if items_of_self else None
+        return replace(self, samples=samples, empty_pixels=empty, **changes)

@@ -64,4 +64,4 @@ def RepeatLatentBatch(latent: Latent, amount: int = Field(1, ge=1, le=64)) -> La
         offset = max(index) - min(index) + 1
         index = tuple(index) + tuple(i + n * offset for n in range(1, amount) for i in index)
     return latent.with_samples(latent.samples.repeat((amount, 1, 1, 1)), noise_mask=mask,
-                               batch_index=index)
+                               batch_index=index, items_of_self=True)

@@ -108,7 +108,8 @@ def LatentFromBatch(latent: Latent, index: int = Field(0, ge=0, le=4095),
     # ComfyUI's batch_index: the items keep the noise they had in the whole batch
     places = latent.batch_index or tuple(range(latent.batch_size))
     return latent.with_samples(latent.samples[index:index + length], noise_mask=mask,
-                               batch_index=tuple(places[index:index + length]))
+                               batch_index=tuple(places[index:index + length]),
+                               items_of_self=True)
 
 
 @node(category="latent/inpaint", display_name="Set Latent Noise Mask")

@@ -106,6 +106,22 @@ def test_items_of_a_batch_keep_their_noise(executor):
     assert torch.allclose(repeated.samples, full, rtol=1e-4, atol=1e-3)
 
 
+def test_items_of_an_empty_latent_stay_empty(executor):
+    """Picking or repeating items of an untouched EmptyLatent keeps it empty, so the sampler
+    still makes it at the model's own latent size (the tiny model's VAE shrinks by 4, not 8)
+    and item 1 alone is item 1 of the whole batch."""
+    data = txt2img(steps=2, save=False, batch=2)
+    full = computed(executor, data, "sample", "latent").samples
+    data["nodes"]["pick"] = {"type": "LatentFromBatch", "inputs": {
+        "latent": L("latent", "latent"), "index": 1, "length": 1}}
+    data["nodes"]["again"] = {"type": "RepeatLatentBatch", "inputs": {
+        "latent": L("pick", "latent"), "amount": 2}}
+    data["nodes"]["sample"]["inputs"]["latent"] = L("again", "latent")
+    both = computed(executor, data, "sample", "latent")
+    assert both.samples.shape[1:] == full.shape[1:] and both.batch_index == (1, 2)
+    assert torch.allclose(both.samples[0], full[1], rtol=1e-4, atol=1e-3)
+
+
 def test_empty_image_colour():
     image = fn("EmptyImage")(width=3, height=2, batch_size=2, color=0xFF8000)
     assert image.shape == (2, 2, 3, 3) and image.dtype == torch.float32
