@@ -256,7 +256,10 @@ class Backed:
                     value = mapping.values[name](value)
                 except ValueError as exc:
                     raise NodeError(f"nodes.{who}: input '{name}': {exc}", input=name) from None
-            value = values.from_comfy(spec.socket.type_name, value)
+            try:
+                value = values.from_comfy(spec.socket.type_name, value)
+            except ValueError as exc:  # e.g. an empty CONDITIONING list
+                raise NodeError(f"nodes.{who}: input '{name}': {exc}", input=name) from None
             if spec.accepts_literal:
                 from ..engine.validate import literal_problem
 

@@ -113,6 +113,9 @@ def test_core_classes_in_process(base):
         nodes.LatentUpscaleBy().upscale(latent, "bilinear", 99.0)
     with pytest.raises(TypeError, match="missing 'scale_by'"):
         nodes.LatentUpscaleBy().upscale(latent, "bilinear")
+    with pytest.raises(NodeError, match="nodes.ConditioningZeroOut: input 'conditioning': a "
+                                        "conditioning needs at least one entry"):
+        nodes.ConditioningZeroOut().zero_out([])
 
     # forceInput: a socket, required, with no widget in ComfyUI's editor format
     who = registry.get("WhoRuns").schema()
