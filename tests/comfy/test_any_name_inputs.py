@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from .helpers import ROOT, cli, home_with
+
 PACK = Path(__file__).with_name("packs") / "test_pack_anyname"
 STRICT_PACK = Path(__file__).with_name("packs") / "test_pack_v1"
 
@@ -40,16 +37,7 @@ API_PROMPT = {
 
 @pytest.fixture
 def base(tmp_path) -> Path:
-    home = tmp_path / "home"
-    for pack in (PACK, STRICT_PACK):
-        shutil.copytree(pack, home / "custom_nodes" / pack.name)
-    return home
-
-
-def cli(base: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "nodeflow", *args, "--base-dir", str(base)],
-                          capture_output=True, text=True, env=env, timeout=120)
+    return home_with(tmp_path, PACK, STRICT_PACK)
 
 
 def received(lines: list[str], node: str) -> dict:

@@ -14,22 +14,14 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-PACKS = Path(__file__).with_name("packs")
+from .helpers import PACKS, ROOT, cli, home_with
+
 PROMPT = Path(__file__).with_name("workflows") / "pack_api.json"
 
 
 @pytest.fixture
 def base(tmp_path) -> Path:
-    home = tmp_path / "home"
-    shutil.copytree(PACKS, home / "custom_nodes")
-    return home
-
-
-def cli(base: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "nodeflow", *args, "--base-dir", str(base)],
-                          capture_output=True, text=True, env=env, timeout=60)
+    return home_with(tmp_path)
 
 
 def test_nodes_lists_comfy_packs_and_json_stays_valid(base):

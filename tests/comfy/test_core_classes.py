@@ -6,31 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from .helpers import ROOT, cli, home_with
+
 PACK = Path(__file__).with_name("packs") / "test_pack_core"
 
 
 @pytest.fixture
 def base(tmp_path) -> Path:
-    home = tmp_path / "home"
-    shutil.copytree(PACK, home / "custom_nodes" / PACK.name)
-    return home
-
-
-def cli(base: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "nodeflow", *args, "--base-dir", str(base)],
-                          capture_output=True, text=True, env=env, timeout=300)
+    return home_with(tmp_path, PACK)
 
 
 def test_core_classes_run_and_savedimage_carries_comfy_chunks(base, tmp_path):

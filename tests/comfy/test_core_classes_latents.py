@@ -6,31 +6,21 @@ naming the class and the input."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-ROOT = Path(__file__).resolve().parents[2]
+from .helpers import cli, home_with
+
 PACK = Path(__file__).with_name("packs") / "test_pack_latents"
 
 
 @pytest.fixture
 def base(tmp_path) -> Path:
-    home = tmp_path / "home"
-    shutil.copytree(PACK, home / "custom_nodes" / PACK.name)
-    return home
-
-
-def cli(base: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "nodeflow", *args, "--base-dir", str(base)],
-                          capture_output=True, text=True, env=env, timeout=300)
+    return home_with(tmp_path, PACK)
 
 
 def test_api_prompt_with_the_new_core_nodes_runs(base, tmp_path):
