@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import runtime
-from .missing import Missing, MissingComfyAPI, missing_attribute, record
+from .missing import Missing, MissingComfyAPI, missing_attribute
 
 _METHODS = ("get", "post", "put", "patch", "delete", "head")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from nodeflow import Field, Image, NodeError, node, socket_type
 
-from .loaders import _file_state, _resolve, model_names
+from .loaders import _file_state, _load_file, model_names
 
 ClipVision = socket_type("CLIP_VISION", "#a8dadc", doc="A CLIP image encoder")
 ClipVisionOutput = socket_type("CLIP_VISION_OUTPUT", "#ad7452",
@@ -18,17 +18,9 @@ def CLIPVisionLoader(clip_name: str = Field(choices=model_names("clip_vision")),
                      ctx) -> ClipVision:
     """A CLIP image encoder (ViT-L/14, ViT-H/14, ViT-bigG/14 in transformers' layout, as
     ComfyUI's clip_vision files)."""
-    from nodeflow.diffusion.checkpoint_errors import CheckpointError
     from nodeflow.diffusion.clip_vision import ClipVisionRef
-    from nodeflow.diffusion.refs import FileIdentity
-    from nodeflow.diffusion.runtime import Runtime
 
-    path = _resolve("clip_vision", clip_name, ctx.settings, "clip_name")
-    ref = ClipVisionRef(FileIdentity.of(path), ctx.settings.allow_pickle)
-    try:
-        model = ref.load(ctx, Runtime.for_ctx(ctx))
-    except CheckpointError as exc:
-        raise NodeError(str(exc), input="clip_name") from None
+    ref, model = _load_file(ctx, "clip_vision", clip_name, "clip_name", ClipVisionRef)
     config = model.config
     ctx.log(f"{clip_name}: CLIP vision, {config.hidden_size} wide, {config.image_size} px")
     return ref

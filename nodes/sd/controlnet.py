@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 from nodeflow import Conditioning, Field, Image, Model, NodeError, Vae, node, socket_type
 
-from .loaders import _file_state, _resolve, model_names
+from .loaders import _file_state, _load_file, model_names
 
 ControlNet = socket_type("CONTROL_NET", "#00d78d", doc="A ControlNet: guides the UNet with an image")
 
@@ -18,17 +18,11 @@ class PositiveNegative(NamedTuple):
 
 
 def _load(ctx, name: str, input_name: str, base=None):
-    from nodeflow.diffusion.checkpoint_errors import CheckpointError
     from nodeflow.diffusion.controlnet import ControlNetRef
-    from nodeflow.diffusion.refs import FileIdentity
-    from nodeflow.diffusion.runtime import Runtime
 
-    path = _resolve("controlnet", name, ctx.settings, input_name)
-    ref = ControlNetRef(FileIdentity.of(path), ctx.settings.allow_pickle, base)
-    try:
-        net, family = ref.load(ctx, Runtime.for_ctx(ctx))
-    except CheckpointError as exc:
-        raise NodeError(str(exc), input=input_name) from None
+    ref, (net, family) = _load_file(
+        ctx, "controlnet", name, input_name,
+        lambda identity, allow_pickle: ControlNetRef(identity, allow_pickle, base))
     kind = "T2I-Adapter" if type(net).__name__ == "T2IAdapter" else "ControlNet"
     ctx.log(f"{name}: {family} {kind}")
     return ref

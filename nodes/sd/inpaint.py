@@ -116,8 +116,6 @@ def LatentComposite(samples_to: Latent, samples_from: Latent,
     if source.shape[1] != out.shape[1]:
         raise NodeError(f"latents with {source.shape[1]} and {out.shape[1]} channels cannot "
                         "be composited", input="samples_from")
-    from nodeflow.diffusion.image_ops import repeat_to_batch
-
     source = repeat_to_batch(source, out.shape[0])
     h, w = source.shape[-2:]
     window = out[..., y:y + h, x:x + w]

@@ -63,6 +63,20 @@ def _load_or_explain(load, input_name: str):
         raise NodeError(str(exc), input=input_name) from None
 
 
+def _load_file(ctx, kind: str, name: str, input_name: str, make_ref, runtime: bool = True):
+    """(reference, loaded model) for file ``name`` of ``models/<kind>``: ``make_ref(identity,
+    allow_pickle)`` describes it, and it is loaded now so that a bad file fails this node,
+    naming ``input_name``."""
+    from nodeflow.diffusion.refs import FileIdentity
+    from nodeflow.diffusion.runtime import Runtime
+
+    ref = make_ref(FileIdentity.of(_resolve(kind, name, ctx.settings, input_name)),
+                   ctx.settings.allow_pickle)
+    loaded = _load_or_explain(lambda: ref.load(ctx, Runtime.for_ctx(ctx)) if runtime
+                              else ref.load(ctx), input_name)
+    return ref, loaded
+
+
 @node(category="loaders", display_name="Load Checkpoint",
       fingerprint=_file_state("checkpoints", "checkpoint"))
 def CheckpointLoader(checkpoint: str = Field(BUILTIN_MODEL, choices=model_names("checkpoints")),

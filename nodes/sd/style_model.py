@@ -5,7 +5,7 @@ from __future__ import annotations
 from nodeflow import Conditioning, Field, NodeError, node, socket_type
 
 from .clip_vision import ClipVisionOutput
-from .loaders import _file_state, _resolve, model_names
+from .loaders import _file_state, _load_file, model_names
 
 StyleModel = socket_type("STYLE_MODEL", "#c09bd8",
                          doc="A T2I-Adapter style model (picture -> style tokens)")
@@ -17,17 +17,10 @@ STRENGTH_TYPES = ["multiply", "attn_bias"]
 def StyleModelLoader(style_model_name: str = Field(choices=model_names("style_models")), *,
                      ctx) -> StyleModel:
     """A T2I-Adapter style model (such as t2iadapter_style_sd14v1) for Apply Style Model."""
-    from nodeflow.diffusion.checkpoint_errors import CheckpointError
-    from nodeflow.diffusion.refs import FileIdentity
-    from nodeflow.diffusion.runtime import Runtime
     from nodeflow.diffusion.style_model import StyleModelRef
 
-    path = _resolve("style_models", style_model_name, ctx.settings, "style_model_name")
-    ref = StyleModelRef(FileIdentity.of(path), ctx.settings.allow_pickle)
-    try:
-        model = ref.load(ctx, Runtime.for_ctx(ctx))
-    except CheckpointError as exc:
-        raise NodeError(str(exc), input="style_model_name") from None
+    ref, model = _load_file(ctx, "style_models", style_model_name, "style_model_name",
+                            StyleModelRef)
     ctx.log(f"{style_model_name}: style model, {model.style_embedding.shape[1]} tokens "
             f"{model.proj.shape[1]} wide")
     return ref

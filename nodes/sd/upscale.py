@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from nodeflow import Field, Image, NodeError, node, socket_type
 
-from .loaders import _file_state, _resolve, model_names
+from .loaders import _file_state, _load_file, model_names
 
 UpscaleModel = socket_type("UPSCALE_MODEL", "#b0f0b0",
                            doc="An image-to-image model that enlarges pictures (ESRGAN, ...)")
@@ -18,16 +18,10 @@ TILE, OVERLAP = 512, 32
 def UpscaleModelLoader(model_name: str = Field(choices=model_names("upscale_models")), *,
                        ctx) -> UpscaleModel:
     """An upscale model file (.safetensors; .pth/.pt only with --allow-pickle)."""
-    from nodeflow.diffusion.checkpoint_errors import CheckpointError
-    from nodeflow.diffusion.refs import FileIdentity
     from nodeflow.diffusion.upscale_models import UpscaleModelRef
 
-    path = _resolve("upscale_models", model_name, ctx.settings, "model_name")
-    ref = UpscaleModelRef(FileIdentity.of(path), ctx.settings.allow_pickle)
-    try:
-        model = ref.load(ctx)
-    except CheckpointError as exc:
-        raise NodeError(str(exc), input="model_name") from None
+    ref, model = _load_file(ctx, "upscale_models", model_name, "model_name", UpscaleModelRef,
+                            runtime=False)
     ctx.log(f"{model_name}: {model.architecture.name}, x{model.scale}")
     return ref
 
