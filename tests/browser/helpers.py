@@ -212,3 +212,16 @@ def empty_point(page: Page) -> tuple[float, float]:
             if page.evaluate(f"nodeflow.editor.describeAt({x}, {y})") is None:
                 return x, y
     raise AssertionError("no empty place on the canvas")
+
+
+def open_editor(browser, url: str) -> Page:
+    """The editor of another server than the shared page's (one with test packs), in a
+    browser context of its own; its page errors are collected in ``page.errors``. Close it
+    with ``page.context.close()``."""
+    context = browser.new_context(viewport={"width": 1400, "height": 860}, accept_downloads=True)
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    page.goto(url + "/")
+    page.wait_for_selector("body[data-ready=true]")
+    return page

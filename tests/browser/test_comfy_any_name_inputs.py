@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from .conftest import running_server
-from .helpers import connect, downloaded, open_file, settle, type_value, widget_point
+from .helpers import connect, downloaded, open_file, settle, type_value, widget_point, open_editor
 from .test_comfy_extension_widgets import wait_for_run
 
 PACK = Path(__file__).resolve().parents[1] / "comfy" / "packs" / "test_pack_anyname"
@@ -41,12 +41,7 @@ def widget_values(page, node: str) -> dict:
 
 
 def test_extension_rows_and_custom_type_widget_reach_the_nodes(browser, stack_server):
-    context = browser.new_context(viewport={"width": 1400, "height": 860}, accept_downloads=True)
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(stack_server + "/")
-    page.wait_for_selector("body[data-ready=true]")
+    page = open_editor(browser, stack_server)
     open_file(page, FLOW, "loras.json")
 
     for _ in range(2):  # the pack's button adds a row per click
@@ -102,8 +97,8 @@ def test_extension_rows_and_custom_type_widget_reach_the_nodes(browser, stack_se
     assert "comfy_widgets" not in imported["ui"]
     run = wait_for_run(page)
     assert run["outputs"]["1"]["text"][0] == "xl<b.safetensors@0.5>"
-    assert errors == []
-    context.close()
+    assert page.errors == []
+    page.context.close()
 
 
 def comfy_file(extension_values: list) -> dict:

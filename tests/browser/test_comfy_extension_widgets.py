@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from .conftest import running_server
-from .helpers import downloaded, open_file, settle, type_value
+from .helpers import downloaded, open_file, settle, type_value, open_editor
 
 PACK = Path(__file__).resolve().parents[1] / "comfy" / "packs" / "test_pack_core"
 
@@ -55,12 +55,7 @@ def wait_for_run(page, timeout: float = 60.0) -> dict:
 
 
 def test_extension_widgets_are_saved_reopened_and_passed(browser, core_server):
-    context = browser.new_context(viewport={"width": 1400, "height": 860}, accept_downloads=True)
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(core_server + "/")
-    page.wait_for_selector("body[data-ready=true]")
+    page = open_editor(browser, core_server)
     # init ran before setup, with the editor's graph there; setup saw every extension
     assert page.evaluate("globalThis.testcoreInit") == {"graph": True, "setupYet": False}
     assert "testcore.who" in page.evaluate("globalThis.testcoreSetup.extensions")
@@ -111,5 +106,5 @@ def test_extension_widgets_are_saved_reopened_and_passed(browser, core_server):
     type_value(page, "who", "zoom", "5")
     again = downloaded(page)["nodes"]["who"]["ui"]
     assert again["widgets"] == {"zoom": 5} and "comfy_widgets" not in again
-    assert errors == []
-    context.close()
+    assert page.errors == []
+    page.context.close()

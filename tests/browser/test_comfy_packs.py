@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from .conftest import running_server
-from .helpers import add_by_search, canvas_point, choose, inputs
+from .helpers import add_by_search, canvas_point, choose, inputs, open_editor
 
 PACKS = Path(__file__).resolve().parents[1] / "comfy" / "packs"
 
@@ -25,12 +25,7 @@ def comfy_server(tmp_path_factory):
 
 
 def test_pack_node_widgets_and_extension(browser, comfy_server):
-    context = browser.new_context(viewport={"width": 1400, "height": 860})
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(comfy_server + "/")
-    page.wait_for_selector("body[data-ready=true]")
+    page = open_editor(browser, comfy_server)
     assert "/extensions/test_pack_v1/invert.js" in page.evaluate("nodeflow.extensions")
 
     node = add_by_search(page, "Invert Image", "Invert Image (Test)", canvas_point(page, .4, .4))
@@ -46,5 +41,5 @@ def test_pack_node_widgets_and_extension(browser, comfy_server):
     choose(page, node, "mode", "keep")
     expect(page.locator("body")).to_be_visible()
     assert inputs(page, node)["mode"] == "keep"
-    assert errors == []
-    context.close()
+    assert page.errors == []
+    page.context.close()

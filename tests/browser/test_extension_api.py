@@ -10,8 +10,7 @@ from playwright.sync_api import expect
 
 from .conftest import running_server
 from .helpers import (add_by_search, canvas_point, click_on, empty_point, inputs, menu_entry,
-                      open_file,
-                      right_click_node)
+                      open_editor, open_file, right_click_node)
 
 NODES = '''from nodeflow import node
 
@@ -67,12 +66,7 @@ def hot_pack(tmp_path):
 
 def test_extension_api_and_dev_reload_in_the_editor(browser, hot_pack):
     url, pack = hot_pack
-    context = browser.new_context(viewport={"width": 1400, "height": 860})
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(url + "/")
-    page.wait_for_selector("body[data-ready=true]")
+    page = open_editor(browser, url)
     open_file(page, {"nodeflow": 1, "nodes": {
         "w": {"type": "HotWeb", "inputs": {"x": 3}, "ui": {"pos": [200, 150]}}}}, "hot.json")
     assert "HotWeb" in page.evaluate("globalThis.hotCreated")
@@ -108,5 +102,5 @@ def test_extension_api_and_dev_reload_in_the_editor(browser, hot_pack):
     expect(page.locator("#ext-hot")).to_have_text("HotWeb is registered")  # still open
     added = add_by_search(page, "Hot Web", "HotWeb", canvas_point(page, 0.2, 0.6))
     assert inputs(page, added)["x"] == 4
-    assert errors == []
-    context.close()
+    assert page.errors == []
+    page.context.close()

@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from .conftest import running_server
-from .helpers import canvas_point, connect, downloaded, drag, open_file, point
+from .helpers import canvas_point, connect, downloaded, drag, open_file, point, open_editor
 
 PACK = '''from nodeflow import node
 
@@ -37,13 +37,7 @@ def slots(page, node: str) -> list[str]:
 
 
 def test_a_family_grows_as_it_is_connected_and_is_saved(browser, family_server):
-    context = browser.new_context(viewport={"width": 1400, "height": 860},
-                                  accept_downloads=True)
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(family_server + "/")
-    page.wait_for_selector("body[data-ready=true]")
+    page = open_editor(browser, family_server)
     open_file(page, DOC, "family.json")
     assert slots(page, "c") == ["value_1"]
 
@@ -85,5 +79,5 @@ def test_a_family_grows_as_it_is_connected_and_is_saved(browser, family_server):
         page.wait_for_timeout(200)
     assert done and done[0]["outputs"]["c"]["text"] == ["1,2"]
     expect(page.locator(".toast.error")).to_have_count(0)
-    assert errors == []
-    context.close()
+    assert page.errors == []
+    page.context.close()

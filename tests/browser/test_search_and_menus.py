@@ -10,7 +10,6 @@ from .helpers import (
     click_on,
     drag,
     empty_point,
-    menu_entry,
     node_types,
     of_type,
     open_file,
