@@ -164,6 +164,10 @@ def sample_latent(ctx, model, positive, negative, cfg, latent, sigmas_for, sampl
                         seed)
     neg = sampler_conds(negative, latent, start, schedule, unet, checkpoint, scale,
                         bind_control, seed) if negative is not None else []
+    if getattr(ctx.settings, "compile", False):
+        from nodeflow.diffusion.compiled import compiled_unet
+
+        unet = compiled_unet(unet, runtime.device, runtime.dtype)
     denoiser = CFGDenoiser(UNetDenoiser(unet, schedule, dtype=runtime.dtype), pos, neg, cfg)
     kind = "sdxl" if checkpoint.arch == "sdxl" else "sd1"
     last = {}

@@ -1,0 +1,75 @@
+"""`--compile`: the UNet through torch.compile, compiled once per loaded model and reused.
+
+torch.compile (inductor) turns the UNet into fused kernels the first time it is called with a
+latent shape; later calls with that shape (every step of every later run) reuse them. The
+compiled module is kept on the loaded UNet itself, one per device and precision, so it lives
+and goes with the model in the model cache; a copy of the UNet (a LoRA, a merge) starts
+without one. A new latent size, batch or ControlNet compiles again (dynamic=False: kernels made
+for one shape run fastest), at most torch's recompile limit (8) per model; past it that shape
+runs uncompiled. Whether it pays: bench/compile.py.
+"""
+from __future__ import annotations
+
+import importlib.util
+from typing import Any, Callable
+
+import torch
+
+_SLOT = "_nodeflow_compiled"
+
+
+class _CompiledSlot:
+    """The compiled forms of one module, by (device, dtype). Not an nn.Module, so the module
+    does not register it as a submodule; a deep copy of the module starts empty."""
+
+    def __init__(self) -> None:
+        self.by_runtime: dict[tuple[str, str], Callable] = {}
+
+    def __deepcopy__(self, memo) -> "_CompiledSlot":
+        return _CompiledSlot()
+
+
+def compile_problem(device: str) -> str | None:
+    """Why torch.compile cannot work on `device` here, in one sentence; None when it can."""
+    if device == "cpu":
+        from torch._inductor.cpp_builder import get_cpp_compiler
+
+        try:
+            get_cpp_compiler()
+        except Exception:  # InvalidCxxCompiler, or a broken compiler found
+            return ("torch.compile on the CPU needs a C++ compiler and none was found "
+                    "(install g++, or point CXX at one), so --compile cannot work here")
+        return None
+    if device.startswith("cuda") and importlib.util.find_spec("triton") is None:
+        return "torch.compile on CUDA needs the triton package, which is not installed"
+    return None
+
+
+def compiled_unet(unet: torch.nn.Module, device: str, dtype: torch.dtype) -> Callable[..., Any]:
+    """`unet`, compiled for this device and precision on its first call (kept on the module)."""
+    slot = unet.__dict__.get(_SLOT)
+    if slot is None:
+        slot = _CompiledSlot()
+        unet.__dict__[_SLOT] = slot
+    key = (device, str(dtype))
+    if key not in slot.by_runtime:
+        slot.by_runtime[key] = _reporting_failures(torch.compile(unet, dynamic=False))
+    return slot.by_runtime[key]
+
+
+def _reporting_failures(compiled: Callable) -> Callable:
+    """Calls `compiled`; a failure of the compiler itself becomes one sentence, not a traceback."""
+    from torch._dynamo.exc import BackendCompilerFailed
+
+    def call(*args, **kwargs):
+        try:
+            return compiled(*args, **kwargs)
+        except BackendCompilerFailed as exc:
+            from nodeflow import NodeError
+
+            reason = str(exc.inner_exception).strip().splitlines()
+            raise NodeError(f"--compile: torch.compile could not compile the UNet "
+                            f"({reason[0] if reason else type(exc.inner_exception).__name__}); "
+                            f"run without --compile") from None
+
+    return call
