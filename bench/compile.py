@@ -2,10 +2,10 @@
 
     python bench/compile.py [--work DIR] [--model sd15|tiny] [--precisions fp32,bf16] [--size 256]
 
-For each precision, in a fresh process: the eager UNet call (median of --calls), then the
-compile and first call of torch.compile(unet, dynamic=False) (nodeflow's --compile), then the
-compiled call (median), a call at another latent size (one recompile) and the first size again
-(no recompile). The model is the fp16 SD 1.5 file of bench/sd.py (random weights; made there
+For each precision, in a fresh process: the compile and first call of torch.compile(unet,
+dynamic=False) (nodeflow's --compile), then --calls eager and compiled calls taken in turn (so a
+busy machine slows both alike) and the best of each; with --other-size also a call at another
+latent size (one recompile) and the first size again (no recompile). The model is the fp16 SD 1.5 file of bench/sd.py (random weights; made there
 if missing) or the built-in nodeflow-tiny; the latent is a CFG batch of 2 at --size pixels.
 Printed: the break-even number of runs (--steps UNet calls each) after which the compile time
 is won back, or "never" where the compiled call is not faster. Inductor keeps compiled kernels
@@ -31,7 +31,7 @@ def _median(values: list[float]) -> float:
     return sorted(values)[len(values) // 2]
 
 
-def case(model: str, work: Path, precision: str, size: int, calls: int) -> dict:
+def case(model: str, work: Path, precision: str, size: int, calls: int, other_size: bool) -> dict:
     import torch
 
     from nodeflow.diffusion.checkpoints import load_checkpoint
@@ -66,21 +66,23 @@ def case(model: str, work: Path, precision: str, size: int, calls: int) -> dict:
     args = inputs(size)
     with torch.no_grad():
         timed(unet, args, 1)  # warm-up (oneDNN primitives, allocator)
-        eager = _median(timed(unet, args, calls))
         compiled = compiled_unet(unet, "cpu", dtype)
         first = timed(compiled, args, 1)[0]
         graphs = counters["stats"]["unique_graphs"]
-        step = _median(timed(compiled, args, calls))
-        other = timed(compiled, inputs(size + 8 * factor), 1)[0]
-        graphs_other = counters["stats"]["unique_graphs"]
-        back = timed(compiled, args, 1)[0]
+        eager, step = [], []
+        for _ in range(calls):
+            eager += timed(unet, args, 1)
+            step += timed(compiled, args, 1)
+        out = {"eager_s": min(eager), "compile_and_first_s": first, "compiled_s": min(step),
+               "graphs": graphs, "eager_all": eager, "compiled_all": step}
+        if other_size:
+            out["other_size_first_s"] = timed(compiled, inputs(size + 8 * factor), 1)[0]
+            out["graphs_after_other_size"] = counters["stats"]["unique_graphs"]
+            out["back_to_first_size_s"] = timed(compiled, args, 1)[0]
+            out["graphs_after_back"] = counters["stats"]["unique_graphs"]
         expected, got = unet(*args).sample.float(), compiled(*args).sample.float()
-    return {"eager_s": eager, "compile_and_first_s": first, "compiled_s": step,
-            "other_size_first_s": other, "back_to_first_size_s": back,
-            "graphs": graphs, "graphs_after_other_size": graphs_other,
-            "graphs_after_back": counters["stats"]["unique_graphs"],
-            "max_abs_diff": (expected - got).abs().max().item(),
-            "max_abs": expected.abs().max().item()}
+    out.update(max_abs_diff=(expected - got).abs().max().item(), max_abs=expected.abs().max().item())
+    return out
 
 
 def main() -> None:
@@ -89,13 +91,15 @@ def main() -> None:
     parser.add_argument("--model", choices=["sd15", "tiny"], default="sd15")
     parser.add_argument("--precisions", default="fp32,bf16")
     parser.add_argument("--size", type=int, default=256, help="image side in pixels")
-    parser.add_argument("--calls", type=int, default=3, help="timed calls per median")
+    parser.add_argument("--calls", type=int, default=3, help="timed calls of each, the best kept")
+    parser.add_argument("--other-size", action="store_true", help="also time a recompile for another size")
     parser.add_argument("--steps", type=int, default=20, help="UNet calls per run, for break-even")
     parser.add_argument("--fresh-cache", action="store_true", help="compile into an empty inductor cache")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print("RESULT " + json.dumps(case(args.model, Path(args.work), args.child, args.size, args.calls)))
+        print("RESULT " + json.dumps(case(args.model, Path(args.work), args.child, args.size, args.calls,
+                                               args.other_size)))
         return
     for precision in args.precisions.split(","):
         env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, "PYTHONPATH": str(ROOT)}
@@ -103,7 +107,8 @@ def main() -> None:
             if args.fresh_cache:
                 env["TORCHINDUCTOR_CACHE_DIR"] = cache
             proc = subprocess.run([sys.executable, __file__, "--child", precision, "--model", args.model,
-                                   "--work", args.work, "--size", str(args.size), "--calls", str(args.calls)],
+                                   "--work", args.work, "--size", str(args.size), "--calls", str(args.calls),
+                                   *(["--other-size"] if args.other_size else [])],
                                   capture_output=True, text=True, env=env)
         lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
         if not lines:
@@ -113,13 +118,14 @@ def main() -> None:
         saved = r["eager_s"] - r["compiled_s"]
         overhead = r["compile_and_first_s"] - r["eager_s"]
         even = f"{overhead / (saved * args.steps):.1f} runs of {args.steps} steps" if saved > 0 else "never"
+        others = (f"; another size {r['other_size_first_s']:.1f} s (graphs {r['graphs']} -> "
+                  f"{r['graphs_after_other_size']}), back to the first {r['back_to_first_size_s']:.3f} s "
+                  f"(graphs {r['graphs_after_back']})") if "other_size_first_s" in r else ""
         print(f"{args.model} {args.size}px {precision}: eager {r['eager_s']:.3f} s/call, compiled "
-              f"{r['compiled_s']:.3f} s/call ({r['compiled_s'] / r['eager_s']:.2f}x); compile + first call "
-              f"{r['compile_and_first_s']:.1f} s; break-even after {even}; another size "
-              f"{r['other_size_first_s']:.1f} s (graphs {r['graphs']} -> {r['graphs_after_other_size']}), "
-              f"back to the first {r['back_to_first_size_s']:.3f} s (graphs {r['graphs_after_back']}); "
-              f"max |compiled - eager| {r['max_abs_diff']:.2e} of max {r['max_abs']:.2f}", flush=True)
-
+              f"{r['compiled_s']:.3f} s/call ({r['compiled_s'] / r['eager_s']:.2f}x; best of "
+              f"{len(r['eager_all'])} each); compile + first call {r['compile_and_first_s']:.1f} s; "
+              f"break-even after {even}{others}; max |compiled - eager| {r['max_abs_diff']:.2e} "
+              f"of max {r['max_abs']:.2f}", flush=True)
 
 if __name__ == "__main__":
     main()
