@@ -5,7 +5,8 @@
 For each precision, in a fresh process: the compile and first call of torch.compile(unet,
 dynamic=False) (nodeflow's --compile), then --calls eager and compiled calls taken in turn (so a
 busy machine slows both alike) and the best of each; with --other-size also a call at another
-latent size (one recompile) and the first size again (no recompile). The model is the fp16 SD 1.5 file of bench/sd.py (random weights; made there
+latent size (one recompile) and the first size again (no recompile). Also the RSS that compiling
+adds (on the CPU, freezing keeps a second copy of the weights laid out for oneDNN). The model is the fp16 SD 1.5 file of bench/sd.py (random weights; made there
 if missing) or the built-in nodeflow-tiny; the latent is a CFG batch of 2 at --size pixels.
 Printed: the break-even number of runs (--steps UNet calls each) after which the compile time
 is won back, or "never" where the compiled call is not faster. Inductor keeps compiled kernels
@@ -25,6 +26,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
+
+from memory import rss_gb  # noqa: E402  (bench/ is not a package)
 
 
 def _median(values: list[float]) -> float:
@@ -66,15 +69,17 @@ def case(model: str, work: Path, precision: str, size: int, calls: int, other_si
     args = inputs(size)
     with torch.no_grad():
         timed(unet, args, 1)  # warm-up (oneDNN primitives, allocator)
+        before = rss_gb()
         compiled = compiled_unet(unet, "cpu", dtype)
         first = timed(compiled, args, 1)[0]
+        extra_rss = rss_gb() - before
         graphs = counters["stats"]["unique_graphs"]
         eager, step = [], []
         for _ in range(calls):
             eager += timed(unet, args, 1)
             step += timed(compiled, args, 1)
         out = {"eager_s": min(eager), "compile_and_first_s": first, "compiled_s": min(step),
-               "graphs": graphs, "eager_all": eager, "compiled_all": step}
+               "graphs": graphs, "eager_all": eager, "compiled_all": step, "extra_rss_gb": extra_rss}
         if other_size:
             out["other_size_first_s"] = timed(compiled, inputs(size + 8 * factor), 1)[0]
             out["graphs_after_other_size"] = counters["stats"]["unique_graphs"]
@@ -124,7 +129,7 @@ def main() -> None:
         print(f"{args.model} {args.size}px {precision}: eager {r['eager_s']:.3f} s/call, compiled "
               f"{r['compiled_s']:.3f} s/call ({r['compiled_s'] / r['eager_s']:.2f}x; best of "
               f"{len(r['eager_all'])} each); compile + first call {r['compile_and_first_s']:.1f} s; "
-              f"break-even after {even}{others}; max |compiled - eager| {r['max_abs_diff']:.2e} "
+              f"break-even after {even}; RSS +{r['extra_rss_gb']:.2f} GB{others}; max |compiled - eager| {r['max_abs_diff']:.2e} "
               f"of max {r['max_abs']:.2f}", flush=True)
 
 if __name__ == "__main__":

@@ -6,7 +6,12 @@ compiled module is kept on the loaded UNet itself, one per device and precision,
 and goes with the model in the model cache; a copy of the UNet (a LoRA, a merge) starts
 without one. A new latent size, batch or ControlNet compiles again (dynamic=False: kernels made
 for one shape run fastest), at most torch's recompile limit (8) per model; past it that shape
-runs uncompiled. Whether it pays: bench/compile.py.
+runs uncompiled. On the CPU inductor's freezing is on: it treats the weights as constants and
+lays them out for oneDNN once, which is what makes the compiled UNet faster than the eager one
+there (without it the compiled fp32 UNet measured slower); it keeps that second copy of the
+weights (about the UNet's size more memory), and a weight changed in place later would not be
+seen (nodeflow patches copies: LoRAs and merges make new modules). Whether it pays:
+bench/compile.py.
 """
 from __future__ import annotations
 
@@ -53,7 +58,8 @@ def compiled_unet(unet: torch.nn.Module, device: str, dtype: torch.dtype) -> Cal
         unet.__dict__[_SLOT] = slot
     key = (device, str(dtype))
     if key not in slot.by_runtime:
-        slot.by_runtime[key] = _reporting_failures(torch.compile(unet, dynamic=False))
+        options = {"freezing": True} if device == "cpu" else None
+        slot.by_runtime[key] = _reporting_failures(torch.compile(unet, dynamic=False, options=options))
     return slot.by_runtime[key]
 
 

@@ -164,7 +164,8 @@ def sample_latent(ctx, model, positive, negative, cfg, latent, sigmas_for, sampl
                         seed)
     neg = sampler_conds(negative, latent, start, schedule, unet, checkpoint, scale,
                         bind_control, seed) if negative is not None else []
-    if getattr(ctx.settings, "compile", False):
+    compiled = getattr(ctx.settings, "compile", False)
+    if compiled:
         from nodeflow.diffusion.compiled import compiled_unet
 
         unet = compiled_unet(unet, runtime.device, runtime.dtype)
@@ -181,7 +182,8 @@ def sample_latent(ctx, model, positive, negative, cfg, latent, sigmas_for, sampl
             preview = Image.fromarray(latent_preview(denoised, kind).cpu().numpy())
         ctx.progress(step, total, preview)
 
-    ctx.log(f"{label or sampler}, {len(sigmas) - 1} steps, {runtime.describe()}")
+    ctx.log(f"{label or sampler}, {len(sigmas) - 1} steps, {runtime.describe()}"
+            + (", UNet compiled (--compile)" if compiled else ""))
     noise = prepare_noise(latent.samples.shape, 0 if noise_seed is None else noise_seed)
     mask = latent.noise_mask
     with torch.no_grad():

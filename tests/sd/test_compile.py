@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from nodeflow.engine import events as ev
 from nodeflow.engine.executor import Executor
 from nodeflow.plugins import load_registry
 from nodeflow.settings import Settings
@@ -40,9 +41,9 @@ def _txt2img(seed: int) -> dict:
     return data
 
 
-def _image(executor: Executor, base: Path, seed: int) -> np.ndarray:
+def _image(executor: Executor, base: Path, seed: int, listener=None) -> np.ndarray:
     """The picture the preview saved."""
-    result = executor.run(parse_workflow(_txt2img(seed)))
+    result = executor.run(parse_workflow(_txt2img(seed)), listener=listener)
     assert result.status == "success", result.error
     [item] = result.outputs["save"]["images"]
     return np.asarray(Image.open(base / "temp" / item["subfolder"] / item["filename"]))
@@ -63,8 +64,10 @@ def test_compiled_unet_gives_the_same_image_and_compiles_once(tmp_path):
     assert graphs > before  # it did compile
     assert _close(got, expected)
 
-    again = _image(compiled, tmp_path, seed=4)  # another seed: the sampler runs again, nothing recompiles
-    assert counters["stats"]["unique_graphs"] == graphs
+    seen = []
+    again = _image(compiled, tmp_path, seed=4, listener=seen.append)  # the sampler runs again
+    assert counters["stats"]["unique_graphs"] == graphs  # and nothing compiles again
+    assert any("UNet compiled (--compile)" in e.data["message"] for e in seen if e.kind == ev.LOG)
     assert _close(again, _image(plain, tmp_path, seed=4))
     assert not np.array_equal(again, got)
 
