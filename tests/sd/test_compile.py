@@ -41,7 +41,7 @@ def _txt2img(seed: int) -> dict:
     return data
 
 
-def _image(executor: Executor, base: Path, seed: int, listener=None) -> np.ndarray:
+def _image(executor: Executor, base: Path, seed: int, listener=lambda event: None) -> np.ndarray:
     """The picture the preview saved."""
     result = executor.run(parse_workflow(_txt2img(seed)), listener=listener)
     assert result.status == "success", result.error
