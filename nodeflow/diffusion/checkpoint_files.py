@@ -86,7 +86,7 @@ class SafetensorsFile(Mapping[str, torch.Tensor]):
         the dtype is the stored one nothing is copied twice; otherwise they pass through a
         small staging buffer and are converted chunk by chunk, so a 2 GB fp16 file becomes a
         4 GB fp32 model without a full fp16 copy in between. The conversion is torch's own
-        (`copy_`), bit for bit what `tensor.to(dtype)` gives.
+        (`copy_`), bit for bit what `tensor.to(dtype)` gives (NaNs aside, see _via_float32).
         """
         start, stored, shape = self._entries[key]
         target = dtype if dtype is not None and stored.is_floating_point else stored
