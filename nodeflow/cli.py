@@ -54,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
                              "natively: bf16 on CPUs with bf16 matrix instructions and on GPUs "
                              "that have it, fp16 on older GPUs, else fp32; each run says which. "
                              "fp32 reproduces ComfyUI's CPU pixels)")
+    models.add_argument("--compile", action="store_true",
+                        help="compile the UNet with torch.compile the first time each model runs "
+                             "at a latent size (minutes on a CPU; later runs reuse it; see the "
+                             "README's Benchmarks for when it pays)")
     models.add_argument("--allow-pickle", action="store_true",
                         help="allow loading pickle model files (.ckpt, .pt, .bin); only for "
                              "files you trust (loaded with weights_only=True)")
@@ -154,7 +158,15 @@ def _settings(args: argparse.Namespace):
     from .settings import Settings
 
     settings = Settings.from_args(args.base_dir, precision=getattr(args, "precision", "auto"),
-                                  allow_pickle=getattr(args, "allow_pickle", False))
+                                  allow_pickle=getattr(args, "allow_pickle", False),
+                                  compile=getattr(args, "compile", False))
+    if settings.compile:
+        from .diffusion.compiled import compile_problem
+        from .diffusion.runtime import pick_device
+
+        problem = compile_problem(pick_device())
+        if problem:
+            raise UsageError(f"--compile: {problem}")
     if getattr(args, "output_dir", None):
         settings = settings.with_output_dir(args.output_dir)
     return settings

@@ -27,6 +27,8 @@ class Settings:
     # fp32 in Python, so scripts and tests reproduce ComfyUI's fp32 pixels; the command line
     # (run, serve) defaults to auto.
     precision: str = "fp32"
+    compile: bool = False
+    """Run the UNet through torch.compile, once per loaded model (diffusion/compiled.py)."""
     max_pixels: int = 4096 * 4096
     """The most pixels one node may make: width x height x batch_size (16.8 Mpx: SDXL at
     1024x1024 with a batch of 16). The server refuses larger prompts before they run."""

@@ -110,7 +110,8 @@ def create_workers(settings: Settings, options: ClusterOptions) -> list[tuple[st
                      "max_pixels": settings.max_pixels,
                      "max_text_chars": settings.max_text_chars,
                      "cache_budget_bytes": settings.cache_budget_bytes,
-                     "model_budget_bytes": settings.model_budget_bytes}}
+                     "model_budget_bytes": settings.model_budget_bytes,
+                     "compile": settings.compile}}
     actors = []
     for name, resources in worker_slots(options):
         handle = actor_class.options(

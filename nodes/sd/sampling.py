@@ -164,6 +164,11 @@ def sample_latent(ctx, model, positive, negative, cfg, latent, sigmas_for, sampl
                         seed)
     neg = sampler_conds(negative, latent, start, schedule, unet, checkpoint, scale,
                         bind_control, seed) if negative is not None else []
+    compiled = getattr(ctx.settings, "compile", False)
+    if compiled:
+        from nodeflow.diffusion.compiled import compiled_unet
+
+        unet = compiled_unet(unet, runtime.device, runtime.dtype)
     denoiser = CFGDenoiser(UNetDenoiser(unet, schedule, dtype=runtime.dtype), pos, neg, cfg)
     kind = "sdxl" if checkpoint.arch == "sdxl" else "sd1"
     last = {}
@@ -177,7 +182,8 @@ def sample_latent(ctx, model, positive, negative, cfg, latent, sigmas_for, sampl
             preview = Image.fromarray(latent_preview(denoised, kind).cpu().numpy())
         ctx.progress(step, total, preview)
 
-    ctx.log(f"{label or sampler}, {len(sigmas) - 1} steps, {runtime.describe()}")
+    ctx.log(f"{label or sampler}, {len(sigmas) - 1} steps, {runtime.describe()}"
+            + (", UNet compiled (--compile)" if compiled else ""))
     noise = prepare_noise(latent.samples.shape, 0 if noise_seed is None else noise_seed,
                           latent.batch_index)
     mask = latent.noise_mask
