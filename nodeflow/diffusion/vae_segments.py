@@ -60,12 +60,13 @@ def encoder_steps(encoder) -> list[Step]:
 
 
 def _probe(steps: Sequence[Step], channels: int, dtype, device) -> list[tuple[int, float]]:
-    """(channels, scale) after each step, from an 8x8 input."""
+    """(channels, how much the step scales the size) of each step, from an 8x8 input."""
     shapes = []
     h = torch.zeros(1, channels, 8, 8, dtype=dtype, device=device)
     for step in steps:
+        before = h.shape[-1]
         h = step.run(h)
-        shapes.append((h.shape[1], h.shape[-1] / 8))
+        shapes.append((h.shape[1], h.shape[-1] / before))
     return shapes
 
 

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nodeflow.diffusion.vae_ops import tile_layout
-from nodeflow.diffusion.vae_segments import Step, _cuts, _segments, run_tiled_segments
+from nodeflow.diffusion.vae_segments import Step, _cuts, _probe, _segments, run_tiled_segments
 
 
 @settings(max_examples=300, deadline=None)
@@ -60,6 +60,11 @@ def test_outputs_too_large_to_store_stay_inside_a_segment():
     assert [len(s) for s in _segments(steps, shapes, source, 0)] == [3]
     out = run_tiled_segments(source, steps, (8, 8), lambda n: tile_layout(n, 4, 2), max_stored_bytes=0)
     assert torch.allclose(out, _pool(_up(_up(source))), atol=1e-6)
+
+
+def test_the_probe_gives_each_steps_own_scale():
+    steps = [Step(_up, ()), Step(lambda x: x[:, :1], ()), Step(_up, ()), Step(_pool, ())]
+    assert _probe(steps, 3, torch.float32, "cpu") == [(3, 2.0), (1, 1.0), (1, 2.0), (1, 0.25)]
 
 
 def test_owned_regions_partition_the_length_inside_the_overlaps():
