@@ -73,7 +73,7 @@ def VAEEncodeTiled(image: Image, vae: Vae, tile_size: int = TILE, overlap: int =
                    mode: str = Field("mean", choices=MODES),
                    seed: int = Field(0, ge=0, le=2**64 - 1), *, ctx) -> Latent:
     """Encode a large image tile by tile, segment by segment of the encoder's down blocks (the
-    image between segments is kept whole, at most about a GB). Every tile is normalised with
+    image between segments is kept whole where it fits 1.25 GB). Every tile is normalised with
     the whole image's statistics, so the result matches VAEEncode (>= 40 dB from a 32 px
     overlap); gathering them re-runs the tiles of a segment once per GroupNorm in it."""
     from nodeflow.diffusion.vae_ops import encode_tiled
@@ -91,7 +91,7 @@ def VAEEncodeTiled(image: Image, vae: Vae, tile_size: int = TILE, overlap: int =
 def VAEDecodeTiled(latent: Latent, vae: Vae, tile_size: int = TILE, overlap: int = OVERLAP,
                    *, ctx) -> Image:
     """Decode a large latent tile by tile (a 2048x2048 image in a few GB), segment by segment
-    of the decoder's up blocks (the image between segments is kept whole, at most about a GB).
+    of the decoder's up blocks (the image between segments is kept whole where it fits 1.25 GB).
     Every tile is normalised with the whole image's statistics, so the result matches
     VAEDecode (>= 40 dB from a 32 px overlap); gathering them re-runs the tiles of a segment
     once per GroupNorm in it (progress counts all passes)."""
