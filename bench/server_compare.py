@@ -184,12 +184,17 @@ async def run_prompt(server: Server, prompt: dict, timeout: float) -> float:
                     raise RuntimeError(f"{server.label}: POST /prompt refused: {json.dumps(body)[:500]}")
             prompt_id = body["prompt_id"]
             took = await asyncio.wait_for(_until_done(ws, prompt_id), timeout)
-        async with session.get(f"{server.url}/history/{prompt_id}") as response:
-            entry = (await response.json()).get(prompt_id, {})
+        for _ in range(300):  # the history entry may be written just after the last message
+            async with session.get(f"{server.url}/history/{prompt_id}") as response:
+                entry = (await response.json()).get(prompt_id, {})
+            if entry.get("status", {}).get("status_str"):
+                break
+            await asyncio.sleep(0.1)
     status = entry.get("status", {})
     if status.get("status_str") != "success":
         messages = [m for m in status.get("messages", []) if m[0] == "execution_error"]
-        raise RuntimeError(f"{server.label}: the prompt failed: {json.dumps(messages)[:800]}")
+        raise RuntimeError(f"{server.label}: the prompt did not succeed: status {json.dumps(status)[:300]}, "
+                           f"errors {json.dumps(messages)[:800]}")
     return took - started
 
 
