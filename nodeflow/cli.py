@@ -44,6 +44,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
 
+def _vram_budget(text: str) -> str:
+    from .diffusion.placement import check_budget_text
+
+    try:
+        return check_budget_text(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--vram-budget ")) from None
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--base-dir", metavar="DIR",
@@ -58,6 +67,11 @@ def _parser() -> argparse.ArgumentParser:
                         help="compile the UNet with torch.compile the first time each model runs "
                              "at a latent size (minutes on a CPU; later runs reuse it; see the "
                              "README's Benchmarks for when it pays)")
+    models.add_argument("--vram-budget", type=_vram_budget, metavar="SIZE",
+                        help="keep models in RAM and move onto the GPU only those a node uses, "
+                             "within SIZE (6GB, 6000MB, or 0.5 of the GPU's memory), moving the "
+                             "least recently used back to RAM (default: no budget; every model "
+                             "loads onto the GPU)")
     models.add_argument("--allow-pickle", action="store_true",
                         help="allow loading pickle model files (.ckpt, .pt, .bin); only for "
                              "files you trust (loaded with weights_only=True)")
@@ -159,7 +173,8 @@ def _settings(args: argparse.Namespace):
 
     settings = Settings.from_args(args.base_dir, precision=getattr(args, "precision", "auto"),
                                   allow_pickle=getattr(args, "allow_pickle", False),
-                                  compile=getattr(args, "compile", False))
+                                  compile=getattr(args, "compile", False),
+                                  vram_budget=getattr(args, "vram_budget", None))
     if settings.compile:
         from .diffusion.compiled import compile_problem
         from .diffusion.runtime import pick_device

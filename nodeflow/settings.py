@@ -29,6 +29,10 @@ class Settings:
     precision: str = "fp32"
     compile: bool = False
     """Run the UNet through torch.compile, once per loaded model (diffusion/compiled.py)."""
+    vram_budget: str | None = None
+    """``--vram-budget``: models load into RAM and move onto the GPU while they fit this many
+    bytes (``6GB``, ``6000MB``) or this fraction of its memory (``0.5``); None: all models
+    load straight onto the device (nodeflow/diffusion/placement.py)."""
     max_pixels: int = 4096 * 4096
     """The most pixels one node may make: width x height x batch_size (16.8 Mpx: SDXL at
     1024x1024 with a batch of 16). The server refuses larger prompts before they run."""

@@ -107,6 +107,7 @@ def create_workers(settings: Settings, options: ClusterOptions) -> list[tuple[st
         "head_base": str(settings.base_dir), "head_node_id": head_node,
         "shipped_custom_nodes": shipped,
         "settings": {"allow_pickle": settings.allow_pickle, "precision": settings.precision,
+                     "vram_budget": settings.vram_budget,
                      "max_pixels": settings.max_pixels,
                      "max_text_chars": settings.max_text_chars,
                      "cache_budget_bytes": settings.cache_budget_bytes,

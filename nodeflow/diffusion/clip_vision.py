@@ -124,5 +124,5 @@ class ClipVisionRef:
     def load(self, ctx, runtime):
         key = ("clip_vision", self.file, runtime.device, str(runtime.dtype))
         return ctx.models.get(key, lambda: load_clip_vision(
-            self.file.path, allow_pickle=self.allow_pickle, device=runtime.device,
+            self.file.path, allow_pickle=self.allow_pickle, device=runtime.load_device,
             dtype=runtime.dtype))

@@ -28,6 +28,7 @@ import torch
 
 from . import checkpoint_keys as keys
 from .checkpoint_build import fill, read_config
+from .placement import place
 from .checkpoint_errors import CheckpointError
 from .checkpoint_files import read_component_folder, read_state_dict
 from .checkpoints import CONFIG_ROOT
@@ -211,7 +212,7 @@ class ControlNetRef:
                 base = {"control_model." + o: unet.state_dict()[k] for k, o in
                         keys.unet_key_map(unet.state_dict(), unet.config).items()}
             return load_controlnet(self.file.path, allow_pickle=self.allow_pickle,
-                                   device=runtime.device, dtype=runtime.dtype, base=base)
+                                   device=runtime.load_device, dtype=runtime.dtype, base=base)
 
         return ctx.models.get(key, build)
 
@@ -272,6 +273,7 @@ class BoundControl:
         from nodeflow import NodeError
 
         net, family = spec.net.load(ctx, runtime)
+        place(ctx, net, f"the ControlNet {Path(spec.net.file.path).name}")
         model_family = arch.split("-")[0]
         fits = family == model_family or (_is_adapter(net) and family == "sd1"
                                          and model_family == "sd2")  # same shapes, as ComfyUI

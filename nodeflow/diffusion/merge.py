@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from .checkpoint_errors import CheckpointError
+from .placement import place
 from .runtime import Runtime
 
 SKIPPED_CLIP_KEYS = ("position_ids", "logit_scale")
@@ -80,7 +81,7 @@ class MergedModelRef:
 
         merged = ctx.models.get(key, build)
         unet, _ = _with_loras(ctx, runtime, merged, (), self.loras, key + (self.loras,))
-        return unet, checkpoint
+        return place(ctx, unet, "the merged UNet"), checkpoint
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,8 @@ class MergedClipRef:
         # the LoRA's UNet layers are not for this CLIP: an empty module takes their place
         _, merged = _with_loras(ctx, runtime, torch.nn.Module(), merged, self.loras,
                                 key + (self.loras,))
+        for encoder in merged:
+            place(ctx, encoder, "the merged text encoder")
         return merged, arch
 
 

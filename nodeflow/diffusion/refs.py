@@ -14,7 +14,14 @@ from typing import Any
 
 import torch
 
+from .placement import place
 from .runtime import Runtime
+
+
+def _name(source) -> str:
+    """A checkpoint's or part files' names, for messages."""
+    files = source.file if isinstance(source.file, tuple) else (source.file,)
+    return " + ".join(Path(f.path).name for f in files)
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,7 @@ class CheckpointSource:
         key = ("checkpoint", self.file, runtime.device, str(runtime.dtype))
         return ctx.models.get(key, lambda: runtime.prepare_checkpoint(load_checkpoint(
             self.file.path, allow_pickle=self.allow_pickle, configs=self.file.config_folder(),
-            device=runtime.device, dtype=runtime.dtype)))
+            device=runtime.load_device, dtype=runtime.dtype)))
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,7 @@ class ModelRef:
     def load(self, ctx, runtime: Runtime) -> tuple[torch.nn.Module, Any]:
         """(unet, the LoadedCheckpoint it came from: arch, prediction type, VAE facts)."""
         unet, _ = _patched(ctx, self.source, self.loras, runtime)
+        place(ctx, unet, f"the UNet of {_name(self.source)}")
         return unet, self.source.load(ctx, runtime)
 
 
@@ -117,6 +125,8 @@ class ClipRef:
     def load(self, ctx, runtime: Runtime) -> tuple[tuple[torch.nn.Module, ...], str]:
         """(text encoders, architecture name)."""
         _, encoders = _patched(ctx, self.source, self.loras, runtime)
+        for encoder in encoders:
+            place(ctx, encoder, f"the text encoder of {_name(self.source)}")
         return encoders, self.source.load(ctx, runtime).arch
 
 
@@ -130,15 +140,17 @@ class VaeRef:
 
     def load(self, ctx, runtime: Runtime) -> torch.nn.Module:
         if self.checkpoint is not None:
-            return self.checkpoint.load(ctx, runtime).vae
+            return place(ctx, self.checkpoint.load(ctx, runtime).vae,
+                         f"the VAE of {_name(self.checkpoint)}")
 
         def build():
             from .checkpoints import load_vae
 
             return load_vae(self.file.path, allow_pickle=self.allow_pickle,
-                            device=runtime.device, dtype=runtime.vae_dtype)
+                            device=runtime.load_device, dtype=runtime.vae_dtype)
 
-        return ctx.models.get(("vae", self.file, runtime.device, str(runtime.vae_dtype)), build)
+        vae = ctx.models.get(("vae", self.file, runtime.device, str(runtime.vae_dtype)), build)
+        return place(ctx, vae, f"the VAE {Path(self.file.path).name}")
 
 
 @dataclass(frozen=True)
@@ -170,14 +182,14 @@ class PartSource:
 
             if self.kind == "unet":
                 loaded = load_unet(self.files[0].path, allow_pickle=self.allow_pickle,
-                                   device=runtime.device, dtype=runtime.dtype)
+                                   device=runtime.load_device, dtype=runtime.dtype)
                 if self.weight_dtype != "default":
                     from .fp8 import store_in_fp8
 
                     store_in_fp8(loaded.unet, self.weight_dtype)
                 return loaded
             return load_text_encoders([f.path for f in self.files], self.kind,
-                                      allow_pickle=self.allow_pickle, device=runtime.device,
+                                      allow_pickle=self.allow_pickle, device=runtime.load_device,
                                       dtype=runtime.dtype)
 
         return ctx.models.get(key, build)

@@ -9,7 +9,7 @@ with bf16: SD VAEs overflow in fp16.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -66,6 +66,12 @@ class Runtime:
     dtype: torch.dtype
     vae_dtype: torch.dtype
     why: str = ""  # how `auto` chose, for the run's log
+    offload: str | None = None
+    """Where models load under a VRAM budget (RAM); the placer moves them to ``device``."""
+
+    @property
+    def load_device(self) -> str:
+        return self.offload or self.device
 
     @classmethod
     def choose(cls, precision: str = "auto", device: str | None = None) -> "Runtime":
@@ -86,10 +92,14 @@ class Runtime:
         """The runtime for a node; a precision this machine cannot use is the user's error."""
         from nodeflow import NodeError
 
+        from .placement import placer_for
+
         try:
-            return cls.choose(getattr(ctx.settings, "precision", "fp32"))
+            runtime = cls.choose(getattr(ctx.settings, "precision", "fp32"))
         except ValueError as exc:
             raise NodeError(f"precision: {exc}") from None
+        placer = placer_for(ctx)
+        return runtime if placer is None else replace(runtime, offload=placer.offload)
 
     def describe(self) -> str:
         text = f"device {self.device}, {str(self.dtype).removeprefix('torch.')}"

@@ -152,5 +152,5 @@ class UnclipVisionRef:
     def load(self, ctx, runtime):
         key = ("unclip_vision", self.file, runtime.device, str(runtime.dtype))
         return ctx.models.get(key, lambda: load_unclip_vision(
-            self.file.path, allow_pickle=self.allow_pickle, device=runtime.device,
+            self.file.path, allow_pickle=self.allow_pickle, device=runtime.load_device,
             dtype=runtime.dtype))

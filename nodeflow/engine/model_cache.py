@@ -31,6 +31,9 @@ class ModelCache:
         self._lock = threading.RLock()
         self.total_bytes = 0
         self.loads = 0
+        self.placement: Any = None
+        """With a VRAM budget, what decides which of these models sit on the compute device
+        (nodeflow.diffusion.placement); None without one."""
 
     def __contains__(self, key: Hashable) -> bool:
         return key in self._models

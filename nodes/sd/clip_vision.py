@@ -3,6 +3,8 @@ whose CLIP_VISION_OUTPUT (image_embeds, last_hidden_state, penultimate_hidden_st
 image-prompt nodes of other packs take."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from nodeflow import Field, Image, NodeError, node, socket_type
 
 from .loaders import _file_state, _load_file, model_names
@@ -33,9 +35,12 @@ def CLIPVisionEncode(clip_vision: ClipVision, image: Image,
     """The image's CLIP embeddings: scaled to the model's size (centre-cropped, or squashed
     with ``none``), as ComfyUI prepares it."""
     from nodeflow.diffusion.clip_vision import encode_image
+    from nodeflow.diffusion.placement import place
     from nodeflow.diffusion.runtime import Runtime
 
     if image.ndim != 4 or image.shape[-1] < 3:
         raise NodeError(f"expected an IMAGE [batch, height, width, 3], got {tuple(image.shape)}",
                         input="image")
-    return encode_image(clip_vision.load(ctx, Runtime.for_ctx(ctx)), image, crop == "center")
+    model = place(ctx, clip_vision.load(ctx, Runtime.for_ctx(ctx)),
+                  f"the CLIP vision model {Path(clip_vision.file.path).name}")
+    return encode_image(model, image, crop == "center")

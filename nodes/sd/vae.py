@@ -72,9 +72,10 @@ def VAEDecode(latent: Latent, vae: Vae, *, ctx) -> Image:
 def VAEEncodeTiled(image: Image, vae: Vae, tile_size: int = TILE, overlap: int = OVERLAP,
                    mode: str = Field("mean", choices=MODES),
                    seed: int = Field(0, ge=0, le=2**64 - 1), *, ctx) -> Latent:
-    """Encode a large image tile by tile (memory of one tile), blending the overlaps. Every
-    tile is normalised with the whole image's statistics, so the result matches VAEEncode;
-    gathering them takes one pass over the tiles per GroupNorm of the encoder's down blocks."""
+    """Encode a large image tile by tile, segment by segment of the encoder's down blocks (the
+    image between segments is kept whole where it fits 1.25 GB). Every tile is normalised with
+    the whole image's statistics, so the result matches VAEEncode (>= 40 dB from a 32 px
+    overlap); gathering them re-runs the tiles of a segment once per GroupNorm in it."""
     from nodeflow.diffusion.vae_ops import encode_tiled
 
     if overlap >= tile_size:
@@ -89,10 +90,11 @@ def VAEEncodeTiled(image: Image, vae: Vae, tile_size: int = TILE, overlap: int =
 @node(category="latent", display_name="VAE Decode (Tiled)")
 def VAEDecodeTiled(latent: Latent, vae: Vae, tile_size: int = TILE, overlap: int = OVERLAP,
                    *, ctx) -> Image:
-    """Decode a large latent tile by tile (a 2048x2048 image in a few GB), blending seams.
+    """Decode a large latent tile by tile (a 2048x2048 image in a few GB), segment by segment
+    of the decoder's up blocks (the image between segments is kept whole where it fits 1.25 GB).
     Every tile is normalised with the whole image's statistics, so the result matches
-    VAEDecode (>= 40 dB with the default 64 px overlap); gathering them takes one pass over the
-    tiles per GroupNorm of the decoder's up blocks (progress counts all passes)."""
+    VAEDecode (>= 40 dB from a 32 px overlap); gathering them re-runs the tiles of a segment
+    once per GroupNorm in it (progress counts all passes)."""
     from nodeflow.diffusion.vae_ops import decode_tiled
 
     if overlap >= tile_size:

@@ -1,11 +1,12 @@
-"""Tiled VAE layout: few, even, overlapping tiles, and blending that loses nothing."""
+"""Tiled VAE layout: few, even, overlapping tiles, put back together without losing anything."""
 from __future__ import annotations
 
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nodeflow.diffusion.vae_ops import _tiled, tile_layout
+from nodeflow.diffusion.vae_ops import tile_layout
+from nodeflow.diffusion.vae_segments import Step, _cuts, _probe, _segments, run_tiled_segments
 
 
 @settings(max_examples=300, deadline=None)
@@ -25,30 +26,52 @@ def test_1024_pixels_in_512_tiles_take_three_of_384_not_three_of_512():
     assert tile_layout(128, 64, 8) == (48, [0, 40, 80])  # latent cells of a 1024 px SD image
 
 
-def test_blending_identical_tiles_gives_the_source_back_on_a_grid():
-    source = torch.rand(1, 3, 40, 56)
+def _up(x):
+    return x.repeat_interleave(2, -1).repeat_interleave(2, -2)
+
+
+def _pool(x):
+    return torch.nn.functional.avg_pool2d(x, 4)
+
+
+def test_tiles_put_back_together_give_the_whole_images_result():
+    source = torch.rand(1, 3, 10, 14)
     calls = []
-    out = _tiled(source, lambda x, owned: x.repeat_interleave(2, -1).repeat_interleave(2, -2), 16, 8, 2.0,
-                 lambda done, total: calls.append((done, total)), grid=4)
-    assert torch.allclose(out, source.repeat_interleave(2, -1).repeat_interleave(2, -2), atol=1e-6)
+    out = run_tiled_segments(source, [Step(_up, ()), Step(_up, ())], (10, 14),
+                             lambda n: tile_layout(n, 4, 2), lambda done, total: calls.append((done, total)))
+    assert torch.equal(out, _up(_up(source)))
     assert calls[-1][0] == calls[-1][1] == len(calls) > 1
 
 
 def test_encoder_tiles_start_on_latent_cells():
     """Pixel tiles going down by 4 must start on multiples of 4, or the cells would shift."""
     source = torch.rand(1, 3, 72, 40)
-    pool = torch.nn.functional.avg_pool2d
-    out = _tiled(source, lambda x, owned: pool(x, 4), 32, 8, 0.25, None, grid=4)
-    assert torch.allclose(out, pool(source, 4), atol=1e-6)
+    out = run_tiled_segments(source, [Step(_pool, ())], (18, 10), lambda n: tile_layout(n, 8, 2))
+    assert torch.allclose(out, _pool(source), atol=1e-6)
 
 
-def test_owned_regions_partition_the_length():
-    from nodeflow.diffusion.vae_ops import _owned
+def test_outputs_too_large_to_store_stay_inside_a_segment():
+    source = torch.rand(1, 2, 8, 8)
+    steps = [Step(_up, ()), Step(_up, ()), Step(_pool, ())]
+    shapes = [(2, 2.0), (2, 2.0), (2, 0.25)]
+    one_float = source.element_size()
+    # after the first step 2x16x16 floats, after the second 2x32x32: only the first fits
+    assert [len(s) for s in _segments(steps, shapes, source, 2 * 16 * 16 * one_float)] == [1, 2]
+    assert [len(s) for s in _segments(steps, shapes, source, 0)] == [3]
+    out = run_tiled_segments(source, steps, (8, 8), lambda n: tile_layout(n, 4, 2), max_stored_bytes=0)
+    assert torch.allclose(out, _pool(_up(_up(source))), atol=1e-6)
 
+
+def test_the_probe_gives_each_steps_own_scale():
+    steps = [Step(_up, ()), Step(lambda x: x[:, :1], ()), Step(_up, ()), Step(_pool, ())]
+    assert _probe(steps, 3, torch.float32, "cpu") == [(3, 2.0), (1, 1.0), (1, 2.0), (1, 0.25)]
+
+
+def test_owned_regions_partition_the_length_inside_the_overlaps():
     size, starts = tile_layout(100, 40, 16)
-    cuts = [(s + a * size, s + b * size) for s, (a, b) in zip(starts, _owned(starts, size, 100))]
-    assert cuts[0][0] == 0 and cuts[-1][1] == 100
-    assert all(left[1] == right[0] for left, right in zip(cuts, cuts[1:]))
+    cuts = _cuts(starts, size, 100)
+    assert cuts[0] == 0 and cuts[-1] == 100 and cuts == sorted(cuts)
+    assert all(b <= cut <= a + size for a, b, cut in zip(starts, starts[1:], cuts[1:-1]))
 
 
 def test_group_norm_with_pooled_statistics_equals_the_whole_images():

@@ -1,0 +1,354 @@
+"""Side by side through each server's HTTP API: nodeflow, and ComfyUI when you have one.
+
+    python bench/server_compare.py [--checkpoint FILE] [--precisions fp32,auto]
+        [--comfyui-cmd "python ~/ComfyUI/main.py --cpu --port {port} --base-directory {base}"
+         | --comfyui-url http://127.0.0.1:8188 [--comfyui-pid PID]]
+
+One client, the same ComfyUI API-format prompts for every server, sent with POST /prompt; the
+end of a run is read from the /ws websocket and its outcome from /history. Every server gets
+the same temporary base folder (models/checkpoints/<the checkpoint>, input/ with two 512x512
+images). For each server, in this order:
+  start       seconds from starting the command to GET /system_stats answering 200
+  first run   txt2img 256x256, euler, 4 steps, cfg 7: load, encode, sample, decode, save
+  seed        the same prompt with only the seed changed, twice
+  vae 512     LoadImage, VAEEncode, VAEDecode, SaveImage at 512x512, twice (another image
+              each time, so nothing comes from a cache)
+  peak RSS    the largest sum of VmRSS over the server's process tree, polled every 0.1 s
+              from /proc (not measured for a server attached with --comfyui-url and no pid)
+Ratios are to the first server of the run (ComfyUI when given, else nodeflow at the first
+precision). Nothing is asserted. The default checkpoint is bench/sd.py's random-weight SD 1.5
+file stored in fp16 (made in --work if missing; --stored fp32 for the fp32 one).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+def txt2img_prompt(checkpoint: str, seed: int) -> dict:
+    return {
+        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": checkpoint}},
+        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a lighthouse at dusk", "clip": ["4", 1]}},
+        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["4", 1]}},
+        "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 256, "height": 256, "batch_size": 1}},
+        "3": {"class_type": "KSampler", "inputs": {
+            "seed": seed, "steps": 4, "cfg": 7.0, "sampler_name": "euler", "scheduler": "normal",
+            "denoise": 1.0, "model": ["4", 0], "positive": ["6", 0], "negative": ["7", 0],
+            "latent_image": ["5", 0]}},
+        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
+        "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "bench", "images": ["8", 0]}},
+    }
+
+
+def roundtrip_prompt(checkpoint: str, image: str) -> dict:
+    return {
+        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": checkpoint}},
+        "10": {"class_type": "LoadImage", "inputs": {"image": image}},
+        "11": {"class_type": "VAEEncode", "inputs": {"pixels": ["10", 0], "vae": ["4", 2]}},
+        "12": {"class_type": "VAEDecode", "inputs": {"samples": ["11", 0], "vae": ["4", 2]}},
+        "13": {"class_type": "SaveImage", "inputs": {"filename_prefix": "bench-vae", "images": ["12", 0]}},
+    }
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """VmRSS summed over ``pid`` and its descendants (0 once it is gone)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        todo.extend(children.get(current, ()))
+        try:
+            with open(f"/proc/{current}/status") as f:
+                total += next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
+        except (OSError, StopIteration):
+            pass
+    return total
+
+
+class PeakRss:
+    """Polls a process tree's RSS on a thread; ``peak`` is the largest sum seen."""
+
+    def __init__(self, pid: int | None):
+        self.pid, self.peak = pid, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        if pid:
+            self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.1):
+            self.peak = max(self.peak, tree_rss_bytes(self.pid))
+
+    def stop(self) -> int | None:
+        if not self.pid:
+            return None
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+@dataclass
+class Server:
+    label: str
+    url: str
+    process: subprocess.Popen | None = None
+    pid: int | None = None
+    start_s: float | None = None
+    log: Path | None = None
+    times: dict[str, list[float]] = field(default_factory=dict)
+    peak_rss: int | None = None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(url: str, process: subprocess.Popen | None, timeout: float, log: Path | None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            tail = log.read_text(errors="replace").strip().splitlines()[-5:] if log else []
+            raise SystemExit(f"the server exited ({process.returncode}) before it was ready:\n" + "\n".join(tail))
+        try:
+            with urllib.request.urlopen(url + "/system_stats", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise SystemExit(f"{url} was not ready after {timeout:.0f} s")
+
+
+def start(label: str, command: list[str], port: int, work: Path, timeout: float) -> Server:
+    log = work / f"{label.replace(' ', '-')}.log"
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT,
+                               env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(url, process, timeout, log)
+    return Server(label, url, process, process.pid, time.perf_counter() - started, log)
+
+
+def stop(server: Server) -> None:
+    if server.process is None or server.process.poll() is not None:
+        return
+    os.killpg(server.process.pid, signal.SIGTERM)
+    try:
+        server.process.wait(20)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.process.pid, signal.SIGKILL)
+        server.process.wait()
+
+
+async def run_prompt(server: Server, prompt: dict, timeout: float) -> float:
+    """Seconds from POST /prompt to the end of the run seen on /ws; raises if it failed."""
+    import aiohttp
+
+    client_id = uuid.uuid4().hex
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(f"{server.url}/ws?clientId={client_id}", max_msg_size=0) as ws:
+            started = time.perf_counter()
+            async with session.post(f"{server.url}/prompt",
+                                    json={"prompt": prompt, "client_id": client_id}) as response:
+                body = await response.json()
+                if response.status != 200 or "prompt_id" not in body:
+                    raise RuntimeError(f"{server.label}: POST /prompt refused: {json.dumps(body)[:500]}")
+            prompt_id = body["prompt_id"]
+            took = await asyncio.wait_for(_until_done(ws, prompt_id), timeout)
+        for _ in range(300):  # the history entry may be written just after the last message
+            async with session.get(f"{server.url}/history/{prompt_id}") as response:
+                entry = (await response.json()).get(prompt_id, {})
+            if entry.get("status", {}).get("status_str"):
+                break
+            await asyncio.sleep(0.1)
+    status = entry.get("status", {})
+    if status.get("status_str") != "success":
+        messages = [m for m in status.get("messages", []) if m[0] == "execution_error"]
+        raise RuntimeError(f"{server.label}: the prompt did not succeed: status {json.dumps(status)[:300]}, "
+                           f"errors {json.dumps(messages)[:800]}")
+    return took - started
+
+
+async def _until_done(ws, prompt_id: str) -> float:
+    import aiohttp
+
+    async for message in ws:
+        if message.type != aiohttp.WSMsgType.TEXT:
+            continue  # binary previews
+        data = json.loads(message.data)
+        payload = data.get("data") or {}
+        if payload.get("prompt_id", prompt_id) != prompt_id:
+            continue
+        if data.get("type") == "executing" and payload.get("node") is None:
+            return time.perf_counter()
+        if data.get("type") == "execution_error":
+            return time.perf_counter()  # /history says what failed
+    raise RuntimeError("the websocket closed before the run ended")
+
+
+def make_inputs(base: Path, checkpoint: Path) -> str:
+    """The base folder every server uses; returns the checkpoint's name there."""
+    from PIL import Image
+
+    folder = base / "models" / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / checkpoint.name
+    if not target.exists():
+        try:
+            os.link(checkpoint.resolve(), target)  # no copy, and no link to follow out of the folder
+        except OSError:
+            shutil.copyfile(checkpoint, target)
+    (base / "input").mkdir(exist_ok=True)
+    for i, sigma in enumerate((64, 48)):
+        Image.effect_noise((512, 512), sigma).convert("RGB").save(base / "input" / f"bench-{i}.png")
+    return checkpoint.name
+
+
+def measure(server: Server, checkpoint: str, rss: PeakRss, timeout: float) -> None:
+    def timed(label: str, prompt: dict) -> None:
+        took = asyncio.run(run_prompt(server, prompt, timeout))
+        server.times.setdefault(label, []).append(took)
+        print(f"  {server.label}: {label} {took:.1f} s", flush=True)
+
+    seed = random.randrange(1 << 32)
+    timed("first run", txt2img_prompt(checkpoint, seed))
+    for n in (1, 2):
+        timed("seed-only re-run", txt2img_prompt(checkpoint, seed + n))
+    for n in (0, 1):
+        timed("VAE round trip 512", roundtrip_prompt(checkpoint, f"bench-{n}.png"))
+    server.peak_rss = rss.stop()
+
+
+def report(servers: list[Server]) -> None:
+    base = servers[0]
+    rows = ["first run", "seed-only re-run", "VAE round trip 512"]
+    width = max(24, *(len(s.label) + 2 for s in servers))
+    print("\n" + "| " + " | ".join(["ratios to " + base.label.ljust(width - 10)] + [s.label.ljust(width) for s in servers]) + " |")
+    print("|" + "|".join(["-" * (width + 2)] * (len(servers) + 1)) + "|")
+
+    def cell(server: Server, value, reference, unit) -> str:
+        if value is None:
+            return "-"
+        text = f"{value:.2f} {unit}" if unit == "GB" else f"{value:.2f} {unit}"
+        return text if server is base or not reference else f"{text} ({value / reference:.2f}x)"
+
+    def line(label: str, values: list) -> None:
+        print("| " + " | ".join([label.ljust(width)] + [v.ljust(width) for v in values]) + " |")
+
+    line("server start to ready", [cell(s, s.start_s, base.start_s, "s") for s in servers])
+    for row in rows:
+        cells = []
+        for s in servers:
+            runs, ref = s.times.get(row, []), base.times.get(row, [])
+            text = " / ".join(f"{t:.1f}" for t in runs) + " s"
+            if s is not base and runs and ref:
+                text += f" ({(sum(runs) / len(runs)) / (sum(ref) / len(ref)):.2f}x)"
+            cells.append(text if runs else "-")
+        line(row, cells)
+    line("peak RSS (process tree)", [cell(s, None if s.peak_rss is None else s.peak_rss / 1024**3,
+                                          None if base.peak_rss is None else base.peak_rss / 1024**3, "GB")
+                                     for s in servers])
+    print("(a ratio of a row with two runs compares their means)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="\n".join(__doc__.splitlines()[2:]))
+    parser.add_argument("--checkpoint", help="an SD 1.5 single-file checkpoint (default: bench/sd.py's "
+                                             "random-weight one, made in --work if missing)")
+    parser.add_argument("--work", default=str(Path.home() / ".cache" / "nodeflow-bench"),
+                        help="bench/sd.py's folder for its checkpoints (default %(default)s)")
+    parser.add_argument("--stored", choices=["fp16", "fp32"], default="fp16",
+                        help="which of bench/sd.py's files to use without --checkpoint")
+    parser.add_argument("--precisions", default="fp32,auto",
+                        help="nodeflow servers to measure, one per --precision (default %(default)s)")
+    parser.add_argument("--comfyui-cmd", help="command that starts ComfyUI; {port} and {base} are "
+                                              "replaced by a free port and the shared base folder")
+    parser.add_argument("--comfyui-url", help="a running ComfyUI to use instead (its models must "
+                                              "include the checkpoint and its input the images)")
+    parser.add_argument("--comfyui-pid", type=int, help="with --comfyui-url: its pid, for the RSS")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds per run (default %(default)s)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary base folder and logs")
+    args = parser.parse_args()
+
+    if args.checkpoint:
+        checkpoint = Path(args.checkpoint)
+    else:
+        from sd import make_checkpoint
+
+        checkpoint = make_checkpoint(Path(args.work), args.stored)
+    work = Path(tempfile.mkdtemp(prefix="nodeflow-compare-"))
+    name = make_inputs(work / "base", checkpoint)
+    print(f"checkpoint {checkpoint} ({checkpoint.stat().st_size / 1024**3:.2f} GB); base folder {work / 'base'}")
+    plans: list[tuple[str, object]] = []
+    if args.comfyui_url:
+        plans.append(("ComfyUI", args.comfyui_url.rstrip("/")))
+    elif args.comfyui_cmd:
+        plans.append(("ComfyUI", args.comfyui_cmd))
+    for precision in args.precisions.split(","):
+        plans.append((f"nodeflow {precision}", precision))
+    servers: list[Server] = []
+    try:
+        for label, how in plans:
+            port = free_port()
+            if label == "ComfyUI" and args.comfyui_url:
+                wait_ready(how, None, 30, None)
+                server = Server(label, how, pid=args.comfyui_pid)
+            elif label == "ComfyUI":
+                command = shlex.split(how.format(port=port, base=work / "base"))
+                server = start(label, command, port, work, args.timeout)
+            else:
+                command = [sys.executable, "-m", "nodeflow", "serve", "--base-dir", str(work / "base"),
+                           "--port", str(port), "--precision", how]
+                server = start(label, command, port, work, args.timeout)
+            print(f"{label}: ready" + (f" in {server.start_s:.2f} s" if server.start_s else ""), flush=True)
+            rss = PeakRss(server.pid)
+            rss.peak = tree_rss_bytes(server.pid) if server.pid else 0
+            servers.append(server)
+            try:
+                measure(server, name, rss, args.timeout)
+            finally:
+                rss.stop()
+                stop(server)
+    finally:
+        for server in servers:
+            stop(server)
+        if args.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    report(servers)
+
+
+if __name__ == "__main__":
+    main()
