@@ -274,6 +274,11 @@ def report(servers: list[Server]) -> None:
                 text += f" ({(sum(runs) / len(runs)) / (sum(ref) / len(ref)):.2f}x)"
             cells.append(text if runs else "-")
         line(row, cells)
+        if row == "first run":  # what a user waits from starting the server to a picture
+            line("start to first picture", [
+                cell(s, s.start_s + s.times[row][0], base.start_s + base.times[row][0], "s")
+                if s.start_s is not None and s.times.get(row) and base.start_s is not None
+                and base.times.get(row) else "-" for s in servers])
     line("peak RSS (process tree)", [cell(s, None if s.peak_rss is None else s.peak_rss / 1024**3,
                                           None if base.peak_rss is None else base.peak_rss / 1024**3, "GB")
                                      for s in servers])

@@ -38,6 +38,7 @@ from .routes_packs import mount_pack_routes, pack_routes_middleware
 from .routing import add_routes
 from .security import add_security_headers, origin_guard, token_guard
 from .server_logs import capture_logs
+from .warm_imports import warm_model_imports
 from .state import CONFIG, HUB, REGISTRY, SETTINGS, STORE, WORKER
 from .websocket import Hub
 from .worker import Worker
@@ -95,6 +96,8 @@ async def queue_and_worker(app: web.Application) -> AsyncIterator[None]:
     else:
         worker = Worker(async_store, hub, Executor(app[REGISTRY], settings),
                         paused=config.paused, grace_s=config.shutdown_grace_s)
+        if config.warm_imports:
+            warm_model_imports()
     app[STORE] = async_store
     app[WORKER] = worker
     publisher = asyncio.create_task(hub.publish_forever(), name="nodeflow-websocket")

@@ -57,6 +57,9 @@ class ServerConfig:
     cluster: Any = None
     """``serve --ray``: a :class:`nodeflow.cluster.launch.ClusterOptions`; prompts then run on
     worker actors of a Ray cluster instead of in this process."""
+    warm_imports: bool = True
+    """Once serving, import the model stack (torch, diffusers, transformers) in the
+    background, so the first run does not wait for it; a ``--ray`` head never does."""
 
     @property
     def loopback_only(self) -> bool:

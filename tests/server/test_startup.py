@@ -1,4 +1,5 @@
-"""`nodeflow serve` answers within 1.5 s of starting, without importing torch."""
+"""`nodeflow serve` answers within 1.5 s of starting, without waiting for torch, and then
+imports the model stack in the background so the first run does not wait for it either."""
 from __future__ import annotations
 
 import json
@@ -63,9 +64,12 @@ def test_serve_is_ready_quickly_without_torch(server):
             time.sleep(0.01)
     ready = time.perf_counter() - started
     assert stats is not None, "the server never answered"
-    assert stats["system"]["pytorch_loaded"] is False
     assert ready <= READY_WITHIN_S, f"ready after {ready:.2f} s"
     assert "PrimitiveInt" in get_json(url + "/object_info")  # the built-in packs are loaded
+    # no prompt came, yet the model stack gets imported (the first run will not wait for it)
+    while not get_json(url + "/system_stats")["system"]["pytorch_loaded"]:
+        assert time.perf_counter() - started < 120, "torch was not imported in the background"
+        time.sleep(0.2)
     process.terminate()
     assert process.wait(10) == 0 or process.returncode < 0
     assert "serving the editor at http://127.0.0.1:" in process.stderr.read()
