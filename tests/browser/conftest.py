@@ -97,6 +97,21 @@ def running_server(base_dir: Path, **config):
         thread.join(10)
 
 
+@contextlib.contextmanager
+def comfy_pack_server(tmp_path_factory, *packs: Path):
+    """A server of its own whose custom_nodes holds the ComfyUI ``packs`` (folders); yields
+    its URL, and takes the ComfyUI shim modules out of this process afterwards."""
+    base = tmp_path_factory.mktemp("comfy-home")
+    for pack in packs:
+        shutil.copytree(pack, base / "custom_nodes" / pack.name)
+    try:
+        with running_server(base) as url:
+            yield url
+    finally:
+        from nodeflow.comfy_compat.shims import uninstall
+        uninstall()
+
+
 @pytest.fixture(scope="session")
 def server(base_dir):
     """The nodeflow server on a free loopback port; yields its URL."""

@@ -6,13 +6,12 @@ inputs, reach the nodes when the workflow runs, and come back when the file is r
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import running_server
+from .conftest import comfy_pack_server
 from .helpers import connect, downloaded, open_file, settle, type_value, widget_point, open_editor
 from .test_comfy_extension_widgets import wait_for_run
 
@@ -27,12 +26,8 @@ FLOW = {"nodeflow": 1, "name": "loras", "nodes": {
 
 @pytest.fixture(scope="module")
 def stack_server(tmp_path_factory):
-    base = tmp_path_factory.mktemp("comfy-anyname-home")
-    shutil.copytree(PACK, base / "custom_nodes" / PACK.name)
-    with running_server(base) as url:
+    with comfy_pack_server(tmp_path_factory, PACK) as url:
         yield url
-    from nodeflow.comfy_compat.shims import uninstall
-    uninstall()
 
 
 def widget_values(page, node: str) -> dict:

@@ -4,7 +4,6 @@ input, a number widget of its own) saved in the workflow, reopened and passed to
 its api.addEventListener listeners hearing the pack's own message, "executed" and "progress"."""
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 from urllib.parse import urljoin
@@ -12,7 +11,7 @@ from urllib.parse import urljoin
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import running_server
+from .conftest import comfy_pack_server
 from .helpers import downloaded, open_file, settle, type_value, open_editor
 
 PACK = Path(__file__).resolve().parents[1] / "comfy" / "packs" / "test_pack_core"
@@ -26,12 +25,8 @@ FLOW = {"nodeflow": 1, "name": "who", "nodes": {
 
 @pytest.fixture(scope="module")
 def core_server(tmp_path_factory):
-    base = tmp_path_factory.mktemp("comfy-core-home")
-    shutil.copytree(PACK, base / "custom_nodes" / PACK.name)
-    with running_server(base) as url:
+    with comfy_pack_server(tmp_path_factory, PACK) as url:
         yield url
-    from nodeflow.comfy_compat.shims import uninstall
-    uninstall()
 
 
 def widget_value(page, node: str, name: str):

@@ -2,13 +2,12 @@
 widgets, and its WEB_DIRECTORY extension (app.registerExtension hooks) applied to the node."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import running_server
+from .conftest import comfy_pack_server
 from .helpers import add_by_search, canvas_point, choose, inputs, open_editor
 
 PACKS = Path(__file__).resolve().parents[1] / "comfy" / "packs"
@@ -16,12 +15,9 @@ PACKS = Path(__file__).resolve().parents[1] / "comfy" / "packs"
 
 @pytest.fixture(scope="module")
 def comfy_server(tmp_path_factory):
-    base = tmp_path_factory.mktemp("comfy-home")
-    shutil.copytree(PACKS, base / "custom_nodes")
-    with running_server(base) as url:
+    packs = sorted(p for p in PACKS.iterdir() if p.is_dir())
+    with comfy_pack_server(tmp_path_factory, *packs) as url:
         yield url
-    from nodeflow.comfy_compat.shims import uninstall
-    uninstall()
 
 
 def test_pack_node_widgets_and_extension(browser, comfy_server):
