@@ -162,8 +162,9 @@ _MAKING = threading.Lock()
 
 def placer_for(ctx) -> ModelPlacer | None:
     """The process's placer when the settings carry a VRAM budget (made on first use and kept
-    with the model cache), else None: models then load straight onto the compute device."""
-    text = getattr(ctx.settings, "vram_budget", None)
+    with the model cache), else None: models then load straight onto the compute device (also
+    for a load outside a run, whose context has no settings)."""
+    text = getattr(getattr(ctx, "settings", None), "vram_budget", None)
     if not text:
         return None
     models = ctx.models

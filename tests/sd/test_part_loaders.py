@@ -50,8 +50,9 @@ def by_parts(**sampler):
 
 
 def fixed_latent(graph):
-    """A zero latent of 1/8 the size (a UNet alone does not know the tiny VAE's factor 2)."""
-    graph["nodes"]["zeros"] = {"type": "LatentFromBatch", "inputs": {"latent": L("latent", "latent")}}
+    """A zero latent of 1/8 the size (a UNet alone does not know the tiny VAE's factor 2):
+    a flipped empty latent is still zeros, but no longer one the sampler re-makes."""
+    graph["nodes"]["zeros"] = {"type": "LatentFlip", "inputs": {"latent": L("latent", "latent")}}
     graph["nodes"]["sample"]["inputs"]["latent"] = L("zeros", "latent")
     return graph
 
