@@ -2,6 +2,7 @@
 in a fresh process (as a user runs it)."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -26,3 +27,13 @@ def cli(base: Path, *args: str, timeout: float = 300) -> subprocess.CompletedPro
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-m", "nodeflow", *args, "--base-dir", str(base)],
                           capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def live_server_class():
+    """tests/server/live.py's Live (a real server process), loaded by path: while ComfyUI packs
+    are loaded in this process the top-level name ``server`` is ComfyUI's PromptServer shim."""
+    spec = importlib.util.spec_from_file_location("nodeflow_test_live_for_packs",
+                                                  ROOT / "tests" / "server" / "live.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.Live

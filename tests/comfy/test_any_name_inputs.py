@@ -5,13 +5,12 @@ through the CLI, a real server's POST /prompt and ComfyUI's formats; nodes that 
 keep strict names, and values must be JSON."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
-from .helpers import ROOT, cli, home_with
+from .helpers import cli, home_with, live_server_class
 
 PACK = Path(__file__).with_name("packs") / "test_pack_anyname"
 STRICT_PACK = Path(__file__).with_name("packs") / "test_pack_v1"
@@ -134,11 +133,7 @@ def test_validate_checks_values_given_in_process(base):
 
 
 def test_server_post_prompt_runs_extra_inputs(base):
-    spec = importlib.util.spec_from_file_location("nodeflow_test_live_anyname",
-                                                  ROOT / "tests" / "server" / "live.py")
-    live_module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(live_module)
-    live = live_module.Live(base).start()
+    live = live_server_class()(base).start()
     try:
         entry = live.wait_done(live.queue(API_PROMPT), timeout=60)
         text = entry["outputs"]["2"]["text"]

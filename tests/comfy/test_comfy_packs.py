@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import PACKS, ROOT, cli, home_with
+from .helpers import PACKS, ROOT, cli, home_with, live_server_class
 
 PROMPT = Path(__file__).with_name("workflows") / "pack_api.json"
 
@@ -142,14 +142,7 @@ def test_native_validate_hook_ctx_send_and_extra():
 
 
 def test_server_prompt_routes_and_send_sync(base):
-    import importlib.util  # by path: the name "server" is ComfyUI's PromptServer module here
-    spec = importlib.util.spec_from_file_location("nodeflow_test_live",
-                                                  ROOT / "tests" / "server" / "live.py")
-    live_module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(live_module)
-    Live = live_module.Live
-
-    live = Live(base).start()
+    live = live_server_class()(base).start()
     try:
         with urllib.request.urlopen(f"{live.url}/testpack/hello?name=pack") as res:
             assert json.loads(res.read())["hello"] == "pack"  # a ComfyUI pack route

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import ROOT, cli, home_with
+from .helpers import cli, home_with, live_server_class
 
 PACK = Path(__file__).with_name("packs") / "test_pack_core"
 
@@ -153,13 +153,7 @@ def test_core_classes_in_process(base):
 
 
 def test_server_routes_through_app_and_what_a_node_reads(base):
-    import importlib.util  # by path: the name "server" is ComfyUI's PromptServer module here
-    spec = importlib.util.spec_from_file_location("nodeflow_test_live_core",
-                                                  ROOT / "tests" / "server" / "live.py")
-    live_module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(live_module)
-
-    live = live_module.Live(base).start()
+    live = live_server_class()(base).start()
     try:
         with urllib.request.urlopen(f"{live.url}/testcore/queue") as res:
             assert json.loads(res.read()) == {"running": 0, "pending": 0}

@@ -4,16 +4,14 @@ PNG, and its import output kept off stdout."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import re
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from .helpers import ROOT, live_server_class
 
 
 def docs_pack() -> str:
@@ -21,14 +19,6 @@ def docs_pack() -> str:
     block = re.search(r"```python\n(# custom_nodes/announce\.py\n.*?)```", text, re.S)
     assert block, "the example pack is gone from docs/custom-nodes.md"
     return block.group(1)
-
-
-def live_class():
-    spec = importlib.util.spec_from_file_location("nodeflow_test_live2",
-                                                  ROOT / "tests" / "server" / "live.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.Live
 
 
 WORKFLOW = {"nodeflow": 1, "name": "announcing", "nodes": {
@@ -42,7 +32,7 @@ def test_docs_example_pack(tmp_path):
     (base / "custom_nodes").mkdir(parents=True)
     (base / "custom_nodes" / "announce.py").write_text(
         docs_pack() + '\nprint("announce pack loaded")\n')
-    live = live_class()(base).start()
+    live = live_server_class()(base).start()
     try:
         messages, result = asyncio.run(_run(live.url))
         assert {"n": 4, "node": "a"} in messages
