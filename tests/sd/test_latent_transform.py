@@ -108,7 +108,7 @@ def test_items_of_a_batch_keep_their_noise(executor):
 
 def test_items_of_an_empty_latent_stay_empty(executor):
     """Picking or repeating items of an untouched EmptyLatent keeps it empty, so the sampler
-    still makes it at the model's own latent size (the tiny model's VAE shrinks by 4, not 8)
+    still makes it at the model's own latent size (the tiny model's VAE shrinks by 2, not 8)
     and item 1 alone is item 1 of the whole batch."""
     data = txt2img(steps=2, save=False, batch=2)
     full = computed(executor, data, "sample", "latent").samples
