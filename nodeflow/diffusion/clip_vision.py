@@ -120,9 +120,15 @@ class ClipVisionRef:
 
     file: Any  # refs.FileIdentity
     allow_pickle: bool = False
+    KIND = "clip_vision"
+    """The model cache's name for what ``read`` makes of the file."""
+
+    @staticmethod
+    def read(path, **options):
+        return load_clip_vision(path, **options)
 
     def load(self, ctx, runtime):
-        key = ("clip_vision", self.file, runtime.device, str(runtime.dtype))
-        return ctx.models.get(key, lambda: load_clip_vision(
+        key = (self.KIND, self.file, runtime.device, str(runtime.dtype))
+        return ctx.models.get(key, lambda: self.read(
             self.file.path, allow_pickle=self.allow_pickle, device=runtime.load_device,
             dtype=runtime.dtype))

@@ -16,12 +16,12 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from .checkpoint_errors import CheckpointError
 from .checkpoint_keys import UNET_PREFIX
+from .clip_vision import ClipVisionRef
 
 VISION_PREFIX = "embedder.model.visual."
 NOISE_STEPS = 1000
@@ -141,16 +141,13 @@ def class_labels(unclip: list[tuple], width: int, seed: int) -> torch.Tensor:
 
 
 @dataclass(frozen=True)
-class UnclipVisionRef:
+class UnclipVisionRef(ClipVisionRef):
     """The CLIP_VISION socket of unCLIPCheckpointLoader: the image tower inside the
     checkpoint file, loaded once per device and precision (CLIPVisionEncode takes it as it
     takes a CLIPVisionLoader's)."""
 
-    file: Any  # refs.FileIdentity
-    allow_pickle: bool = False
+    KIND = "unclip_vision"
 
-    def load(self, ctx, runtime):
-        key = ("unclip_vision", self.file, runtime.device, str(runtime.dtype))
-        return ctx.models.get(key, lambda: load_unclip_vision(
-            self.file.path, allow_pickle=self.allow_pickle, device=runtime.load_device,
-            dtype=runtime.dtype))
+    @staticmethod
+    def read(path, **options):
+        return load_unclip_vision(path, **options)
