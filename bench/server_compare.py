@@ -1,8 +1,10 @@
 """Side by side through each server's HTTP API: nodeflow, and ComfyUI when you have one.
 
     python bench/server_compare.py [--checkpoint FILE] [--precisions fp32,auto]
-        [--comfyui-cmd "python ~/ComfyUI/main.py --cpu --port {port} --base-directory {base}"
+        [--comfyui-dir DIR (made by bench/comfyui_install.py)
+         | --comfyui-cmd "python ~/ComfyUI/main.py --cpu --port {port} --base-directory {base}"
          | --comfyui-url http://127.0.0.1:8188 [--comfyui-pid PID]]
+        [--nodeflow-python PYTHON]
 
 One client, the same ComfyUI API-format prompts for every server, sent with POST /prompt; the
 end of a run is read from the /ws websocket and its outcome from /history. Every server gets
@@ -16,7 +18,8 @@ images). For each server, in this order:
   peak RSS    the largest sum of VmRSS over the server's process tree, polled every 0.1 s
               from /proc (not measured for a server attached with --comfyui-url and no pid)
 Ratios are to the first server of the run (ComfyUI when given, else nodeflow at the first
-precision). Nothing is asserted. The default checkpoint is bench/sd.py's random-weight SD 1.5
+precision). Nothing is asserted. With --comfyui-dir, nodeflow runs on that folder's Python too
+(the same torch as ComfyUI) unless --nodeflow-python says otherwise. The default checkpoint is bench/sd.py's random-weight SD 1.5
 file stored in fp16 (made in --work if missing; --stored fp32 for the fp32 one).
 """
 from __future__ import annotations
@@ -151,8 +154,11 @@ def wait_ready(url: str, process: subprocess.Popen | None, timeout: float, log: 
 def start(label: str, command: list[str], port: int, work: Path, timeout: float) -> Server:
     log = work / f"{label.replace(' ', '-')}.log"
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT,
-                               env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True)
+    env = dict(os.environ)
+    if label.startswith("nodeflow"):  # this checkout's nodeflow, whatever the Python has installed
+        env["PYTHONPATH"] = str(ROOT)
+    process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env,
+                               start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, process, timeout, log)
     return Server(label, url, process, process.pid, time.perf_counter() - started, log)
@@ -215,6 +221,11 @@ async def _until_done(ws, prompt_id: str) -> float:
     raise RuntimeError("the websocket closed before the run ended")
 
 
+def torch_version(python: str) -> str:
+    done = subprocess.run([python, "-c", "import torch; print(torch.__version__)"], capture_output=True, text=True)
+    return done.stdout.strip() or "not importable"
+
+
 def make_inputs(base: Path, checkpoint: Path) -> str:
     """The base folder every server uses; returns the checkpoint's name there."""
     from PIL import Image
@@ -227,7 +238,8 @@ def make_inputs(base: Path, checkpoint: Path) -> str:
             os.link(checkpoint.resolve(), target)  # no copy, and no link to follow out of the folder
         except OSError:
             shutil.copyfile(checkpoint, target)
-    (base / "input").mkdir(exist_ok=True)
+    for name in ("input", "output", "custom_nodes"):  # ComfyUI's --base-directory expects all three
+        (base / name).mkdir(exist_ok=True)
     for i, sigma in enumerate((64, 48)):
         Image.effect_noise((512, 512), sigma).convert("RGB").save(base / "input" / f"bench-{i}.png")
     return checkpoint.name
@@ -297,6 +309,10 @@ def main() -> None:
                         help="which of bench/sd.py's files to use without --checkpoint")
     parser.add_argument("--precisions", default="fp32,auto",
                         help="nodeflow servers to measure, one per --precision (default %(default)s)")
+    parser.add_argument("--comfyui-dir", help="a folder made by bench/comfyui_install.py: its ComfyUI, "
+                                              "and its Python for both servers")
+    parser.add_argument("--nodeflow-python", help="the Python that runs nodeflow (default: this one, "
+                                                  "or --comfyui-dir's)")
     parser.add_argument("--comfyui-cmd", help="command that starts ComfyUI; {port} and {base} are "
                                               "replaced by a free port and the shared base folder")
     parser.add_argument("--comfyui-url", help="a running ComfyUI to use instead (its models must "
@@ -305,6 +321,15 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per run (default %(default)s)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary base folder and logs")
     args = parser.parse_args()
+    nodeflow_python = args.nodeflow_python or sys.executable
+    if args.comfyui_dir:
+        folder = Path(args.comfyui_dir).expanduser().resolve()
+        python = folder / "venv" / "bin" / "python"
+        if not (folder / "ComfyUI" / "main.py").is_file() or not python.is_file():
+            parser.error(f"{folder} has no ComfyUI/main.py and venv/bin/python; make it with bench/comfyui_install.py")
+        args.comfyui_cmd = (f"{shlex.quote(str(python))} {shlex.quote(str(folder / 'ComfyUI' / 'main.py'))} "
+                            "--cpu --port {port} --base-directory {base}")
+        nodeflow_python = args.nodeflow_python or str(python)
 
     if args.checkpoint:
         checkpoint = Path(args.checkpoint)
@@ -315,6 +340,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="nodeflow-compare-"))
     name = make_inputs(work / "base", checkpoint)
     print(f"checkpoint {checkpoint} ({checkpoint.stat().st_size / 1024**3:.2f} GB); base folder {work / 'base'}")
+    print(f"nodeflow runs on {nodeflow_python} (torch {torch_version(nodeflow_python)})")
     plans: list[tuple[str, object]] = []
     if args.comfyui_url:
         plans.append(("ComfyUI", args.comfyui_url.rstrip("/")))
@@ -333,7 +359,7 @@ def main() -> None:
                 command = shlex.split(how.format(port=port, base=work / "base"))
                 server = start(label, command, port, work, args.timeout)
             else:
-                command = [sys.executable, "-m", "nodeflow", "serve", "--base-dir", str(work / "base"),
+                command = [nodeflow_python, "-m", "nodeflow", "serve", "--base-dir", str(work / "base"),
                            "--port", str(port), "--precision", how]
                 server = start(label, command, port, work, args.timeout)
             print(f"{label}: ready" + (f" in {server.start_s:.2f} s" if server.start_s else ""), flush=True)

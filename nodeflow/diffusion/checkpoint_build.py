@@ -17,6 +17,7 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProject
 
 from .checkpoint_errors import CheckpointError
 from .checkpoint_files import read_as
+from .cpu_kernels import use_cpu_kernels
 
 
 def read_config(folder: Path) -> dict:
@@ -62,7 +63,8 @@ def fill(module: torch.nn.Module, tensors: Mapping[str, torch.Tensor], names: Ma
     """Give a meta-device module its weights: parameter `k` is `tensors[names[k]]`.
 
     Every expected tensor must be present with the configured shape; the names taken are added
-    to `used`. Errors name the file, the component and the file's own key.
+    to `used`. Errors name the file, the component and the file's own key. Its Linear and
+    Conv2d layers get the CPU kernels of cpu_kernels.py.
     """
     expected = module.state_dict()
     missing = [names[k] for k in expected if names[k] not in tensors]
@@ -82,6 +84,7 @@ def fill(module: torch.nn.Module, tensors: Mapping[str, torch.Tensor], names: Ma
         used.add(names[key])
     module.load_state_dict(state, strict=True, assign=True)
     _materialize_buffers(module, device)
+    use_cpu_kernels(module)
     module.requires_grad_(False)
     module.eval()
 

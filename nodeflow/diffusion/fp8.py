@@ -9,7 +9,8 @@ are those of the model with each weight rounded to fp8 once, computed in full pr
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
+
+from .cpu_kernels import CpuConv2d, CpuLinear, conv2d, linear
 
 FP8_DTYPES = {"fp8_e4m3fn": torch.float8_e4m3fn, "fp8_e4m3fn_fast": torch.float8_e4m3fn,
               "fp8_e5m2": torch.float8_e5m2}
@@ -25,17 +26,17 @@ class Fp8Linear(torch.nn.Linear):
     """A Linear layer whose parameters are stored in fp8 and cast on use."""
 
     def forward(self, x):
-        return F.linear(x, self.weight.to(x.dtype), _cast(self.bias, x))
+        return linear(x, self.weight.to(x.dtype), _cast(self.bias, x))
 
 
 class Fp8Conv2d(torch.nn.Conv2d):
     """A Conv2d layer whose parameters are stored in fp8 and cast on use."""
 
     def forward(self, x):
-        return self._conv_forward(x, self.weight.to(x.dtype), _cast(self.bias, x))
+        return conv2d(self, x, self.weight.to(x.dtype), _cast(self.bias, x))
 
 
-_STORED = {torch.nn.Linear: Fp8Linear, torch.nn.Conv2d: Fp8Conv2d}
+_STORED = {torch.nn.Linear: Fp8Linear, CpuLinear: Fp8Linear, torch.nn.Conv2d: Fp8Conv2d, CpuConv2d: Fp8Conv2d}
 
 
 def store_in_fp8(module: torch.nn.Module, weight_dtype: str) -> torch.nn.Module:

@@ -1,0 +1,119 @@
+"""oneDNN matrix products on the CPU where PyTorch's default kernels leave most of the speed unused.
+
+Measured with bench/cpu_kernels.py on the 2-core AMD EPYC (Zen 4) machine the benches run on:
+
+- An fp32 ``Linear`` goes to MKL's sgemm, 150-200 GFLOP/s there; oneDNN's inner product (the
+  kernel torch.compile puts in frozen CPU graphs) does 400-450 on the same shapes. A bf16
+  ``Linear`` already uses oneDNN and is left alone.
+- A 3x3 convolution over a deep input (1280 channels or more: the UNet's two lowest
+  resolutions) with few output pixels falls off oneDNN's fast convolution path: 25-33 ms for
+  what takes 6 ms as an im2col (``unfold``) followed by the same oneDNN matrix product, at
+  fp32 and at bf16. Shallower or larger convolutions keep oneDNN's own, which wins there.
+
+Both compute the same sums in another order: the results differ from PyTorch's kernels by
+about 1e-6 relative, as two BLAS libraries do. Only eager inference takes these paths; a call
+that needs gradients (training the built-in model, for one) or is traced by torch.compile uses
+PyTorch's kernels.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def _onednn_linear():
+    if not torch.backends.mkldnn.is_available():
+        return None
+    try:
+        return torch.ops.mkldnn._linear_pointwise  # the op inductor's CPU freezing emits
+    except (AttributeError, RuntimeError):
+        return None
+
+
+_LINEAR = _onednn_linear()
+
+_UNFOLD_MIN_DEPTH = 8192
+"""in_channels * kernel area from which a small convolution goes through unfold (1280 * 3 * 3
+= 11520 does; 640 * 3 * 3 = 5760, where oneDNN's convolution is as fast or faster, does not)."""
+
+_UNFOLD_MAX_PIXELS = {torch.float32: 256, torch.bfloat16: 128}
+"""Output pixels (batch * height * width) up to which the unfold path was measured faster."""
+
+
+def _inference(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Not training, and not being traced by torch.compile (whose CPU freezing picks oneDNN
+    kernels for the graph itself)."""
+    return not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
+                or torch.compiler.is_compiling())
+
+
+def _matmul(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    return _LINEAR(x, weight, bias, "none", [], "")
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """F.linear, through oneDNN for fp32 inference on the CPU."""
+    if (_LINEAR is not None and x.dtype == torch.float32 and weight.dtype == torch.float32
+            and x.device.type == "cpu" and x.dim() >= 2 and x.numel() and weight.dim() == 2
+            and (bias is None or bias.dtype == torch.float32) and _inference(x, weight)):
+        return _matmul(x, weight, bias)
+    return F.linear(x, weight, bias)
+
+
+def _unfold_shape(layer: torch.nn.Conv2d, x: torch.Tensor, weight: torch.Tensor) -> tuple[int, int] | None:
+    """The output's (height, width) when this call should go through unfold, else None."""
+    limit = _UNFOLD_MAX_PIXELS.get(x.dtype)
+    if (limit is None or _LINEAR is None or x.device.type != "cpu" or x.dim() != 4
+            or weight.dtype != x.dtype or layer.groups != 1 or layer.padding_mode != "zeros"
+            or isinstance(layer.padding, str) or layer.dilation != (1, 1)):
+        return None
+    out_channels, in_channels, kh, kw = weight.shape
+    if in_channels * kh * kw < _UNFOLD_MIN_DEPTH or kh * kw == 1:
+        return None
+    (ph, pw), (sh, sw) = layer.padding, layer.stride
+    height = (x.shape[2] + 2 * ph - kh) // sh + 1
+    width = (x.shape[3] + 2 * pw - kw) // sw + 1
+    if x.shape[0] * height * width > limit or not _inference(x, weight):
+        return None
+    return height, width
+
+
+def conv2d(layer: torch.nn.Conv2d, x: torch.Tensor, weight: torch.Tensor,
+           bias: torch.Tensor | None) -> torch.Tensor:
+    """``layer``'s convolution with ``weight`` and ``bias``; a small, deep one as unfold and a
+    oneDNN matrix product."""
+    shape = _unfold_shape(layer, x, weight)
+    if shape is None:
+        return layer._conv_forward(x, weight, bias)
+    batch, height, width = x.shape[0], *shape
+    columns = F.unfold(x, weight.shape[2:], padding=layer.padding, stride=layer.stride)
+    columns = columns.transpose(1, 2).reshape(batch * height * width, -1)
+    out = _matmul(columns, weight.reshape(weight.shape[0], -1), bias)
+    return out.view(batch, height, width, -1).permute(0, 3, 1, 2).contiguous()
+
+
+class CpuLinear(torch.nn.Linear):
+    """A Linear layer whose fp32 CPU inference goes through oneDNN (see the module docstring)."""
+
+    def forward(self, x):
+        return linear(x, self.weight, self.bias)
+
+
+class CpuConv2d(torch.nn.Conv2d):
+    """A Conv2d layer whose small, deep CPU convolutions go through unfold and oneDNN."""
+
+    def forward(self, x):
+        return conv2d(self, x, self.weight, self.bias)
+
+
+_FASTER = {torch.nn.Linear: CpuLinear, torch.nn.Conv2d: CpuConv2d}
+
+
+def use_cpu_kernels(module: torch.nn.Module) -> torch.nn.Module:
+    """Give every plain Linear and Conv2d of ``module`` the forward above, in place (same
+    parameters and state dict; on other devices the forward is PyTorch's); returns ``module``."""
+    for layer in module.modules():
+        faster = _FASTER.get(type(layer))
+        if faster is not None:
+            layer.__class__ = faster
+    return module
