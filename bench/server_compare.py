@@ -11,7 +11,11 @@ end of a run is read from the /ws websocket and its outcome from /history. Every
 the same temporary base folder (models/checkpoints/<the checkpoint>, input/ with two 512x512
 images). For each server, in this order:
   start       seconds from starting the command to GET /system_stats answering 200
-  first run   txt2img 256x256, euler, 4 steps, cfg 7: load, encode, sample, decode, save
+  idle        seconds from starting the command until its process tree stops using the CPU
+              (under 0.1 s in a second): nodeflow answers ready first and then imports the
+              model stack in the background; ComfyUI imports everything before it answers
+  first run   txt2img 256x256, euler, 4 steps, cfg 7: load, encode, sample, decode, save,
+              sent once the server is idle; "start to first picture" is idle + first run
   seed        the same prompt with only the seed changed, twice
   vae 512     LoadImage, VAEEncode, VAEDecode, SaveImage at 512x512, twice (another image
               each time, so nothing comes from a cache)
@@ -72,8 +76,8 @@ def roundtrip_prompt(checkpoint: str, image: str) -> dict:
     }
 
 
-def tree_rss_bytes(pid: int) -> int:
-    """VmRSS summed over ``pid`` and its descendants (0 once it is gone)."""
+def tree_pids(pid: int) -> list[int]:
+    """``pid`` and its descendants."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -83,16 +87,50 @@ def tree_rss_bytes(pid: int) -> int:
             except (OSError, IndexError, ValueError):
                 continue
             children.setdefault(ppid, []).append(int(entry))
-    total, todo = 0, [pid]
+    found, todo = [], [pid]
     while todo:
         current = todo.pop()
+        found.append(current)
         todo.extend(children.get(current, ()))
+    return found
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """VmRSS summed over ``pid`` and its descendants (0 once it is gone)."""
+    total = 0
+    for current in tree_pids(pid):
         try:
             with open(f"/proc/{current}/status") as f:
                 total += next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
         except (OSError, StopIteration):
             pass
     return total
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User and system CPU time used so far by ``pid`` and its descendants."""
+    ticks = 0
+    for current in tree_pids(pid):
+        try:
+            with open(f"/proc/{current}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def wait_idle(pid: int, limit: float = 120.0) -> None:
+    """Until the process tree used under 0.1 s of CPU in the last second (what a server does
+    after answering ready, such as importing in the background, is over)."""
+    deadline = time.perf_counter() + limit
+    before = tree_cpu_seconds(pid)
+    while time.perf_counter() < deadline:
+        time.sleep(1.0)
+        now = tree_cpu_seconds(pid)
+        if now - before < 0.1:
+            return
+        before = now
 
 
 class PeakRss:
@@ -125,6 +163,8 @@ class Server:
     pid: int | None = None
     start_s: float | None = None
     log: Path | None = None
+    started_at: float = 0.0  # perf_counter when the command was started
+    idle_s: float | None = None  # start to the end of what it did after answering ready
     times: dict[str, list[float]] = field(default_factory=dict)
     peak_rss: int | None = None
 
@@ -161,7 +201,7 @@ def start(label: str, command: list[str], port: int, work: Path, timeout: float)
                                start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, process, timeout, log)
-    return Server(label, url, process, process.pid, time.perf_counter() - started, log)
+    return Server(label, url, process, process.pid, time.perf_counter() - started, log, started_at=started)
 
 
 def stop(server: Server) -> None:
@@ -251,6 +291,9 @@ def measure(server: Server, checkpoint: str, rss: PeakRss, timeout: float) -> No
         server.times.setdefault(label, []).append(took)
         print(f"  {server.label}: {label} {took:.1f} s", flush=True)
 
+    if server.pid and server.start_s is not None:
+        wait_idle(server.pid)
+        server.idle_s = time.perf_counter() - server.started_at
     seed = random.randrange(1 << 32)
     timed("first run", txt2img_prompt(checkpoint, seed))
     for n in (1, 2):
@@ -277,6 +320,8 @@ def report(servers: list[Server]) -> None:
         print("| " + " | ".join([label.ljust(width)] + [v.ljust(width) for v in values]) + " |")
 
     line("server start to ready", [cell(s, s.start_s, base.start_s, "s") for s in servers])
+    line("start to idle", [cell(s, s.idle_s, base.idle_s, "s") if s.idle_s is not None and base.idle_s is not None
+                           else "-" for s in servers])
     for row in rows:
         cells = []
         for s in servers:
@@ -288,8 +333,8 @@ def report(servers: list[Server]) -> None:
         line(row, cells)
         if row == "first run":  # what a user waits from starting the server to a picture
             line("start to first picture", [
-                cell(s, s.start_s + s.times[row][0], base.start_s + base.times[row][0], "s")
-                if s.start_s is not None and s.times.get(row) and base.start_s is not None
+                cell(s, s.idle_s + s.times[row][0], base.idle_s + base.times[row][0], "s")
+                if s.idle_s is not None and s.times.get(row) and base.idle_s is not None
                 and base.times.get(row) else "-" for s in servers])
     line("peak RSS (process tree)", [cell(s, None if s.peak_rss is None else s.peak_rss / 1024**3,
                                           None if base.peak_rss is None else base.peak_rss / 1024**3, "GB")

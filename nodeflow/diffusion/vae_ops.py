@@ -19,9 +19,16 @@ def downscale_factor(vae) -> int:
     return 2 ** (len(vae.config.block_out_channels) - 1)
 
 
+def _cpu_layout(x: torch.Tensor) -> torch.Tensor:
+    """Channels-last on the CPU: oneDNN's convolutions then take the activations as they are
+    instead of reordering them for every layer (an SD 1.5 decode at 512 px: 9.8 -> 7.6 s, its
+    encode 4.6 -> 3.6 s on the 2-core bench machine; same sums, same results to 1e-6)."""
+    return x.contiguous(memory_format=torch.channels_last) if x.device.type == "cpu" else x
+
+
 def _to_vae(images: torch.Tensor, vae) -> torch.Tensor:
     param = next(vae.parameters())
-    return (images.movedim(-1, 1) * 2.0 - 1.0).to(param.device, param.dtype)
+    return _cpu_layout((images.movedim(-1, 1) * 2.0 - 1.0).to(param.device, param.dtype))
 
 
 def _from_vae(decoded: torch.Tensor) -> torch.Tensor:
@@ -32,17 +39,18 @@ def _from_vae(decoded: torch.Tensor) -> torch.Tensor:
 def encode(vae, images: torch.Tensor, mode: str = "mean", seed: int = 0) -> torch.Tensor:
     """The posterior q(z|x) of each image: its mean, or a sample drawn with ``seed``."""
     dist = vae.encode(_to_vae(images, vae)).latent_dist
+    mean = dist.mean.float().cpu().contiguous()
     if mode == "mean":
-        return dist.mean.float().cpu()
+        return mean
     generator = torch.Generator(device="cpu").manual_seed(seed)
     noise = torch.randn(dist.mean.shape, generator=generator, dtype=torch.float32)
-    return (dist.mean.float().cpu() + dist.std.float().cpu() * noise)
+    return mean + dist.std.float().cpu().contiguous() * noise
 
 
 @torch.no_grad()
 def decode(vae, latents: torch.Tensor) -> torch.Tensor:
     param = next(vae.parameters())
-    return _from_vae(vae.decode(latents.to(param.device, param.dtype)).sample)
+    return _from_vae(vae.decode(_cpu_layout(latents.to(param.device, param.dtype))).sample)
 
 
 def tile_layout(length: int, tile: int, overlap: int) -> tuple[int, list[int]]:

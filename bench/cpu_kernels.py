@@ -1,0 +1,88 @@
+"""The CPU kernel choices of nodeflow/diffusion/cpu_kernels.py, shape by shape, on this machine.
+
+    python bench/cpu_kernels.py [--repeats 5]
+
+For the Linear and 3x3 convolution shapes of an SD 1.5 UNet call at 256x256 with CFG (batch 2),
+and a few around the thresholds, prints milliseconds with PyTorch's own kernel (the baseline)
+and with nodeflow's layer, their ratio, and which path the layer took. Then one whole UNet
+call, built from the shipped SD 1.5 config with random weights, with plain layers and with
+nodeflow's. Best of --repeats; nothing is asserted.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from nodeflow.diffusion import cpu_kernels
+from nodeflow.diffusion.cpu_kernels import CpuConv2d, CpuLinear
+
+LINEARS = [(2048, 320, 2560), (2048, 1280, 320), (2048, 320, 320), (512, 640, 5120), (512, 2560, 640),
+           (128, 1280, 10240), (128, 5120, 1280), (154, 768, 320)]
+# (in, out, batch, size, stride)
+CONVS = [(1280, 1280, 2, 4, 1), (2560, 1280, 2, 4, 1), (1280, 1280, 2, 8, 1), (2560, 1280, 2, 8, 1),
+         (1920, 1280, 2, 8, 1), (1280, 1280, 2, 8, 2), (1280, 1280, 2, 16, 1), (640, 640, 2, 16, 1),
+         (320, 320, 2, 32, 1)]
+
+
+def best(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def row(label: str, base: float, ours: float, path: str) -> None:
+    print(f"{label:<34} {base * 1e3:9.2f} {ours * 1e3:9.2f} {ours / base:6.2f}x  {path}")
+
+
+def unet_call(repeats: int) -> None:
+    from nodeflow.diffusion.checkpoint_build import build_unet, read_config
+    from nodeflow.diffusion.checkpoints import CONFIG_ROOT
+
+    torch.manual_seed(0)
+    with torch.device("meta"):
+        unet = build_unet(read_config(CONFIG_ROOT / "sd1" / "unet"))
+    unet = unet.to_empty(device="cpu").eval().requires_grad_(False)
+    for p in unet.parameters():
+        p.normal_(0, 0.02)
+    x, t, cond = torch.randn(2, 4, 32, 32), torch.tensor([500.0, 500.0]), torch.randn(2, 77, 768)
+    base = best(lambda: unet(x, t, cond), repeats)
+    cpu_kernels.use_cpu_kernels(unet)
+    row("SD 1.5 UNet call, 256 px, batch 2", base, best(lambda: unet(x, t, cond), repeats), "")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, oneDNN linear "
+          f"{'available' if cpu_kernels._LINEAR is not None else 'missing: every row is PyTorch'}")
+    print(f"{'fp32 shape':<34} {'PyTorch':>9} {'nodeflow':>9} {'ratio':>7}  path (ms)")
+    with torch.no_grad():
+        for m, k, n in LINEARS:
+            plain = torch.nn.Linear(k, n)
+            fast = CpuLinear(k, n)
+            fast.load_state_dict(plain.state_dict())
+            x = torch.randn(m, k)
+            row(f"linear {m}x{k} -> {n}", best(lambda: plain(x), args.repeats), best(lambda: fast(x), args.repeats),
+                "oneDNN" if cpu_kernels._LINEAR is not None else "PyTorch")
+        for dtype in (torch.float32, torch.bfloat16):
+            for cin, cout, batch, size, stride in CONVS:
+                plain = torch.nn.Conv2d(cin, cout, 3, stride, 1).to(dtype)
+                fast = CpuConv2d(cin, cout, 3, stride, 1).to(dtype)
+                fast.load_state_dict(plain.state_dict())
+                x = torch.randn(batch, cin, size, size, dtype=dtype)
+                unfolds = cpu_kernels._unfold_shape(fast, x, fast.weight) is not None
+                row(f"{str(dtype)[6:]} conv3x3/{stride} {cin}->{cout} {batch}x{size}x{size}",
+                    best(lambda: plain(x), args.repeats), best(lambda: fast(x), args.repeats),
+                    "unfold + oneDNN" if unfolds else "PyTorch")
+        unet_call(max(2, args.repeats // 2))
+
+
+if __name__ == "__main__":
+    main()
