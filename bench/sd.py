@@ -19,7 +19,8 @@ asserted:
              AutoencoderKL calls at the same precision (goal <= 1.0)
   tiled      time and extra RSS of a whole tiled 2048x2048 decode (512 px tiles, 64 px overlap;
              goal <= 3 GB); --tiled-steps N stops after N tile steps (no statistics passes)
-ComfyUI is not installed here, so it is not a baseline; diffusers' own calls are.
+In-process, so ComfyUI is not a baseline here; diffusers' own calls are. bench/server_compare.py
+runs ComfyUI beside nodeflow (bench/comfyui_install.py installs it from PyPI).
 """
 from __future__ import annotations
 
