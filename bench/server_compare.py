@@ -23,8 +23,9 @@ images). For each server, in this order:
               from /proc (not measured for a server attached with --comfyui-url and no pid)
 Ratios are to the first server of the run (ComfyUI when given, else nodeflow at the first
 precision). Nothing is asserted. With --comfyui-dir, nodeflow runs on that folder's Python too
-(the same torch as ComfyUI) unless --nodeflow-python says otherwise. The default checkpoint is bench/sd.py's random-weight SD 1.5
-file stored in fp16 (made in --work if missing; --stored fp32 for the fp32 one).
+(the same torch as ComfyUI) unless --nodeflow-python says otherwise. The default checkpoint is
+bench/sd.py's random-weight SD 1.5 file stored in fp16 (made in --work if missing; --stored
+fp32 for the fp32 one).
 """
 from __future__ import annotations
 
@@ -371,7 +372,8 @@ def main() -> None:
         folder = Path(args.comfyui_dir).expanduser().resolve()
         python = folder / "venv" / "bin" / "python"
         if not (folder / "ComfyUI" / "main.py").is_file() or not python.is_file():
-            parser.error(f"{folder} has no ComfyUI/main.py and venv/bin/python; make it with bench/comfyui_install.py")
+            parser.error(f"{folder} has no ComfyUI/main.py and venv/bin/python; "
+                         "make it with bench/comfyui_install.py")
         args.comfyui_cmd = (f"{shlex.quote(str(python))} {shlex.quote(str(folder / 'ComfyUI' / 'main.py'))} "
                             "--cpu --port {port} --base-directory {base}")
         nodeflow_python = args.nodeflow_python or str(python)

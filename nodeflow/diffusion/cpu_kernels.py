@@ -64,8 +64,8 @@ def _unfold_shape(layer: torch.nn.Conv2d, x: torch.Tensor, weight: torch.Tensor)
     """The output's (height, width) when this call should go through unfold, else None."""
     limit = _UNFOLD_MAX_PIXELS.get(x.dtype)
     if (limit is None or _LINEAR is None or x.device.type != "cpu" or x.dim() != 4
-            or weight.dtype != x.dtype or not weight.is_contiguous() or layer.groups != 1 or layer.padding_mode != "zeros"
-            or isinstance(layer.padding, str) or layer.dilation != (1, 1)):
+            or weight.dtype != x.dtype or not weight.is_contiguous() or layer.groups != 1
+            or layer.padding_mode != "zeros" or isinstance(layer.padding, str) or layer.dilation != (1, 1)):
         return None
     out_channels, in_channels, kh, kw = weight.shape
     if in_channels * kh * kw < _UNFOLD_MIN_DEPTH or kh * kw == 1:
