@@ -21,6 +21,8 @@ images). For each server, in this order:
               each time, so nothing comes from a cache)
   peak RSS    the largest sum of VmRSS over the server's process tree, polled every 0.1 s
               from /proc (not measured for a server attached with --comfyui-url and no pid)
+Every server's first run uses the same seed; its picture is compared with the first server's,
+value by value (with --comfyui-url, ComfyUI's output folder must be the base folder's).
 Ratios are to the first server of the run (ComfyUI when given, else nodeflow at the first
 precision). Nothing is asserted. With --comfyui-dir, nodeflow runs on that folder's Python too
 (the same torch as ComfyUI) unless --nodeflow-python says otherwise. The default checkpoint is
@@ -52,7 +54,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
 
 
-def txt2img_prompt(checkpoint: str, seed: int) -> dict:
+def txt2img_prompt(checkpoint: str, seed: int, prefix: str = "bench") -> dict:
     return {
         "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": checkpoint}},
         "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a lighthouse at dusk", "clip": ["4", 1]}},
@@ -63,7 +65,7 @@ def txt2img_prompt(checkpoint: str, seed: int) -> dict:
             "denoise": 1.0, "model": ["4", 0], "positive": ["6", 0], "negative": ["7", 0],
             "latent_image": ["5", 0]}},
         "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
-        "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "bench", "images": ["8", 0]}},
+        "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": prefix, "images": ["8", 0]}},
     }
 
 
@@ -286,7 +288,7 @@ def make_inputs(base: Path, checkpoint: Path) -> str:
     return checkpoint.name
 
 
-def measure(server: Server, checkpoint: str, rss: PeakRss, timeout: float) -> None:
+def measure(server: Server, checkpoint: str, seed: int, rss: PeakRss, timeout: float) -> None:
     def timed(label: str, prompt: dict) -> None:
         took = asyncio.run(run_prompt(server, prompt, timeout))
         server.times.setdefault(label, []).append(took)
@@ -295,13 +297,42 @@ def measure(server: Server, checkpoint: str, rss: PeakRss, timeout: float) -> No
     if server.pid and server.start_s is not None:
         wait_idle(server.pid)
         server.idle_s = time.perf_counter() - server.started_at
-    seed = random.randrange(1 << 32)
-    timed("first run", txt2img_prompt(checkpoint, seed))
+    timed("first run", txt2img_prompt(checkpoint, seed, first_picture_prefix(server)))
     for n in (1, 2):
         timed("seed-only re-run", txt2img_prompt(checkpoint, seed + n))
     for n in (0, 1):
         timed("VAE round trip 512", roundtrip_prompt(checkpoint, f"bench-{n}.png"))
     server.peak_rss = rss.stop()
+
+
+def first_picture_prefix(server: Server) -> str:
+    return "first-" + server.label.replace(" ", "-")
+
+
+def compare_pictures(servers: list[Server], output: Path) -> None:
+    """Each server's first picture (same prompt, same seed) against the first server's, pixel
+    by pixel: ComfyUI's SaveImage truncates 255 * x where nodeflow rounds it, so pictures whose
+    floats agree differ by 0 or +1 in every 8-bit value."""
+    import numpy as np
+    from PIL import Image
+
+    def picture(server: Server):
+        found = sorted(output.glob(first_picture_prefix(server) + "*.png"))
+        return np.asarray(Image.open(found[-1]).convert("RGB"), dtype=np.int16) if found else None
+
+    base = picture(servers[0])
+    for server in servers[1:]:
+        other = picture(server)
+        if base is None or other is None or other.shape != base.shape:
+            print(f"{server.label}: no first picture to compare with {servers[0].label}'s")
+            continue
+        diff = other - base
+        counts = {int(v): int(n) for v, n in zip(*np.unique(diff, return_counts=True))}
+        mse = float((diff.astype(np.float64) ** 2).mean())
+        psnr = "inf" if mse == 0 else f"{10 * np.log10(255 ** 2 / mse):.1f} dB"
+        print(f"first picture, {server.label} minus {servers[0].label}, 8-bit values: "
+              + ", ".join(f"{v:+d}: {n / diff.size:.1%}" for v, n in sorted(counts.items()))
+              + f" (PSNR {psnr})")
 
 
 def report(servers: list[Server]) -> None:
@@ -396,6 +427,7 @@ def main() -> None:
     for precision in args.precisions.split(","):
         plans.append((f"nodeflow {precision}", precision))
     servers: list[Server] = []
+    seed = random.randrange(1 << 32)  # the same first picture from every server
     try:
         for label, how in plans:
             port = free_port()
@@ -414,10 +446,12 @@ def main() -> None:
             rss.peak = tree_rss_bytes(server.pid) if server.pid else 0
             servers.append(server)
             try:
-                measure(server, name, rss, args.timeout)
+                measure(server, name, seed, rss, args.timeout)
             finally:
                 rss.stop()
                 stop(server)
+        report(servers)
+        compare_pictures(servers, work / "base" / "output")
     finally:
         for server in servers:
             stop(server)
@@ -425,7 +459,6 @@ def main() -> None:
             print(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    report(servers)
 
 
 if __name__ == "__main__":
