@@ -32,6 +32,11 @@ def _onednn_linear():
 
 _LINEAR = _onednn_linear()
 
+_LINEAR_MIN_MACS = 1 << 21
+"""Multiply-adds from which a Linear goes through oneDNN: its call costs about 12 us more than
+MKL's, which small products (the built-in model's) do not win back (measured crossover 0.5-4
+million)."""
+
 _UNFOLD_MIN_DEPTH = 8192
 """in_channels * kernel area from which a small convolution goes through unfold (1280 * 3 * 3
 = 11520 does; 640 * 3 * 3 = 5760, where oneDNN's convolution is as fast or faster, does not)."""
@@ -54,7 +59,8 @@ def _matmul(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) ->
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """F.linear, through oneDNN for fp32 inference on the CPU."""
     if (_LINEAR is not None and x.dtype == torch.float32 and weight.dtype == torch.float32
-            and x.device.type == "cpu" and x.dim() >= 2 and x.numel() and weight.dim() == 2
+            and x.device.type == "cpu" and x.dim() >= 2 and weight.dim() == 2
+            and x.numel() * weight.shape[0] >= _LINEAR_MIN_MACS
             and (bias is None or bias.dtype == torch.float32) and _inference(x, weight)):
         return _matmul(x, weight, bias)
     return F.linear(x, weight, bias)

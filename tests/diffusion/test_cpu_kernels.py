@@ -67,7 +67,7 @@ def test_conv_matches_pytorch_and_takes_the_measured_path(matmuls, cin, cout, k,
     assert bool(matmuls) == unfolds
 
 
-def test_linear_matches_pytorch_through_onednn_at_fp32_only(matmuls):
+def test_linear_matches_pytorch_through_onednn_at_fp32_when_large_enough(matmuls):
     torch.manual_seed(0)
     plain = torch.nn.Linear(320, 640)
     fast = CpuLinear(320, 640)
@@ -77,6 +77,8 @@ def test_linear_matches_pytorch_through_onednn_at_fp32_only(matmuls):
         assert relative_error(fast(x), plain(x)) < 1e-5
         assert len(matmuls) == 1
         fast.to(torch.bfloat16)(x.to(torch.bfloat16))  # bf16 Linear already uses oneDNN
+        small = CpuLinear(32, 32)
+        small(torch.randn(64, 32))  # 65,536 multiply-adds: oneDNN's call overhead would not pay
     assert len(matmuls) == 1
 
 
