@@ -21,8 +21,9 @@ images). For each server, in this order:
               each time, so nothing comes from a cache)
   peak RSS    the largest sum of VmRSS over the server's process tree, polled every 0.1 s
               from /proc (not measured for a server attached with --comfyui-url and no pid)
-Every server's first run uses the same seed; its picture is compared with the first server's,
-value by value (with --comfyui-url, ComfyUI's output folder must be the base folder's).
+Every server's first run uses the same seed and also saves its latent (SaveLatent); latent and
+picture are compared with the first server's (with --comfyui-url, ComfyUI's output folder must
+be the base folder's).
 Ratios are to the first server of the run (ComfyUI when given, else nodeflow at the first
 precision). Nothing is asserted. With --comfyui-dir, nodeflow runs on that folder's Python too
 (the same torch as ComfyUI) unless --nodeflow-python says otherwise. The default checkpoint is
@@ -297,7 +298,10 @@ def measure(server: Server, checkpoint: str, seed: int, rss: PeakRss, timeout: f
     if server.pid and server.start_s is not None:
         wait_idle(server.pid)
         server.idle_s = time.perf_counter() - server.started_at
-    timed("first run", txt2img_prompt(checkpoint, seed, first_picture_prefix(server)))
+    first = txt2img_prompt(checkpoint, seed, first_picture_prefix(server))
+    first["20"] = {"class_type": "SaveLatent",  # the sampled latent too, to compare before the VAE
+                   "inputs": {"samples": ["3", 0], "filename_prefix": first_picture_prefix(server)}}
+    timed("first run", first)
     for n in (1, 2):
         timed("seed-only re-run", txt2img_prompt(checkpoint, seed + n))
     for n in (0, 1):
@@ -310,29 +314,46 @@ def first_picture_prefix(server: Server) -> str:
 
 
 def compare_pictures(servers: list[Server], output: Path) -> None:
-    """Each server's first picture (same prompt, same seed) against the first server's, pixel
-    by pixel: ComfyUI's SaveImage truncates 255 * x where nodeflow rounds it, so pictures whose
-    floats agree differ by 0 or +1 in every 8-bit value."""
+    """Each server's first run (same prompt, same seed) against the first server's: the sampled
+    latent (SaveLatent) and the picture. The latent is the stronger check: a random-weight VAE
+    gives nearly flat pictures (8-bit values within about a dozen of mid-grey) whatever the
+    latent. In the picture ComfyUI's SaveImage truncates 255 * x where nodeflow rounds it, so
+    pictures whose floats agree differ by 0 or +1 in every value."""
     import numpy as np
     from PIL import Image
+    from safetensors.numpy import load_file
+
+    def newest(server: Server, pattern: str) -> Path | None:
+        found = sorted(output.glob(first_picture_prefix(server) + pattern))
+        return found[-1] if found else None
+
+    def latent(server: Server):
+        found = newest(server, "*.latent")
+        return None if found is None else load_file(str(found))["latent_tensor"].astype(np.float64)
 
     def picture(server: Server):
-        found = sorted(output.glob(first_picture_prefix(server) + "*.png"))
-        return np.asarray(Image.open(found[-1]).convert("RGB"), dtype=np.int16) if found else None
+        found = newest(server, "*.png")
+        return None if found is None else np.asarray(Image.open(found).convert("RGB"), dtype=np.int16)
 
-    base = picture(servers[0])
+    base_latent, base_picture = latent(servers[0]), picture(servers[0])
     for server in servers[1:]:
+        name = f"{server.label} against {servers[0].label}, first run"
+        other = latent(server)
+        if base_latent is None or other is None or other.shape != base_latent.shape:
+            print(f"{name}: no latents to compare")
+        else:
+            diff = np.abs(other - base_latent)
+            print(f"{name}: latent mean |difference| {diff.mean() / np.abs(base_latent).mean():.1e} of its "
+                  f"mean |value|, largest {diff.max():.1e} (values up to {np.abs(base_latent).max():.1f})")
         other = picture(server)
-        if base is None or other is None or other.shape != base.shape:
-            print(f"{server.label}: no first picture to compare with {servers[0].label}'s")
+        if base_picture is None or other is None or other.shape != base_picture.shape:
+            print(f"{name}: no pictures to compare")
             continue
-        diff = other - base
+        diff = other - base_picture
         counts = {int(v): int(n) for v, n in zip(*np.unique(diff, return_counts=True))}
-        mse = float((diff.astype(np.float64) ** 2).mean())
-        psnr = "inf" if mse == 0 else f"{10 * np.log10(255 ** 2 / mse):.1f} dB"
-        print(f"first picture, {server.label} minus {servers[0].label}, 8-bit values: "
+        print(f"{name}: picture, 8-bit values minus {servers[0].label}'s "
               + ", ".join(f"{v:+d}: {n / diff.size:.1%}" for v, n in sorted(counts.items()))
-              + f" (PSNR {psnr})")
+              + f" (values {base_picture.min()}-{base_picture.max()})")
 
 
 def report(servers: list[Server]) -> None:
