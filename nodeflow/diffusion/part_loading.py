@@ -109,8 +109,6 @@ def load_unet(path: str | os.PathLike, *, allow_pickle: bool = False, device="cp
     else:
         names = {k: k for k in unet.state_dict()}
     fill(unet, sd, names, set(), path, "UNet", device, dtype)
-    if dtype == torch.bfloat16 and torch.device(device).type != "cpu":  # as Runtime.prepare_checkpoint
-        unet.to(memory_format=torch.channels_last)
     prediction = _prediction(sd, arch, None)
     return LoadedCheckpoint(
         arch=arch, prediction_type=prediction, unet=unet, vae=None, text_encoders=(),

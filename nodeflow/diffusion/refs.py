@@ -183,6 +183,7 @@ class PartSource:
             if self.kind == "unet":
                 loaded = load_unet(self.files[0].path, allow_pickle=self.allow_pickle,
                                    device=runtime.load_device, dtype=runtime.dtype)
+                runtime.lay_out_unet(loaded.unet)
                 if self.weight_dtype != "default":
                     from .fp8 import store_in_fp8
 
