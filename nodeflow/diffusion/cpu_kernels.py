@@ -1,4 +1,4 @@
-"""oneDNN matrix products on the CPU where PyTorch's default kernels leave most of the speed unused.
+"""Faster CPU forwards (oneDNN products, fused upsampling) where PyTorch's default kernels leave speed unused.
 
 Measured with bench/cpu_kernels.py on the 2-core AMD EPYC (Zen 4) machine the benches run on:
 
@@ -45,7 +45,7 @@ _UNFOLD_MAX_PIXELS = {torch.float32: 256, torch.bfloat16: 128}
 """Output pixels (batch * height * width) up to which the unfold path was measured faster."""
 
 
-def _inference(x: torch.Tensor, weight: torch.Tensor) -> bool:
+def inference_call(x: torch.Tensor, weight: torch.Tensor) -> bool:
     """Not training, and not being traced by torch.compile (whose CPU freezing picks oneDNN
     kernels for the graph itself)."""
     return not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
@@ -61,7 +61,7 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
     if (_LINEAR is not None and x.dtype == torch.float32 and weight.dtype == torch.float32
             and x.device.type == "cpu" and x.dim() >= 2 and weight.dim() == 2
             and x.numel() * weight.shape[0] >= _LINEAR_MIN_MACS
-            and (bias is None or bias.dtype == torch.float32) and _inference(x, weight)):
+            and (bias is None or bias.dtype == torch.float32) and inference_call(x, weight)):
         return _matmul(x, weight, bias)
     return F.linear(x, weight, bias)
 
@@ -79,7 +79,7 @@ def _unfold_shape(layer: torch.nn.Conv2d, x: torch.Tensor, weight: torch.Tensor)
     (ph, pw), (sh, sw) = layer.padding, layer.stride
     height = (x.shape[2] + 2 * ph - kh) // sh + 1
     width = (x.shape[3] + 2 * pw - kw) // sw + 1
-    if x.shape[0] * height * width > limit or not _inference(x, weight):
+    if x.shape[0] * height * width > limit or not inference_call(x, weight):
         return None
     return height, width
 
@@ -116,10 +116,13 @@ _FASTER = {torch.nn.Linear: CpuLinear, torch.nn.Conv2d: CpuConv2d}
 
 
 def use_cpu_kernels(module: torch.nn.Module) -> torch.nn.Module:
-    """Give every plain Linear and Conv2d of ``module`` the forward above, in place (same
-    parameters and state dict; on other devices the forward is PyTorch's); returns ``module``."""
+    """Give every plain Linear and Conv2d of ``module`` the forward above, and diffusers' resnet
+    and upsampling blocks those of cpu_blocks.py, in place (same parameters and state dict; on
+    other devices the forward is PyTorch's or diffusers'); returns ``module``."""
+    from .cpu_blocks import FASTER_BLOCKS  # it builds on this module's layers
+
     for layer in module.modules():
-        faster = _FASTER.get(type(layer))
+        faster = _FASTER.get(type(layer)) or FASTER_BLOCKS.get(type(layer))
         if faster is not None:
             layer.__class__ = faster
     return module
