@@ -16,8 +16,9 @@ from diffusers import AutoencoderKL, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
 from .checkpoint_errors import CheckpointError
-from .checkpoint_files import read_as
+from .checkpoint_files import read_as, stored_dtype
 from .cpu_kernels import use_cpu_kernels
+from .stored_weights import STORED_LAYERS, cast_on_use
 
 
 def read_config(folder: Path) -> dict:
@@ -59,24 +60,28 @@ def _fit(tensor: torch.Tensor, shape: torch.Size) -> torch.Tensor | None:
 
 
 def fill(module: torch.nn.Module, tensors: Mapping[str, torch.Tensor], names: Mapping[str, str], used: set[str],
-         source: Path, what: str, device, dtype: torch.dtype) -> None:
+         source: Path, what: str, device, dtype: torch.dtype, keep_narrow: bool = False) -> None:
     """Give a meta-device module its weights: parameter `k` is `tensors[names[k]]`.
 
     Every expected tensor must be present with the configured shape; the names taken are added
     to `used`. Errors name the file, the component and the file's own key. Its Linear and
-    Conv2d layers get the CPU kernels of cpu_kernels.py.
+    Conv2d layers get the CPU kernels of cpu_kernels.py. With `keep_narrow` and an fp32
+    `dtype`, the Linear and Conv2d layers stored in fp16 or bf16 keep the file's precision and
+    widen on use (stored_weights.py; exact, half the memory).
     """
     expected = module.state_dict()
     missing = [names[k] for k in expected if names[k] not in tensors]
     if missing:
         raise CheckpointError(f"{source}: the {what} is incomplete: {len(missing)} of {len(expected)} tensors "
                               f"missing, e.g. {', '.join(missing[:3])}")
+    narrow = _narrow_layers(module, tensors, names) if keep_narrow and dtype == torch.float32 else {}
     state = {}
     for key, meta in expected.items():
         # Read in the model's dtype (converted while read, see read_as): the readers give
         # tensors of our own, never views into a memory map (that would keep the file mapped:
         # a crash if it is replaced on disk), so nothing here is copied again on the CPU.
-        tensor = _fit(read_as(tensors, names[key], dtype), meta.shape)
+        layer = key.rpartition(".")[0]
+        tensor = _fit(read_as(tensors, names[key], narrow.get(layer, dtype)), meta.shape)
         if tensor is None:
             raise CheckpointError(f"{source}: {names[key]} has shape {tuple(tensors[names[key]].shape)} but the {what} "
                                   f"config expects {tuple(meta.shape)}; is this a different model variant?")
@@ -85,8 +90,24 @@ def fill(module: torch.nn.Module, tensors: Mapping[str, torch.Tensor], names: Ma
     module.load_state_dict(state, strict=True, assign=True)
     _materialize_buffers(module, device)
     use_cpu_kernels(module)
+    for layer in narrow:
+        cast_on_use(module.get_submodule(layer))
     module.requires_grad_(False)
     module.eval()
+
+
+def _narrow_layers(module: torch.nn.Module, tensors: Mapping[str, torch.Tensor],
+                   names: Mapping[str, str]) -> dict[str, torch.dtype]:
+    """{layer name: dtype} of the Linear and Conv2d layers whose weight the file stores in
+    fp16 or bf16 (their bias is read in the same dtype: both widen exactly)."""
+    found = {}
+    for name, layer in module.named_modules():
+        key = f"{name}.weight"
+        if type(layer) in STORED_LAYERS and key in names and names[key] in tensors:
+            stored = stored_dtype(tensors, names[key])
+            if stored in (torch.float16, torch.bfloat16):
+                found[name] = stored
+    return found
 
 
 def _materialize_buffers(module: torch.nn.Module, device) -> None:

@@ -79,6 +79,9 @@ class SafetensorsFile(Mapping[str, torch.Tensor]):
     def __getitem__(self, key: str) -> torch.Tensor:
         return self.read(key)
 
+    def stored_dtype(self, key: str) -> torch.dtype:
+        return self._entries[key][1]
+
     def read(self, key: str, dtype: torch.dtype | None = None) -> torch.Tensor:
         """The tensor, as a floating `dtype` if given (integer tensors keep theirs).
 
@@ -152,6 +155,15 @@ def read_as(tensors: Mapping[str, torch.Tensor], key: str, dtype: torch.dtype) -
         return tensors.read(key, dtype)
     tensor = tensors[key]
     return tensor.to(dtype) if tensor.is_floating_point() else tensor
+
+
+def stored_dtype(tensors: Mapping[str, torch.Tensor], key: str) -> torch.dtype:
+    """The dtype `tensors[key]` is stored in, without reading it from a safetensors file."""
+    if isinstance(tensors, ChainMap):
+        tensors = next((m for m in tensors.maps if key in m), tensors)
+    if isinstance(tensors, SafetensorsFile):
+        return tensors.stored_dtype(key)
+    return tensors[key].dtype
 
 
 def read_state_dict(path: str | os.PathLike, *, allow_pickle: bool = False) -> Mapping[str, torch.Tensor]:

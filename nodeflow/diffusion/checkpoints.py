@@ -183,7 +183,7 @@ def load_checkpoint(path: str | os.PathLike, *, allow_pickle: bool = False, devi
     vae_cfg = cfg("vae")
     vae = build_vae(vae_cfg)
     names = {k: keys.VAE_PREFIX + o for k, o in keys.vae_key_map(vae.state_dict(), vae_cfg).items()}
-    fill(vae, sd, names, used, path, "VAE", device, dtype)
+    fill(vae, sd, names, used, path, "VAE", device, dtype, keep_narrow=True)
 
     encoders = []
     for i, prefix in enumerate(keys.TEXT_PREFIXES[family]):
@@ -191,12 +191,12 @@ def load_checkpoint(path: str | os.PathLike, *, allow_pickle: bool = False, devi
         if prefix.endswith(".model."):
             tensors = _openclip_tensors(sd, prefix, encoder, used, path)
             names = {k: k for k in encoder.state_dict()}
-            fill(encoder, tensors, names, set(), path, f"text encoder {i + 1}", device, dtype)
+            fill(encoder, tensors, names, set(), path, f"text encoder {i + 1}", device, dtype, keep_narrow=True)
         else:
             # files from before transformers 4.21 lack the "text_model." level
             inner = "text_model." if any(k.startswith(prefix + "text_model.") for k in sd) else ""
             names = {k: f"{prefix}{inner}{keys.clip_core(k)}" for k in encoder.state_dict()}
-            fill(encoder, sd, names, used, path, f"text encoder {i + 1}", device, dtype)
+            fill(encoder, sd, names, used, path, f"text encoder {i + 1}", device, dtype, keep_narrow=True)
         encoders.append(encoder)
     return LoadedCheckpoint(arch=arch, prediction_type=prediction, unet=unet, vae=vae, text_encoders=tuple(encoders),
                             latent_channels=unet_cfg["out_channels"], scaling_factor=vae_cfg["scaling_factor"],
@@ -246,7 +246,7 @@ def _load_diffusers_folder(folder: Path, allow_pickle, device, dtype, arch, pred
         sd = read_component_folder(folder / sub, allow_pickle=allow_pickle)
         by_core = {keys.clip_core(k): k for k in sd}  # the file's names, with or without text_model.
         names = {k: by_core.get(keys.clip_core(k), keys.clip_core(k)) for k in encoder.state_dict()}
-        fill(encoder, sd, names, set(), folder / sub, "text encoder", device, dtype)
+        fill(encoder, sd, names, set(), folder / sub, "text encoder", device, dtype, keep_narrow=True)
         encoders.append(encoder)
     return LoadedCheckpoint(arch=arch, prediction_type=prediction, unet=unet, vae=vae, text_encoders=tuple(encoders),
                             latent_channels=unet_cfg["out_channels"],
@@ -267,7 +267,7 @@ def _vae_from_diffusers(sd, cfg, source, device, dtype, prefix: str = ""):
     # names only: the tensors are read as they are used
     by_current = {current(k[len(prefix):]): k for k in sd if k.startswith(prefix)}
     vae = build_vae(cfg)
-    fill(vae, sd, {k: by_current.get(k, k) for k in vae.state_dict()}, set(), source, "VAE", device, dtype)
+    fill(vae, sd, {k: by_current.get(k, k) for k in vae.state_dict()}, set(), source, "VAE", device, dtype, keep_narrow=True)
     return vae
 
 
@@ -291,7 +291,7 @@ def load_vae(path: str | os.PathLike, *, allow_pickle: bool = False, device: str
     if prefix + "encoder.down.0.block.0.conv1.weight" in sd:
         vae = build_vae(cfg)
         names = {k: prefix + o for k, o in keys.vae_key_map(vae.state_dict(), cfg).items()}
-        fill(vae, sd, names, set(), path, "VAE", device, dtype)
+        fill(vae, sd, names, set(), path, "VAE", device, dtype, keep_narrow=True)
         return vae
     if prefix + "encoder.down_blocks.0.resnets.0.conv1.weight" in sd:
         return _vae_from_diffusers(sd, cfg, path, device, dtype, prefix)

@@ -23,6 +23,7 @@ from diffusers.models.resnet import ResnetBlock2D
 from diffusers.models.upsampling import Upsample2D
 
 from .cpu_kernels import CpuConv2d, inference_call
+from .stored_weights import StoredConv2d
 
 _FUSED_UPSAMPLE_MIN_PIXELS = {torch.float32: 1024, torch.bfloat16: 2048}
 """Input pixels (batch * height * width) from which nearest upsampling and its 3x3
@@ -39,12 +40,12 @@ row i with rows 0+1 and row i+1 with row 2; a transposed convolution indexes its
 the other end. Columns likewise."""
 
 
-def upsample_kernel(weight: torch.Tensor) -> torch.Tensor:
+def upsample_kernel(weight: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
     """The conv_transpose2d weight (in, out, 4, 4), stride 2, padding 1, equal to nearest 2x
     upsampling followed by a 3x3 convolution with ``weight`` (out, in, 3, 3), padding 1.
-    Summed in fp32, then given ``weight``'s dtype."""
+    Summed in fp32, then given ``dtype`` (by default ``weight``'s)."""
     phases = _PHASES.to(weight.device)
-    return torch.einsum("ph,oihw,qw->iopq", phases, weight.float(), phases).to(weight.dtype)
+    return torch.einsum("ph,oihw,qw->iopq", phases, weight.float(), phases).to(dtype or weight.dtype)
 
 
 def _fuses(block: Upsample2D, x: torch.Tensor, output_size) -> bool:
@@ -54,7 +55,8 @@ def _fuses(block: Upsample2D, x: torch.Tensor, output_size) -> bool:
             and x.shape[0] * x.shape[2] * x.shape[3] >= minimum
             and block.use_conv and block.interpolate and not block.use_conv_transpose and block.norm is None
             and (output_size is None or tuple(output_size) == (2 * x.shape[2], 2 * x.shape[3]))
-            and type(conv) in (torch.nn.Conv2d, CpuConv2d) and conv.weight.dtype == x.dtype
+            and (type(conv) in (torch.nn.Conv2d, CpuConv2d) and conv.weight.dtype == x.dtype
+                 or type(conv) is StoredConv2d)
             and conv.in_channels <= _FUSED_UPSAMPLE_MAX_CHANNELS
             and conv.kernel_size == (3, 3) and conv.stride == (1, 1) and conv.padding == (1, 1)
             and conv.dilation == (1, 1) and conv.groups == 1 and conv.padding_mode == "zeros"
@@ -68,8 +70,9 @@ class CpuUpsample2D(Upsample2D):
     def forward(self, hidden_states, output_size=None, *args, **kwargs):
         if args or kwargs or not _fuses(self, hidden_states, output_size):
             return super().forward(hidden_states, output_size, *args, **kwargs)
-        return F.conv_transpose2d(hidden_states, upsample_kernel(self.conv.weight), self.conv.bias,
-                                  stride=2, padding=1)
+        bias = self.conv.bias
+        return F.conv_transpose2d(hidden_states, upsample_kernel(self.conv.weight, hidden_states.dtype),
+                                  None if bias is None else bias.to(hidden_states.dtype), stride=2, padding=1)
 
 
 def _lean(block: ResnetBlock2D, x: torch.Tensor, temb: torch.Tensor | None) -> bool:

@@ -2,15 +2,16 @@
 
 ComfyUI's fp8_e4m3fn / fp8_e5m2 weight types halve a UNet's memory against fp16 (a quarter of
 fp32): the Linear and Conv2d layers keep their weights and biases in 8 bits and cast them to
-the input's dtype for each call, as ComfyUI's "manual cast" layers do. Normalisation layers and
-embeddings stay in the working precision (they are a small share of the weights). The numbers
-are those of the model with each weight rounded to fp8 once, computed in full precision.
+the input's dtype for each call (stored_weights.py), as ComfyUI's "manual cast" layers do.
+Normalisation layers and embeddings stay in the working precision (they are a small share of
+the weights). The numbers are those of the model with each weight rounded to fp8 once,
+computed in full precision.
 """
 from __future__ import annotations
 
 import torch
 
-from .cpu_kernels import CpuConv2d, CpuLinear, conv2d, linear
+from .stored_weights import STORED_LAYERS, StoredConv2d, StoredLinear, cast_on_use
 
 FP8_DTYPES = {"fp8_e4m3fn": torch.float8_e4m3fn, "fp8_e4m3fn_fast": torch.float8_e4m3fn,
               "fp8_e5m2": torch.float8_e5m2}
@@ -18,25 +19,7 @@ FP8_DTYPES = {"fp8_e4m3fn": torch.float8_e4m3fn, "fp8_e4m3fn_fast": torch.float8
 here it stores like fp8_e4m3fn and computes in the working precision."""
 
 
-def _cast(tensor, like):
-    return None if tensor is None else tensor.to(like.dtype)
-
-
-class Fp8Linear(torch.nn.Linear):
-    """A Linear layer whose parameters are stored in fp8 and cast on use."""
-
-    def forward(self, x):
-        return linear(x, self.weight.to(x.dtype), _cast(self.bias, x))
-
-
-class Fp8Conv2d(torch.nn.Conv2d):
-    """A Conv2d layer whose parameters are stored in fp8 and cast on use."""
-
-    def forward(self, x):
-        return conv2d(self, x, self.weight.to(x.dtype), _cast(self.bias, x))
-
-
-_STORED = {torch.nn.Linear: Fp8Linear, CpuLinear: Fp8Linear, torch.nn.Conv2d: Fp8Conv2d, CpuConv2d: Fp8Conv2d}
+Fp8Linear, Fp8Conv2d = StoredLinear, StoredConv2d  # the names of the first use
 
 
 def store_in_fp8(module: torch.nn.Module, weight_dtype: str) -> torch.nn.Module:
@@ -47,10 +30,9 @@ def store_in_fp8(module: torch.nn.Module, weight_dtype: str) -> torch.nn.Module:
                          f"valid: {', '.join(FP8_DTYPES)}")
     dtype = FP8_DTYPES[weight_dtype]
     for layer in module.modules():
-        stored = _STORED.get(type(layer))
-        if stored is None:
+        if type(layer) not in STORED_LAYERS:
             continue
-        layer.__class__ = stored  # same parameters, a forward that casts them
+        cast_on_use(layer)  # same parameters, a forward that casts them
         for name, param in list(layer.named_parameters(recurse=False)):
             setattr(layer, name, torch.nn.Parameter(param.detach().to(dtype), requires_grad=False))
     return module

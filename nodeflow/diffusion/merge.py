@@ -36,7 +36,8 @@ def merge_modules(a: torch.nn.Module, b: torch.nn.Module, ratio: float, what: st
                 raise CheckpointError(f"cannot merge two different {what} architectures: {key} "
                                       f"has shape {tuple(tensor.shape)} in the first and is "
                                       f"{found} in the second")
-            tensor.copy_(tensor * ratio + other.to(tensor) * (1.0 - ratio))
+            # in fp32 whatever the storage (a text encoder kept in the file's fp16), rounded once
+            tensor.copy_(tensor.float() * ratio + other.float() * (1.0 - ratio))
     return merged
 
 

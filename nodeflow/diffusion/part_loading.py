@@ -154,11 +154,11 @@ def _encoder(sd: Mapping, path: Path, config: dict, device, dtype) -> torch.nn.M
         tensors = {k: core[keys.clip_core(k)] for k in encoder.state_dict()
                    if keys.clip_core(k) in core}
         fill(encoder, tensors, {k: k for k in encoder.state_dict()}, set(), path,
-             "text encoder", device, dtype)
+             "text encoder", device, dtype, keep_narrow=True)
         return encoder
     by_core = {keys.clip_core(k[len(prefix):]): k for k in sd if k.startswith(prefix)}
     names = {k: by_core.get(keys.clip_core(k), k) for k in encoder.state_dict()}
-    fill(encoder, sd, names, set(), path, "text encoder", device, dtype)
+    fill(encoder, sd, names, set(), path, "text encoder", device, dtype, keep_narrow=True)
     return encoder
 
 

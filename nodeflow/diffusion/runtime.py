@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from .stored_weights import working_dtype
+
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 # CPU flags (Linux /proc/cpuinfo) of instructions that multiply bf16 matrices natively
@@ -115,7 +117,7 @@ class Runtime:
     def prepare_checkpoint(self, checkpoint):
         """Put the parts on the device, the UNet laid out as lay_out_unet says."""
         self.lay_out_unet(checkpoint.unet)
-        if next(checkpoint.vae.parameters()).dtype != self.vae_dtype:
+        if working_dtype(checkpoint.vae) != self.vae_dtype:
             checkpoint.vae.to(dtype=self.vae_dtype)
         return checkpoint
 

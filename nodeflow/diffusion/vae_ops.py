@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 
+from .stored_weights import working_dtype
 from .vae_segments import decoder_steps, encoder_steps, run_tiled_segments
 
 
@@ -26,9 +27,13 @@ def _cpu_layout(x: torch.Tensor) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if x.device.type == "cpu" else x
 
 
+def _place(vae) -> tuple[torch.device, torch.dtype]:
+    """Where the VAE is and what it computes in (its weights may be stored narrower)."""
+    return next(vae.parameters()).device, working_dtype(vae)
+
+
 def _to_vae(images: torch.Tensor, vae) -> torch.Tensor:
-    param = next(vae.parameters())
-    return _cpu_layout((images.movedim(-1, 1) * 2.0 - 1.0).to(param.device, param.dtype))
+    return _cpu_layout((images.movedim(-1, 1) * 2.0 - 1.0).to(*_place(vae)))
 
 
 def _from_vae(decoded: torch.Tensor) -> torch.Tensor:
@@ -49,8 +54,7 @@ def encode(vae, images: torch.Tensor, mode: str = "mean", seed: int = 0) -> torc
 
 @torch.no_grad()
 def decode(vae, latents: torch.Tensor) -> torch.Tensor:
-    param = next(vae.parameters())
-    return _from_vae(vae.decode(_cpu_layout(latents.to(param.device, param.dtype))).sample)
+    return _from_vae(vae.decode(_cpu_layout(latents.to(*_place(vae)))).sample)
 
 
 def tile_layout(length: int, tile: int, overlap: int) -> tuple[int, list[int]]:
@@ -73,13 +77,12 @@ def decode_tiled(vae, latents: torch.Tensor, tile_size: int = 512, overlap: int 
     blocks run in tiles, segment by segment, whose GroupNorms use the whole image's statistics,
     so the result matches the full decode (vae_segments)."""
     f = downscale_factor(vae)
-    param = next(vae.parameters())
     decoder = vae.decoder
-    z = latents.to(param.device, param.dtype)
+    z = latents.to(*_place(vae))
     if getattr(vae, "post_quant_conv", None) is not None:
         z = vae.post_quant_conv(z)
     hidden = decoder.mid_block(decoder.conv_in(z), None)
-    hidden = hidden.to(next(iter(decoder.up_blocks.parameters())).dtype)
+    hidden = hidden.to(working_dtype(decoder.up_blocks))
     steps = decoder_steps(decoder)
     layout = lambda length: tile_layout(length, max(tile_size // f, 1), overlap // f)  # noqa: E731
     if len(layout(hidden.shape[-2])[1]) * len(layout(hidden.shape[-1])[1]) == 1:

@@ -1,0 +1,58 @@
+"""Layers whose weights are stored narrower than the precision they compute in.
+
+Two uses. fp8 UNets (UNETLoader's ``weight_dtype``, fp8.py) keep a quarter of fp32's memory.
+And at fp32, the VAE and text encoders of a checkpoint stored in fp16 or bf16 keep the file's
+own precision (ComfyUI keeps its text encoders in fp16 on the CPU the same way): widening an
+fp16 value to fp32 is exact, so each call computes with exactly the weights an fp32 copy would
+hold, for half the memory (0.33 GB for SD 1.5's VAE and text encoder). The UNet stays in fp32:
+widening its weights on every step would cost about a quarter of the step.
+
+The Linear and Conv2d layers cast weight and bias to the input's dtype on each call, as
+ComfyUI's "manual cast" layers do. Normalisation layers and embeddings keep the working
+precision, so ``working_dtype`` can tell what a module computes in.
+"""
+from __future__ import annotations
+
+import torch
+
+from .cpu_kernels import CpuConv2d, CpuLinear, conv2d, linear
+
+
+def _cast(tensor, like):
+    return None if tensor is None else tensor.to(like.dtype)
+
+
+class StoredLinear(torch.nn.Linear):
+    """A Linear layer whose parameters are stored in another dtype and cast on use."""
+
+    def forward(self, x):
+        return linear(x, self.weight.to(x.dtype), _cast(self.bias, x))
+
+
+class StoredConv2d(torch.nn.Conv2d):
+    """A Conv2d layer whose parameters are stored in another dtype and cast on use."""
+
+    def forward(self, x):
+        return conv2d(self, x, self.weight.to(x.dtype), _cast(self.bias, x))
+
+
+STORED_LAYERS = {torch.nn.Linear: StoredLinear, CpuLinear: StoredLinear,
+                 torch.nn.Conv2d: StoredConv2d, CpuConv2d: StoredConv2d}
+"""The layer types that can store narrow weights, and the class each becomes."""
+
+
+def cast_on_use(layer: torch.nn.Module) -> None:
+    """Give ``layer`` (a type of STORED_LAYERS, or already stored) the forward that casts its
+    parameters to the input's dtype, in place; its parameters are left as they are."""
+    layer.__class__ = STORED_LAYERS.get(type(layer), type(layer))
+
+
+def working_dtype(module: torch.nn.Module) -> torch.dtype:
+    """The dtype ``module`` computes in: that of its first parameter outside the stored layers
+    (a VAE's first GroupNorm), else of its first parameter."""
+    stored = tuple(set(STORED_LAYERS.values()))
+    for layer in module.modules():
+        if not isinstance(layer, stored):
+            for parameter in layer.parameters(recurse=False):
+                return parameter.dtype
+    return next(module.parameters()).dtype
