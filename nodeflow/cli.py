@@ -26,11 +26,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Idle OpenMP threads spin by default; on shared or small machines that made every model
     # step several times slower. Must be set before torch loads; a user's own setting wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    # Tensors of 2 MB and more in transparent huge pages (torch's own switch, read once): a
-    # fresh activation then costs one page fault per 2 MB instead of per 4 KB. On the bench
-    # machine a SiLU into a new 268 MB tensor took 158 ms with small pages and 72 ms with huge
-    # ones; an SD 1.5 VAE pass allocates dozens of such tensors.
-    os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
