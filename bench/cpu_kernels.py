@@ -4,7 +4,9 @@
 
 For the Linear and 3x3 convolution shapes of an SD 1.5 UNet call at 256x256 with CFG (batch 2),
 and a few around the thresholds, prints milliseconds with PyTorch's own kernel (the baseline)
-and with nodeflow's layer, their ratio, and which path the layer took. Then one whole UNet
+and with nodeflow's layer, their ratio, and which path the layer took; likewise for the
+upsamplers (nearest 2x, then a 3x3 convolution) of the SD 1.5 VAE decoder at 512 px and of the
+UNet, diffusers' Upsample2D against nodeflow's (nodeflow/diffusion/cpu_blocks.py). Then one whole UNet
 call, built from the shipped SD 1.5 config with random weights, with plain layers and with
 nodeflow's. Best of --repeats; nothing is asserted.
 """
@@ -15,7 +17,7 @@ import time
 
 import torch
 
-from nodeflow.diffusion import cpu_kernels
+from nodeflow.diffusion import cpu_blocks, cpu_kernels
 from nodeflow.diffusion.cpu_kernels import CpuConv2d, CpuLinear
 
 LINEARS = [(2048, 320, 2560), (2048, 1280, 320), (2048, 320, 320), (512, 640, 5120), (512, 2560, 640),
@@ -24,6 +26,11 @@ LINEARS = [(2048, 320, 2560), (2048, 1280, 320), (2048, 320, 320), (512, 640, 51
 CONVS = [(1280, 1280, 2, 4, 1), (2560, 1280, 2, 4, 1), (1280, 1280, 2, 8, 1), (2560, 1280, 2, 8, 1),
          (1920, 1280, 2, 8, 1), (1280, 1280, 2, 8, 2), (1280, 1280, 2, 16, 1), (640, 640, 2, 16, 1),
          (320, 320, 2, 32, 1)]
+
+# (channels, batch, input size, channels-last): the VAE decoder's at 512 px, the UNet's at 256
+# and 512 px with CFG
+UPSAMPLES = [(512, 1, 64, True), (512, 1, 128, True), (256, 1, 256, True), (512, 1, 32, True),
+             (1280, 2, 8, False), (640, 2, 16, False), (640, 2, 32, False)]
 
 
 def best(fn, repeats: int) -> float:
@@ -56,6 +63,22 @@ def unet_call(repeats: int) -> None:
     row("SD 1.5 UNet call, 256 px, batch 2", base, best(lambda: unet(x, t, cond), repeats), "")
 
 
+def upsamplers(repeats: int) -> None:
+    from diffusers.models.upsampling import Upsample2D
+
+    for dtype in (torch.float32, torch.bfloat16):
+        for channels, batch, size, last in UPSAMPLES:
+            plain = Upsample2D(channels, use_conv=True).to(dtype).eval()
+            fast = Upsample2D(channels, use_conv=True).to(dtype).eval()
+            fast.load_state_dict(plain.state_dict())
+            fast.__class__ = cpu_blocks.CpuUpsample2D
+            x = torch.randn(batch, channels, size, size, dtype=dtype)
+            x = x.contiguous(memory_format=torch.channels_last) if last else x
+            row(f"{str(dtype)[6:]} upsample {channels} {batch}x{size}x{size}",
+                best(lambda: plain(x), repeats), best(lambda: fast(x), repeats),
+                "transposed conv" if cpu_blocks._fuses(fast, x, None) else "PyTorch")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -81,6 +104,7 @@ def main() -> None:
                 row(f"{str(dtype)[6:]} conv3x3/{stride} {cin}->{cout} {batch}x{size}x{size}",
                     best(lambda: plain(x), args.repeats), best(lambda: fast(x), args.repeats),
                     "unfold + oneDNN" if unfolds else "PyTorch")
+        upsamplers(max(2, args.repeats // 2))
         unet_call(max(2, args.repeats // 2))
 
 

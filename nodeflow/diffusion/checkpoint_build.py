@@ -18,7 +18,7 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProject
 from .checkpoint_errors import CheckpointError
 from .checkpoint_files import read_as, stored_dtype
 from .cpu_kernels import use_cpu_kernels
-from .stored_weights import STORED_LAYERS, cast_on_use
+from .stored_weights import NARROW_LAYERS, cast_on_use
 
 
 def read_config(folder: Path) -> dict:
@@ -66,8 +66,8 @@ def fill(module: torch.nn.Module, tensors: Mapping[str, torch.Tensor], names: Ma
     Every expected tensor must be present with the configured shape; the names taken are added
     to `used`. Errors name the file, the component and the file's own key. Its Linear and
     Conv2d layers get the CPU kernels of cpu_kernels.py. With `keep_narrow` and an fp32
-    `dtype`, the Linear and Conv2d layers stored in fp16 or bf16 keep the file's precision and
-    widen on use (stored_weights.py; exact, half the memory).
+    `dtype`, the Linear, Conv2d and Embedding layers stored in fp16 or bf16 keep the file's
+    precision and widen on use (stored_weights.py; exact, half the memory).
     """
     expected = module.state_dict()
     missing = [names[k] for k in expected if names[k] not in tensors]
@@ -91,19 +91,19 @@ def fill(module: torch.nn.Module, tensors: Mapping[str, torch.Tensor], names: Ma
     _materialize_buffers(module, device)
     use_cpu_kernels(module)
     for layer in narrow:
-        cast_on_use(module.get_submodule(layer))
+        cast_on_use(module.get_submodule(layer), dtype)
     module.requires_grad_(False)
     module.eval()
 
 
 def _narrow_layers(module: torch.nn.Module, tensors: Mapping[str, torch.Tensor],
                    names: Mapping[str, str]) -> dict[str, torch.dtype]:
-    """{layer name: dtype} of the Linear and Conv2d layers whose weight the file stores in
-    fp16 or bf16 (their bias is read in the same dtype: both widen exactly)."""
+    """{layer name: dtype} of the Linear, Conv2d and Embedding layers whose weight the file
+    stores in fp16 or bf16 (their bias is read in the same dtype: both widen exactly)."""
     found = {}
     for name, layer in module.named_modules():
         key = f"{name}.weight"
-        if type(layer) in STORED_LAYERS and key in names and names[key] in tensors:
+        if type(layer) in NARROW_LAYERS and key in names and names[key] in tensors:
             stored = stored_dtype(tensors, names[key])
             if stored in (torch.float16, torch.bfloat16):
                 found[name] = stored

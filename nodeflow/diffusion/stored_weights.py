@@ -4,12 +4,13 @@ Two uses. fp8 UNets (UNETLoader's ``weight_dtype``, fp8.py) keep a quarter of fp
 And at fp32, the VAE and text encoders of a checkpoint stored in fp16 or bf16 keep the file's
 own precision (ComfyUI keeps its text encoders in fp16 on the CPU the same way): widening an
 fp16 value to fp32 is exact, so each call computes with exactly the weights an fp32 copy would
-hold, for half the memory (0.33 GB for SD 1.5's VAE and text encoder). The UNet stays in fp32:
+hold, for half the memory (0.41 GB for SD 1.5's VAE and text encoder). The UNet stays in fp32:
 widening its weights on every step would cost about a quarter of the step.
 
 The Linear and Conv2d layers cast weight and bias to the input's dtype on each call, as
-ComfyUI's "manual cast" layers do. Normalisation layers and embeddings keep the working
-precision, so ``working_dtype`` can tell what a module computes in.
+ComfyUI's "manual cast" layers do; a text encoder's embeddings give their rows in the working
+precision. Normalisation layers keep the working precision, so ``working_dtype`` can tell what
+a module computes in.
 """
 from __future__ import annotations
 
@@ -36,21 +37,38 @@ class StoredConv2d(torch.nn.Conv2d):
         return conv2d(self, x, self.weight.to(x.dtype), _cast(self.bias, x))
 
 
+class StoredEmbedding(torch.nn.Embedding):
+    """An Embedding stored in another dtype whose rows come out in ``working``'s dtype."""
+
+    working = torch.float32
+
+    def forward(self, ids):
+        return super().forward(ids).to(self.working)
+
+
 STORED_LAYERS = {torch.nn.Linear: StoredLinear, CpuLinear: StoredLinear,
                  torch.nn.Conv2d: StoredConv2d, CpuConv2d: StoredConv2d}
-"""The layer types that can store narrow weights, and the class each becomes."""
+"""The layer types that can store narrow weights (fp8 too), and the class each becomes."""
+
+_ALSO_NARROW = {torch.nn.Embedding: StoredEmbedding}
+"""What else a file's fp16 or bf16 can stay in (not fp8: rows are not rounded per call)."""
+
+NARROW_LAYERS = {**STORED_LAYERS, **_ALSO_NARROW}
 
 
-def cast_on_use(layer: torch.nn.Module) -> None:
-    """Give ``layer`` (a type of STORED_LAYERS, or already stored) the forward that casts its
-    parameters to the input's dtype, in place; its parameters are left as they are."""
-    layer.__class__ = STORED_LAYERS.get(type(layer), type(layer))
+def cast_on_use(layer: torch.nn.Module, working: torch.dtype = torch.float32) -> None:
+    """Give ``layer`` (a type of NARROW_LAYERS, or already stored) the forward that casts its
+    parameters to the input's dtype (an embedding's rows to ``working``), in place; its
+    parameters are left as they are."""
+    layer.__class__ = NARROW_LAYERS.get(type(layer), type(layer))
+    if isinstance(layer, StoredEmbedding):
+        layer.working = working
 
 
 def working_dtype(module: torch.nn.Module) -> torch.dtype:
     """The dtype ``module`` computes in: that of its first parameter outside the stored layers
     (a VAE's first GroupNorm), else of its first parameter."""
-    stored = tuple(set(STORED_LAYERS.values()))
+    stored = (StoredLinear, StoredConv2d, StoredEmbedding)
     for layer in module.modules():
         if not isinstance(layer, stored):
             for parameter in layer.parameters(recurse=False):

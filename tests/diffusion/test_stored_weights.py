@@ -13,7 +13,7 @@ from nodeflow.diffusion.checkpoints import load_checkpoint, load_vae
 from nodeflow.diffusion.cpu_kernels import CpuConv2d, CpuLinear
 from nodeflow.diffusion.merge import merge_modules
 from nodeflow.diffusion.runtime import Runtime
-from nodeflow.diffusion.stored_weights import StoredConv2d, StoredLinear, working_dtype
+from nodeflow.diffusion.stored_weights import StoredConv2d, StoredEmbedding, StoredLinear, working_dtype
 
 from tests.diffusion.tiny_models import make_tiny_checkpoint, tiny_config_root
 
@@ -29,16 +29,17 @@ def stored_as(tmp_path, arch: str, dtype: torch.dtype):
 def widened(module: torch.nn.Module) -> torch.nn.Module:
     """A copy with every stored layer widened to fp32 and computing directly."""
     wide = copy.deepcopy(module)
+    wider = {StoredLinear: CpuLinear, StoredConv2d: CpuConv2d, StoredEmbedding: torch.nn.Embedding}
     for layer in wide.modules():
-        if isinstance(layer, (StoredLinear, StoredConv2d)):
-            layer.__class__ = CpuConv2d if isinstance(layer, StoredConv2d) else CpuLinear
+        if type(layer) in wider:
+            layer.__class__ = wider[type(layer)]
             layer.float()
     return wide
 
 
 def layer_dtypes(module: torch.nn.Module) -> set[torch.dtype]:
-    return {p.dtype for m in module.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))
-            for p in m.parameters(recurse=False)}
+    layers = (torch.nn.Linear, torch.nn.Conv2d, torch.nn.Embedding)
+    return {p.dtype for m in module.modules() if isinstance(m, layers) for p in m.parameters(recurse=False)}
 
 
 @pytest.mark.parametrize("arch,stored", [("sd1", torch.float16), ("sdxl", torch.float16), ("sd1", torch.bfloat16)])
@@ -48,6 +49,8 @@ def test_fp32_load_of_a_narrow_file_keeps_vae_and_text_encoders_narrow(tmp_path,
     for part in (checkpoint.vae, *checkpoint.text_encoders):
         assert layer_dtypes(part) == {stored}
         assert working_dtype(part) == torch.float32
+    for encoder in checkpoint.text_encoders:
+        assert isinstance(encoder.get_input_embeddings(), StoredEmbedding)
         norms = [m for m in part.modules() if isinstance(m, (torch.nn.GroupNorm, torch.nn.LayerNorm))]
         assert norms and all(m.weight.dtype == torch.float32 for m in norms)
 
