@@ -1,0 +1,27 @@
+"""After a long node the executor returns the heap's free memory to the system; after quick
+nodes it does not (malloc_trim costs up to 10 ms, which a 1,000-node chain must not pay)."""
+from __future__ import annotations
+
+import ctypes.util
+import platform
+
+from nodeflow.engine import executor as executor_module
+from nodeflow.engine import heap
+
+from .test_executor import chain
+
+
+def test_release_after_long_nodes_only(executor, monkeypatch):
+    released = []
+    monkeypatch.setattr(executor_module, "release_free_memory", lambda: released.append(1))
+    assert executor.run(chain()).status == "success"
+    assert released == []  # four nodes of microseconds
+    monkeypatch.setattr(executor_module, "LONG_NODE_S", 0.0)
+    assert executor.run(chain(value=5)).status == "success"
+    assert len(released) == 4  # every node that ran (none came from the cache)
+
+
+def test_release_free_memory_reaches_glibc_where_it_is_there():
+    if ctypes.util.find_library("c") and platform.libc_ver()[0] == "glibc":
+        assert heap._TRIM is not None
+    heap.release_free_memory()  # and never fails
