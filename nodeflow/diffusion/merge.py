@@ -37,7 +37,7 @@ def merge_modules(a: torch.nn.Module, b: torch.nn.Module, ratio: float, what: st
                                       f"has shape {tuple(tensor.shape)} in the first and is "
                                       f"{found} in the second")
             # in fp32 whatever the storage (a text encoder kept in the file's fp16), rounded once
-            tensor.copy_(tensor.float() * ratio + other.float() * (1.0 - ratio))
+            tensor.copy_(tensor.float() * ratio + other.to(tensor.device).float() * (1.0 - ratio))
     return merged
 
 

@@ -780,10 +780,10 @@ def literal_inputs(node_def: NodeDef, inputs: dict[str, Any]) -> dict[str, Any]:
     return literals
 
 
-__all__ = ["Executor", "RunResult", "node_key", "literal_inputs", "Problem"]
-
-
 def _after_node(started: float) -> None:
     """After a long node, give the memory it freed back to the system (engine/heap.py)."""
     if time.perf_counter() - started >= LONG_NODE_S:
         release_free_memory()
+
+
+__all__ = ["Executor", "RunResult", "node_key", "literal_inputs", "Problem"]
