@@ -1,4 +1,4 @@
-"""Faster CPU forwards (oneDNN products, fused upsampling) where PyTorch's default kernels leave speed unused.
+"""oneDNN matrix products on the CPU where PyTorch's default kernels leave most of the speed unused.
 
 Measured with bench/cpu_kernels.py on the 2-core AMD EPYC (Zen 4) machine the benches run on:
 
@@ -9,6 +9,10 @@ Measured with bench/cpu_kernels.py on the 2-core AMD EPYC (Zen 4) machine the be
   resolutions) with few output pixels falls off oneDNN's fast convolution path: 25-33 ms for
   what takes 6 ms as an im2col (``unfold``) followed by the same oneDNN matrix product, at
   fp32 and at bf16. Shallower or larger convolutions keep oneDNN's own, which wins there.
+
+On an Intel Xeon (AVX-512, AMX) MKL's sgemm is as fast as oneDNN's inner product: a whole fp32
+UNet call took the same time either way there, so the Linear rule gains on AMD and costs
+nothing measurable on Intel; the unfold path gains on both (0.25-0.67x of PyTorch's there).
 
 Both compute the same sums in another order: the results differ from PyTorch's kernels by
 about 1e-6 relative, as two BLAS libraries do. Only eager inference takes these paths; a call
