@@ -15,7 +15,6 @@ import hashlib
 import heapq
 import json
 import threading
-import time
 import traceback
 import uuid
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from ..declare import NodeDef
 from ..errors import Interrupted, NodeError, Problem, WorkflowError
 from ..flow import ExecutionBlocker, Expansion
 from .graph import build_graph, run_order
-from .heap import LONG_NODE_S, release_free_memory
+from .heap import released_after_long_node
 from .lists import Items, calls_for, merge_outputs
 from .model_cache import ModelCache
 from .modes import resolve_modes
@@ -450,11 +449,8 @@ class _Run:
         done, key, kwargs, ctx = self._prepare(node_id, node_def, call, static)
         if done is not None:
             return done
-        started = time.perf_counter()
-        try:
+        with released_after_long_node():
             return self._outcome(node_def, node_def.fn(**kwargs), ctx, key)
-        finally:
-            _after_node(started)
 
     async def _call_all_async(self, node_id: str, node_def: NodeDef, calls: list,
                               static: bool) -> list:
@@ -462,11 +458,8 @@ class _Run:
             done, key, kwargs, ctx = self._prepare(node_id, node_def, call, static)
             if done is not None:
                 return done
-            started = time.perf_counter()
-            try:
+            with released_after_long_node():
                 return self._outcome(node_def, await node_def.fn(**kwargs), ctx, key)
-            finally:
-                _after_node(started)
         if len(calls) == 1:
             return [await one(calls[0])]
         return list(await asyncio.gather(*(one(c) for c in calls)))
@@ -778,12 +771,6 @@ def literal_inputs(node_def: NodeDef, inputs: dict[str, Any]) -> dict[str, Any]:
         elif spec.optional:
             literals[name] = None
     return literals
-
-
-def _after_node(started: float) -> None:
-    """After a long node, give the memory it freed back to the system (engine/heap.py)."""
-    if time.perf_counter() - started >= LONG_NODE_S:
-        release_free_memory()
 
 
 __all__ = ["Executor", "RunResult", "node_key", "literal_inputs", "Problem"]

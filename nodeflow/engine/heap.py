@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 LONG_NODE_S = 1.0
 """A node that ran at least this long has its freed heap memory returned after it."""
@@ -32,3 +35,15 @@ def release_free_memory() -> None:
     """Return the heap's free pages to the system (glibc); a no-op elsewhere."""
     if _TRIM is not None:
         _TRIM(0)
+
+
+@contextmanager
+def released_after_long_node() -> Iterator[None]:
+    """Around one node's call: if it ran LONG_NODE_S or more (or failed after that long),
+    return the heap's free pages afterwards."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        if time.perf_counter() - started >= LONG_NODE_S:
+            release_free_memory()

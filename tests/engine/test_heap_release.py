@@ -5,7 +5,6 @@ from __future__ import annotations
 import ctypes.util
 import platform
 
-from nodeflow.engine import executor as executor_module
 from nodeflow.engine import heap
 
 from .test_executor import chain
@@ -13,10 +12,10 @@ from .test_executor import chain
 
 def test_release_after_long_nodes_only(executor, monkeypatch):
     released = []
-    monkeypatch.setattr(executor_module, "release_free_memory", lambda: released.append(1))
+    monkeypatch.setattr(heap, "release_free_memory", lambda: released.append(1))
     assert executor.run(chain()).status == "success"
     assert released == []  # four nodes of microseconds
-    monkeypatch.setattr(executor_module, "LONG_NODE_S", 0.0)
+    monkeypatch.setattr(heap, "LONG_NODE_S", 0.0)
     assert executor.run(chain(value=5)).status == "success"
     assert len(released) == 4  # every node that ran (none came from the cache)
 
