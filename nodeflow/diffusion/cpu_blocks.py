@@ -4,9 +4,9 @@
   decoder and of the UNet) runs as one transposed convolution with a 4x4 kernel and stride 2.
   Each output pixel sees 2x2 input pixels, weighted by sums of the 3x3 kernel's rows and
   columns: 16 multiply-adds per input pixel and channel pair instead of 36, and the upsampled
-  copy (268 MB in an SD 1.5 decode at 512 px) is never made. Measured at 0.52-0.65x of the
-  time on the VAE's shapes at fp32. Small maps (the UNet's lowest levels, where deriving the
-  kernel costs as much as it saves) keep the two steps. The kernel's sums round differently:
+  copy (268 MB in an SD 1.5 decode at 512 px) is never made. Measured at 0.43-0.76x of the
+  time on the VAE's shapes at fp32 (two runs of bench/cpu_kernels.py). Small maps (the UNet's
+  lowest levels, where deriving the kernel costs as much as it saves) keep the two steps. The kernel's sums round differently:
   about 3e-6 relative, as another convolution algorithm would.
 - ``ResnetBlock2D`` applies its SiLUs and its residual sum in place, and skips the division by
   an output scale of 1: four fewer full-size tensors per block (about 8% of an fp32 VAE pass
