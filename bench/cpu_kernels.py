@@ -6,7 +6,10 @@ For the Linear and 3x3 convolution shapes of an SD 1.5 UNet call at 256x256 with
 and a few around the thresholds, prints milliseconds with PyTorch's own kernel (the baseline)
 and with nodeflow's layer, their ratio, and which path the layer took; likewise for the
 upsamplers (nearest 2x, then a 3x3 convolution) of the SD 1.5 VAE decoder at 512 px and of the
-UNet, diffusers' Upsample2D against nodeflow's (nodeflow/diffusion/cpu_blocks.py). Then one whole UNet
+UNet, diffusers' Upsample2D against nodeflow's (nodeflow/diffusion/cpu_blocks.py); and for the 3x3
+convolutions of the SD 1.5 VAE at 512 px and of the UNet at 256 and 512 px, PyTorch's against
+Winograd F(2x2, 3x3) (nodeflow/diffusion/winograd.py) whether or not the layer's rule takes it,
+with what the rule picks. Then one whole UNet
 call, built from the shipped SD 1.5 config with random weights, with plain layers and with
 nodeflow's. Best of --repeats; nothing is asserted.
 """
@@ -31,6 +34,14 @@ CONVS = [(1280, 1280, 2, 4, 1), (2560, 1280, 2, 4, 1), (1280, 1280, 2, 8, 1), (2
 # and 512 px with CFG
 UPSAMPLES = [(512, 1, 64, True), (512, 1, 128, True), (256, 1, 256, True), (512, 1, 32, True),
              (1280, 2, 8, False), (640, 2, 16, False), (640, 2, 32, False)]
+
+# (in, out, batch, size, channels-last): the VAE's at 512 px (channels-last, as vae_ops runs it),
+# then the UNet's with CFG at 256 and 512 px, and a few near the thresholds
+WINOGRAD = [(128, 128, 1, 512, True), (256, 128, 1, 512, True), (256, 256, 1, 256, True),
+            (512, 256, 1, 256, True), (512, 512, 1, 128, True), (512, 512, 1, 64, True),
+            (320, 320, 2, 32, False), (640, 640, 2, 16, False), (640, 320, 2, 32, False),
+            (1280, 1280, 2, 16, False), (320, 320, 2, 64, False), (640, 640, 2, 32, False),
+            (256, 256, 1, 16, False), (256, 256, 1, 8, False), (512, 512, 1, 8, False)]
 
 
 def best(fn, repeats: int) -> float:
@@ -79,6 +90,20 @@ def upsamplers(repeats: int) -> None:
                 "transposed conv" if cpu_blocks._fuses(fast, x, None) else "PyTorch")
 
 
+def winograd_rows(repeats: int) -> None:
+    from nodeflow.diffusion import winograd
+
+    for cin, cout, batch, size, last in WINOGRAD:
+        layer = CpuConv2d(cin, cout, 3, padding=1).eval()
+        x = torch.randn(batch, cin, size, size)
+        x = x.contiguous(memory_format=torch.channels_last) if last else x
+        taken = cpu_kernels.winograd_takes(layer, x, layer.weight)
+        row(f"fp32 winograd {cin}->{cout} {batch}x{size}x{size}{' cl' if last else ''}",
+            best(lambda: layer._conv_forward(x, layer.weight, layer.bias), repeats),
+            best(lambda: winograd.conv3x3(x, layer.weight, layer.bias), repeats),
+            "rule: winograd" if taken else "rule: PyTorch")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -104,6 +129,7 @@ def main() -> None:
                 row(f"{str(dtype)[6:]} conv3x3/{stride} {cin}->{cout} {batch}x{size}x{size}",
                     best(lambda: plain(x), args.repeats), best(lambda: fast(x), args.repeats),
                     "unfold + oneDNN" if unfolds else "PyTorch")
+        winograd_rows(max(2, args.repeats // 2))
         upsamplers(max(2, args.repeats // 2))
         unet_call(max(2, args.repeats // 2))
 

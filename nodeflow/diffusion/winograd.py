@@ -1,0 +1,139 @@
+"""Wide 3x3 convolutions on the CPU as Winograd F(2x2, 3x3): 2.25x fewer multiplications.
+
+Both Stable Diffusion models spend most of an fp32 CPU pass in 3x3 convolutions, and oneDNN
+already runs those near the machine's peak, so only less arithmetic makes them faster. Winograd's
+minimal filtering computes each 2x2 block of outputs from the 4x4 block of inputs around it with
+16 products per channel pair instead of 36: the input tiles and the kernel are transformed (sums
+and differences, and halves for the kernel), the 16 tile positions become 16 matrix products
+(tiles x in_channels by in_channels x out_channels), and the products are transformed back.
+
+The transforms cost memory passes, which the products win back only for wide layers: measured
+with bench/cpu_kernels.py (see cpu_kernels.py for the rule). The image is done in bands of tile
+rows whose scratch buffers stay a few MB, so the extra memory is small and allocated once per
+call. The sums are the same up to rounding, in another order: about 2e-6 of the output's
+magnitude at fp32, as another convolution algorithm gives. Only fp32 takes this path: at bf16
+the transforms' sums would lose bits that a direct bf16 convolution keeps in its fp32
+accumulators.
+"""
+from __future__ import annotations
+
+import torch
+
+TILES_PER_BAND = 1024
+"""2x2 output tiles (batch * tile rows * tiles per row) per band: large enough that each
+elementwise step is split across threads and each product is a good size for BLAS; measured
+best among 256-2048 on the VAE's and UNet's shapes (bench/cpu_kernels.py). The band's buffers
+are then 16 * 1024 tiles * 512 channels * 4 bytes = 32 MB each at the VAE's widest."""
+
+
+_G = torch.tensor([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+_KERNEL_TRANSFORM = torch.kron(_G, _G)
+"""G w G^T for a 3x3 kernel w flattened row by row, as one (16, 9) matrix."""
+
+
+def transformed_kernel(weight: torch.Tensor) -> torch.Tensor:
+    """The kernel (out, in, 3, 3) as the 16 matrices (in, out) that the tiles are multiplied by:
+    G w G^T at each (out, in) pair, computed in fp32 as one matrix product over the kernel as
+    it lies in memory (a transposed view of (16, out, in), which the product reads as is)."""
+    out_channels, in_channels = weight.shape[:2]
+    flat = weight.float().reshape(out_channels * in_channels, 9)
+    transform = _KERNEL_TRANSFORM.to(weight.device)
+    return (transform @ flat.t()).view(16, out_channels, in_channels).transpose(1, 2)
+
+
+def applies(x: torch.Tensor, weight: torch.Tensor, stride, padding, dilation, groups: int) -> bool:
+    """The shapes this implements: a 3x3 kernel, stride 1, padding 1, even height and width."""
+    return (x.dim() == 4 and weight.dim() == 4 and tuple(weight.shape[2:]) == (3, 3) and groups == 1
+            and tuple(stride) == (1, 1) and tuple(padding) == (1, 1) and tuple(dilation) == (1, 1)
+            and x.shape[2] % 2 == 0 and x.shape[3] % 2 == 0 and x.shape[2] > 0 and x.shape[3] > 0)
+
+
+def conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """F.conv2d(x, weight, bias, padding=1) for the shapes `applies` accepts, in the memory
+    layout of ``x`` (the VAE runs channels-last on the CPU, the UNet in the plain layout)."""
+    batch, channels, height, width = x.shape
+    out_channels = weight.shape[0]
+    kernel = transformed_kernel(weight)
+    pixels = x.permute(0, 2, 3, 1)
+    if not pixels.is_contiguous():
+        pixels = pixels.contiguous()
+    out = torch.empty((batch, height, width, out_channels), dtype=x.dtype)
+    tile_rows, tiles_per_row = height // 2, width // 2
+    band = max(1, min(tile_rows, TILES_PER_BAND // (batch * tiles_per_row)))
+    scratch = _Scratch(batch, band, width, channels, out_channels, x.dtype)
+    for first in range(0, tile_rows, band):
+        rows = min(band, tile_rows - first)
+        padded = scratch.padded_band(pixels, first, rows)
+        products = torch.bmm(scratch.input_tiles(padded, rows, tiles_per_row), kernel,
+                             out=scratch.products(rows, tiles_per_row))
+        scratch.output_tiles(products, out[:, 2 * first:2 * (first + rows)], rows, tiles_per_row)
+    if bias is not None:
+        out.add_(bias.to(x.dtype))
+    out = out.permute(0, 3, 1, 2)
+    return out if x.is_contiguous(memory_format=torch.channels_last) else out.contiguous()
+
+
+class _Scratch:
+    """The buffers of one band, allocated once per call and reused by every band (fresh
+    memory costs page faults; the last, shorter band uses the front of each buffer)."""
+
+    def __init__(self, batch: int, rows: int, width: int, channels: int, out_channels: int, dtype):
+        self.batch, self.width, self.channels, self.out_channels = batch, width, channels, out_channels
+        self._padded = torch.zeros((batch, 2 * rows + 2, width + 2, channels), dtype=dtype)
+        self._rows = torch.empty(4 * batch * rows * (width + 2) * channels, dtype=dtype)
+        self._tiles = torch.empty(16 * batch * rows * (width // 2) * channels, dtype=dtype)
+        self._products = torch.empty(16 * batch * rows * (width // 2) * out_channels, dtype=dtype)
+        self._sums = torch.empty(8 * batch * rows * (width // 2) * out_channels, dtype=dtype)
+
+    def padded_band(self, pixels: torch.Tensor, first: int, rows: int) -> torch.Tensor:
+        """Input rows 2 * first - 1 ... 2 * (first + rows), zero outside the image (the columns
+        either side are zero from the start and never written)."""
+        height = pixels.shape[1]
+        top, end = 2 * first - 1, 2 * (first + rows) + 1
+        band = self._padded[:, :2 * rows + 2]
+        skip = 1 if top < 0 else 0
+        source = pixels[:, max(top, 0):min(end, height)]
+        band[:, skip:skip + source.shape[1], 1:self.width + 1].copy_(source)
+        if top < 0:
+            band[:, 0].zero_()
+        if end > height:
+            band[:, 2 * rows + 1].zero_()
+        return band
+
+    def input_tiles(self, band: torch.Tensor, rows: int, per_row: int) -> torch.Tensor:
+        """B^T d B for every 4x4 input tile, as 16 matrices (tiles, channels)."""
+        line = (self.batch, rows, self.width + 2, self.channels)
+        sums = self._rows[:4 * self.batch * rows * (self.width + 2) * self.channels].view(4, *line)
+        d = [band[:, a::2][:, :rows] for a in range(4)]  # row a of every tile in the band
+        _transform(d, sums)
+        tiles = self._tiles[:16 * self.batch * rows * per_row * self.channels]
+        tiles = tiles.view(4, 4, self.batch, rows, per_row, self.channels)
+        for a in range(4):
+            _transform([sums[a][:, :, b::2][:, :, :per_row] for b in range(4)], tiles[a])
+        return tiles.view(16, -1, self.channels)
+
+    def products(self, rows: int, per_row: int) -> torch.Tensor:
+        return self._products[:16 * self.batch * rows * per_row * self.out_channels].view(16, -1, self.out_channels)
+
+    def output_tiles(self, products: torch.Tensor, out: torch.Tensor, rows: int, per_row: int) -> None:
+        """A^T m A for every tile, written to its 2x2 block of ``out`` (batch, 2 rows, width, out)."""
+        m = products.view(4, 4, self.batch, rows, per_row, self.out_channels)
+        sums = self._sums[:8 * self.batch * rows * per_row * self.out_channels]
+        sums = sums.view(2, 4, self.batch, rows, per_row, self.out_channels)
+        _reduce(m, sums)
+        for p in range(2):
+            _reduce(sums[p], [out[:, p::2, 0::2], out[:, p::2, 1::2]])
+
+
+def _transform(d, into) -> None:
+    """B^T applied across four slices: d0 - d2, d1 + d2, d2 - d1, d1 - d3."""
+    torch.sub(d[0], d[2], out=into[0])
+    torch.add(d[1], d[2], out=into[1])
+    torch.sub(d[2], d[1], out=into[2])
+    torch.sub(d[1], d[3], out=into[3])
+
+
+def _reduce(m, into) -> None:
+    """A^T applied across four slices: m0 + m1 + m2, m1 - m2 - m3."""
+    torch.add(m[0], m[1], out=into[0]).add_(m[2])
+    torch.sub(m[1], m[2], out=into[1]).sub_(m[3])

@@ -1,0 +1,103 @@
+"""Winograd F(2x2, 3x3) convolutions give PyTorch's results, in the caller's memory layout, band
+by band, and the CPU layers take them for the wide fp32 calls only."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from nodeflow.diffusion import cpu_kernels, winograd
+from nodeflow.diffusion.cpu_kernels import CpuConv2d
+
+
+def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a - b).abs().max() / b.abs().max()).item()
+
+
+# (batch, in, out, height, width, tiles per band): one band, many bands, a last band that is
+# shorter, a band of a single tile row, a 2x2 image (one tile, padding on every side)
+SHAPES = [(1, 8, 5, 6, 10, 2048), (2, 3, 4, 8, 4, 1), (1, 16, 16, 12, 12, 6), (3, 7, 9, 2, 2, 2048),
+          (2, 4, 4, 10, 6, 12), (1, 32, 24, 14, 18, 27)]
+
+
+@pytest.mark.parametrize("batch,cin,cout,height,width,band", SHAPES)
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_matches_pytorch_in_the_callers_layout(monkeypatch, batch, cin, cout, height, width, band, channels_last):
+    monkeypatch.setattr(winograd, "TILES_PER_BAND", band)
+    torch.manual_seed(0)
+    x = torch.randn(batch, cin, height, width)
+    weight, bias = torch.randn(cout, cin, 3, 3), torch.randn(cout)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    got = winograd.conv3x3(x, weight, bias)
+    assert got.shape == (batch, cout, height, width) and got.dtype == torch.float32
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    assert got.is_contiguous(memory_format=layout)
+    assert relative_error(got, F.conv2d(x, weight, bias, padding=1)) < 1e-5
+    assert relative_error(winograd.conv3x3(x, weight, None), F.conv2d(x, weight, None, padding=1)) < 1e-5
+
+
+def test_the_image_edges_are_zero_padded_in_every_band(monkeypatch):
+    """A band reuses its buffer: the row above the first band and below the last must be zero
+    even after a band in the middle wrote image rows there."""
+    monkeypatch.setattr(winograd, "TILES_PER_BAND", 3)
+    x = torch.ones(1, 2, 8, 6)
+    weight = torch.ones(1, 2, 3, 3)
+    got = winograd.conv3x3(x, weight, None)[0, 0]
+    expected = F.conv2d(x, weight, padding=1)[0, 0]
+    assert torch.allclose(got, expected)
+    assert got[0, 0].item() == 8.0 and got[3, 3].item() == 18.0  # a corner sees 2x2 pixels, 2 channels
+
+
+def test_only_the_shapes_it_implements():
+    x, weight = torch.randn(1, 4, 8, 8), torch.randn(4, 4, 3, 3)
+    assert winograd.applies(x, weight, (1, 1), (1, 1), (1, 1), 1)
+    assert not winograd.applies(torch.randn(1, 4, 7, 8), weight, (1, 1), (1, 1), (1, 1), 1)  # odd height
+    assert not winograd.applies(x, weight, (2, 2), (1, 1), (1, 1), 1)
+    assert not winograd.applies(x, weight, (1, 1), (0, 0), (1, 1), 1)
+    assert not winograd.applies(x, weight, (1, 1), (1, 1), (2, 2), 1)
+    assert not winograd.applies(x, torch.randn(4, 2, 3, 3), (1, 1), (1, 1), (1, 1), 2)
+    assert not winograd.applies(x, torch.randn(4, 4, 1, 1), (1, 1), (0, 0), (1, 1), 1)
+
+
+@pytest.fixture
+def winograd_calls(monkeypatch):
+    calls = []
+    real = winograd.conv3x3
+
+    def counted(x, weight, bias):
+        calls.append(tuple(weight.shape))
+        return real(x, weight, bias)
+
+    monkeypatch.setattr(winograd, "conv3x3", counted)
+    return calls
+
+
+def cpu_conv(cin: int, cout: int, dtype=torch.float32, **options) -> tuple[torch.nn.Conv2d, CpuConv2d]:
+    torch.manual_seed(0)
+    plain = torch.nn.Conv2d(cin, cout, 3, padding=1, **options).to(dtype)
+    fast = CpuConv2d(cin, cout, 3, padding=1, **options).to(dtype)
+    fast.load_state_dict(plain.state_dict())
+    return plain, fast
+
+
+def test_a_wide_fp32_layer_takes_winograd_with_the_same_results(winograd_calls):
+    wide = cpu_kernels.WINOGRAD_MIN_CHANNELS
+    plain, fast = cpu_conv(wide, wide)
+    x = torch.randn(2, wide, 16, 16)
+    with torch.no_grad():
+        assert relative_error(fast(x), plain(x)) < 1e-5
+    assert winograd_calls == [(wide, wide, 3, 3)]
+
+
+def test_narrow_bf16_training_and_small_calls_keep_pytorchs_convolution(winograd_calls):
+    wide = cpu_kernels.WINOGRAD_MIN_CHANNELS
+    with torch.no_grad():
+        cpu_conv(wide // 2, wide)[1](torch.randn(1, wide // 2, 16, 16))  # too few input channels
+        cpu_conv(wide, wide, torch.bfloat16)[1](torch.randn(1, wide, 16, 16, dtype=torch.bfloat16))
+        cpu_conv(wide, wide)[1](torch.randn(1, wide, 8, 8))  # too few pixels to pay for the transforms
+        cpu_conv(wide, wide, padding_mode="reflect")[1](torch.randn(1, wide, 16, 16))
+    fast = cpu_conv(wide, wide)[1]
+    fast(torch.randn(1, wide, 16, 16)).sum().backward()  # gradients: PyTorch's kernels
+    assert fast.weight.grad is not None
+    assert winograd_calls == []
