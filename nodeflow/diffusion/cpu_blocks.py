@@ -10,7 +10,9 @@
   about 3e-6 relative, as another convolution algorithm would.
 - ``ResnetBlock2D`` applies its SiLUs and its residual sum in place, and skips the division by
   an output scale of 1: four fewer full-size tensors per block (about 8% of an fp32 VAE pass
-  went to those copies). The sums are the same, so the results are identical.
+  went to those copies). The sums are the same, so the results are identical. It also lets go
+  of its first convolution's output once normalised, so three full-size tensors are alive at
+  once instead of four (134 MB less at the peak of a 512 px decode).
 
 Both take these forwards only for eager inference on the CPU; anything else (training,
 torch.compile tracing, other devices, options these forwards do not cover) goes to diffusers'.
@@ -93,7 +95,8 @@ class CpuResnetBlock2D(ResnetBlock2D):
         if temb is not None:
             added = self.time_emb_proj(temb if self.skip_time_act else F.silu(temb))[:, :, None, None]
             hidden = hidden + added if added.shape[0] > hidden.shape[0] else hidden.add_(added)
-        hidden = self.conv2(F.silu(self.norm2(hidden), inplace=True))
+        hidden = self.norm2(hidden)  # drops the first convolution's output before the second's exists
+        hidden = self.conv2(F.silu(hidden, inplace=True))
         shortcut = input_tensor if self.conv_shortcut is None else self.conv_shortcut(input_tensor)
         hidden = hidden.add_(shortcut) if hidden.shape == shortcut.shape else shortcut + hidden
         return hidden if self.output_scale_factor == 1 else hidden.div_(self.output_scale_factor)

@@ -2,6 +2,8 @@
 their inputs alone, and fall back to diffusers' forward for training."""
 from __future__ import annotations
 
+import weakref
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -109,6 +111,18 @@ def test_resnet_of_the_vae_decoder_group_norm_kind_is_lean(monkeypatch):
         got = lean(x)
         assert silu_calls == [True, True]  # (F is torch's module: diffusers' own calls count too)
         assert torch.equal(got, plain(x, None))
+
+
+def test_resnet_lets_go_of_its_first_convolutions_output_before_the_second_runs():
+    """Three full-size tensors at once (input, normalised, output), not four."""
+    _, lean = twins(lambda: ResnetBlock2D(in_channels=16, out_channels=16, temb_channels=None, groups=4,
+                                          time_embedding_norm="group"), CpuResnetBlock2D)
+    first, alive = [], []
+    lean.conv1.register_forward_hook(lambda module, args, out: first.append(weakref.ref(out)))
+    lean.conv2.register_forward_pre_hook(lambda module, args: alive.append(first[0]() is not None))
+    with torch.no_grad():
+        lean(torch.randn(1, 16, 8, 8))
+    assert alive == [False]
 
 
 def test_resnet_in_training_uses_diffusers_forward():

@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from nodeflow.diffusion import vae_ops
-from nodeflow.diffusion.checkpoint_build import build_vae, read_config
 from nodeflow.diffusion.checkpoint_paths import builtin_checkpoint
-from nodeflow.diffusion.checkpoints import CONFIG_ROOT, load_checkpoint
+from nodeflow.diffusion.checkpoints import load_checkpoint
+
+from tests.diffusion.tiny_models import random_sd15_vae
 
 
 def latent_psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -27,17 +28,7 @@ def tiny_vae():
 
 @pytest.fixture(scope="module")
 def sd15_vae():
-    torch.manual_seed(0)
-    vae = build_vae(read_config(CONFIG_ROOT / "sd1" / "vae")).to_empty(device="cpu")
-    with torch.no_grad():
-        for name, p in vae.named_parameters():
-            if p.dim() > 1:
-                torch.nn.init.kaiming_uniform_(p, a=math.sqrt(5))  # torch's own default
-            elif "norm" in name and name.endswith("weight"):
-                p.fill_(1.0)
-            else:
-                p.uniform_(-0.05, 0.05)
-    return vae.eval()
+    return random_sd15_vae()
 
 
 @pytest.mark.parametrize("which, latent_size, tile, overlap", [

@@ -9,6 +9,7 @@ channels and a 1000-token vocabulary: a few hundred kB per model, built in well 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -147,3 +148,22 @@ def make_tiny_checkpoint(tmp_path: Path, arch: str = "sd1", layout: str = "singl
     (folder / "scheduler" / "scheduler_config.json").write_text(json.dumps(cfg["scheduler"], indent=1))
     (folder / "model_index.json").write_text(json.dumps(index, indent=1))
     return folder
+
+
+def random_sd15_vae():
+    """The SD 1.5 VAE at full width from the shipped config, with torch's default random
+    weights (norms at 1), in eval mode: for tests that need its real structure at small sizes."""
+    from nodeflow.diffusion.checkpoint_build import build_vae, read_config
+    from nodeflow.diffusion.checkpoints import CONFIG_ROOT
+
+    torch.manual_seed(0)
+    vae = build_vae(read_config(CONFIG_ROOT / "sd1" / "vae")).to_empty(device="cpu")
+    with torch.no_grad():
+        for name, p in vae.named_parameters():
+            if p.dim() > 1:
+                torch.nn.init.kaiming_uniform_(p, a=math.sqrt(5))  # torch's own default
+            elif "norm" in name and name.endswith("weight"):
+                p.fill_(1.0)
+            else:
+                p.uniform_(-0.05, 0.05)
+    return vae.eval()
