@@ -82,3 +82,14 @@ def test_sliced_or_tiled_vaes_keep_diffusers_calls(tiny_vae, monkeypatch):
     assert calls == []
     monkeypatch.setattr(tiny_vae, "use_slicing", True)
     assert torch.equal(vae_ops.decode(tiny_vae, latent), direct) and len(calls) == 1
+
+
+def test_the_heaps_free_memory_goes_back_before_steps_on_large_activations(tiny_vae, monkeypatch):
+    released = []
+    monkeypatch.setattr(vae_ops, "release_free_memory", lambda: released.append(True))
+    latent = torch.randn(1, 4, 4, 4)
+    vae_ops.decode(tiny_vae, latent)
+    assert released == []  # the built-in model's steps are far too small to be worth it
+    monkeypatch.setattr(vae_ops, "TRIM_FROM_BYTES", 1)
+    vae_ops.decode(tiny_vae, latent)
+    assert len(released) == len(vae_ops.decoder_steps(tiny_vae.decoder))
