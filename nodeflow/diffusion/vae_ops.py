@@ -64,10 +64,15 @@ def _chain(steps, hidden: torch.Tensor) -> torch.Tensor:
     return hidden
 
 
+_DIFFUSERS_FORWARDS = (Encoder.forward, Decoder.forward)
+"""As imported: a node pack that replaces either forward gets its own called."""
+
+
 def _chains(vae) -> bool:
     """diffusers' own Encoder and Decoder, without its sliced or tiled modes: the passes
     below are theirs, step for step (same modules, same order, same results)."""
     return (type(vae.encoder) is Encoder and type(vae.decoder) is Decoder
+            and (Encoder.forward, Decoder.forward) == _DIFFUSERS_FORWARDS
             and not getattr(vae, "use_slicing", False) and not getattr(vae, "use_tiling", False))
 
 

@@ -6,6 +6,7 @@ import weakref
 
 import pytest
 import torch
+from diffusers.models.autoencoders.vae import Decoder
 
 from nodeflow.diffusion import vae_ops
 from nodeflow.diffusion.checkpoint_paths import builtin_checkpoint
@@ -73,7 +74,7 @@ def test_no_up_or_down_block_keeps_its_input_through_the_block(sd15_vae):
                                            lambda: sd15_vae.decode(torch.randn(1, 4, 4, 4)))
 
 
-def test_sliced_or_tiled_vaes_keep_diffusers_calls(tiny_vae, monkeypatch):
+def test_sliced_tiled_or_patched_vaes_keep_diffusers_calls(tiny_vae, monkeypatch):
     calls = []
     real = type(tiny_vae).decode
     monkeypatch.setattr(type(tiny_vae), "decode", lambda self, z: calls.append(z.shape) or real(self, z))
@@ -82,6 +83,10 @@ def test_sliced_or_tiled_vaes_keep_diffusers_calls(tiny_vae, monkeypatch):
     assert calls == []
     monkeypatch.setattr(tiny_vae, "use_slicing", True)
     assert torch.equal(vae_ops.decode(tiny_vae, latent), direct) and len(calls) == 1
+    monkeypatch.setattr(tiny_vae, "use_slicing", False)
+    original = Decoder.forward
+    monkeypatch.setattr(Decoder, "forward", lambda self, *args, **kwargs: original(self, *args, **kwargs))
+    assert torch.equal(vae_ops.decode(tiny_vae, latent), direct) and len(calls) == 2  # a pack's own forward
 
 
 def test_the_heaps_free_memory_goes_back_before_steps_on_large_activations(tiny_vae, monkeypatch):
