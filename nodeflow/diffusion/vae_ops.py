@@ -71,7 +71,7 @@ _DIFFUSERS_FORWARDS = (Encoder.forward, Decoder.forward)
 def _chains(vae) -> bool:
     """diffusers' own Encoder and Decoder, without its sliced or tiled modes: the passes
     below are theirs, step for step (same modules, same order, same results)."""
-    return (type(vae.encoder) is Encoder and type(vae.decoder) is Decoder
+    return (type(getattr(vae, "encoder", None)) is Encoder and type(getattr(vae, "decoder", None)) is Decoder
             and (Encoder.forward, Decoder.forward) == _DIFFUSERS_FORWARDS
             and not getattr(vae, "use_slicing", False) and not getattr(vae, "use_tiling", False))
 

@@ -10,10 +10,10 @@ and differences, and halves for the kernel), the 16 tile positions become 16 mat
 The transforms cost memory passes, which the products win back only for wide layers: measured
 with bench/cpu_kernels.py (see cpu_kernels.py for the rule). The image is done in bands of tile
 rows, so the scratch memory is bounded whatever the image size (about 110 MB for 512 channels,
-less for narrower layers) and allocated once per call. The sums are the same up to rounding, in another order: about 2e-6 of the output's
-magnitude at fp32, as another convolution algorithm gives. Only fp32 takes this path: at bf16
-the transforms' sums would lose bits that a direct bf16 convolution keeps in its fp32
-accumulators.
+less for narrower layers) and allocated once per call. The sums are the same up to rounding,
+in another order: about 2e-6 of the output's magnitude at fp32, as another convolution
+algorithm gives. Only fp32 takes this path: at bf16 the transforms' sums would lose bits that
+a direct bf16 convolution keeps in its fp32 accumulators.
 """
 from __future__ import annotations
 
