@@ -26,22 +26,35 @@ def _median_s(fn, repeats: int = 3) -> float:
     return sorted(times)[len(times) // 2]
 
 
+def _plain_diffusers(vae, dtype):
+    """diffusers' own AutoencoderKL with the same weights in ``dtype``: plain torch layers and
+    blocks (none of nodeflow's CPU kernels), called as diffusers documents it."""
+    from diffusers import AutoencoderKL
+
+    plain = AutoencoderKL.from_config(vae.config)
+    plain.load_state_dict({k: v.to(dtype) for k, v in vae.state_dict().items()})
+    return plain.to(dtype).eval().requires_grad_(False)
+
+
 def case_vae_vs_diffusers(path: Path, size: int, precision: str) -> dict:
-    """The same diffusers module, called bare (the baseline) and through vae_ops."""
+    """diffusers' own AutoencoderKL (the baseline) and nodeflow's VAE through vae_ops, the same
+    weights at the same precision."""
     import torch
 
     from nodeflow.diffusion import vae_ops
+    from nodeflow.diffusion.stored_weights import working_dtype
 
     vae = _vae(path, precision)
-    dtype = next(vae.parameters()).dtype
+    dtype = working_dtype(vae)
+    plain = _plain_diffusers(vae, dtype)
     torch.manual_seed(0)
     latent = torch.randn(1, 4, size // 8, size // 8)
     image = torch.rand(1, size, size, 3)
     pixels = (image.movedim(-1, 1) * 2 - 1).to(dtype)
     with torch.no_grad():
-        bare_decode = _median_s(lambda: vae.decode(latent.to(dtype)).sample)
+        bare_decode = _median_s(lambda: plain.decode(latent.to(dtype)).sample)
         ours_decode = _median_s(lambda: vae_ops.decode(vae, latent))
-        bare_encode = _median_s(lambda: vae.encode(pixels).latent_dist.mean)
+        bare_encode = _median_s(lambda: plain.encode(pixels).latent_dist.mean)
         ours_encode = _median_s(lambda: vae_ops.encode(vae, image))
     return {"decode_s": ours_decode, "diffusers_decode_s": bare_decode, "decode_ratio": ours_decode / bare_decode,
             "encode_s": ours_encode, "diffusers_encode_s": bare_encode, "encode_ratio": ours_encode / bare_encode}

@@ -49,8 +49,8 @@ def _chain(steps, hidden: torch.Tensor) -> torch.Tensor:
     """The steps in turn, each output replacing its input, so that no activation outlives the
     step after it. diffusers' Encoder and Decoder call each block with the block's input still
     held by their own frame, which keeps it alive through the whole block: in an SD 1.5 decode
-    at 512 px the last up block's 268 MB input outlived its first resnet (decode peak above the
-    weights 0.93 GB with diffusers' calls, 0.81 GB here).
+    at 512 px the last up block's 268 MB input outlived its first resnet (with the resnets'
+    own change in cpu_blocks.py, the decode's peak above the weights went from 0.93 to 0.81 GB).
 
     Before a step on large activations, the C heap's free memory goes back to the system: the
     earlier steps' smaller buffers (widened weights, convolution scratch) stay in glibc's heap
