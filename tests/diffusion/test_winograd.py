@@ -91,13 +91,20 @@ def test_a_wide_fp32_layer_takes_winograd_with_the_same_results(winograd_calls):
 
 
 def test_narrow_bf16_training_and_small_calls_keep_pytorchs_convolution(winograd_calls):
+    """Each call is large enough but for the one reason it is left to PyTorch."""
     wide = cpu_kernels.WINOGRAD_MIN_CHANNELS
+    side = 32  # 1024 output pixels: enough
+    assert side * side >= cpu_kernels.WINOGRAD_MIN_PIXELS
     with torch.no_grad():
-        cpu_conv(wide // 2, wide)[1](torch.randn(1, wide // 2, 16, 16))  # too few input channels
-        cpu_conv(wide, wide, torch.bfloat16)[1](torch.randn(1, wide, 16, 16, dtype=torch.bfloat16))
+        cpu_conv(wide // 2, wide)[1](torch.randn(1, wide // 2, side, side))  # too few input channels
+        cpu_conv(wide, wide // 2)[1](torch.randn(1, wide, side, side))  # too few output channels
+        cpu_conv(wide, wide, torch.bfloat16)[1](torch.randn(1, wide, side, side, dtype=torch.bfloat16))
         cpu_conv(wide, wide)[1](torch.randn(1, wide, 8, 8))  # too few pixels to pay for the transforms
-        cpu_conv(wide, wide, padding_mode="reflect")[1](torch.randn(1, wide, 16, 16))
+        cpu_conv(wide, wide, padding_mode="reflect")[1](torch.randn(1, wide, side, side))
+        cpu_conv(wide, wide)[1](torch.randn(1, wide, side + 1, side))  # odd height
     fast = cpu_conv(wide, wide)[1]
-    fast(torch.randn(1, wide, 16, 16)).sum().backward()  # gradients: PyTorch's kernels
+    fast(torch.randn(1, wide, side, side)).sum().backward()  # gradients: PyTorch's kernels
     assert fast.weight.grad is not None
-    assert winograd_calls == []
+    with torch.no_grad():
+        fast(torch.randn(1, wide, side, side))  # and the same layer without them: Winograd
+    assert winograd_calls == [(wide, wide, 3, 3)]
