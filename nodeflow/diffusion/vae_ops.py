@@ -76,21 +76,27 @@ def _chains(vae) -> bool:
             and not getattr(vae, "use_slicing", False) and not getattr(vae, "use_tiling", False))
 
 
-def _posterior(vae, pixels: torch.Tensor) -> DiagonalGaussianDistribution:
-    if not _chains(vae):
-        return vae.encode(pixels).latent_dist
+def _encoder_tail(vae, hidden: torch.Tensor) -> DiagonalGaussianDistribution:
+    """The encoder after its down blocks (mid block, output layers, quant_conv): the posterior."""
     encoder = vae.encoder
-    hidden = _chain(encoder_steps(encoder), pixels)
     moments = encoder.conv_out(encoder.conv_act(encoder.conv_norm_out(encoder.mid_block(hidden))))
     if getattr(vae, "quant_conv", None) is not None:
         moments = vae.quant_conv(moments)
     return DiagonalGaussianDistribution(moments)
 
 
-@torch.no_grad()
-def encode(vae, images: torch.Tensor, mode: str = "mean", seed: int = 0) -> torch.Tensor:
-    """The posterior q(z|x) of each image: its mean, or a sample drawn with ``seed``."""
-    dist = _posterior(vae, _to_vae(images, vae))
+def _decoder_head(vae, z: torch.Tensor) -> torch.Tensor:
+    """The decoder up to its up blocks (post_quant_conv, conv_in, mid block), in the up blocks'
+    working dtype, as diffusers' Decoder does."""
+    decoder = vae.decoder
+    if getattr(vae, "post_quant_conv", None) is not None:
+        z = vae.post_quant_conv(z)
+    return decoder.mid_block(decoder.conv_in(z), None).to(working_dtype(decoder.up_blocks))
+
+
+def _latent(dist: DiagonalGaussianDistribution, mode: str, seed: int) -> torch.Tensor:
+    """The posterior's mean, or a sample drawn with ``seed`` (CPU generator: the same on every
+    device)."""
     mean = dist.mean.float().cpu().contiguous()
     if mode == "mean":
         return mean
@@ -100,15 +106,20 @@ def encode(vae, images: torch.Tensor, mode: str = "mean", seed: int = 0) -> torc
 
 
 @torch.no_grad()
+def encode(vae, images: torch.Tensor, mode: str = "mean", seed: int = 0) -> torch.Tensor:
+    """The posterior q(z|x) of each image: its mean, or a sample drawn with ``seed``."""
+    pixels = _to_vae(images, vae)
+    if not _chains(vae):
+        return _latent(vae.encode(pixels).latent_dist, mode, seed)
+    return _latent(_encoder_tail(vae, _chain(encoder_steps(vae.encoder), pixels)), mode, seed)
+
+
+@torch.no_grad()
 def decode(vae, latents: torch.Tensor) -> torch.Tensor:
     z = _cpu_layout(latents.to(*_place(vae)))
     if not _chains(vae):
         return _from_vae(vae.decode(z).sample)
-    decoder = vae.decoder
-    if getattr(vae, "post_quant_conv", None) is not None:
-        z = vae.post_quant_conv(z)
-    hidden = decoder.mid_block(decoder.conv_in(z), None).to(working_dtype(decoder.up_blocks))
-    return _from_vae(_chain(decoder_steps(decoder), hidden))
+    return _from_vae(_chain(decoder_steps(vae.decoder), _decoder_head(vae, z)))
 
 
 def tile_layout(length: int, tile: int, overlap: int) -> tuple[int, list[int]]:
@@ -131,13 +142,8 @@ def decode_tiled(vae, latents: torch.Tensor, tile_size: int = 512, overlap: int 
     blocks run in tiles, segment by segment, whose GroupNorms use the whole image's statistics,
     so the result matches the full decode (vae_segments)."""
     f = downscale_factor(vae)
-    decoder = vae.decoder
-    z = latents.to(*_place(vae))
-    if getattr(vae, "post_quant_conv", None) is not None:
-        z = vae.post_quant_conv(z)
-    hidden = decoder.mid_block(decoder.conv_in(z), None)
-    hidden = hidden.to(working_dtype(decoder.up_blocks))
-    steps = decoder_steps(decoder)
+    hidden = _decoder_head(vae, latents.to(*_place(vae)))
+    steps = decoder_steps(vae.decoder)
     layout = lambda length: tile_layout(length, max(tile_size // f, 1), overlap // f)  # noqa: E731
     if len(layout(hidden.shape[-2])[1]) * len(layout(hidden.shape[-1])[1]) == 1:
         decoded = _chain(steps, hidden).float().cpu()
@@ -156,22 +162,13 @@ def encode_tiled(vae, images: torch.Tensor, tile_size: int = 512, overlap: int =
     image's statistics), then the rest of the encoder, with its attention, on the whole
     latent-sized map."""
     f = downscale_factor(vae)
-    encoder = vae.encoder
     pixels = _to_vae(images, vae)
     cells = (pixels.shape[-2] // f, pixels.shape[-1] // f)
     pixels = pixels[..., :cells[0] * f, :cells[1] * f]
     layout = lambda length: tile_layout(length, max(tile_size // f, 1), max(overlap // f, 0))  # noqa: E731
-    hidden = run_tiled_segments(pixels, encoder_steps(encoder), cells, layout, on_tile)
+    hidden = run_tiled_segments(pixels, encoder_steps(vae.encoder), cells, layout, on_tile)
     hidden = hidden.to(pixels.device, pixels.dtype)
-    moments = encoder.conv_out(encoder.conv_act(encoder.conv_norm_out(encoder.mid_block(hidden))))
-    if getattr(vae, "quant_conv", None) is not None:
-        moments = vae.quant_conv(moments)
-    dist = DiagonalGaussianDistribution(moments)
-    mean, std = dist.mean.float().cpu(), dist.std.float().cpu()
-    if mode == "mean":
-        return mean
-    generator = torch.Generator(device="cpu").manual_seed(seed)
-    return mean + std * torch.randn(mean.shape, generator=generator, dtype=torch.float32)
+    return _latent(_encoder_tail(vae, hidden), mode, seed)
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
