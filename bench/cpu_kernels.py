@@ -2,7 +2,7 @@
 
     python bench/cpu_kernels.py [--repeats 5]
 
-For the Linear and 3x3 convolution shapes of an SD 1.5 UNet call at 256x256 with CFG (batch 2),
+For the Linear, 3x3 and 1x1 convolution shapes of an SD 1.5 UNet call at 256x256 with CFG (batch 2),
 and a few around the thresholds, prints milliseconds with PyTorch's own kernel (the baseline)
 and with nodeflow's layer, their ratio, and which path the layer took; likewise for the
 upsamplers (nearest 2x, then a 3x3 convolution) of the SD 1.5 VAE decoder at 512 px and of the
@@ -29,6 +29,11 @@ LINEARS = [(2048, 320, 2560), (2048, 1280, 320), (2048, 320, 320), (512, 640, 51
 CONVS = [(1280, 1280, 2, 4, 1), (2560, 1280, 2, 4, 1), (1280, 1280, 2, 8, 1), (2560, 1280, 2, 8, 1),
          (1920, 1280, 2, 8, 1), (1280, 1280, 2, 8, 2), (1280, 1280, 2, 16, 1), (640, 640, 2, 16, 1),
          (320, 320, 2, 32, 1)]
+
+# (in, out, batch, size): the UNet's 1x1 convolutions (its transformers' projections and its
+# resnets' shortcuts) at 256 px with CFG
+POINTWISE = [(320, 320, 2, 32), (640, 640, 2, 16), (1280, 1280, 2, 8), (1280, 1280, 2, 4), (960, 320, 2, 32),
+             (1920, 640, 2, 16), (2560, 1280, 2, 8)]
 
 # (channels, batch, input size, channels-last): the VAE decoder's at 512 px, the UNet's at 256
 # and 512 px with CFG
@@ -109,7 +114,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, oneDNN linear "
-          f"{'available' if cpu_kernels._LINEAR is not None else 'missing: every row is PyTorch'}")
+          f"{'available' if cpu_kernels._LINEAR is not None else 'missing: every row is PyTorch'}, "
+          f"MKL {'native (Intel): batched products' if cpu_kernels.MKL_NATIVE else 'not native: oneDNN products'}")
     print(f"{'fp32 shape':<34} {'PyTorch':>9} {'nodeflow':>9} {'ratio':>7}  path (ms)")
     with torch.no_grad():
         for m, k, n in LINEARS:
@@ -125,10 +131,17 @@ def main() -> None:
                 fast = CpuConv2d(cin, cout, 3, stride, 1).to(dtype)
                 fast.load_state_dict(plain.state_dict())
                 x = torch.randn(batch, cin, size, size, dtype=dtype)
-                unfolds = cpu_kernels._unfold_shape(fast, x, fast.weight) is not None
                 row(f"{str(dtype)[6:]} conv3x3/{stride} {cin}->{cout} {batch}x{size}x{size}",
                     best(lambda: plain(x), args.repeats), best(lambda: fast(x), args.repeats),
-                    "unfold + oneDNN" if unfolds else "PyTorch")
+                    cpu_kernels.conv_path(fast, x))
+            for cin, cout, batch, size in POINTWISE:
+                plain = torch.nn.Conv2d(cin, cout, 1).to(dtype)
+                fast = CpuConv2d(cin, cout, 1).to(dtype)
+                fast.load_state_dict(plain.state_dict())
+                x = torch.randn(batch, cin, size, size, dtype=dtype)
+                row(f"{str(dtype)[6:]} conv1x1 {cin}->{cout} {batch}x{size}x{size}",
+                    best(lambda: plain(x), args.repeats), best(lambda: fast(x), args.repeats),
+                    cpu_kernels.conv_path(fast, x))
         winograd_rows(max(2, args.repeats // 2))
         upsamplers(max(2, args.repeats // 2))
         unet_call(max(2, args.repeats // 2))

@@ -16,6 +16,11 @@ nothing measurable on Intel; the unfold path gains on both (0.25-0.67x of PyTorc
 - A wide fp32 3x3 convolution (256 channels or more in and out: the VAE's but the outermost
   level's, all of the UNet's but its smallest maps) runs as Winograd F(2x2, 3x3), with 2.25x
   fewer multiplications (winograd.py).
+- Where MKL is at full speed (Intel CPUs; see ``MKL_NATIVE``), the convolutions that already
+  are matrix products in the plain layout (1x1, and the unfold path) multiply the weights by
+  each image's columns with one batched product, which gives the output in its own layout
+  without the two transposes that a row-major product needs; 1x1 convolutions take that
+  product at bf16 too, where PyTorch sends it to oneDNN.
 
 Both compute the same sums in another order: the results differ from PyTorch's kernels by
 about 1e-6 relative, as two BLAS libraries do. Only eager inference takes these paths; a call
@@ -23,6 +28,8 @@ that needs gradients (training the built-in model, for one) or is traced by torc
 PyTorch's kernels.
 """
 from __future__ import annotations
+
+import platform
 
 import torch
 import torch.nn.functional as F
@@ -66,6 +73,34 @@ on every call (the weights are not kept transformed: that would take 16/9 of the
 256 channels at 16x16 were 1.5x slower."""
 
 
+def _cpu_is_intel() -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
+            for line in info:
+                if line.startswith("vendor_id"):
+                    return "GenuineIntel" in line
+    except OSError:
+        pass
+    return "Intel" in platform.processor()  # Windows names the vendor there
+
+
+MKL_NATIVE = _cpu_is_intel()
+"""MKL runs its AVX-512 kernels on Intel CPUs only: on the AMD EPYC its sgemm did 150-200
+GFLOP/s against oneDNN's 400-450, so there fp32 products go to oneDNN (``linear``, the unfold
+path's ``_matmul``). On the Intel Xeon both are even, and a batched MKL product over the plain
+layout skips the transposes oneDNN's row-major product needs: measured 0.45-0.93x of the
+unfold path's time on the UNet's deep small maps, 0.6-0.9x of oneDNN's 1x1 convolution."""
+
+_POINTWISE_DTYPES = {torch.bfloat16} | ({torch.float32} if MKL_NATIVE else set())
+"""Where a 1x1 convolution in the plain layout is one batched product: bf16 (which PyTorch's
+bmm sends to oneDNN: 0.3-0.9x of oneDNN's convolution, with the same bits) and fp32 on Intel.
+Channels-last inputs (the VAE's) keep oneDNN's convolution, which was even with any product."""
+
+_UNFOLD_BATCHED_DTYPES = {torch.float32} if MKL_NATIVE else set()
+"""Where the unfold path's product is batched: not bf16, where the batched product over the
+expanded weights measured 2.4-5.7x slower than oneDNN's row-major one."""
+
+
 def inference_call(x: torch.Tensor, weight: torch.Tensor) -> bool:
     """Not training, and not being traced by torch.compile (whose CPU freezing picks oneDNN
     kernels for the graph itself)."""
@@ -85,6 +120,30 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
             and (bias is None or bias.dtype == torch.float32) and inference_call(x, weight)):
         return _matmul(x, weight, bias)
     return F.linear(x, weight, bias)
+
+
+def _weights_times_columns(weight: torch.Tensor, columns: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``weight`` (out, ...), as (out, k), times each image's ``columns`` (batch, k, pixels), plus ``bias``: the
+    convolution's output (batch, out, pixels) in the plain layout, as one batched product whose
+    weights and bias are broadcast views (no copies)."""
+    batch, depth, pixels = columns.shape
+    weights = weight.reshape(weight.shape[0], depth).unsqueeze(0).expand(batch, -1, -1)
+    if bias is None:
+        return torch.bmm(weights, columns)
+    return torch.baddbmm(bias.view(1, -1, 1).expand(batch, -1, pixels), weights, columns)
+
+
+def _same_dtype(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> bool:
+    return weight.dtype == x.dtype and (bias is None or bias.dtype == x.dtype)
+
+
+def _pointwise_takes(layer: torch.nn.Conv2d, x: torch.Tensor, weight: torch.Tensor,
+                     bias: torch.Tensor | None) -> bool:
+    """A 1x1 inference convolution over a plain-layout input that ``_POINTWISE_DTYPES`` covers."""
+    return (x.dtype in _POINTWISE_DTYPES and x.device.type == "cpu" and x.dim() == 4 and x.is_contiguous()
+            and weight.dim() == 4 and tuple(weight.shape[2:]) == (1, 1) and _same_dtype(x, weight, bias)
+            and layer.groups == 1 and tuple(layer.stride) == (1, 1) and not isinstance(layer.padding, str)
+            and tuple(layer.padding) == (0, 0) and tuple(layer.dilation) == (1, 1) and inference_call(x, weight))
 
 
 def _unfold_shape(layer: torch.nn.Conv2d, x: torch.Tensor, weight: torch.Tensor) -> tuple[int, int] | None:
@@ -117,8 +176,11 @@ def winograd_takes(layer: torch.nn.Conv2d, x: torch.Tensor, weight: torch.Tensor
 
 def conv2d(layer: torch.nn.Conv2d, x: torch.Tensor, weight: torch.Tensor,
            bias: torch.Tensor | None) -> torch.Tensor:
-    """``layer``'s convolution with ``weight`` and ``bias``; a small, deep one as unfold and a
-    oneDNN matrix product, a wide fp32 one as Winograd F(2x2, 3x3)."""
+    """``layer``'s convolution with ``weight`` and ``bias``; a 1x1 one as a batched product, a
+    small, deep one as unfold and a matrix product, a wide fp32 one as Winograd F(2x2, 3x3)."""
+    if _pointwise_takes(layer, x, weight, bias):
+        batch, _, height, width = x.shape
+        return _weights_times_columns(weight, x.view(batch, -1, height * width), bias).view(batch, -1, height, width)
     shape = _unfold_shape(layer, x, weight)
     if shape is None:
         if winograd_takes(layer, x, weight):
@@ -126,9 +188,22 @@ def conv2d(layer: torch.nn.Conv2d, x: torch.Tensor, weight: torch.Tensor,
         return layer._conv_forward(x, weight, bias)
     batch, height, width = x.shape[0], *shape
     columns = F.unfold(x, weight.shape[2:], padding=layer.padding, stride=layer.stride)
+    if x.dtype in _UNFOLD_BATCHED_DTYPES and _same_dtype(x, weight, bias):
+        return _weights_times_columns(weight, columns, bias).view(batch, -1, height, width)
     columns = columns.transpose(1, 2).reshape(batch * height * width, -1)
     out = _matmul(columns, weight.reshape(weight.shape[0], -1), bias)
     return out.view(batch, height, width, -1).permute(0, 3, 1, 2).contiguous()
+
+
+def conv_path(layer: torch.nn.Conv2d, x: torch.Tensor) -> str:
+    """Which of the paths above ``conv2d`` takes for this call (for benchmarks and reports)."""
+    weight, bias = layer.weight, layer.bias
+    if _pointwise_takes(layer, x, weight, bias):
+        return "1x1 batched product"
+    if _unfold_shape(layer, x, weight) is not None:
+        batched = x.dtype in _UNFOLD_BATCHED_DTYPES and _same_dtype(x, weight, bias)
+        return "unfold + batched product" if batched else "unfold + oneDNN"
+    return "Winograd" if winograd_takes(layer, x, weight) else "PyTorch"
 
 
 class CpuLinear(torch.nn.Linear):

@@ -29,6 +29,29 @@ def matmuls(monkeypatch):
     return calls
 
 
+@pytest.fixture
+def batched(monkeypatch):
+    """Counts the calls that went through the batched weights-times-columns product."""
+    calls = []
+    real = cpu_kernels._weights_times_columns
+
+    def counted(weight, columns, bias):
+        calls.append(columns.shape)
+        return real(weight, columns, bias)
+
+    monkeypatch.setattr(cpu_kernels, "_weights_times_columns", counted)
+    return calls
+
+
+@pytest.fixture(params=[False, True], ids=["amd", "intel"])
+def mkl_native(request, monkeypatch):
+    """Both machines' rules, whichever this one is (they differ only in which products MKL does)."""
+    native = request.param
+    monkeypatch.setattr(cpu_kernels, "_POINTWISE_DTYPES", {torch.bfloat16} | ({torch.float32} if native else set()))
+    monkeypatch.setattr(cpu_kernels, "_UNFOLD_BATCHED_DTYPES", {torch.float32} if native else set())
+    return native
+
+
 def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a.float() - b.float()).abs().max() / b.float().abs().max()).item()
 
@@ -40,22 +63,25 @@ def as_cpu_conv(layer: torch.nn.Conv2d) -> torch.nn.Conv2d:
     return fast
 
 
-# (in, out, kernel, stride, padding, batch, size, dtype, goes through unfold)
+# (in, out, kernel, stride, padding, batch, size, dtype, path): "unfold" goes through unfold and
+# a matrix product, "1x1" is one batched product, None is PyTorch's own convolution
 CONVS = [
-    (1280, 64, 3, 1, 1, 2, 4, torch.float32, True),      # the UNet's lowest level: unfold
-    (1280, 64, 3, 1, 1, 2, 8, torch.float32, True),
-    (1280, 64, 3, 2, 1, 2, 8, torch.float32, True),      # its stride-2 downsampler
-    (2560, 32, 3, 1, 1, 1, 4, torch.bfloat16, True),
-    (1280, 64, 3, 1, 1, 2, 16, torch.float32, False),    # 512 output pixels: oneDNN's convolution
-    (1280, 64, 3, 1, 1, 2, 16, torch.bfloat16, False),   # 512 > bf16's 128
-    (640, 64, 3, 1, 1, 2, 4, torch.float32, False),      # shallow: 640 * 9 < 8192
-    (1280, 64, 1, 1, 0, 2, 4, torch.float32, False),     # 1x1
+    (1280, 64, 3, 1, 1, 2, 4, torch.float32, "unfold"),      # the UNet's lowest level
+    (1280, 64, 3, 1, 1, 2, 8, torch.float32, "unfold"),
+    (1280, 64, 3, 2, 1, 2, 8, torch.float32, "unfold"),      # its stride-2 downsampler
+    (2560, 32, 3, 1, 1, 1, 4, torch.bfloat16, "unfold"),
+    (1280, 64, 3, 1, 1, 2, 16, torch.float32, None),         # 512 output pixels: oneDNN's convolution
+    (1280, 64, 3, 1, 1, 2, 16, torch.bfloat16, None),        # 512 > bf16's 128
+    (640, 64, 3, 1, 1, 2, 4, torch.float32, None),           # shallow: 640 * 9 < 8192
+    (320, 64, 1, 1, 0, 2, 8, torch.float32, "1x1"),
+    (320, 64, 1, 1, 0, 2, 8, torch.bfloat16, "1x1"),
+    (320, 64, 1, 2, 0, 2, 8, torch.float32, None),           # a strided 1x1
 ]
 
 
-@pytest.mark.parametrize("cin,cout,k,stride,pad,batch,size,dtype,unfolds", CONVS)
-def test_conv_matches_pytorch_and_takes_the_measured_path(matmuls, cin, cout, k, stride, pad, batch, size,
-                                                          dtype, unfolds):
+@pytest.mark.parametrize("cin,cout,k,stride,pad,batch,size,dtype,path", CONVS)
+def test_conv_matches_pytorch_and_takes_the_measured_path(matmuls, batched, mkl_native, cin, cout, k, stride, pad,
+                                                          batch, size, dtype, path):
     torch.manual_seed(0)
     plain = torch.nn.Conv2d(cin, cout, k, stride, pad).to(dtype)
     fast = as_cpu_conv(plain).to(dtype)
@@ -64,7 +90,21 @@ def test_conv_matches_pytorch_and_takes_the_measured_path(matmuls, cin, cout, k,
         expected, got = plain(x), fast(x)
     assert got.shape == expected.shape and got.dtype == dtype and got.is_contiguous()
     assert relative_error(got, expected) < (1e-5 if dtype == torch.float32 else 2e-2)
-    assert bool(matmuls) == unfolds
+    batches = path == "1x1" and (dtype == torch.bfloat16 or mkl_native) or (
+        path == "unfold" and dtype == torch.float32 and mkl_native)
+    assert bool(batched) == batches
+    assert bool(matmuls) == (path == "unfold" and not batches)
+
+
+def test_a_channels_last_1x1_convolution_keeps_onednn(batched, mkl_native):
+    """The VAE's layout: oneDNN's convolution was even with any product there."""
+    plain = torch.nn.Conv2d(64, 32, 1)
+    fast = as_cpu_conv(plain)
+    x = torch.randn(1, 64, 16, 16).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        got = fast(x)
+        assert torch.equal(got, plain(x)) and got.is_contiguous(memory_format=torch.channels_last)
+    assert batched == []
 
 
 def test_linear_matches_pytorch_through_onednn_at_fp32_when_large_enough(matmuls):
