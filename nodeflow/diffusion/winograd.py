@@ -10,14 +10,24 @@ and differences, and halves for the kernel), the 16 tile positions become 16 mat
 The transforms cost memory passes, which the products win back only for wide layers: measured
 with bench/cpu_kernels.py (see cpu_kernels.py for the rule). The image is done in bands of tile
 rows, so the scratch memory is bounded whatever the image size (about 110 MB for 512 channels,
-less for narrower layers) and allocated once per call. The sums are the same up to rounding,
+less for narrower layers). The scratch and the transformed kernel live in one workspace that
+consecutive calls reuse: fresh memory of that size costs page faults on every call (the kernel
+transform of a 1280-channel layer took 57 ms into fresh memory and 15 ms into reused memory),
+and the workspace is dropped whenever the heap is trimmed (after a long node, between VAE
+steps; nodeflow/engine/heap.py), so it lives only within the node. The sums are the same up to rounding,
 in another order: about 2e-6 of the output's magnitude at fp32, as another convolution
 algorithm gives. Only fp32 takes this path: at bf16 the transforms' sums would lose bits that
 a direct bf16 convolution keeps in its fp32 accumulators.
 """
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
+
+from ..engine.heap import on_release
 
 TILES_PER_BAND = 1024
 """2x2 output tiles (batch * tile rows * tiles per row) per band: large enough that each
@@ -36,14 +46,55 @@ BIAS_POSITION = 5
 with a weight of one: the bias added there costs a quarter of a pass over the output."""
 
 
-def transformed_kernel(weight: torch.Tensor) -> torch.Tensor:
+def transformed_kernel(weight: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
     """The kernel (out, in, 3, 3) as the 16 matrices (in, out) that the tiles are multiplied by:
     G w G^T at each (out, in) pair, computed in fp32 as one matrix product over the kernel as
-    it lies in memory (a transposed view of (16, out, in), which the product reads as is)."""
+    it lies in memory (a transposed view of (16, out, in), which the product reads as is), into
+    ``out`` (16 * out * in values) when given."""
     out_channels, in_channels = weight.shape[:2]
     flat = weight.float().reshape(out_channels * in_channels, 9)
     transform = _KERNEL_TRANSFORM.to(weight.device)
-    return (transform @ flat.t()).view(16, out_channels, in_channels).transpose(1, 2)
+    if out is None:
+        product = transform @ flat.t()
+    else:
+        product = torch.mm(transform, flat.t(), out=out.view(16, out_channels * in_channels))
+    return product.view(16, out_channels, in_channels).transpose(1, 2)
+
+
+class _Workspace:
+    """One flat buffer that consecutive calls carve their kernel and scratch from, grown to the
+    largest call's need. A call made while another thread holds it gets fresh memory instead."""
+
+    def __init__(self):
+        self._buffer: torch.Tensor | None = None
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def take(self, numel: int, dtype: torch.dtype) -> Iterator[torch.Tensor]:
+        if not self._lock.acquire(blocking=False):
+            yield torch.empty(numel, dtype=dtype)
+            return
+        try:
+            if self._buffer is None or self._buffer.numel() < numel or self._buffer.dtype != dtype:
+                self._buffer = None  # the old one goes before the larger one is made
+                self._buffer = torch.empty(numel, dtype=dtype)
+            yield self._buffer[:numel]
+        finally:
+            self._lock.release()
+
+    def drop(self) -> None:
+        """Let the buffer go, unless a call is using it (that call's node drops it later)."""
+        if self._lock.acquire(blocking=False):
+            self._buffer = None
+            self._lock.release()
+
+    def held_bytes(self) -> int:
+        buffer = self._buffer
+        return 0 if buffer is None else buffer.numel() * buffer.element_size()
+
+
+WORKSPACE = _Workspace()
+on_release(WORKSPACE.drop)
 
 
 def applies(x: torch.Tensor, weight: torch.Tensor, stride, padding, dilation, groups: int) -> bool:
@@ -58,35 +109,48 @@ def conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) ->
     layout of ``x`` (the VAE runs channels-last on the CPU, the UNet in the plain layout)."""
     batch, channels, height, width = x.shape
     out_channels = weight.shape[0]
-    kernel = transformed_kernel(weight)
     pixels = x.permute(0, 2, 3, 1)  # a plain-layout input is transposed by the band copies
     out = torch.empty((batch, height, width, out_channels), dtype=x.dtype)
     tile_rows, tiles_per_row = height // 2, width // 2
     band = max(1, min(tile_rows, TILES_PER_BAND // (batch * tiles_per_row)))
-    scratch = _Scratch(batch, band, width, channels, out_channels, x.dtype)
-    for first in range(0, tile_rows, band):
-        rows = min(band, tile_rows - first)
-        padded = scratch.padded_band(pixels, first, rows)
-        products = torch.bmm(scratch.input_tiles(padded, rows, tiles_per_row), kernel,
-                             out=scratch.products(rows, tiles_per_row))
-        if bias is not None:
-            products[BIAS_POSITION].add_(bias.to(x.dtype))
-        scratch.output_tiles(products, out[:, 2 * first:2 * (first + rows)], rows, tiles_per_row)
+    kernel_size = 16 * channels * out_channels
+    scratch_size = _Scratch.size(batch, band, width, channels, out_channels)
+    with WORKSPACE.take(kernel_size + scratch_size, x.dtype) as flat:
+        kernel = transformed_kernel(weight, out=flat[:kernel_size])
+        scratch = _Scratch(flat[kernel_size:], batch, band, width, channels, out_channels)
+        for first in range(0, tile_rows, band):
+            rows = min(band, tile_rows - first)
+            padded = scratch.padded_band(pixels, first, rows)
+            products = torch.bmm(scratch.input_tiles(padded, rows, tiles_per_row), kernel,
+                                 out=scratch.products(rows, tiles_per_row))
+            if bias is not None:
+                products[BIAS_POSITION].add_(bias.to(x.dtype))
+            scratch.output_tiles(products, out[:, 2 * first:2 * (first + rows)], rows, tiles_per_row)
     out = out.permute(0, 3, 1, 2)
     return out if x.is_contiguous(memory_format=torch.channels_last) else out.contiguous()
 
 
 class _Scratch:
-    """The buffers of one band, allocated once per call and reused by every band (fresh
-    memory costs page faults; the last, shorter band uses the front of each buffer)."""
+    """The buffers of one band, carved from the workspace and reused by every band (the last,
+    shorter band uses the front of each buffer)."""
 
-    def __init__(self, batch: int, rows: int, width: int, channels: int, out_channels: int, dtype):
+    @staticmethod
+    def _sizes(batch: int, rows: int, width: int, channels: int, out_channels: int) -> list[int]:
+        tiles = batch * rows * (width // 2)
+        return [batch * (2 * rows + 2) * (width + 2) * channels, 4 * batch * rows * (width + 2) * channels,
+                16 * tiles * channels, 16 * tiles * out_channels, 8 * tiles * out_channels]
+
+    @classmethod
+    def size(cls, batch: int, rows: int, width: int, channels: int, out_channels: int) -> int:
+        return sum(cls._sizes(batch, rows, width, channels, out_channels))
+
+    def __init__(self, flat: torch.Tensor, batch: int, rows: int, width: int, channels: int, out_channels: int):
         self.batch, self.width, self.channels, self.out_channels = batch, width, channels, out_channels
-        self._padded = torch.zeros((batch, 2 * rows + 2, width + 2, channels), dtype=dtype)
-        self._rows = torch.empty(4 * batch * rows * (width + 2) * channels, dtype=dtype)
-        self._tiles = torch.empty(16 * batch * rows * (width // 2) * channels, dtype=dtype)
-        self._products = torch.empty(16 * batch * rows * (width // 2) * out_channels, dtype=dtype)
-        self._sums = torch.empty(8 * batch * rows * (width // 2) * out_channels, dtype=dtype)
+        padded, self._rows, self._tiles, self._products, self._sums = torch.split(
+            flat, self._sizes(batch, rows, width, channels, out_channels))
+        self._padded = padded.view(batch, 2 * rows + 2, width + 2, channels)
+        self._padded[:, :, 0].zero_()  # the columns either side of the image, never written
+        self._padded[:, :, width + 1].zero_()
 
     def padded_band(self, pixels: torch.Tensor, first: int, rows: int) -> torch.Tensor:
         """Input rows 2 * first - 1 ... 2 * (first + rows), zero outside the image (the columns

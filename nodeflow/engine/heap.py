@@ -6,14 +6,16 @@ the next node's larger tensors cannot use, and all of it counts in the process's
 1.5 fp32 run, 0.24 GB after sampling, which the 512 px VAE pass then stacks its activations on
 (peak 5.17 GB for its encode without trimming, 4.99 GB with). malloc_trim returns it. It takes
 0.1-10 ms, so it runs only after nodes that took a second or more; elsewhere (other C
-libraries) this does nothing.
+libraries) this does nothing. Buffers that code keeps for reuse across calls (the Winograd
+convolutions' workspace) are dropped first through ``on_release``, so that they live only within
+the node that uses them.
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 LONG_NODE_S = 1.0
@@ -31,8 +33,19 @@ def _malloc_trim():
 _TRIM = _malloc_trim()
 
 
+_DROPS: list[Callable[[], None]] = []
+
+
+def on_release(drop: Callable[[], None]) -> None:
+    """Call ``drop`` (which lets go of memory kept for reuse) whenever free memory is returned."""
+    _DROPS.append(drop)
+
+
 def release_free_memory() -> None:
-    """Return the heap's free pages to the system (glibc); a no-op elsewhere."""
+    """Drop the buffers kept for reuse, then return the heap's free pages to the system (glibc;
+    a no-op elsewhere)."""
+    for drop in _DROPS:
+        drop()
     if _TRIM is not None:
         _TRIM(0)
 

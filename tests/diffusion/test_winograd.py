@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from nodeflow.diffusion import cpu_kernels, winograd
 from nodeflow.diffusion.cpu_kernels import CpuConv2d
+from nodeflow.engine.heap import release_free_memory
 
 
 def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -47,6 +48,38 @@ def test_the_image_edges_are_zero_padded_in_every_band(monkeypatch):
     expected = F.conv2d(x, weight, padding=1)[0, 0]
     assert torch.allclose(got, expected)
     assert got[0, 0].item() == 8.0 and got[3, 3].item() == 18.0  # a corner sees 2x2 pixels, 2 channels
+
+
+def test_consecutive_calls_reuse_one_workspace_without_stale_values():
+    """A narrower image after a wider one: the workspace then holds image values where the
+    narrower image's padding columns lie, which must read as zero."""
+    winograd.WORKSPACE.drop()
+    torch.manual_seed(0)
+    wide, narrow = torch.randn(1, 8, 6, 14) + 5, torch.randn(2, 8, 6, 4)
+    weight = torch.randn(8, 8, 3, 3)
+    winograd.conv3x3(wide, weight, None)
+    held = winograd.WORKSPACE.held_bytes()
+    assert held > 0
+    assert relative_error(winograd.conv3x3(narrow, weight, None), F.conv2d(narrow, weight, padding=1)) < 1e-5
+    assert winograd.WORKSPACE.held_bytes() == held  # the smaller call took the front of the same buffer
+
+
+def test_trimming_the_heap_drops_the_workspace():
+    winograd.conv3x3(torch.randn(1, 4, 4, 4), torch.randn(4, 4, 3, 3), None)
+    assert winograd.WORKSPACE.held_bytes() > 0
+    release_free_memory()
+    assert winograd.WORKSPACE.held_bytes() == 0
+
+
+def test_a_call_while_the_workspace_is_taken_uses_fresh_memory():
+    """As when another thread is in a Winograd convolution: that call's buffer is left alone."""
+    torch.manual_seed(0)
+    x, weight = torch.randn(1, 4, 6, 6), torch.randn(4, 4, 3, 3)
+    with winograd.WORKSPACE.take(1000, torch.float32) as taken:
+        taken.fill_(7.0)
+        got = winograd.conv3x3(x, weight, None)
+        assert bool((taken == 7.0).all())
+    assert relative_error(got, F.conv2d(x, weight, padding=1)) < 1e-5
 
 
 def test_only_the_shapes_it_implements():

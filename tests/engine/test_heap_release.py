@@ -24,3 +24,12 @@ def test_release_free_memory_reaches_glibc_where_it_is_there():
     if ctypes.util.find_library("c") and platform.libc_ver()[0] == "glibc":
         assert heap._TRIM is not None
     heap.release_free_memory()  # and never fails
+
+
+def test_buffers_kept_for_reuse_are_dropped_before_the_trim(monkeypatch):
+    order = []
+    monkeypatch.setattr(heap, "_DROPS", [])
+    monkeypatch.setattr(heap, "_TRIM", lambda pad: order.append("trim"))
+    heap.on_release(lambda: order.append("drop"))
+    heap.release_free_memory()
+    assert order == ["drop", "trim"]
