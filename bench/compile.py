@@ -107,7 +107,7 @@ def main() -> None:
                                                args.other_size)))
         return
     for precision in args.precisions.split(","):
-        env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
         with tempfile.TemporaryDirectory() as cache:
             if args.fresh_cache:
                 env["TORCHINDUCTOR_CACHE_DIR"] = cache

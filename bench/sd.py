@@ -207,7 +207,7 @@ def _child(args) -> None:
 
 def _spawn(work: Path, *extra: str) -> dict:
     cmd = [sys.executable, __file__, "--child", "--work", str(work), *extra]
-    env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, "PYTHONPATH": str(ROOT)}  # as the CLI does
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):

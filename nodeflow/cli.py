@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import threading
 from pathlib import Path
@@ -23,9 +22,10 @@ class UsageError(Exception):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # Idle OpenMP threads spin by default; on shared or small machines that made every model
-    # step several times slower. Must be set before torch loads; a user's own setting wins.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # OpenMP's threads spin briefly between parallel regions (libgomp's default, which ComfyUI
+    # keeps too). Waiting passively instead made an SD 1.5 UNet call 1.2-2x slower on a quiet
+    # 2-core machine, and 2x faster while another process computed on the same cores: users who
+    # share their cores set OMP_WAIT_POLICY=PASSIVE themselves (README, "Benchmarks").
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):

@@ -12,9 +12,10 @@ with bench/cpu_kernels.py (see cpu_kernels.py for the rule). The image is done i
 rows, so the scratch memory is bounded whatever the image size (about 110 MB for 512 channels,
 less for narrower layers). The scratch and the transformed kernel live in one workspace that
 consecutive calls reuse: fresh memory of that size costs page faults on every call (the kernel
-transform of a 1280-channel layer took 57 ms into fresh memory and 15 ms into reused memory),
-and the workspace is dropped whenever the heap is trimmed (after a long node, between VAE
-steps; nodeflow/engine/heap.py), so it lives only within the node. The sums are the same up to rounding,
+transform of a 1280-channel layer took 57 ms into fresh memory and 15 ms into reused memory).
+The workspace is dropped after every node and whenever the heap is trimmed (between VAE steps;
+nodeflow/engine/heap.py), so it lives only within the node that uses it. The sums are the same
+up to rounding,
 in another order: about 2e-6 of the output's magnitude at fp32, as another convolution
 algorithm gives. Only fp32 takes this path: at bf16 the transforms' sums would lose bits that
 a direct bf16 convolution keeps in its fp32 accumulators.
@@ -84,7 +85,7 @@ class _Workspace:
 
     def drop(self) -> None:
         """Let the buffer go, unless a call is using it (that call's node drops it later)."""
-        if self._lock.acquire(blocking=False):
+        if self._buffer is not None and self._lock.acquire(blocking=False):
             self._buffer = None
             self._lock.release()
 

@@ -7,8 +7,8 @@ the next node's larger tensors cannot use, and all of it counts in the process's
 (peak 5.17 GB for its encode without trimming, 4.99 GB with). malloc_trim returns it. It takes
 0.1-10 ms, so it runs only after nodes that took a second or more; elsewhere (other C
 libraries) this does nothing. Buffers that code keeps for reuse across calls (the Winograd
-convolutions' workspace) are dropped first through ``on_release``, so that they live only within
-the node that uses them.
+convolutions' workspace) are registered with ``on_release`` and dropped after every node, so
+that they live only within the node that uses them.
 """
 from __future__ import annotations
 
@@ -41,22 +41,29 @@ def on_release(drop: Callable[[], None]) -> None:
     _DROPS.append(drop)
 
 
+def drop_reused_buffers() -> None:
+    """Let go of the buffers kept for reuse (``on_release``)."""
+    for drop in _DROPS:
+        drop()
+
+
 def release_free_memory() -> None:
     """Drop the buffers kept for reuse, then return the heap's free pages to the system (glibc;
     a no-op elsewhere)."""
-    for drop in _DROPS:
-        drop()
+    drop_reused_buffers()
     if _TRIM is not None:
         _TRIM(0)
 
 
 @contextmanager
 def released_after_long_node() -> Iterator[None]:
-    """Around one node's call: if it ran LONG_NODE_S or more (or failed after that long),
-    return the heap's free pages afterwards."""
+    """Around one node's call: drop the buffers kept for reuse afterwards, and if it ran
+    LONG_NODE_S or more (or failed after that long), return the heap's free pages too."""
     started = time.perf_counter()
     try:
         yield
     finally:
         if time.perf_counter() - started >= LONG_NODE_S:
             release_free_memory()
+        else:
+            drop_reused_buffers()
