@@ -88,12 +88,15 @@ def test_conv_matches_pytorch_and_takes_the_measured_path(matmuls, batched, mkl_
     x = torch.randn(batch, cin, size, size).to(dtype)
     with torch.no_grad():
         expected, got = plain(x), fast(x)
+        named = cpu_kernels.conv_path(fast, x)
     assert got.shape == expected.shape and got.dtype == dtype and got.is_contiguous()
     assert relative_error(got, expected) < (1e-5 if dtype == torch.float32 else 2e-2)
     batches = path == "1x1" and (dtype == torch.bfloat16 or mkl_native) or (
         path == "unfold" and dtype == torch.float32 and mkl_native)
     assert bool(batched) == batches
     assert bool(matmuls) == (path == "unfold" and not batches)
+    assert named == {"1x1": "1x1 batched product" if batches else "PyTorch",
+                     "unfold": "unfold + batched product" if batches else "unfold + oneDNN", None: "PyTorch"}[path]
 
 
 def test_a_channels_last_1x1_convolution_keeps_onednn(batched, mkl_native):
