@@ -33,3 +33,11 @@ def test_buffers_kept_for_reuse_are_dropped_before_the_trim(monkeypatch):
     heap.on_release(lambda: order.append("drop"))
     heap.release_free_memory()
     assert order == ["drop", "trim"]
+
+
+def test_buffers_kept_for_reuse_are_dropped_after_every_node(executor, monkeypatch):
+    """Quick nodes too: a reused buffer lives only within the node that made it."""
+    drops = []
+    monkeypatch.setattr(heap, "_DROPS", [lambda: drops.append(1)])
+    assert executor.run(chain(value=7)).status == "success"
+    assert len(drops) == 4
