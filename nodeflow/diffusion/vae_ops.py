@@ -64,6 +64,18 @@ def _chain(steps, hidden: torch.Tensor) -> torch.Tensor:
     return hidden
 
 
+def _trimming(on_tile: Callable[[int, int], None] | None) -> Callable[[int, int], None]:
+    """``on_tile``, after the heap's free memory has gone back to the system: a tiled pass
+    runs every step once per tile, and what glibc kept of their freed buffers grew over the
+    pass (a 1024 px tiled decode: 2.34-2.39 GB above the loaded VAE at its peak and 0.88-0.94
+    GB held after it without this, 2.06 GB and 0.64-0.65 GB with it, the same time)."""
+    def step_done(done: int, total: int) -> None:
+        release_free_memory()
+        if on_tile is not None:
+            on_tile(done, total)
+    return step_done
+
+
 _DIFFUSERS_FORWARDS = (Encoder.forward, Decoder.forward)
 """As imported: a node pack that replaces either forward gets its own called."""
 
@@ -150,7 +162,7 @@ def decode_tiled(vae, latents: torch.Tensor, tile_size: int = 512, overlap: int 
         if on_tile is not None:
             on_tile(1, 1)
     else:
-        decoded = run_tiled_segments(hidden, steps, tuple(hidden.shape[-2:]), layout, on_tile).float()
+        decoded = run_tiled_segments(hidden, steps, tuple(hidden.shape[-2:]), layout, _trimming(on_tile)).float()
     return ((decoded + 1.0) / 2.0).clamp(0, 1).movedim(1, -1)
 
 
@@ -166,7 +178,7 @@ def encode_tiled(vae, images: torch.Tensor, tile_size: int = 512, overlap: int =
     cells = (pixels.shape[-2] // f, pixels.shape[-1] // f)
     pixels = pixels[..., :cells[0] * f, :cells[1] * f]
     layout = lambda length: tile_layout(length, max(tile_size // f, 1), max(overlap // f, 0))  # noqa: E731
-    hidden = run_tiled_segments(pixels, encoder_steps(vae.encoder), cells, layout, on_tile)
+    hidden = run_tiled_segments(pixels, encoder_steps(vae.encoder), cells, layout, _trimming(on_tile))
     hidden = hidden.to(pixels.device, pixels.dtype)
     return _latent(_encoder_tail(vae, hidden), mode, seed)
 

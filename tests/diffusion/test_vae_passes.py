@@ -98,3 +98,15 @@ def test_the_heaps_free_memory_goes_back_before_steps_on_large_activations(tiny_
     monkeypatch.setattr(vae_ops, "TRIM_FROM_BYTES", 1)
     vae_ops.decode(tiny_vae, latent)
     assert len(released) == len(vae_ops.decoder_steps(tiny_vae.decoder))
+
+
+def test_tiled_passes_return_the_heaps_free_memory_after_every_tile_step(tiny_vae, monkeypatch):
+    released, reported = [], []
+    monkeypatch.setattr(vae_ops, "release_free_memory", lambda: released.append(True))
+    on_tile = lambda done, total: reported.append((done, total))  # noqa: E731
+    vae_ops.decode_tiled(tiny_vae, torch.randn(1, 4, 16, 16), tile_size=32, overlap=8, on_tile=on_tile)
+    assert len(reported) > 1 and len(released) == len(reported)  # and progress is still reported
+    released.clear()
+    reported.clear()
+    vae_ops.encode_tiled(tiny_vae, torch.rand(1, 64, 64, 3), tile_size=32, overlap=8, on_tile=on_tile)
+    assert len(reported) > 1 and len(released) == len(reported)
