@@ -174,21 +174,38 @@ def winograd_takes(layer: torch.nn.Conv2d, x: torch.Tensor, weight: torch.Tensor
             and inference_call(x, weight))
 
 
+POINTWISE, UNFOLD_BATCHED, UNFOLD_ONEDNN = "1x1 batched product", "unfold + batched product", "unfold + oneDNN"
+WINOGRAD, PYTORCH = "Winograd", "PyTorch"
+
+
+def _choose(layer: torch.nn.Conv2d, x: torch.Tensor, weight: torch.Tensor,
+            bias: torch.Tensor | None) -> tuple[str, tuple[int, int] | None]:
+    """The path ``conv2d`` takes for this call, and the output's (height, width) where it unfolds."""
+    if _pointwise_takes(layer, x, weight, bias):
+        return POINTWISE, None
+    shape = _unfold_shape(layer, x, weight)
+    if shape is not None:
+        batched = x.dtype in _UNFOLD_BATCHED_DTYPES and _same_dtype(x, weight, bias)
+        return (UNFOLD_BATCHED if batched else UNFOLD_ONEDNN), shape
+    return (WINOGRAD if winograd_takes(layer, x, weight) else PYTORCH), None
+
+
 def conv2d(layer: torch.nn.Conv2d, x: torch.Tensor, weight: torch.Tensor,
            bias: torch.Tensor | None) -> torch.Tensor:
     """``layer``'s convolution with ``weight`` and ``bias``; a 1x1 one as a batched product, a
     small, deep one as unfold and a matrix product, a wide fp32 one as Winograd F(2x2, 3x3)."""
-    if _pointwise_takes(layer, x, weight, bias):
-        batch, _, height, width = x.shape
-        return _weights_times_columns(weight, x.view(batch, -1, height * width), bias).view(batch, -1, height, width)
-    shape = _unfold_shape(layer, x, weight)
-    if shape is None:
-        if winograd_takes(layer, x, weight):
-            return winograd.conv3x3(x, weight, bias)
+    path, shape = _choose(layer, x, weight, bias)
+    if path == PYTORCH:
         return layer._conv_forward(x, weight, bias)
-    batch, height, width = x.shape[0], *shape
+    if path == WINOGRAD:
+        return winograd.conv3x3(x, weight, bias)
+    batch = x.shape[0]
+    if path == POINTWISE:
+        height, width = x.shape[2:]
+        return _weights_times_columns(weight, x.view(batch, -1, height * width), bias).view(batch, -1, height, width)
+    height, width = shape
     columns = F.unfold(x, weight.shape[2:], padding=layer.padding, stride=layer.stride)
-    if x.dtype in _UNFOLD_BATCHED_DTYPES and _same_dtype(x, weight, bias):
+    if path == UNFOLD_BATCHED:
         return _weights_times_columns(weight, columns, bias).view(batch, -1, height, width)
     columns = columns.transpose(1, 2).reshape(batch * height * width, -1)
     out = _matmul(columns, weight.reshape(weight.shape[0], -1), bias)
@@ -197,13 +214,7 @@ def conv2d(layer: torch.nn.Conv2d, x: torch.Tensor, weight: torch.Tensor,
 
 def conv_path(layer: torch.nn.Conv2d, x: torch.Tensor) -> str:
     """Which of the paths above ``conv2d`` takes for this call (for benchmarks and reports)."""
-    weight, bias = layer.weight, layer.bias
-    if _pointwise_takes(layer, x, weight, bias):
-        return "1x1 batched product"
-    if _unfold_shape(layer, x, weight) is not None:
-        batched = x.dtype in _UNFOLD_BATCHED_DTYPES and _same_dtype(x, weight, bias)
-        return "unfold + batched product" if batched else "unfold + oneDNN"
-    return "Winograd" if winograd_takes(layer, x, weight) else "PyTorch"
+    return _choose(layer, x, layer.weight, layer.bias)[0]
 
 
 class CpuLinear(torch.nn.Linear):

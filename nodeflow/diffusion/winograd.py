@@ -47,18 +47,14 @@ BIAS_POSITION = 5
 with a weight of one: the bias added there costs a quarter of a pass over the output."""
 
 
-def transformed_kernel(weight: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+def transformed_kernel(weight: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     """The kernel (out, in, 3, 3) as the 16 matrices (in, out) that the tiles are multiplied by:
-    G w G^T at each (out, in) pair, computed in fp32 as one matrix product over the kernel as
-    it lies in memory (a transposed view of (16, out, in), which the product reads as is), into
-    ``out`` (16 * out * in values) when given."""
+    G w G^T at each (out, in) pair, computed in fp32 into ``out`` (16 * out * in values) as one
+    matrix product over the kernel as it lies in memory (a transposed view of (16, out, in),
+    which the product reads as is)."""
     out_channels, in_channels = weight.shape[:2]
     flat = weight.float().reshape(out_channels * in_channels, 9)
-    transform = _KERNEL_TRANSFORM.to(weight.device)
-    if out is None:
-        product = transform @ flat.t()
-    else:
-        product = torch.mm(transform, flat.t(), out=out.view(16, out_channels * in_channels))
+    product = torch.mm(_KERNEL_TRANSFORM.to(weight.device), flat.t(), out=out.view(16, out_channels * in_channels))
     return product.view(16, out_channels, in_channels).transpose(1, 2)
 
 
@@ -114,6 +110,7 @@ def conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) ->
     out = torch.empty((batch, height, width, out_channels), dtype=x.dtype)
     tile_rows, tiles_per_row = height // 2, width // 2
     band = max(1, min(tile_rows, TILES_PER_BAND // (batch * tiles_per_row)))
+    bias = None if bias is None else bias.to(x.dtype)
     kernel_size = 16 * channels * out_channels
     scratch_size = _Scratch.size(batch, band, width, channels, out_channels)
     with WORKSPACE.take(kernel_size + scratch_size, x.dtype) as flat:
@@ -125,7 +122,7 @@ def conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) ->
             products = torch.bmm(scratch.input_tiles(padded, rows, tiles_per_row), kernel,
                                  out=scratch.products(rows, tiles_per_row))
             if bias is not None:
-                products[BIAS_POSITION].add_(bias.to(x.dtype))
+                products[BIAS_POSITION].add_(bias)
             scratch.output_tiles(products, out[:, 2 * first:2 * (first + rows)], rows, tiles_per_row)
     out = out.permute(0, 3, 1, 2)
     return out if x.is_contiguous(memory_format=torch.channels_last) else out.contiguous()
