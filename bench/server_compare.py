@@ -24,8 +24,10 @@ images). For each server, in this order:
 Every server's first run uses the same seed and also saves its latent (SaveLatent); latent and
 picture are compared with the first server's (with --comfyui-url, ComfyUI's output folder must
 be the base folder's).
-Ratios are to the first server of the run (ComfyUI when given, else nodeflow at the first
-precision). Nothing is asserted. With --comfyui-dir, nodeflow runs on that folder's Python too
+With --rounds N the whole sequence runs N times (each server started fresh every round, the
+servers taking turns), and every row reports the median over the rounds: on a noisy machine one
+round can move a ratio by 0.2. Ratios are to the first server (ComfyUI when given, else nodeflow
+at the first precision), medians to medians. Nothing is asserted. With --comfyui-dir, nodeflow runs on that folder's Python too
 (the same torch as ComfyUI) unless --nodeflow-python says otherwise. The default checkpoint is
 bench/sd.py's random-weight SD 1.5 file stored in fp16 (made in --work if missing; --stored
 fp32 for the fp32 one).
@@ -358,43 +360,77 @@ def compare_pictures(servers: list[Server], output: Path) -> None:
               + f" (values {base_picture.min()}-{base_picture.max()})")
 
 
-def report(servers: list[Server]) -> None:
-    base = servers[0]
-    rows = ["first run", "seed-only re-run", "VAE round trip 512"]
-    width = max(24, *(len(s.label) + 2 for s in servers))
-    print("\n" + "| " + " | ".join(["ratios to " + base.label.ljust(width - 10)] + [s.label.ljust(width) for s in servers]) + " |")
-    print("|" + "|".join(["-" * (width + 2)] * (len(servers) + 1)) + "|")
+def median(values: list[float]) -> float | None:
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
-    def cell(server: Server, value, reference, unit) -> str:
-        if value is None:
-            return "-"
-        text = f"{value:.2f} {unit}" if unit == "GB" else f"{value:.2f} {unit}"
-        return text if server is base or not reference else f"{text} ({value / reference:.2f}x)"
 
-    def line(label: str, values: list) -> None:
+def report(rounds: dict[str, list[Server]]) -> None:
+    """One table: a column per server, each cell the median over its rounds (every value listed
+    when there are few), with its ratio to the first server's median."""
+    labels = list(rounds)
+    base = labels[0]
+    width = max(24, *(len(label) + 2 for label in labels))
+    print("\n" + "| " + " | ".join(["ratios to " + base.ljust(width - 10)] + [label.ljust(width) for label in labels]) + " |")
+    print("|" + "|".join(["-" * (width + 2)] * (len(labels) + 1)) + "|")
+
+    def line(label: str, values: list[str]) -> None:
         print("| " + " | ".join([label.ljust(width)] + [v.ljust(width) for v in values]) + " |")
 
-    line("server start to ready", [cell(s, s.start_s, base.start_s, "s") for s in servers])
-    line("start to idle", [cell(s, s.idle_s, base.idle_s, "s") if s.idle_s is not None and base.idle_s is not None
-                           else "-" for s in servers])
-    for row in rows:
+    def row(name: str, values_of, unit: str = "s", digits: int = 1) -> None:
+        """values_of(server) -> the values one round gave for this row (possibly none)."""
+        reference = median([v for s in rounds[base] for v in values_of(s)])
         cells = []
-        for s in servers:
-            runs, ref = s.times.get(row, []), base.times.get(row, [])
-            text = " / ".join(f"{t:.1f}" for t in runs) + " s"
-            if s is not base and runs and ref:
-                text += f" ({(sum(runs) / len(runs)) / (sum(ref) / len(ref)):.2f}x)"
-            cells.append(text if runs else "-")
-        line(row, cells)
-        if row == "first run":  # what a user waits from starting the server to a picture
-            line("start to first picture", [
-                cell(s, s.idle_s + s.times[row][0], base.idle_s + base.times[row][0], "s")
-                if s.idle_s is not None and s.times.get(row) and base.idle_s is not None
-                and base.times.get(row) else "-" for s in servers])
-    line("peak RSS (process tree)", [cell(s, None if s.peak_rss is None else s.peak_rss / 1024**3,
-                                          None if base.peak_rss is None else base.peak_rss / 1024**3, "GB")
-                                     for s in servers])
-    print("(a ratio of a row with two runs compares their means)")
+        for label in labels:
+            values = [v for s in rounds[label] for v in values_of(s)]
+            middle = median(values)
+            if middle is None:
+                cells.append("-")
+                continue
+            listed = " / ".join(f"{v:.{digits}f}" for v in values) if len(values) <= 3 else \
+                f"{min(values):.{digits}f}-{max(values):.{digits}f}"
+            if len(values) > 2:
+                listed += f", median {middle:.{digits}f}"
+            ratio = f" ({middle / reference:.2f}x)" if label != base and reference else ""
+            cells.append(f"{listed} {unit}{ratio}")
+        line(name, cells)
+
+    row("server start to ready", lambda s: [s.start_s] if s.start_s is not None else [], digits=2)
+    row("start to idle", lambda s: [s.idle_s] if s.idle_s is not None else [], digits=2)
+    for name in ("first run", "seed-only re-run", "VAE round trip 512"):
+        row(name, lambda s, name=name: s.times.get(name, []))
+        if name == "first run":  # what a user waits from starting the server to a picture
+            row("start to first picture", lambda s: [s.idle_s + s.times["first run"][0]]
+                if s.idle_s is not None and s.times.get("first run") else [])
+    row("peak RSS (process tree)", lambda s: [s.peak_rss / 1024**3] if s.peak_rss else [], unit="GB", digits=2)
+    print("(ratios compare medians: of one value per round, two for the re-run rows)")
+
+
+def run_server(label: str, how: str, args: argparse.Namespace, work: Path, name: str, seed: int) -> Server:
+    """Starts one server (or attaches to --comfyui-url), measures it and stops it."""
+    port = free_port()
+    if label == "ComfyUI" and args.comfyui_url:
+        wait_ready(how, None, 30, None)
+        server = Server(label, how, pid=args.comfyui_pid)
+    elif label == "ComfyUI":
+        command = shlex.split(how.format(port=port, base=work / "base"))
+        server = start(label, command, port, work, args.timeout)
+    else:
+        command = [args.nodeflow_python, "-m", "nodeflow", "serve", "--base-dir", str(work / "base"),
+                   "--port", str(port), "--precision", how]
+        server = start(label, command, port, work, args.timeout)
+    print(f"{label}: ready" + (f" in {server.start_s:.2f} s" if server.start_s else ""), flush=True)
+    rss = PeakRss(server.pid)
+    rss.peak = tree_rss_bytes(server.pid) if server.pid else 0
+    try:
+        measure(server, name, seed, rss, args.timeout)
+    finally:
+        rss.stop()
+        stop(server)
+    return server
 
 
 def main() -> None:
@@ -420,6 +456,8 @@ def main() -> None:
     parser.add_argument("--comfyui-pid", type=int, help="with --comfyui-url: its pid, for the RSS")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per run (default %(default)s)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary base folder and logs")
+    parser.add_argument("--rounds", type=int, default=1, help="run the whole sequence this many times, the "
+                        "servers taking turns; rows report medians (default %(default)s)")
     args = parser.parse_args()
     nodeflow_python = args.nodeflow_python or sys.executable
     if args.comfyui_dir:
@@ -438,6 +476,7 @@ def main() -> None:
         from sd import make_checkpoint
 
         checkpoint = make_checkpoint(Path(args.work), args.stored)
+    args.nodeflow_python = nodeflow_python
     work = Path(tempfile.mkdtemp(prefix="nodeflow-compare-"))
     name = make_inputs(work / "base", checkpoint)
     print(f"checkpoint {checkpoint} ({checkpoint.stat().st_size / 1024**3:.2f} GB); base folder {work / 'base'}")
@@ -450,31 +489,18 @@ def main() -> None:
     for precision in args.precisions.split(","):
         plans.append((f"nodeflow {precision}", precision))
     servers: list[Server] = []
-    seed = random.randrange(1 << 32)  # the same first picture from every server
+    rounds: dict[str, list[Server]] = {label: [] for label, _ in plans}
+    seed = random.randrange(1 << 32)  # the same first picture from every server, every round
     try:
-        for label, how in plans:
-            port = free_port()
-            if label == "ComfyUI" and args.comfyui_url:
-                wait_ready(how, None, 30, None)
-                server = Server(label, how, pid=args.comfyui_pid)
-            elif label == "ComfyUI":
-                command = shlex.split(how.format(port=port, base=work / "base"))
-                server = start(label, command, port, work, args.timeout)
-            else:
-                command = [nodeflow_python, "-m", "nodeflow", "serve", "--base-dir", str(work / "base"),
-                           "--port", str(port), "--precision", how]
-                server = start(label, command, port, work, args.timeout)
-            print(f"{label}: ready" + (f" in {server.start_s:.2f} s" if server.start_s else ""), flush=True)
-            rss = PeakRss(server.pid)
-            rss.peak = tree_rss_bytes(server.pid) if server.pid else 0
-            servers.append(server)
-            try:
-                measure(server, name, seed, rss, args.timeout)
-            finally:
-                rss.stop()
-                stop(server)
-        report(servers)
-        compare_pictures(servers, work / "base" / "output")
+        for number in range(1, args.rounds + 1):
+            if args.rounds > 1:
+                print(f"round {number} of {args.rounds}", flush=True)
+            for label, how in plans:
+                server = run_server(label, how, args, work, name, seed)
+                servers.append(server)
+                rounds[label].append(server)
+        report(rounds)
+        compare_pictures([found[0] for found in rounds.values()], work / "base" / "output")
     finally:
         for server in servers:
             stop(server)
