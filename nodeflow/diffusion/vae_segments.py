@@ -24,8 +24,8 @@ import torch
 
 from .vae_norms import NormGathered, SharedGroupNorms
 
-MAX_STORED_BYTES = 5 * 1024**3 // 4  # 1.25 GiB: a 2048x2048 SD 1.5 decode took 2.62 GB extra,
-# 3.59 GB with the CPU kernels before the per-tile heap trim (README: not measured since)
+MAX_STORED_BYTES = 5 * 1024**3 // 4  # 1.25 GiB: a 2048x2048 SD 1.5 decode took 2.59 GB extra with it
+# (README; 3.59 GB before the heap was trimmed after every tile step)
 
 
 @dataclass(frozen=True)
