@@ -71,7 +71,9 @@ def test_serve_is_ready_quickly_without_torch(server):
         assert time.perf_counter() - started < 120, "torch was not imported in the background"
         time.sleep(0.2)
     process.terminate()
-    assert process.wait(10) == 0 or process.returncode < 0
+    # the stop waits for the background imports to end (warm_imports.py: torch is loaded now,
+    # diffusers and transformers may still be loading), which took over 10 s once under CI load
+    assert process.wait(60) == 0 or process.returncode < 0
     assert "serving the editor at http://127.0.0.1:" in process.stderr.read()
 
 
