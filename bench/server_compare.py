@@ -26,11 +26,12 @@ picture are compared with the first server's (with --comfyui-url, ComfyUI's outp
 be the base folder's).
 With --rounds N the whole sequence runs N times (each server started fresh every round, the
 servers taking turns), and every row reports the median over the rounds: on a noisy machine one
-round can move a ratio by 0.2. Ratios are to the first server (ComfyUI when given, else nodeflow
-at the first precision), medians to medians. Nothing is asserted. With --comfyui-dir, nodeflow runs on that folder's Python too
-(the same torch as ComfyUI) unless --nodeflow-python says otherwise. The default checkpoint is
-bench/sd.py's random-weight SD 1.5 file stored in fp16 (made in --work if missing; --stored
-fp32 for the fp32 one).
+round can move a ratio by 0.2 (not with --comfyui-url, whose server would keep its model and
+its cached outputs from one round to the next). Ratios are to the first server (ComfyUI when
+given, else nodeflow at the first precision), medians to medians. Nothing is asserted. With
+--comfyui-dir, nodeflow runs on that folder's Python too (the same torch as ComfyUI) unless
+--nodeflow-python says otherwise. The default checkpoint is bench/sd.py's random-weight SD 1.5
+file stored in fp16 (made in --work if missing; --stored fp32 for the fp32 one).
 """
 from __future__ import annotations
 
@@ -459,6 +460,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="run the whole sequence this many times, the "
                         "servers taking turns; rows report medians (default %(default)s)")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be 1 or more")
+    if args.rounds > 1 and args.comfyui_url:
+        parser.error("--rounds needs servers this script starts: a ComfyUI given by --comfyui-url would "
+                     "keep its model and cached outputs between rounds (use --comfyui-dir or --comfyui-cmd)")
     nodeflow_python = args.nodeflow_python or sys.executable
     if args.comfyui_dir:
         folder = Path(args.comfyui_dir).expanduser().resolve()
