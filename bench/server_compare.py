@@ -494,7 +494,6 @@ def main() -> None:
         plans.append(("ComfyUI", args.comfyui_cmd))
     for precision in args.precisions.split(","):
         plans.append((f"nodeflow {precision}", precision))
-    servers: list[Server] = []
     rounds: dict[str, list[Server]] = {label: [] for label, _ in plans}
     seed = random.randrange(1 << 32)  # the same first picture from every server, every round
     try:
@@ -502,14 +501,10 @@ def main() -> None:
             if args.rounds > 1:
                 print(f"round {number} of {args.rounds}", flush=True)
             for label, how in plans:
-                server = run_server(label, how, args, work, name, seed)
-                servers.append(server)
-                rounds[label].append(server)
+                rounds[label].append(run_server(label, how, args, work, name, seed))  # stopped when it returns
         report(rounds)
         compare_pictures([found[0] for found in rounds.values()], work / "base" / "output")
     finally:
-        for server in servers:
-            stop(server)
         if args.keep:
             print(f"kept {work}")
         else:
