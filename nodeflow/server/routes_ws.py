@@ -28,9 +28,10 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         raise ApiError(400, "clientId is too long")
     await ws.prepare(request)
     hub, worker = request.app[HUB], request.app[WORKER]
-    hub.add(sid, ws, request.transport)  # a reconnecting client takes its id back
-    # the count known now (no await: nothing may come before this first message)
-    hub.post("status", {"status": worker.last_queue_info(), "sid": sid}, sid)
+    # a reconnecting client takes its id back; its first message is the queue count known now,
+    # ahead of any broadcast still in the outbox from before it connected
+    hub.add(sid, ws, request.transport,
+            first=("status", {"status": worker.last_queue_info(), "sid": sid}))
     try:
         async for message in ws:
             client_message(request.app, sid, message)  # ComfyUI's feature flags

@@ -53,10 +53,15 @@ class Hub:
         return len(self._clients)
 
     def add(self, sid: str, ws: web.WebSocketResponse,
-            transport: asyncio.BaseTransport | None = None) -> None:
-        """Register ``ws`` as client ``sid`` (replacing an older socket with that id)."""
+            transport: asyncio.BaseTransport | None = None,
+            first: tuple[str, Any] | None = None) -> None:
+        """Register ``ws`` as client ``sid`` (replacing an older socket with that id).
+        ``first`` (kind, data) goes straight into its backlog, so it comes before anything
+        that was already in the outbox when the client connected."""
         client = Client(sid, ws, transport)
         client.idle.set()
+        if first is not None:
+            self._offer(client, dumps({"type": first[0], "data": first[1]}))
         client.sender = asyncio.get_running_loop().create_task(self._send_forever(client),
                                                                name=f"nodeflow-ws-{sid[:20]}")
         self._clients[sid] = client

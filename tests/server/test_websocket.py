@@ -165,3 +165,35 @@ async def test_websocket_is_closed_on_shutdown(aiohttp_client, make_app):
 async def test_ws_route_needs_an_upgrade(client):
     response = await client.get("/ws")
     assert response.status == 400
+
+
+class RecordingSocket:
+    """Stands in for a client's socket: keeps what the hub sends it."""
+    closed = False
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def send_str(self, payload: str) -> None:
+        self.sent.append(payload)
+
+    async def close(self, **_) -> None:
+        self.closed = True
+
+
+async def test_first_message_comes_before_broadcasts_queued_before_connecting():
+    # CI once saw execution_start ahead of status: a prompt's broadcast was still in the outbox
+    # when the client connected, and the publisher handed it to the new client first
+    import json
+
+    from nodeflow.server.websocket import Hub
+    hub = Hub()
+    hub.post("execution_start", {"prompt_id": "p"})  # queued; the publisher has not run yet
+    socket = RecordingSocket()
+    hub.add("late", socket, first=("status", {"sid": "late"}))
+    publisher = asyncio.create_task(hub.publish_forever())
+    for _ in range(50):
+        await asyncio.sleep(0)
+    publisher.cancel()
+    assert [json.loads(m)["type"] for m in socket.sent] == ["status", "execution_start"]
+    await hub.close_all(flush_s=0)
