@@ -3,6 +3,8 @@ interrupt; binary preview frames; who receives what."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import struct
 
 import pytest
@@ -184,9 +186,8 @@ class RecordingSocket:
 async def test_first_message_comes_before_broadcasts_queued_before_connecting():
     # CI once saw execution_start ahead of status: a prompt's broadcast was still in the outbox
     # when the client connected, and the publisher handed it to the new client first
-    import json
-
     from nodeflow.server.websocket import Hub
+
     hub = Hub()
     hub.post("execution_start", {"prompt_id": "p"})  # queued; the publisher has not run yet
     socket = RecordingSocket()
@@ -195,5 +196,7 @@ async def test_first_message_comes_before_broadcasts_queued_before_connecting():
     for _ in range(50):
         await asyncio.sleep(0)
     publisher.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await publisher
     assert [json.loads(m)["type"] for m in socket.sent] == ["status", "execution_start"]
     await hub.close_all(flush_s=0)
