@@ -151,11 +151,15 @@ def right_click_node(page: Page, node: str) -> None:
 def run_and_wait(page: Page, timeout: float = 120.0) -> list[dict]:
     """Queue with Ctrl+Enter, then wait until the server's history has that run's result and
     the page shows it; the run's images (filename, subfolder, type)."""
-    toasts = page.get_by_role("status").filter(has_text="queued #")
-    seen = toasts.count()
+    shown = page.get_by_role("status").filter(has_text="queued #").all_inner_texts()
     page.keyboard.press("Control+Enter")
-    expect(toasts).to_have_count(seen + 1)
-    number = int(toasts.nth(seen).inner_text().split("#")[1])
+    # the new toast is the one not shown before (an earlier one may go in the meantime: each
+    # lives 3 s, so counting them raced); read while it is up
+    toast = page.wait_for_function(
+        "shown => [...document.querySelectorAll('#toasts [role=status]')].map((t) => t.textContent)"
+        ".find((text) => text.startsWith('queued #') && !shown.includes(text))", arg=shown,
+        timeout=10_000)
+    number = int(toast.json_value().split("#")[1])
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         history = page.request.get(urljoin(page.url, "/history?max_items=8")).json()
