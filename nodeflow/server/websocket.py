@@ -61,7 +61,7 @@ class Hub:
         client = Client(sid, ws, transport)
         client.idle.set()
         if first is not None:
-            self._offer(client, dumps({"type": first[0], "data": first[1]}))
+            self._offer(client, _encode(*first))
         client.sender = asyncio.get_running_loop().create_task(self._send_forever(client),
                                                                name=f"nodeflow-ws-{sid[:20]}")
         self._clients[sid] = client
@@ -82,7 +82,7 @@ class Hub:
         while True:
             sid, kind, data = await self._outbox.get()
             try:
-                payload = data if kind == PREVIEW else dumps({"type": kind, "data": data})
+                payload = _encode(kind, data)
             except ValueError:  # a circular value in a node's result: skip this message
                 log.exception("could not encode a %s message", kind)
                 continue
@@ -158,6 +158,12 @@ class Hub:
             except asyncio.TimeoutError:  # a client that does not read: cut it
                 if client.transport is not None:
                     client.transport.abort()
+
+
+def _encode(kind: str, data: Any) -> str | bytes:
+    """What goes on the wire: a preview's bytes as they are, anything else as ComfyUI's JSON
+    ``{"type", "data"}``; ValueError for a value JSON cannot hold (a circular one)."""
+    return data if kind == PREVIEW else dumps({"type": kind, "data": data})
 
 
 async def _send(ws: web.WebSocketResponse, payload: str | bytes) -> None:
