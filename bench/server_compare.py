@@ -19,8 +19,12 @@ images). For each server, in this order:
   seed        the same prompt with only the seed changed, twice
   vae 512     LoadImage, VAEEncode, VAEDecode, SaveImage at 512x512, twice (another image
               each time, so nothing comes from a cache)
-  peak RSS    the largest sum of VmRSS over the server's process tree, polled every 0.1 s
-              from /proc (not measured for a server attached with --comfyui-url and no pid)
+  peak RSS    the kernel's own high-water mark of resident memory (VmHWM, from the process's
+              start) summed over the server's process tree when the server stops: exact for
+              one process, an upper bound for several; a child that ended earlier is covered by
+              polling the tree's VmRSS every 0.1 s, and the larger of the two is reported. Polling
+              alone misses short peaks (0.1 s polling saw 5.11 GB where the mark says more).
+              Not measured for a server attached with --comfyui-url and no pid
 Every server's first run uses the same seed and also saves its latent (SaveLatent); latent and
 picture are compared with the first server's (with --comfyui-url, ComfyUI's output folder must
 be the base folder's).
@@ -107,16 +111,27 @@ def tree_pids(pid: int) -> list[int]:
     return found
 
 
-def tree_rss_bytes(pid: int) -> int:
-    """VmRSS summed over ``pid`` and its descendants (0 once it is gone)."""
+def _tree_status_bytes(pid: int, field: str) -> int:
+    """A /proc/PID/status memory field (kB) summed over ``pid`` and its descendants, in bytes."""
     total = 0
     for current in tree_pids(pid):
         try:
             with open(f"/proc/{current}/status") as f:
-                total += next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
+                total += next(int(line.split()[1]) * 1024 for line in f if line.startswith(field + ":"))
         except (OSError, StopIteration):
             pass
     return total
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """VmRSS summed over ``pid`` and its descendants (0 once it is gone)."""
+    return _tree_status_bytes(pid, "VmRSS")
+
+
+def tree_hwm_bytes(pid: int) -> int:
+    """VmHWM (the largest VmRSS each process has had, kept by the kernel) summed over ``pid`` and
+    its descendants: no peak between two polls is missed."""
+    return _tree_status_bytes(pid, "VmHWM")
 
 
 def tree_cpu_seconds(pid: int) -> float:
@@ -143,7 +158,8 @@ def wait_idle(pid: int, limit: float = 120.0) -> None:
 
 
 class PeakRss:
-    """Polls a process tree's RSS on a thread; ``peak`` is the largest sum seen."""
+    """Polls a process tree's RSS on a thread; ``stop`` gives the larger of the largest sum seen
+    and the tree's high-water marks (``tree_hwm_bytes``), read before the server stops."""
 
     def __init__(self, pid: int | None):
         self.pid, self.peak = pid, 0
@@ -161,6 +177,7 @@ class PeakRss:
             return None
         self._stop.set()
         self._thread.join()
+        self.peak = max(self.peak, tree_hwm_bytes(self.pid))
         return self.peak
 
 
