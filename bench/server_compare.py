@@ -23,8 +23,10 @@ images). For each server, in this order:
               start) summed over the server's process tree when the server stops: exact for
               one process, an upper bound for several; a child that ended earlier is covered by
               polling the tree's VmRSS every 0.1 s, and the larger of the two is reported. Polling
-              alone misses short peaks (0.1 s polling saw 5.11 GB where the mark says more).
-              Not measured for a server attached with --comfyui-url and no pid
+              alone can miss short peaks (ComfyUI's were 6.39-6.47 GB polled in three runs, 6.62 GB by
+              the marks in all three rounds of the next).
+              GB here, as everywhere in bench/, are 1024**3 bytes. Not measured for a server
+              attached with --comfyui-url and no pid
 Every server's first run uses the same seed and also saves its latent (SaveLatent); latent and
 picture are compared with the first server's (with --comfyui-url, ComfyUI's output folder must
 be the base folder's).
