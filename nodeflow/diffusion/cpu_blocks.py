@@ -1,13 +1,16 @@
 """Leaner CPU inference forwards for two diffusers blocks, with the same parameters and results.
 
 - ``Upsample2D`` (nearest 2x upsampling, then a 3x3 convolution: every up block of the VAE
-  decoder and of the UNet) runs as one transposed convolution with a 4x4 kernel and stride 2.
-  Each output pixel sees 2x2 input pixels, weighted by sums of the 3x3 kernel's rows and
-  columns: 16 multiply-adds per input pixel and channel pair instead of 36, and the upsampled
-  copy (268 MB in an SD 1.5 decode at 512 px) is never made. Measured at 0.43-0.76x of the
-  time on the VAE's shapes at fp32 (two runs of bench/cpu_kernels.py). Small maps (the UNet's
-  lowest levels, where deriving the kernel costs as much as it saves) keep the two steps. The kernel's sums round differently:
-  about 3e-6 relative, as another convolution algorithm would.
+  decoder and of the UNet) never makes the upsampled copy (268 MB in an SD 1.5 decode at 512
+  px). At fp32 it runs as Winograd over the upsampled image (winograd_upsample.py): 9
+  multiply-adds per input pixel and channel pair instead of 36; measured on the 2-core Intel
+  machine at 0.63-0.66x of the transposed convolution below on the VAE's shapes and 0.59-0.89x
+  of the two steps on the UNet's (8x8 and 16x16 maps). At bf16 it runs as one transposed
+  convolution with a 4x4 kernel and stride 2: each output pixel sees 2x2 input pixels, weighted
+  by sums of the 3x3 kernel's rows and columns, 16 multiply-adds instead of 36 (0.43-0.76x of
+  the time at fp32 on the AMD machine, before the Winograd form). Small maps (the UNet's lowest
+  levels, where deriving the kernel costs as much as it saves) keep the two steps. Both round
+  differently from the two steps: about 3e-6 relative, as another convolution algorithm would.
 - ``ResnetBlock2D`` applies its SiLUs and its residual sum in place, and skips the division by
   an output scale of 1: four fewer full-size tensors per block (about 8% of an fp32 VAE pass
   went to those copies). The sums are the same, so the results are identical. It also lets go
@@ -26,6 +29,7 @@ from diffusers.models.upsampling import Upsample2D
 
 from .cpu_kernels import CpuConv2d, inference_call
 from .stored_weights import StoredConv2d
+from .winograd_upsample import upsample_conv3x3
 
 _FUSED_UPSAMPLE_MIN_PIXELS = {torch.float32: 1024, torch.bfloat16: 2048}
 """Input pixels (batch * height * width) from which nearest upsampling and its 3x3
@@ -34,6 +38,13 @@ convolution run as one transposed convolution (measured crossovers, 512 channels
 
 _FUSED_UPSAMPLE_MAX_CHANNELS = 640
 """Wider layers (the UNet's 1280) spend on deriving the 4x4 kernel what the product saves."""
+
+_WINOGRAD_UPSAMPLE_MIN_CHANNELS = 128
+"""In and out channels from which fp32 takes winograd_upsample.py (64 channels at 32x32: even)."""
+
+_WINOGRAD_UPSAMPLE_MIN_PIXELS = 128
+"""Input pixels (batch * height * width) from which fp32 takes winograd_upsample.py: 320 and 640
+channels at 2x8x8 took 0.72x and 0.79x of the two steps, 1280 at 2x4x4 1.56x."""
 
 _PHASES = torch.tensor([[0.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
 """Row k of the 4x4 transposed-convolution kernel as a sum of rows of the 3x3 kernel. Output
@@ -50,31 +61,44 @@ def upsample_kernel(weight: torch.Tensor, dtype: torch.dtype | None = None) -> t
     return torch.einsum("ph,oihw,qw->iopq", phases, weight.float(), phases).to(dtype or weight.dtype)
 
 
-def _fuses(block: Upsample2D, x: torch.Tensor, output_size) -> bool:
+def _one_pass(block: Upsample2D, x: torch.Tensor, output_size) -> bool:
+    """Nearest 2x upsampling and a plain 3x3 convolution, in eager CPU inference: what both
+    one-pass forms compute."""
     conv = getattr(block, "conv", None) if block.name == "conv" else None
-    minimum = _FUSED_UPSAMPLE_MIN_PIXELS.get(x.dtype)
-    return (minimum is not None and x.device.type == "cpu" and x.dim() == 4
-            and x.shape[0] * x.shape[2] * x.shape[3] >= minimum
+    return (x.device.type == "cpu" and x.dim() == 4
             and block.use_conv and block.interpolate and not block.use_conv_transpose and block.norm is None
             and (output_size is None or tuple(output_size) == (2 * x.shape[2], 2 * x.shape[3]))
             and (type(conv) in (torch.nn.Conv2d, CpuConv2d) and conv.weight.dtype == x.dtype
                  or type(conv) is StoredConv2d)
-            and conv.in_channels <= _FUSED_UPSAMPLE_MAX_CHANNELS
             and conv.kernel_size == (3, 3) and conv.stride == (1, 1) and conv.padding == (1, 1)
             and conv.dilation == (1, 1) and conv.groups == 1 and conv.padding_mode == "zeros"
             and inference_call(x, conv.weight))
 
 
+def _winograd(block: Upsample2D, x: torch.Tensor) -> bool:
+    return (x.dtype == torch.float32 and x.shape[0] * x.shape[2] * x.shape[3] >= _WINOGRAD_UPSAMPLE_MIN_PIXELS
+            and min(block.conv.in_channels, block.conv.out_channels) >= _WINOGRAD_UPSAMPLE_MIN_CHANNELS)
+
+
+def _fuses(block: Upsample2D, x: torch.Tensor) -> bool:
+    minimum = _FUSED_UPSAMPLE_MIN_PIXELS.get(x.dtype)
+    return (minimum is not None and x.shape[0] * x.shape[2] * x.shape[3] >= minimum
+            and block.conv.in_channels <= _FUSED_UPSAMPLE_MAX_CHANNELS)
+
+
 class CpuUpsample2D(Upsample2D):
-    """Upsample2D whose upsampling and convolution run as one transposed convolution where
-    that was measured faster (see the module docstring)."""
+    """Upsample2D whose upsampling and convolution run in one pass, as Winograd (fp32) or one
+    transposed convolution, where that was measured faster (see the module docstring)."""
 
     def forward(self, hidden_states, output_size=None, *args, **kwargs):
-        if args or kwargs or not _fuses(self, hidden_states, output_size):
-            return super().forward(hidden_states, output_size, *args, **kwargs)
-        bias = self.conv.bias
-        return F.conv_transpose2d(hidden_states, upsample_kernel(self.conv.weight, hidden_states.dtype),
-                                  None if bias is None else bias.to(hidden_states.dtype), stride=2, padding=1)
+        if not args and not kwargs and _one_pass(self, hidden_states, output_size):
+            x, bias = hidden_states, self.conv.bias
+            if _winograd(self, x):
+                return upsample_conv3x3(x, self.conv.weight, bias)
+            if _fuses(self, x):
+                return F.conv_transpose2d(x, upsample_kernel(self.conv.weight, x.dtype),
+                                          None if bias is None else bias.to(x.dtype), stride=2, padding=1)
+        return super().forward(hidden_states, output_size, *args, **kwargs)
 
 
 def _lean(block: ResnetBlock2D, x: torch.Tensor, temb: torch.Tensor | None) -> bool:

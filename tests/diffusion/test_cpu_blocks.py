@@ -10,10 +10,11 @@ import torch.nn.functional as F
 from diffusers.models.resnet import ResnetBlock2D
 from diffusers.models.upsampling import Upsample2D
 
-from nodeflow.diffusion import cpu_blocks
+from nodeflow.diffusion import cpu_blocks, winograd_upsample
 from nodeflow.diffusion.checkpoints import load_checkpoint
 from nodeflow.diffusion.cpu_blocks import CpuResnetBlock2D, CpuUpsample2D, upsample_kernel
 from nodeflow.diffusion.cpu_kernels import use_cpu_kernels
+from nodeflow.diffusion.stored_weights import cast_on_use
 
 from tests.diffusion.tiny_models import make_tiny_checkpoint, tiny_config_root
 
@@ -57,27 +58,65 @@ def test_upsample_kernel_is_nearest_upsampling_then_the_convolution(dtype):
     assert relative_error(got, expected) < (1e-6 if dtype == torch.float32 else 2e-2)
 
 
-# (channels, batch, size, dtype, fused)
+@pytest.fixture
+def winograd_upsamples(monkeypatch):
+    """Counts the upsamplings done as Winograd over the upsampled image."""
+    calls = []
+    real = cpu_blocks.upsample_conv3x3
+
+    def counted(x, weight, bias):
+        calls.append(x.shape)
+        return real(x, weight, bias)
+
+    monkeypatch.setattr(cpu_blocks, "upsample_conv3x3", counted)
+    return calls
+
+
+# (channels, batch, size, dtype, path): "winograd", "transposed" or "two steps"
 UPSAMPLES = [
-    (64, 1, 32, torch.float32, True),     # 1024 input pixels: the fp32 threshold
-    (64, 1, 16, torch.float32, False),    # 256: the two steps
-    (64, 2, 32, torch.bfloat16, True),    # 2048: the bf16 threshold
-    (64, 1, 32, torch.bfloat16, False),
-    (1280, 1, 32, torch.float32, False),  # the UNet's widest layers keep the two steps
+    (128, 1, 32, torch.float32, "winograd"),     # the fp32 thresholds: 128 channels,
+    (128, 2, 8, torch.float32, "winograd"),      # 128 input pixels
+    (128, 1, 8, torch.float32, "two steps"),     # 64 pixels: too few
+    (64, 1, 32, torch.float32, "transposed"),    # too narrow for Winograd; 1024 pixels
+    (64, 1, 16, torch.float32, "two steps"),     # 256: the two steps
+    (64, 2, 32, torch.bfloat16, "transposed"),   # 2048: the bf16 threshold
+    (64, 1, 32, torch.bfloat16, "two steps"),
+    (1280, 1, 32, torch.bfloat16, "two steps"),  # the UNet's widest layers at bf16
+    (1280, 2, 4, torch.float32, "two steps"),    # the UNet's lowest level at 256 px
+    (1280, 2, 8, torch.float32, "winograd"),
 ]
 
 
-@pytest.mark.parametrize("channels,batch,size,dtype,fused", UPSAMPLES)
-def test_upsample_matches_diffusers_and_fuses_where_measured(transposed, channels, batch, size, dtype, fused):
+@pytest.mark.parametrize("channels,batch,size,dtype,path", UPSAMPLES)
+def test_upsample_matches_diffusers_in_the_path_measured_fastest(transposed, winograd_upsamples, channels, batch,
+                                                                 size, dtype, path):
     plain, lean = twins(lambda: Upsample2D(channels, use_conv=True).to(dtype), CpuUpsample2D)
     x = torch.randn(batch, channels, size, size).to(dtype).contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
         expected, got = plain(x), lean(x)
         assert relative_error(got, expected) < (1e-5 if dtype == torch.float32 else 2e-2)
-        assert bool(transposed) == fused
+        assert (len(transposed), len(winograd_upsamples)) == {"winograd": (0, 1), "transposed": (1, 0),
+                                                              "two steps": (0, 0)}[path]
         lean(x, output_size=(2 * size, 2 * size + 1))  # any other size: interpolation as asked
-        assert len(transposed) == int(fused)
+        assert len(transposed) + len(winograd_upsamples) == int(path != "two steps")
     assert got.shape == expected.shape and got.dtype == dtype
+    assert got.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_upsample_of_a_stored_fp16_layer_widens_its_weights_exactly(winograd_upsamples):
+    """The VAE's layers keep the file's fp16 at fp32 (stored_weights.py): the Winograd path
+    gets the same result as from an fp32 copy of those weights."""
+    plain, lean = twins(lambda: Upsample2D(128, use_conv=True), CpuUpsample2D)
+    plain.conv.weight.data = plain.conv.weight.data.half().float()
+    plain.conv.bias.data = plain.conv.bias.data.half().float()
+    lean.load_state_dict(plain.state_dict())
+    cast_on_use(lean.conv)
+    lean.conv.weight.data, lean.conv.bias.data = lean.conv.weight.data.half(), lean.conv.bias.data.half()
+    x = torch.randn(1, 128, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(lean(x), winograd_upsample.upsample_conv3x3(x, plain.conv.weight, plain.conv.bias))
+        assert relative_error(lean(x), plain(x)) < 1e-5
+    assert len(winograd_upsamples) == 2
 
 
 def test_upsample_with_gradients_uses_diffusers_forward(transposed):
