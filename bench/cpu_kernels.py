@@ -6,7 +6,8 @@ For the Linear, 3x3 and 1x1 convolution shapes of an SD 1.5 UNet call at 256x256
 and a few around the thresholds, prints milliseconds with PyTorch's own kernel (the baseline)
 and with nodeflow's layer, their ratio, and which path the layer took; likewise for the
 upsamplers (nearest 2x, then a 3x3 convolution) of the SD 1.5 VAE decoder at 512 px and of the
-UNet, diffusers' Upsample2D against nodeflow's (nodeflow/diffusion/cpu_blocks.py); and for the 3x3
+UNet, diffusers' Upsample2D against nodeflow's (nodeflow/diffusion/cpu_blocks.py), and where that
+takes Winograd (winograd_upsample.py), the transposed convolution against it; and for the 3x3
 convolutions of the SD 1.5 VAE at 512 px and of the UNet at 256 and 512 px, PyTorch's against
 Winograd F(2x2, 3x3) (nodeflow/diffusion/winograd.py) whether or not the layer's rule takes it,
 with what the rule picks. Then one whole UNet
@@ -90,9 +91,12 @@ def upsamplers(repeats: int) -> None:
             fast.__class__ = cpu_blocks.CpuUpsample2D
             x = torch.randn(batch, channels, size, size, dtype=dtype)
             x = x.contiguous(memory_format=torch.channels_last) if last else x
+            path = cpu_blocks.upsample_path(fast, x)
             row(f"{str(dtype)[6:]} upsample {channels} {batch}x{size}x{size}",
-                best(lambda: plain(x), repeats), best(lambda: fast(x), repeats),
-                "transposed conv" if cpu_blocks._fuses(fast, x, None) else "PyTorch")
+                best(lambda: plain(x), repeats), best(lambda: fast(x), repeats), path)
+            if path == cpu_blocks.WINOGRAD_UPSAMPLE:  # against the one-pass form it replaced
+                row(f"  transposed conv -> {path}", best(lambda: cpu_blocks.transposed_upsample(x, fast.conv), repeats),
+                    best(lambda: fast(x), repeats), "")
 
 
 def winograd_rows(repeats: int) -> None:

@@ -86,18 +86,36 @@ def _fuses(block: Upsample2D, x: torch.Tensor) -> bool:
             and block.conv.in_channels <= _FUSED_UPSAMPLE_MAX_CHANNELS)
 
 
+WINOGRAD_UPSAMPLE, TRANSPOSED_UPSAMPLE, TWO_STEPS = "Winograd", "transposed conv", "two steps"
+
+
+def upsample_path(block: Upsample2D, x: torch.Tensor, output_size=None) -> str:
+    """How ``block`` (a CpuUpsample2D) upsamples ``x``: one of the three names above."""
+    if _one_pass(block, x, output_size):
+        if _winograd(block, x):
+            return WINOGRAD_UPSAMPLE
+        if _fuses(block, x):
+            return TRANSPOSED_UPSAMPLE
+    return TWO_STEPS
+
+
+def transposed_upsample(x: torch.Tensor, conv: torch.nn.Conv2d) -> torch.Tensor:
+    """Nearest 2x upsampling of ``x`` and ``conv`` as one transposed convolution."""
+    bias = conv.bias
+    return F.conv_transpose2d(x, upsample_kernel(conv.weight, x.dtype), None if bias is None else bias.to(x.dtype),
+                              stride=2, padding=1)
+
+
 class CpuUpsample2D(Upsample2D):
     """Upsample2D whose upsampling and convolution run in one pass, as Winograd (fp32) or one
     transposed convolution, where that was measured faster (see the module docstring)."""
 
     def forward(self, hidden_states, output_size=None, *args, **kwargs):
-        if not args and not kwargs and _one_pass(self, hidden_states, output_size):
-            x, bias = hidden_states, self.conv.bias
-            if _winograd(self, x):
-                return upsample_conv3x3(x, self.conv.weight, bias)
-            if _fuses(self, x):
-                return F.conv_transpose2d(x, upsample_kernel(self.conv.weight, x.dtype),
-                                          None if bias is None else bias.to(x.dtype), stride=2, padding=1)
+        path = TWO_STEPS if args or kwargs else upsample_path(self, hidden_states, output_size)
+        if path == WINOGRAD_UPSAMPLE:
+            return upsample_conv3x3(hidden_states, self.conv.weight, self.conv.bias)
+        if path == TRANSPOSED_UPSAMPLE:
+            return transposed_upsample(hidden_states, self.conv)
         return super().forward(hidden_states, output_size, *args, **kwargs)
 
 
