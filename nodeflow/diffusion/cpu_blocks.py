@@ -4,8 +4,9 @@
   decoder and of the UNet) never makes the upsampled copy (268 MB in an SD 1.5 decode at 512
   px). At fp32 it runs as Winograd over the upsampled image (winograd_upsample.py): 9
   multiply-adds per input pixel and channel pair instead of 36; measured on the 2-core Intel
-  machine at 0.63-0.66x of the transposed convolution below on the VAE's shapes and 0.59-0.89x
-  of the two steps on the UNet's (8x8 and 16x16 maps). At bf16 it runs as one transposed
+  machine at 0.62-0.78x of the transposed convolution below on the VAE's shapes, and 0.59-0.89x
+  of upsampling then Winograd F(2x2, 3x3) on the UNet's 8x8 and 16x16 maps (two runs of
+  bench/cpu_kernels.py and of a script timing the same calls). At bf16 it runs as one transposed
   convolution with a 4x4 kernel and stride 2: each output pixel sees 2x2 input pixels, weighted
   by sums of the 3x3 kernel's rows and columns, 16 multiply-adds instead of 36 (0.43-0.76x of
   the time at fp32 on the AMD machine, before the Winograd form). Small maps (the UNet's lowest
