@@ -16,6 +16,7 @@ from nodeflow.diffusion.cpu_blocks import CpuResnetBlock2D, CpuUpsample2D, upsam
 from nodeflow.diffusion.cpu_kernels import use_cpu_kernels
 from nodeflow.diffusion.stored_weights import cast_on_use
 
+from tests.diffusion.call_counts import count_calls
 from tests.diffusion.tiny_models import make_tiny_checkpoint, tiny_config_root
 
 
@@ -26,15 +27,7 @@ def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
 @pytest.fixture
 def transposed(monkeypatch):
     """Counts the fused (transposed-convolution) upsamplings."""
-    calls = []
-    real = F.conv_transpose2d
-
-    def counted(*args, **kwargs):
-        calls.append(args[0].shape)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(cpu_blocks.F, "conv_transpose2d", counted)
-    return calls
+    return count_calls(monkeypatch, cpu_blocks.F, "conv_transpose2d")
 
 
 def twins(make, cpu_class):
@@ -61,15 +54,7 @@ def test_upsample_kernel_is_nearest_upsampling_then_the_convolution(dtype):
 @pytest.fixture
 def winograd_upsamples(monkeypatch):
     """Counts the upsamplings done as Winograd over the upsampled image."""
-    calls = []
-    real = cpu_blocks.upsample_conv3x3
-
-    def counted(x, weight, bias):
-        calls.append(x.shape)
-        return real(x, weight, bias)
-
-    monkeypatch.setattr(cpu_blocks, "upsample_conv3x3", counted)
-    return calls
+    return count_calls(monkeypatch, cpu_blocks, "upsample_conv3x3")
 
 
 # (channels, batch, size, dtype, path): "winograd", "transposed" or "two steps"

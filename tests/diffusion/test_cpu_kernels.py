@@ -10,6 +10,7 @@ from nodeflow.diffusion.checkpoints import load_checkpoint
 from nodeflow.diffusion.cpu_kernels import CpuConv2d, CpuLinear, use_cpu_kernels
 from nodeflow.diffusion.fp8 import Fp8Conv2d, Fp8Linear, store_in_fp8
 
+from tests.diffusion.call_counts import count_calls
 from tests.diffusion.tiny_models import make_tiny_checkpoint, tiny_config_root
 
 pytestmark = pytest.mark.skipif(cpu_kernels._LINEAR is None, reason="this torch has no oneDNN linear op")
@@ -18,29 +19,14 @@ pytestmark = pytest.mark.skipif(cpu_kernels._LINEAR is None, reason="this torch 
 @pytest.fixture
 def matmuls(monkeypatch):
     """Counts the calls that went through the oneDNN matrix product."""
-    calls = []
-    real = cpu_kernels._matmul
-
-    def counted(*args):
-        calls.append(args[0].shape)
-        return real(*args)
-
-    monkeypatch.setattr(cpu_kernels, "_matmul", counted)
-    return calls
+    return count_calls(monkeypatch, cpu_kernels, "_matmul")
 
 
 @pytest.fixture
 def batched(monkeypatch):
-    """Counts the calls that went through the batched weights-times-columns product."""
-    calls = []
-    real = cpu_kernels._weights_times_columns
-
-    def counted(weight, columns, bias):
-        calls.append(columns.shape)
-        return real(weight, columns, bias)
-
-    monkeypatch.setattr(cpu_kernels, "_weights_times_columns", counted)
-    return calls
+    """Counts the calls that went through the batched weights-times-columns product (the
+    columns' shape)."""
+    return count_calls(monkeypatch, cpu_kernels, "_weights_times_columns", lambda args: args[1].shape)
 
 
 @pytest.fixture(params=[False, True], ids=["amd", "intel"])

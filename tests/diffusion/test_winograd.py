@@ -10,6 +10,8 @@ from nodeflow.diffusion import cpu_kernels, winograd
 from nodeflow.diffusion.cpu_kernels import CpuConv2d
 from nodeflow.engine.heap import release_free_memory
 
+from tests.diffusion.call_counts import count_calls
+
 
 def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a - b).abs().max() / b.abs().max()).item()
@@ -95,15 +97,8 @@ def test_only_the_shapes_it_implements():
 
 @pytest.fixture
 def winograd_calls(monkeypatch):
-    calls = []
-    real = winograd.conv3x3
-
-    def counted(x, weight, bias):
-        calls.append(tuple(weight.shape))
-        return real(x, weight, bias)
-
-    monkeypatch.setattr(winograd, "conv3x3", counted)
-    return calls
+    """Records the weight shape of each Winograd convolution."""
+    return count_calls(monkeypatch, winograd, "conv3x3", lambda args: tuple(args[1].shape))
 
 
 def cpu_conv(cin: int, cout: int, dtype=torch.float32, **options) -> tuple[torch.nn.Conv2d, CpuConv2d]:
