@@ -153,16 +153,8 @@ class _Scratch:
     def padded_band(self, pixels: torch.Tensor, first: int, rows: int) -> torch.Tensor:
         """Input rows 2 * first - 1 ... 2 * (first + rows), zero outside the image (the columns
         either side are zero from the start and never written)."""
-        height = pixels.shape[1]
-        top, end = 2 * first - 1, 2 * (first + rows) + 1
         band = self._padded[:, :2 * rows + 2]
-        skip = 1 if top < 0 else 0
-        source = pixels[:, max(top, 0):min(end, height)]
-        band[:, skip:skip + source.shape[1], 1:self.width + 1].copy_(source)
-        if top < 0:
-            band[:, 0].zero_()
-        if end > height:
-            band[:, 2 * rows + 1].zero_()
+        fill_band(band, pixels, 2 * first - 1)
         return band
 
     def input_tiles(self, band: torch.Tensor, rows: int, per_row: int) -> torch.Tensor:
@@ -188,6 +180,18 @@ class _Scratch:
         _reduce(m, sums)
         for p in range(2):
             _reduce(sums[p], [out[:, p::2, 0::2], out[:, p::2, 1::2]])
+
+
+def fill_band(band: torch.Tensor, pixels: torch.Tensor, top: int) -> None:
+    """Rows ``top`` ... ``top`` + band's rows - 1 of ``pixels`` (batch, height, width, channels)
+    into ``band`` (batch, rows, width + 2, channels) between its two side columns, which are left
+    as they are; rows outside the image are zeroed (the buffer is reused band after band)."""
+    height, width = pixels.shape[1:3]
+    skip = max(0, -top)
+    source = pixels[:, max(top, 0):min(top + band.shape[1], height)]
+    band[:, skip:skip + source.shape[1], 1:width + 1].copy_(source)
+    band[:, :skip].zero_()
+    band[:, skip + source.shape[1]:].zero_()
 
 
 def _transform(d, into) -> None:

@@ -100,16 +100,8 @@ class _Scratch:
     def products(self, image: torch.Tensor, first: int, rows: int, kernel: torch.Tensor) -> list[list[torch.Tensor]]:
         """The 9 products of the band's source rows ``first`` ... ``first + rows - 1`` of ``image``
         (height, width, channels), as [row position][column position] -> (rows * pitch, out)."""
-        height, width = image.shape[:2]
         padded = self._grid("padded", rows + 2)
-        top, end = first - 1, first + rows + 1
-        skip = 1 if top < 0 else 0
-        source = image[max(top, 0):min(end, height)]
-        padded[skip:skip + source.shape[0], 1:width + 1].copy_(source)
-        if top < 0:
-            padded[0].zero_()
-        if end > height:
-            padded[rows + 1].zero_()
+        winograd.fill_band(padded.unsqueeze(0), image.unsqueeze(0), first - 1)
         down = self._grid("down", rows + 1)
         torch.sub(padded[:-1], padded[1:], out=down)  # down[k] = S[first + k - 1] - S[first + k]
         torch.sub(down[:, :-1], down[:, 1:], out=self._grid("across_down", rows + 1)[:, :-1])
