@@ -48,6 +48,21 @@ def _onednn_linear():
 
 _LINEAR = _onednn_linear()
 
+
+def _onednn_runs_bf16() -> bool:
+    """oneDNN builds bf16 products only on CPUs with AVX-512 (natively with AVX-512 BF16 or AMX).
+    On an AVX2-only CPU (an AMD Zen 1, say) creating one raises, and PyTorch's own bf16 kernels,
+    which work there, are also faster than a batched product: 98-354 ms against 194-598 ms for
+    the UNet's 1x1 convolutions (measured on a 2-core EPYC Zen 1; fp32 takes 5-12 ms there)."""
+    try:
+        return _LINEAR is not None and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+ONEDNN_BF16 = _onednn_runs_bf16()
+_BF16 = {torch.bfloat16} if ONEDNN_BF16 else set()
+
 _LINEAR_MIN_MACS = 1 << 21
 """Multiply-adds from which a Linear goes through oneDNN: its call costs about 12 us more than
 MKL's, which small products (the built-in model's) do not win back (measured crossover 0.5-4
@@ -57,8 +72,9 @@ _UNFOLD_MIN_DEPTH = 8192
 """in_channels * kernel area from which a small convolution goes through unfold (1280 * 3 * 3
 = 11520 does; 640 * 3 * 3 = 5760, where oneDNN's convolution is as fast or faster, does not)."""
 
-_UNFOLD_MAX_PIXELS = {torch.float32: 256, torch.bfloat16: 128}
-"""Output pixels (batch * height * width) up to which the unfold path was measured faster."""
+_UNFOLD_MAX_PIXELS = {torch.float32: 256} | ({torch.bfloat16: 128} if ONEDNN_BF16 else {})
+"""Output pixels (batch * height * width) up to which the unfold path was measured faster; bf16
+only where oneDNN runs it (``ONEDNN_BF16``)."""
 
 
 WINOGRAD_MIN_CHANNELS = 256
@@ -91,9 +107,10 @@ path's ``_matmul``). On the Intel Xeon both are even, and a batched MKL product 
 layout skips the transposes oneDNN's row-major product needs: measured 0.45-0.93x of the
 unfold path's time on the UNet's deep small maps, 0.6-0.9x of oneDNN's 1x1 convolution."""
 
-_POINTWISE_DTYPES = {torch.bfloat16} | ({torch.float32} if MKL_NATIVE else set())
-"""Where a 1x1 convolution in the plain layout is one batched product: bf16 (which PyTorch's
-bmm sends to oneDNN: 0.3-0.9x of oneDNN's convolution, with the same bits) and fp32 on Intel.
+_POINTWISE_DTYPES = _BF16 | ({torch.float32} if MKL_NATIVE else set())
+"""Where a 1x1 convolution in the plain layout is one batched product: bf16 where oneDNN runs it
+(PyTorch's bmm sends it there: 0.3-0.9x of oneDNN's convolution, with the same bits) and fp32 on
+Intel.
 Channels-last inputs (the VAE's) keep oneDNN's convolution, which was even with any product."""
 
 _UNFOLD_BATCHED_DTYPES = {torch.float32} if MKL_NATIVE else set()

@@ -84,6 +84,8 @@ class Runtime:
         if precision == "auto":
             precision, why = auto_precision(device)
             why = f"auto: {why}"
+        elif precision == "bf16" and device == "cpu" and not cpu_has_native_bf16():
+            why = "this CPU has no bf16 matrix instructions: emulated, slower than fp32"
         dtype = _DTYPES[precision]
         if device == "cpu" and dtype == torch.float16:
             raise ValueError("fp16 is not supported on the CPU; use bf16 or fp32")

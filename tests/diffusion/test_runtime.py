@@ -27,10 +27,17 @@ def test_explicit_precisions_are_taken_as_they_are(monkeypatch):
     monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)
     assert Runtime.choose("fp32", "cpu").dtype == torch.float32 and Runtime.choose("fp32", "cpu").why == ""
     assert Runtime.choose("bf16", "cpu").dtype == torch.bfloat16
+    assert Runtime.choose("bf16", "cpu").why == ""
     with pytest.raises(ValueError, match="fp16 is not supported on the CPU"):
         Runtime.choose("fp16", "cpu")
     with pytest.raises(ValueError, match="unknown precision 'fp8'"):
         Runtime.choose("fp8", "cpu")
+
+
+def test_bf16_asked_for_on_a_cpu_without_bf16_instructions_says_it_is_emulated(monkeypatch):
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: False)
+    chosen = Runtime.choose("bf16", "cpu")
+    assert chosen.dtype == torch.bfloat16 and "emulated, slower than fp32" in chosen.describe()
 
 
 def test_the_cpu_check_reads_the_flags_of_this_machine():
