@@ -28,14 +28,16 @@ import torch.nn.functional as F
 from diffusers.models.resnet import ResnetBlock2D
 from diffusers.models.upsampling import Upsample2D
 
-from .cpu_kernels import CpuConv2d, inference_call
+from .cpu_kernels import ONEDNN_BF16, CpuConv2d, inference_call
 from .stored_weights import StoredConv2d
 from .winograd_upsample import upsample_conv3x3
 
-_FUSED_UPSAMPLE_MIN_PIXELS = {torch.float32: 1024, torch.bfloat16: 2048}
+_FUSED_UPSAMPLE_MIN_PIXELS = {torch.float32: 1024} | ({torch.bfloat16: 2048} if ONEDNN_BF16 else {})
 """Input pixels (batch * height * width) from which nearest upsampling and its 3x3
 convolution run as one transposed convolution (measured crossovers, 512 channels at 32x32:
-0.73x at fp32; 1.3x at bf16, 0.89x with batch 2)."""
+0.73x at fp32; 1.3x at bf16, 0.89x with batch 2). bf16 only where oneDNN runs it: on an
+AVX2-only CPU (EPYC Zen 1) PyTorch's own bf16 transposed convolution took 30x the two steps'
+time (213 against 7.1 s for the VAE's 512 channels at 64x64)."""
 
 _FUSED_UPSAMPLE_MAX_CHANNELS = 640
 """Wider layers (the UNet's 1280) spend on deriving the 4x4 kernel what the product saves."""
