@@ -77,11 +77,14 @@ _UNFOLD_MAX_PIXELS = {torch.float32: 256} | ({torch.bfloat16: 128} if ONEDNN_BF1
 only where oneDNN runs it (``ONEDNN_BF16``)."""
 
 
-WINOGRAD_MIN_CHANNELS = 256
+WINOGRAD_MIN_CHANNELS = 128 if torch.backends.cpu.get_cpu_capability() == "AVX2" else 256
 """In and out channels from which a 3x3 fp32 convolution runs as Winograd F(2x2, 3x3): its
 transforms are memory passes over the input and output, which only the products of wide layers
-win back. Measured on the 2-core Intel machine, each call taken in turn with oneDNN's: 128
-channels at 512 px 1.3x (slower); 256 to 640 channels 0.61-0.98x; 1280 at 16x16 0.95x."""
+win back. Measured on the 2-core Intel machine (AVX-512), each call taken in turn with oneDNN's:
+128 channels at 512 px 1.3x (slower); 256 to 640 channels 0.61-0.98x; 1280 at 16x16 0.95x. On
+an AVX2-only CPU (2-core EPYC Zen 1), where oneDNN's convolutions have no AVX-512 kernels, the
+VAE's outermost level wins too: 128 channels at 128-512 px 0.81-0.86x, 256 -> 128 at 512 px
+0.71x (best of 4, taken in turn); 256 to 1280 channels 0.54-0.80x there."""
 
 WINOGRAD_MIN_PIXELS = 512
 """Output pixels (batch * height * width) from which Winograd pays for transforming the kernel
