@@ -12,7 +12,8 @@ convolutions of the SD 1.5 VAE at 512 px and of the UNet at 256 and 512 px, PyTo
 Winograd F(2x2, 3x3) (nodeflow/diffusion/winograd.py) whether or not the layer's rule takes it,
 with what the rule picks. Then one whole UNet
 call, built from the shipped SD 1.5 config with random weights, with plain layers and with
-nodeflow's. Best of --repeats; nothing is asserted.
+nodeflow's. Best of --repeats; nothing is asserted. bf16 rows only where oneDNN runs bf16 (see
+``DTYPES``).
 """
 from __future__ import annotations
 
@@ -60,6 +61,11 @@ def best(fn, repeats: int) -> float:
     return min(times)
 
 
+DTYPES = (torch.float32, torch.bfloat16) if cpu_kernels.ONEDNN_BF16 else (torch.float32,)
+"""bf16 only where oneDNN runs it: elsewhere (AVX2-only CPUs) nodeflow's layers take PyTorch's own
+bf16 kernels, which emulate it at 20-60x fp32's time (minutes for these rows)."""
+
+
 def row(label: str, base: float, ours: float, path: str) -> None:
     print(f"{label:<34} {base * 1e3:9.2f} {ours * 1e3:9.2f} {ours / base:6.2f}x  {path}")
 
@@ -83,7 +89,7 @@ def unet_call(repeats: int) -> None:
 def upsamplers(repeats: int) -> None:
     from diffusers.models.upsampling import Upsample2D
 
-    for dtype in (torch.float32, torch.bfloat16):
+    for dtype in DTYPES:
         for channels, batch, size, last in UPSAMPLES:
             plain = Upsample2D(channels, use_conv=True).to(dtype).eval()
             fast = Upsample2D(channels, use_conv=True).to(dtype).eval()
@@ -119,7 +125,9 @@ def main() -> None:
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, oneDNN linear "
           f"{'available' if cpu_kernels._LINEAR is not None else 'missing: every row is PyTorch'}, "
-          f"MKL {'native (Intel): batched products' if cpu_kernels.MKL_NATIVE else 'not native: oneDNN products'}")
+          f"MKL {'native (Intel): batched products' if cpu_kernels.MKL_NATIVE else 'not native: oneDNN products'}, "
+          f"{'bf16 rows' if cpu_kernels.ONEDNN_BF16 else 'no bf16 rows (no oneDNN bf16 on this CPU)'}, "
+          f"Winograd from {cpu_kernels.WINOGRAD_MIN_CHANNELS} channels")
     print(f"{'fp32 shape':<34} {'PyTorch':>9} {'nodeflow':>9} {'ratio':>7}  path (ms)")
     with torch.no_grad():
         for m, k, n in LINEARS:
@@ -129,7 +137,7 @@ def main() -> None:
             x = torch.randn(m, k)
             row(f"linear {m}x{k} -> {n}", best(lambda: plain(x), args.repeats), best(lambda: fast(x), args.repeats),
                 "oneDNN" if cpu_kernels._LINEAR is not None else "PyTorch")
-        for dtype in (torch.float32, torch.bfloat16):
+        for dtype in DTYPES:
             for cin, cout, batch, size, stride in CONVS:
                 plain = torch.nn.Conv2d(cin, cout, 3, stride, 1).to(dtype)
                 fast = CpuConv2d(cin, cout, 3, stride, 1).to(dtype)
