@@ -63,7 +63,7 @@ def best(fn, repeats: int) -> float:
 
 DTYPES = (torch.float32, torch.bfloat16) if cpu_kernels.ONEDNN_BF16 else (torch.float32,)
 """bf16 only where oneDNN runs it: elsewhere (AVX2-only CPUs) nodeflow's layers take PyTorch's own
-bf16 kernels, which emulate it at 20-60x fp32's time (minutes for these rows)."""
+bf16 kernels, which emulate it at 20-80x fp32's time (minutes for these rows)."""
 
 
 def row(label: str, base: float, ours: float, path: str) -> None:

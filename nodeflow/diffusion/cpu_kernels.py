@@ -61,6 +61,7 @@ def _onednn_runs_bf16() -> bool:
 
 
 ONEDNN_BF16 = _onednn_runs_bf16()
+"""Whether bf16 may take the oneDNN paths below (the unfold product, the batched 1x1 product)."""
 _BF16 = {torch.bfloat16} if ONEDNN_BF16 else set()
 
 _LINEAR_MIN_MACS = 1 << 21
@@ -113,8 +114,8 @@ unfold path's time on the UNet's deep small maps, 0.6-0.9x of oneDNN's 1x1 convo
 _POINTWISE_DTYPES = _BF16 | ({torch.float32} if MKL_NATIVE else set())
 """Where a 1x1 convolution in the plain layout is one batched product: bf16 where oneDNN runs it
 (PyTorch's bmm sends it there: 0.3-0.9x of oneDNN's convolution, with the same bits) and fp32 on
-Intel.
-Channels-last inputs (the VAE's) keep oneDNN's convolution, which was even with any product."""
+Intel. Channels-last inputs (the VAE's) keep oneDNN's convolution, which was even with any
+product."""
 
 _UNFOLD_BATCHED_DTYPES = {torch.float32} if MKL_NATIVE else set()
 """Where the unfold path's product is batched: not bf16, where the batched product over the
