@@ -9,32 +9,58 @@ widening its weights on every step would cost about a quarter of the step.
 
 The Linear and Conv2d layers cast weight and bias to the input's dtype on each call, as
 ComfyUI's "manual cast" layers do; a text encoder's embeddings give their rows in the working
-precision. Normalisation layers keep the working precision, so ``working_dtype`` can tell what
+precision. On the CPU, at inference, a weight is widened into one buffer per thread that every
+layer reuses (``widened``), not into fresh memory: fresh memory means the kernel maps and zeroes
+new pages for every layer of every call, which made an SD 1.5 prompt encode 0.41-0.64 s against
+0.28-0.30 s with the reused buffer (2-core EPYC, same output bit for bit). Normalisation layers keep the working precision, so ``working_dtype`` can tell what
 a module computes in.
 """
 from __future__ import annotations
 
+import threading
+
 import torch
 
-from .cpu_kernels import CpuConv2d, CpuLinear, conv2d, linear
+from .cpu_kernels import CpuConv2d, CpuLinear, conv2d, inference_call, linear
+
+_BUFFERS = threading.local()
+"""This thread's widening buffers, one per working dtype: they grow to the largest weight seen
+(SD 1.5's text encoder: 9.4 MB) and go with the thread."""
 
 
 def _cast(tensor, like):
     return None if tensor is None else tensor.to(like.dtype)
 
 
+def widened(weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``weight`` in ``x``'s dtype. For CPU inference it is written into this thread's reused
+    buffer, so it is valid only until the thread's next call: fine for a layer's forward, whose
+    output never aliases its weight; autograd and torch.compile (which keep tensors alive) and
+    other devices get a tensor of their own."""
+    if weight.dtype == x.dtype:
+        return weight
+    if weight.device.type != "cpu" or x.device.type != "cpu" or not inference_call(x, weight):
+        return weight.to(x.dtype)
+    buffers = _BUFFERS.__dict__.setdefault("by_dtype", {})
+    buffer = buffers.get(x.dtype)
+    if buffer is None or buffer.numel() < weight.numel():
+        with torch.inference_mode(False):  # a plain tensor: writable in and outside inference mode
+            buffer = buffers[x.dtype] = torch.empty(weight.numel(), dtype=x.dtype)
+    return buffer[:weight.numel()].view(weight.shape).copy_(weight)
+
+
 class StoredLinear(torch.nn.Linear):
     """A Linear layer whose parameters are stored in another dtype and cast on use."""
 
     def forward(self, x):
-        return linear(x, self.weight.to(x.dtype), _cast(self.bias, x))
+        return linear(x, widened(self.weight, x), _cast(self.bias, x))
 
 
 class StoredConv2d(torch.nn.Conv2d):
     """A Conv2d layer whose parameters are stored in another dtype and cast on use."""
 
     def forward(self, x):
-        return conv2d(self, x, self.weight.to(x.dtype), _cast(self.bias, x))
+        return conv2d(self, x, widened(self.weight, x), _cast(self.bias, x))
 
 
 class StoredEmbedding(torch.nn.Embedding):

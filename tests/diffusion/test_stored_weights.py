@@ -3,6 +3,7 @@ on use: the same numbers as an fp32 copy, for half their memory; the UNet stays 
 from __future__ import annotations
 
 import copy
+import threading
 
 import pytest
 import torch
@@ -14,6 +15,7 @@ from nodeflow.diffusion.cpu_kernels import CpuConv2d, CpuLinear
 from nodeflow.diffusion.merge import merge_modules
 from nodeflow.diffusion.runtime import Runtime
 from nodeflow.diffusion.stored_weights import StoredConv2d, StoredEmbedding, StoredLinear, working_dtype
+from nodeflow.diffusion.stored_weights import widened as widened_weight
 
 from tests.diffusion.tiny_models import make_tiny_checkpoint, tiny_config_root
 
@@ -97,3 +99,44 @@ def test_merging_narrow_text_encoders_rounds_once(tmp_path):
     expected = (a.get_submodule(layer).weight.float() * 0.3 + b.get_submodule(layer).weight * 0.7).half()
     assert torch.equal(merged.get_submodule(layer).weight, expected)
     assert isinstance(merged.get_submodule(layer), StoredLinear)
+
+
+def test_widening_into_the_reused_buffer_keeps_every_mode_and_thread_exact(tmp_path):
+    """CPU inference widens each weight into one buffer per thread (stored_weights.widened):
+    a buffer made inside inference_mode stays writable under no_grad, threads do not share
+    one, and with gradients on each call gets weights of its own."""
+    encoder = load_checkpoint(stored_as(tmp_path, "sd1", torch.float16),
+                              configs=tiny_config_root(tmp_path)).text_encoders[0]
+    wide = widened(encoder)
+    ids = torch.randint(0, encoder.config.vocab_size, (1, 77), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = wide(ids).last_hidden_state
+    with torch.inference_mode():
+        assert torch.equal(encoder(ids).last_hidden_state, expected)
+    with torch.no_grad():
+        assert torch.equal(encoder(ids).last_hidden_state, expected)
+
+    results = []
+    def encode():
+        with torch.no_grad():
+            results.extend(encoder(ids).last_hidden_state for _ in range(3))
+    threads = [threading.Thread(target=encode) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 6 and all(torch.equal(r, expected) for r in results)
+
+    layer = next(m for m in encoder.modules() if isinstance(m, StoredLinear))
+    x = torch.randn(2, layer.in_features, requires_grad=True)
+    layer(x).sum().backward()
+    assert torch.equal(x.grad, layer.weight.float().sum(0).expand(2, -1))
+
+
+def test_a_weight_already_in_the_working_dtype_is_used_as_it_is():
+    layer = torch.nn.Linear(8, 4)
+    assert widened_weight(layer.weight, torch.zeros(1, 8)) is layer.weight
+    narrow = layer.weight.detach().half()
+    with torch.no_grad():
+        first = widened_weight(narrow, torch.zeros(1, 8))
+        assert first.dtype == torch.float32 and torch.equal(first, narrow.float())
