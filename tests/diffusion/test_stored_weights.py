@@ -101,36 +101,58 @@ def test_merging_narrow_text_encoders_rounds_once(tmp_path):
     assert isinstance(merged.get_submodule(layer), StoredLinear)
 
 
+def in_new_thread(work):
+    """``work()``'s result, computed in a thread of its own (whose widening buffers are new)."""
+    result = []
+    thread = threading.Thread(target=lambda: result.append(work()))
+    thread.start()
+    thread.join()
+    return result[0]
+
+
 def test_widening_into_the_reused_buffer_keeps_every_mode_and_thread_exact(tmp_path):
     """CPU inference widens each weight into one buffer per thread (stored_weights.widened):
-    a buffer made inside inference_mode stays writable under no_grad, threads do not share
-    one, and with gradients on each call gets weights of its own."""
+    a buffer made inside inference_mode stays writable under no_grad, each thread has its own,
+    and a call with gradients keeps weights of its own for the backward pass."""
     encoder = load_checkpoint(stored_as(tmp_path, "sd1", torch.float16),
                               configs=tiny_config_root(tmp_path)).text_encoders[0]
-    wide = widened(encoder)
     ids = torch.randint(0, encoder.config.vocab_size, (1, 77), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        expected = wide(ids).last_hidden_state
-    with torch.inference_mode():
-        assert torch.equal(encoder(ids).last_hidden_state, expected)
-    with torch.no_grad():
-        assert torch.equal(encoder(ids).last_hidden_state, expected)
+        expected = widened(encoder)(ids).last_hidden_state
 
-    results = []
-    def encode():
+    def inference_then_no_grad():
+        with torch.inference_mode():
+            first = encoder(ids).last_hidden_state.clone()
         with torch.no_grad():
-            results.extend(encoder(ids).last_hidden_state for _ in range(3))
-    threads = [threading.Thread(target=encode) for _ in range(2)]
+            return first, encoder(ids).last_hidden_state
+    for result in in_new_thread(inference_then_no_grad):
+        assert torch.equal(result, expected)
+
+    def encode_three_times():
+        with torch.no_grad():
+            return [encoder(ids).last_hidden_state for _ in range(3)]
+    threads = [threading.Thread(target=lambda: results.extend(encode_three_times())) for _ in range(2)]
+    results = []
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert len(results) == 6 and all(torch.equal(r, expected) for r in results)
 
-    layer = next(m for m in encoder.modules() if isinstance(m, StoredLinear))
+    narrow, x = torch.ones(4, 8, dtype=torch.float16), torch.zeros(1, 8)
+    with torch.no_grad():
+        here = widened_weight(narrow, x).data_ptr()
+        assert in_new_thread(lambda: widened_weight(narrow, x).data_ptr()) != here
+
+    layers = [m for m in encoder.modules() if isinstance(m, StoredLinear)]
+    layer, other = layers[0], next(m for m in layers if m.weight.shape == layers[0].weight.shape and m is not layers[0])
     x = torch.randn(2, layer.in_features, requires_grad=True)
-    layer(x).sum().backward()
-    assert torch.equal(x.grad, layer.weight.float().sum(0).expand(2, -1))
+    out = layer(x)
+    with torch.no_grad():
+        other(torch.randn(2, other.in_features))  # rewrites this thread's buffer
+    out.sum().backward()
+    assert torch.allclose(x.grad, layer.weight.float().sum(0).expand(2, -1), atol=1e-5)
+    assert not torch.allclose(x.grad, other.weight.float().sum(0).expand(2, -1), atol=1e-5)
 
 
 def test_a_weight_already_in_the_working_dtype_is_used_as_it_is():
@@ -138,5 +160,4 @@ def test_a_weight_already_in_the_working_dtype_is_used_as_it_is():
     assert widened_weight(layer.weight, torch.zeros(1, 8)) is layer.weight
     narrow = layer.weight.detach().half()
     with torch.no_grad():
-        first = widened_weight(narrow, torch.zeros(1, 8))
-        assert first.dtype == torch.float32 and torch.equal(first, narrow.float())
+        assert torch.equal(widened_weight(narrow, torch.zeros(1, 8)), narrow.float())
