@@ -10,7 +10,8 @@ UNet, diffusers' Upsample2D against nodeflow's (nodeflow/diffusion/cpu_blocks.py
 takes Winograd (winograd_upsample.py), the transposed convolution against it; and for the 3x3
 convolutions of the SD 1.5 VAE at 512 px and of the UNet at 256 and 512 px, PyTorch's against
 Winograd F(2x2, 3x3) (nodeflow/diffusion/winograd.py) whether or not the layer's rule takes it,
-with what the rule picks. Then one whole UNet
+with what the rule picks, and F(2x2, 3x3) against F(4x4, 3x3) (winograd_f4.py) where the size
+allows 4x4 tiles. Then one whole UNet
 call, built from the shipped SD 1.5 config with random weights, with plain layers and with
 nodeflow's. Best of --repeats; nothing is asserted. bf16 rows only where oneDNN runs bf16 (see
 ``DTYPES``).
@@ -106,17 +107,20 @@ def upsamplers(repeats: int) -> None:
 
 
 def winograd_rows(repeats: int) -> None:
-    from nodeflow.diffusion import winograd
+    from nodeflow.diffusion import winograd, winograd_f4
 
     for cin, cout, batch, size, last in WINOGRAD:
         layer = CpuConv2d(cin, cout, 3, padding=1).eval()
         x = torch.randn(batch, cin, size, size)
         x = x.contiguous(memory_format=torch.channels_last) if last else x
-        taken = cpu_kernels.winograd_takes(layer, x, layer.weight)
+        path = cpu_kernels.conv_path(layer, x)
+        f2 = best(lambda: winograd.conv3x3(x, layer.weight, layer.bias), repeats)
         row(f"fp32 winograd {cin}->{cout} {batch}x{size}x{size}{' cl' if last else ''}",
-            best(lambda: layer._conv_forward(x, layer.weight, layer.bias), repeats),
-            best(lambda: winograd.conv3x3(x, layer.weight, layer.bias), repeats),
-            "rule: winograd" if taken else "rule: PyTorch")
+            best(lambda: layer._conv_forward(x, layer.weight, layer.bias), repeats), f2,
+            f"F(2x2, 3x3); rule: {path}")
+        if winograd_f4.applies(x):
+            row("  F(2x2, 3x3) -> F(4x4, 3x3)", f2,
+                best(lambda: winograd_f4.conv3x3(x, layer.weight, layer.bias), repeats), "")
 
 
 def main() -> None:
@@ -127,7 +131,8 @@ def main() -> None:
           f"{'available' if cpu_kernels._LINEAR is not None else 'missing: every row is PyTorch'}, "
           f"MKL {'native (Intel): batched products' if cpu_kernels.MKL_NATIVE else 'not native: oneDNN products'}, "
           f"{'bf16 rows' if cpu_kernels.ONEDNN_BF16 else 'no bf16 rows (no oneDNN bf16 on this CPU)'}, "
-          f"Winograd from {cpu_kernels.WINOGRAD_MIN_CHANNELS} channels")
+          f"Winograd from {cpu_kernels.WINOGRAD_MIN_CHANNELS} channels, F(4x4, 3x3) from "
+          f"{cpu_kernels.WINOGRAD_F4_MIN_PIXELS or 'never'} pixels")
     print(f"{'fp32 shape':<34} {'PyTorch':>9} {'nodeflow':>9} {'ratio':>7}  path (ms)")
     with torch.no_grad():
         for m, k, n in LINEARS:

@@ -15,7 +15,8 @@ UNet call took the same time either way there, so the Linear rule gains on AMD a
 nothing measurable on Intel; the unfold path gains on both (0.25-0.67x of PyTorch's there).
 - A wide fp32 3x3 convolution (256 channels or more in and out: the VAE's but the outermost
   level's, all of the UNet's but its smallest maps) runs as Winograd F(2x2, 3x3), with 2.25x
-  fewer multiplications (winograd.py).
+  fewer multiplications (winograd.py); on AVX2 CPUs, from 1024 output pixels, as Winograd
+  F(4x4, 3x3), with 4x fewer (winograd_f4.py).
 - Where MKL is at full speed (Intel CPUs; see ``MKL_NATIVE``), the convolutions that already
   are matrix products in the plain layout (1x1, and the unfold path) multiply the weights by
   each image's columns with one batched product, which gives the output in its own layout
@@ -34,7 +35,7 @@ import platform
 import torch
 import torch.nn.functional as F
 
-from . import winograd
+from . import winograd, winograd_f4
 
 
 def _onednn_linear():
@@ -86,6 +87,14 @@ win back. Measured on the 2-core Intel machine (AVX-512), each call taken in tur
 an AVX2-only CPU (2-core EPYC Zen 1), where oneDNN's convolutions have no AVX-512 kernels, the
 VAE's outermost level wins too: 128 channels at 128-512 px 0.81-0.86x, 256 -> 128 at 512 px
 0.71x (best of 4, taken in turn); 256 to 1280 channels 0.54-0.80x there."""
+
+WINOGRAD_F4_MIN_PIXELS = 1024 if torch.backends.cpu.get_cpu_capability() == "AVX2" else None
+"""Output pixels from which a Winograd convolution computes 4x4 output tiles (winograd_f4.py)
+instead of 2x2; None: never. Measured on the AVX2-only EPYC Zen 1 (bench/cpu_kernels.py, each
+shape taken in turn): 0.63-0.75x of F(2x2, 3x3)'s time on the VAE's shapes at 64x64 to 512x512
+and the UNet's at 2x32x32, 0.84-0.88x at 1x32x32, even at 2x16x16 (512 pixels) and 1.43x at
+2x8x8, where transforming the kernel into 36 matrices outweighs the products saved. Not yet
+measured on an AVX-512 CPU, which keeps F(2x2, 3x3)."""
 
 WINOGRAD_MIN_PIXELS = 512
 """Output pixels (batch * height * width) from which Winograd pays for transforming the kernel
@@ -196,7 +205,7 @@ def winograd_takes(layer: torch.nn.Conv2d, x: torch.Tensor, weight: torch.Tensor
 
 
 POINTWISE, UNFOLD_BATCHED, UNFOLD_ONEDNN = "1x1 batched product", "unfold + batched product", "unfold + oneDNN"
-WINOGRAD, PYTORCH = "Winograd", "PyTorch"
+WINOGRAD, WINOGRAD_F4, PYTORCH = "Winograd", "Winograd F(4x4, 3x3)", "PyTorch"
 
 
 def _choose(layer: torch.nn.Conv2d, x: torch.Tensor, weight: torch.Tensor,
@@ -208,18 +217,24 @@ def _choose(layer: torch.nn.Conv2d, x: torch.Tensor, weight: torch.Tensor,
     if shape is not None:
         batched = x.dtype in _UNFOLD_BATCHED_DTYPES and _same_dtype(x, weight, bias)
         return (UNFOLD_BATCHED if batched else UNFOLD_ONEDNN), shape
-    return (WINOGRAD if winograd_takes(layer, x, weight) else PYTORCH), None
+    if not winograd_takes(layer, x, weight):
+        return PYTORCH, None
+    pixels = x.shape[0] * x.shape[2] * x.shape[3]
+    large = WINOGRAD_F4_MIN_PIXELS is not None and pixels >= WINOGRAD_F4_MIN_PIXELS
+    return (WINOGRAD_F4 if large and winograd_f4.applies(x) else WINOGRAD), None
 
 
 def conv2d(layer: torch.nn.Conv2d, x: torch.Tensor, weight: torch.Tensor,
            bias: torch.Tensor | None) -> torch.Tensor:
     """``layer``'s convolution with ``weight`` and ``bias``; a 1x1 one as a batched product, a
-    small, deep one as unfold and a matrix product, a wide fp32 one as Winograd F(2x2, 3x3)."""
+    small, deep one as unfold and a matrix product, a wide fp32 one as Winograd."""
     path, shape = _choose(layer, x, weight, bias)
     if path == PYTORCH:
         return layer._conv_forward(x, weight, bias)
     if path == WINOGRAD:
         return winograd.conv3x3(x, weight, bias)
+    if path == WINOGRAD_F4:
+        return winograd_f4.conv3x3(x, weight, bias)
     batch = x.shape[0]
     if path == POINTWISE:
         height, width = x.shape[2:]

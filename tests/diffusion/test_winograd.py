@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nodeflow.diffusion import cpu_kernels, winograd
+from nodeflow.diffusion import cpu_kernels, winograd, winograd_f4
 from nodeflow.diffusion.cpu_kernels import CpuConv2d
 from nodeflow.engine.heap import release_free_memory
 
@@ -97,8 +97,9 @@ def test_only_the_shapes_it_implements():
 
 @pytest.fixture
 def winograd_calls(monkeypatch):
-    """Records the weight shape of each Winograd convolution."""
-    return count_calls(monkeypatch, winograd, "conv3x3", lambda args: tuple(args[1].shape))
+    """Records the weight shape of each Winograd convolution, 2x2 or 4x4 tiles."""
+    calls = count_calls(monkeypatch, winograd, "conv3x3", lambda args: tuple(args[1].shape))
+    return count_calls(monkeypatch, winograd_f4, "conv3x3", lambda args: tuple(args[1].shape), into=calls)
 
 
 def cpu_conv(cin: int, cout: int, dtype=torch.float32, **options) -> tuple[torch.nn.Conv2d, CpuConv2d]:
