@@ -2,8 +2,8 @@
 
 winograd.py computes each 2x2 block of outputs from a 4x4 block of inputs (16 products for 4
 outputs per channel pair); this computes each 4x4 block from the 6x6 block around it (36
-products for 16 outputs), the variant oneDNN and NNPACK use for fp32 on CPUs. Per output it
-needs 2.25 products instead of 4, and its tile and product buffers hold 2.25 values per output
+products for 16 outputs). Per output it needs 2.25 products instead of 4 (and 9 for a direct
+convolution), and its tile and product buffers hold 2.25 values per output
 pixel and channel instead of 4, so the memory passes shrink too. Its transforms interpolate at
 0, +-1, +-2 and infinity, so the sums lose more to rounding than F(2x2, 3x3)'s: about 7e-6 of the
 output's magnitude at fp32 against 4e-7 there and 2-4e-6 for oneDNN's own convolution (measured
