@@ -194,18 +194,23 @@ def _unfold_shape(layer: torch.nn.Conv2d, x: torch.Tensor, weight: torch.Tensor)
     return height, width
 
 
-def winograd_takes(layer: torch.nn.Conv2d, x: torch.Tensor, weight: torch.Tensor) -> bool:
-    """A wide fp32 3x3 inference convolution on the CPU that winograd.py implements."""
-    return (x.dtype == torch.float32 and weight.dtype == torch.float32 and x.device.type == "cpu"
-            and layer.padding_mode == "zeros" and not isinstance(layer.padding, str)
-            and min(weight.shape[0], weight.shape[1]) >= WINOGRAD_MIN_CHANNELS
-            and winograd.applies(x, weight, layer.stride, layer.padding, layer.dilation, layer.groups)
-            and x.shape[0] * x.shape[2] * x.shape[3] >= WINOGRAD_MIN_PIXELS
-            and inference_call(x, weight))
-
-
 POINTWISE, UNFOLD_BATCHED, UNFOLD_ONEDNN = "1x1 batched product", "unfold + batched product", "unfold + oneDNN"
 WINOGRAD, WINOGRAD_F4, PYTORCH = "Winograd", "Winograd F(4x4, 3x3)", "PyTorch"
+
+
+def _winograd_path(layer: torch.nn.Conv2d, x: torch.Tensor, weight: torch.Tensor) -> str | None:
+    """For a wide fp32 3x3 inference convolution on the CPU that winograd.py implements, the tile
+    size it runs with (WINOGRAD or WINOGRAD_F4); None for any other call."""
+    if not (x.dtype == torch.float32 and weight.dtype == torch.float32 and x.device.type == "cpu"
+            and layer.padding_mode == "zeros" and not isinstance(layer.padding, str)
+            and min(weight.shape[0], weight.shape[1]) >= WINOGRAD_MIN_CHANNELS
+            and winograd.applies(x, weight, layer.stride, layer.padding, layer.dilation, layer.groups)):
+        return None
+    pixels = x.shape[0] * x.shape[2] * x.shape[3]
+    if pixels < WINOGRAD_MIN_PIXELS or not inference_call(x, weight):
+        return None
+    large = WINOGRAD_F4_MIN_PIXELS is not None and pixels >= WINOGRAD_F4_MIN_PIXELS
+    return WINOGRAD_F4 if large and winograd_f4.applies(x) else WINOGRAD
 
 
 def _choose(layer: torch.nn.Conv2d, x: torch.Tensor, weight: torch.Tensor,
@@ -217,11 +222,7 @@ def _choose(layer: torch.nn.Conv2d, x: torch.Tensor, weight: torch.Tensor,
     if shape is not None:
         batched = x.dtype in _UNFOLD_BATCHED_DTYPES and _same_dtype(x, weight, bias)
         return (UNFOLD_BATCHED if batched else UNFOLD_ONEDNN), shape
-    if not winograd_takes(layer, x, weight):
-        return PYTORCH, None
-    pixels = x.shape[0] * x.shape[2] * x.shape[3]
-    large = WINOGRAD_F4_MIN_PIXELS is not None and pixels >= WINOGRAD_F4_MIN_PIXELS
-    return (WINOGRAD_F4 if large and winograd_f4.applies(x) else WINOGRAD), None
+    return _winograd_path(layer, x, weight) or PYTORCH, None
 
 
 def conv2d(layer: torch.nn.Conv2d, x: torch.Tensor, weight: torch.Tensor,

@@ -6,6 +6,8 @@ minimal filtering computes each 2x2 block of outputs from the 4x4 block of input
 16 products per channel pair instead of 36: the input tiles and the kernel are transformed (sums
 and differences, and halves for the kernel), the 16 tile positions become 16 matrix products
 (tiles x in_channels by in_channels x out_channels), and the products are transformed back.
+`conv_tiles` does that for any output tile size a `TileScheme` describes; winograd_f4.py brings
+the 4x4 one.
 
 The transforms cost memory passes, which the products win back only for wide layers: measured
 with bench/cpu_kernels.py (see cpu_kernels.py for the rule). The image is done in bands of tile
@@ -15,16 +17,16 @@ consecutive calls reuse: fresh memory of that size costs page faults on every ca
 transform of a 1280-channel layer took 57 ms into fresh memory and 15 ms into reused memory).
 The workspace is dropped after every node and whenever the heap is trimmed (between VAE steps;
 nodeflow/engine/heap.py), so it lives only within the node that uses it. The sums are the same
-up to rounding,
-in another order: about 2e-6 of the output's magnitude at fp32, as another convolution
-algorithm gives. Only fp32 takes this path: at bf16 the transforms' sums would lose bits that
-a direct bf16 convolution keeps in its fp32 accumulators.
+up to rounding, in another order: about 2e-6 of the output's magnitude at fp32, as another
+convolution algorithm gives. Only fp32 takes this path: at bf16 the transforms' sums would lose
+bits that a direct bf16 convolution keeps in its fp32 accumulators.
 """
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 
@@ -46,16 +48,38 @@ BIAS_POSITION = 5
 """The tile position (row 1, column 1 of the 4x4 products) that A^T m A adds to all four outputs
 with a weight of one: the bias added there costs a quarter of a pass over the output."""
 
+Slices = Sequence[torch.Tensor]
 
-def transformed_kernel(weight: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """The kernel (out, in, 3, 3) as the 16 matrices (in, out) that the tiles are multiplied by:
-    G w G^T at each (out, in) pair, computed in fp32 into ``out`` (16 * out * in values) as one
-    matrix product over the kernel as it lies in memory (a transposed view of (16, out, in),
-    which the product reads as is)."""
+
+@dataclass(frozen=True)
+class TileScheme:
+    """What one Winograd F(m x m, 3x3) form brings to `conv_tiles`: the output tile's side m
+    (its input tiles are m + 2 wide), G (x) G as an ((m + 2)^2, 9) fp32 matrix, B^T and A^T as
+    functions applied across m + 2 slices (writing m + 2 and m slices of ``into``), and the
+    product position that A^T adds to every output with a weight of one (where the bias goes)."""
+
+    outputs: int
+    kernel_transform: torch.Tensor
+    input_transform: Callable[[Slices, Slices], None]
+    output_transform: Callable[[Slices, Slices], None]
+    bias_position: int
+
+    @property
+    def inputs(self) -> int:
+        return self.outputs + 2
+
+
+def transformed_kernel(weight: torch.Tensor, out: torch.Tensor,
+                       transform: torch.Tensor = _KERNEL_TRANSFORM) -> torch.Tensor:
+    """The kernel (out, in, 3, 3) as the n matrices (in, out) that the tiles are multiplied by
+    (n: ``transform``'s rows, 16 for F(2x2, 3x3)): G w G^T at each (out, in) pair, computed in
+    fp32 into ``out`` (n * out * in values) as one matrix product over the kernel as it lies in
+    memory (a transposed view of (n, out, in), which the product reads as is)."""
     out_channels, in_channels = weight.shape[:2]
+    positions = transform.shape[0]
     flat = weight.float().reshape(out_channels * in_channels, 9)
-    product = torch.mm(_KERNEL_TRANSFORM.to(weight.device), flat.t(), out=out.view(16, out_channels * in_channels))
-    return product.view(16, out_channels, in_channels).transpose(1, 2)
+    product = torch.mm(transform.to(weight.device), flat.t(), out=out.view(positions, out_channels * in_channels))
+    return product.view(positions, out_channels, in_channels).transpose(1, 2)
 
 
 class _Workspace:
@@ -104,82 +128,90 @@ def applies(x: torch.Tensor, weight: torch.Tensor, stride, padding, dilation, gr
 def conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """F.conv2d(x, weight, bias, padding=1) for the shapes `applies` accepts, in the memory
     layout of ``x`` (the VAE runs channels-last on the CPU, the UNet in the plain layout)."""
+    return conv_tiles(x, weight, bias, F2X2, TILES_PER_BAND)
+
+
+def conv_tiles(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+               scheme: TileScheme, tiles_per_band: int) -> torch.Tensor:
+    """F.conv2d(x, weight, bias, padding=1) for a 3x3 kernel, stride 1 and sizes divisible by
+    ``scheme.outputs``, as ``scheme``'s Winograd form, in bands of about ``tiles_per_band``
+    tiles, in the memory layout of ``x``."""
     batch, channels, height, width = x.shape
     out_channels = weight.shape[0]
     pixels = x.permute(0, 2, 3, 1)  # a plain-layout input is transposed by the band copies
     out = torch.empty((batch, height, width, out_channels), dtype=x.dtype)
-    tile_rows, tiles_per_row = height // 2, width // 2
-    band = max(1, min(tile_rows, TILES_PER_BAND // (batch * tiles_per_row)))
+    tile_rows, per_row = height // scheme.outputs, width // scheme.outputs
+    band = max(1, min(tile_rows, tiles_per_band // (batch * per_row)))
     bias = None if bias is None else bias.to(x.dtype)
-    kernel_size = 16 * channels * out_channels
-    scratch_size = _Scratch.size(batch, band, width, channels, out_channels)
-    with WORKSPACE.take(kernel_size + scratch_size, x.dtype) as flat:
-        kernel = transformed_kernel(weight, out=flat[:kernel_size])
-        scratch = _Scratch(flat[kernel_size:], batch, band, width, channels, out_channels)
+    kernel_size = scheme.inputs ** 2 * channels * out_channels
+    sizes = _band_sizes(scheme, batch, band, width, channels, out_channels)
+    with WORKSPACE.take(kernel_size + sum(sizes), x.dtype) as flat:
+        kernel = transformed_kernel(weight, flat[:kernel_size], scheme.kernel_transform)
+        scratch = _Band(scheme, flat[kernel_size:], sizes, batch, band, width, channels, out_channels)
         for first in range(0, tile_rows, band):
             rows = min(band, tile_rows - first)
-            padded = scratch.padded_band(pixels, first, rows)
-            products = torch.bmm(scratch.input_tiles(padded, rows, tiles_per_row), kernel,
-                                 out=scratch.products(rows, tiles_per_row))
+            tiles = scratch.input_tiles(pixels, first, rows, per_row)
+            products = torch.bmm(tiles, kernel, out=scratch.products(rows, per_row))
             if bias is not None:
-                products[BIAS_POSITION].add_(bias)
-            scratch.output_tiles(products, out[:, 2 * first:2 * (first + rows)], rows, tiles_per_row)
+                products[scheme.bias_position].add_(bias)
+            block = out[:, scheme.outputs * first:scheme.outputs * (first + rows)]
+            scratch.output_tiles(products, block, rows, per_row)
     out = out.permute(0, 3, 1, 2)
     return out if x.is_contiguous(memory_format=torch.channels_last) else out.contiguous()
 
 
-class _Scratch:
+def _band_sizes(scheme: TileScheme, batch: int, rows: int, width: int, channels: int,
+                out_channels: int) -> list[int]:
+    """Elements of a band's buffers: the padded input rows, their row transforms, the n tile
+    matrices, the n products and the products' row reductions (n: positions in a tile)."""
+    m, n = scheme.outputs, scheme.inputs
+    tiles = batch * rows * (width // m)
+    return [batch * (m * rows + 2) * (width + 2) * channels, n * batch * rows * (width + 2) * channels,
+            n * n * tiles * channels, n * n * tiles * out_channels, m * n * tiles * out_channels]
+
+
+class _Band:
     """The buffers of one band, carved from the workspace and reused by every band (the last,
     shorter band uses the front of each buffer)."""
 
-    @staticmethod
-    def _sizes(batch: int, rows: int, width: int, channels: int, out_channels: int) -> list[int]:
-        tiles = batch * rows * (width // 2)
-        return [batch * (2 * rows + 2) * (width + 2) * channels, 4 * batch * rows * (width + 2) * channels,
-                16 * tiles * channels, 16 * tiles * out_channels, 8 * tiles * out_channels]
-
-    @classmethod
-    def size(cls, batch: int, rows: int, width: int, channels: int, out_channels: int) -> int:
-        return sum(cls._sizes(batch, rows, width, channels, out_channels))
-
-    def __init__(self, flat: torch.Tensor, batch: int, rows: int, width: int, channels: int, out_channels: int):
-        self.batch, self.width, self.channels, self.out_channels = batch, width, channels, out_channels
-        padded, self._rows, self._tiles, self._products, self._sums = torch.split(
-            flat, self._sizes(batch, rows, width, channels, out_channels))
-        self._padded = padded.view(batch, 2 * rows + 2, width + 2, channels)
+    def __init__(self, scheme: TileScheme, flat: torch.Tensor, sizes: list[int], batch: int, rows: int,
+                 width: int, channels: int, out_channels: int):
+        self.scheme, self.batch, self.width = scheme, batch, width
+        self.channels, self.out_channels = channels, out_channels
+        padded, self._rows, self._tiles, self._products, self._sums = torch.split(flat, sizes)
+        self._padded = padded.view(batch, scheme.outputs * rows + 2, width + 2, channels)
         self._padded[:, :, 0].zero_()  # the columns either side of the image, never written
         self._padded[:, :, width + 1].zero_()
 
-    def padded_band(self, pixels: torch.Tensor, first: int, rows: int) -> torch.Tensor:
-        """Input rows 2 * first - 1 ... 2 * (first + rows), zero outside the image (the columns
-        either side are zero from the start and never written)."""
-        band = self._padded[:, :2 * rows + 2]
-        fill_band(band, pixels, 2 * first - 1)
-        return band
-
-    def input_tiles(self, band: torch.Tensor, rows: int, per_row: int) -> torch.Tensor:
-        """B^T d B for every 4x4 input tile, as 16 matrices (tiles, channels)."""
+    def input_tiles(self, pixels: torch.Tensor, first: int, rows: int, per_row: int) -> torch.Tensor:
+        """B^T d B for every input tile of tile rows ``first`` ... ``first + rows - 1`` of
+        ``pixels`` (batch, height, width, channels), as n matrices (tiles, channels)."""
+        m, n = self.scheme.outputs, self.scheme.inputs
+        band = self._padded[:, :m * rows + 2]
+        fill_band(band, pixels, m * first - 1)
         line = (self.batch, rows, self.width + 2, self.channels)
-        sums = self._rows[:4 * self.batch * rows * (self.width + 2) * self.channels].view(4, *line)
-        d = [band[:, a::2][:, :rows] for a in range(4)]  # row a of every tile in the band
-        _transform(d, sums)
-        tiles = self._tiles[:16 * self.batch * rows * per_row * self.channels]
-        tiles = tiles.view(4, 4, self.batch, rows, per_row, self.channels)
-        for a in range(4):
-            _transform([sums[a][:, :, b::2][:, :, :per_row] for b in range(4)], tiles[a])
-        return tiles.view(16, -1, self.channels)
+        sums = self._rows[:n * self.batch * rows * (self.width + 2) * self.channels].view(n, *line)
+        self.scheme.input_transform([band[:, a::m][:, :rows] for a in range(n)], sums)  # row a of each tile
+        tiles = self._tiles[:n * n * self.batch * rows * per_row * self.channels]
+        tiles = tiles.view(n, n, self.batch, rows, per_row, self.channels)
+        for a in range(n):
+            self.scheme.input_transform([sums[a][:, :, b::m][:, :, :per_row] for b in range(n)], tiles[a])
+        return tiles.view(n * n, -1, self.channels)
 
     def products(self, rows: int, per_row: int) -> torch.Tensor:
-        return self._products[:16 * self.batch * rows * per_row * self.out_channels].view(16, -1, self.out_channels)
+        positions = self.scheme.inputs ** 2
+        return self._products[:positions * self.batch * rows * per_row * self.out_channels].view(
+            positions, -1, self.out_channels)
 
     def output_tiles(self, products: torch.Tensor, out: torch.Tensor, rows: int, per_row: int) -> None:
-        """A^T m A for every tile, written to its 2x2 block of ``out`` (batch, 2 rows, width, out)."""
-        m = products.view(4, 4, self.batch, rows, per_row, self.out_channels)
-        sums = self._sums[:8 * self.batch * rows * per_row * self.out_channels]
-        sums = sums.view(2, 4, self.batch, rows, per_row, self.out_channels)
-        _reduce(m, sums)
-        for p in range(2):
-            _reduce(sums[p], [out[:, p::2, 0::2], out[:, p::2, 1::2]])
+        """A^T m A for every tile, written to its m x m block of ``out`` (batch, m * rows, width, out)."""
+        m, n = self.scheme.outputs, self.scheme.inputs
+        tiles = products.view(n, n, self.batch, rows, per_row, self.out_channels)
+        sums = self._sums[:m * n * self.batch * rows * per_row * self.out_channels]
+        sums = sums.view(m, n, self.batch, rows, per_row, self.out_channels)
+        self.scheme.output_transform(tiles, sums)
+        for p in range(m):
+            self.scheme.output_transform(sums[p], [out[:, p::m, q::m] for q in range(m)])
 
 
 def fill_band(band: torch.Tensor, pixels: torch.Tensor, top: int) -> None:
@@ -194,7 +226,7 @@ def fill_band(band: torch.Tensor, pixels: torch.Tensor, top: int) -> None:
     band[:, skip + source.shape[1]:].zero_()
 
 
-def _transform(d, into) -> None:
+def _transform(d: Slices, into: Slices) -> None:
     """B^T applied across four slices: d0 - d2, d1 + d2, d2 - d1, d1 - d3."""
     torch.sub(d[0], d[2], out=into[0])
     torch.add(d[1], d[2], out=into[1])
@@ -202,7 +234,12 @@ def _transform(d, into) -> None:
     torch.sub(d[1], d[3], out=into[3])
 
 
-def _reduce(m, into) -> None:
+def _reduce(m: Slices, into: Slices) -> None:
     """A^T applied across four slices: m0 + m1 + m2, m1 - m2 - m3."""
     torch.add(m[0], m[1], out=into[0]).add_(m[2])
     torch.sub(m[1], m[2], out=into[1]).sub_(m[3])
+
+
+F2X2 = TileScheme(outputs=2, kernel_transform=_KERNEL_TRANSFORM, input_transform=_transform,
+                  output_transform=_reduce, bias_position=BIAS_POSITION)
+"""Winograd F(2x2, 3x3): 2x2 output tiles from 4x4 input tiles."""

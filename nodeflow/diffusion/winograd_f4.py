@@ -8,14 +8,16 @@ pixel and channel instead of 4, so the memory passes shrink too. Its transforms 
 0, +-1, +-2 and infinity, so the sums lose more to rounding than F(2x2, 3x3)'s: about 7e-6 of the
 output's magnitude at fp32 against 4e-7 there and 2-4e-6 for oneDNN's own convolution (measured
 against float64; tested). The kernel is transformed on every call, into 36/9 = 4x its size,
-which only large maps win back: cpu_kernels.py has the rule. Bands, workspace and padding are
-winograd.py's, so the scratch memory is bounded whatever the image size.
+which only large maps win back: cpu_kernels.py has the rule. This module brings the transforms;
+winograd.py's `conv_tiles` runs them, in its bands and workspace, so the scratch memory is
+bounded whatever the image size.
 """
 from __future__ import annotations
 
 import torch
 
-from .winograd import WORKSPACE, fill_band
+from . import winograd
+from .winograd import Slices
 
 TILES_PER_BAND = 512
 """4x4 output tiles (batch * tile rows * tiles per row) per band: measured best of 128, 256 and
@@ -40,56 +42,10 @@ def applies(x: torch.Tensor) -> bool:
 def conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """F.conv2d(x, weight, bias, padding=1) for 3x3 kernels, stride 1, sizes divisible by 4, in
     the memory layout of ``x``."""
-    batch, channels, height, width = x.shape
-    out_channels = weight.shape[0]
-    pixels = x.permute(0, 2, 3, 1)
-    out = torch.empty((batch, height, width, out_channels), dtype=x.dtype)
-    tile_rows, per_row = height // 4, width // 4
-    band = max(1, min(tile_rows, TILES_PER_BAND // (batch * per_row)))
-    bias = None if bias is None else bias.to(x.dtype)
-    kernel_size = 36 * channels * out_channels
-    sizes = _scratch_sizes(batch, band, width, channels, out_channels)
-    with WORKSPACE.take(kernel_size + sum(sizes), x.dtype) as flat:
-        kernel = torch.mm(_KERNEL_TRANSFORM, weight.float().reshape(out_channels * channels, 9).t(),
-                          out=flat[:kernel_size].view(36, out_channels * channels))
-        kernel = kernel.view(36, out_channels, channels).transpose(1, 2)
-        padded, row_sums, tiles, products, column_sums = torch.split(flat[kernel_size:], sizes)
-        padded = padded.view(batch, 4 * band + 2, width + 2, channels)
-        padded[:, :, 0].zero_()  # the columns either side of the image, never written
-        padded[:, :, width + 1].zero_()
-        for first in range(0, tile_rows, band):
-            rows = min(band, tile_rows - first)
-            count = batch * rows * per_row
-            source = padded[:, :4 * rows + 2]
-            fill_band(source, pixels, 4 * first - 1)
-            line = row_sums[:6 * batch * rows * (width + 2) * channels].view(6, batch, rows, width + 2, channels)
-            _input_transform([source[:, i::4][:, :rows] for i in range(6)], line)
-            tile = tiles[:36 * count * channels].view(6, 6, batch, rows, per_row, channels)
-            for a in range(6):
-                _input_transform([line[a][:, :, j::4][:, :, :per_row] for j in range(6)], tile[a])
-            product = torch.bmm(tile.view(36, count, channels), kernel,
-                                out=products[:36 * count * out_channels].view(36, count, out_channels))
-            if bias is not None:
-                product[BIAS_POSITION].add_(bias)
-            m = product.view(6, 6, batch, rows, per_row, out_channels)
-            sums = column_sums[:24 * count * out_channels].view(4, 6, batch, rows, per_row, out_channels)
-            _output_transform(m, sums)
-            block = out[:, 4 * first:4 * (first + rows)]
-            for p in range(4):
-                _output_transform(sums[p], [block[:, p::4, q::4] for q in range(4)])
-    out = out.permute(0, 3, 1, 2)
-    return out if x.is_contiguous(memory_format=torch.channels_last) else out.contiguous()
+    return winograd.conv_tiles(x, weight, bias, F4X4, TILES_PER_BAND)
 
 
-def _scratch_sizes(batch: int, rows: int, width: int, channels: int, out_channels: int) -> list[int]:
-    """Elements of the band's buffers: padded input rows, their row transforms, the 36 tile
-    matrices, the 36 products and the products' row reductions."""
-    tiles = batch * rows * (width // 4)
-    return [batch * (4 * rows + 2) * (width + 2) * channels, 6 * batch * rows * (width + 2) * channels,
-            36 * tiles * channels, 36 * tiles * out_channels, 24 * tiles * out_channels]
-
-
-def _input_transform(d, into) -> None:
+def _input_transform(d: Slices, into: Slices) -> None:
     """B^T across six slices d0..d5 (rows of Lavin and Gray's matrix for points 0, +-1, +-2):
     4d0 - 5d2 + d4, d3 + d4 - 4(d1 + d2), d4 - d3 + 4(d1 - d2), d4 - d2 + 2(d3 - d1),
     d4 - d2 - 2(d3 - d1), 4d1 - 5d3 + d5."""
@@ -102,7 +58,7 @@ def _input_transform(d, into) -> None:
     torch.add(d5, d1, alpha=4, out=into[5]).add_(d3, alpha=-5)
 
 
-def _output_transform(m, into) -> None:
+def _output_transform(m: Slices, into: Slices) -> None:
     """A^T across six slices m0..m5: m0 + m1 + m2 + m3 + m4, m1 - m2 + 2(m3 - m4),
     m1 + m2 + 4(m3 + m4), m1 - m2 + 8(m3 - m4) + m5."""
     m0, m1, m2, m3, m4, m5 = m
@@ -110,3 +66,8 @@ def _output_transform(m, into) -> None:
     torch.sub(m1, m2, out=into[1]).add_(m3, alpha=2).add_(m4, alpha=-2)
     torch.add(m1, m2, out=into[2]).add_(m3, alpha=4).add_(m4, alpha=4)
     torch.sub(m1, m2, out=into[3]).add_(m3, alpha=8).add_(m4, alpha=-8).add_(m5)
+
+
+F4X4 = winograd.TileScheme(outputs=4, kernel_transform=_KERNEL_TRANSFORM, input_transform=_input_transform,
+                           output_transform=_output_transform, bias_position=BIAS_POSITION)
+"""Winograd F(4x4, 3x3): 4x4 output tiles from 6x6 input tiles."""
