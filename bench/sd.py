@@ -9,14 +9,16 @@ so its peak RSS is its own. Printed as ratios to a baseline measured in the same
 asserted:
   load       each file to a ready model at fp32, bf16 and fp16, against reading its bytes from a
              warm page cache into a reused buffer and into fresh memory (bench/sd_load.py; goal
-             <= 1.5x), best of --repeats fresh processes
+             <= 1.5x), best of --repeats fresh processes; bf16 as a run loads it (on a CPU
+             without bf16 instructions: bf16 weights, or the fp16 file's, for fp32 sums)
   overhead   seconds per KSampler step vs a bare UNet call on the same model and latent (goal
              <= 1.05), 256x256 with CFG (batch 2), fp32
   txt2img    the fp16 file, 256x256, euler, 4 steps, cfg 7, at fp32 and at auto: first run (load,
              encode, sample, decode), seed-only re-run, s/step, peak RSS
   roundtrip  LoadImage, VAEEncode, VAEDecode, PreviewImage at 512x512 (first and second run)
   vae        VAE decode and encode of 512x512 through nodeflow vs the bare diffusers
-             AutoencoderKL calls at the same precision (goal <= 1.0)
+             AutoencoderKL calls at the same precision (goal <= 1.0); bf16 only on CPUs with
+             bf16 instructions (elsewhere both would time oneDNN's emulation)
   tiled      time and extra RSS of a whole tiled 2048x2048 decode (512 px tiles, 64 px overlap;
              goal <= 3 GB); --tiled-steps N stops after N tile steps (no statistics passes)
 In-process, so ComfyUI is not a baseline here; diffusers' own calls are. bench/server_compare.py
@@ -293,7 +295,9 @@ def main() -> None:
                     lambda r: f"first {r['first_s']:.1f} s, again {r['again_s']:.1f} s, "
                               f"peak RSS {r['peak_rss_gb']:.2f} GB")
     if "vae" in cases:
-        for precision in ("fp32", "bf16"):
+        from nodeflow.diffusion.runtime import cpu_has_native_bf16
+
+        for precision in ("fp32", "bf16") if cpu_has_native_bf16() else ("fp32",):
             _report(f"VAE 512 {precision} vs diffusers", spawn("--case", "vae", "--precision", precision),
                     lambda r: f"decode {r['decode_s']:.2f} s vs {r['diffusers_decode_s']:.2f} s "
                               f"({r['decode_ratio']:.2f}x), encode {r['encode_s']:.2f} s vs "

@@ -48,17 +48,30 @@ def fill_fresh_s(nbytes: int) -> float:
     return took
 
 
-def case_load(path: Path, precision: str) -> dict:
+def _loading(precision: str) -> dict:
+    """load_checkpoint's dtype and storage for ``precision`` as a run would load it: bf16 on a CPU
+    without bf16 instructions stores bf16 weights (an fp16 file's as they are) for fp32 sums
+    (runtime.py); fp16, which runs refuse on the CPU, is loaded as such to time the conversion."""
     import torch
 
+    from nodeflow.diffusion.runtime import Runtime
+
+    if precision == "bf16":
+        runtime = Runtime.choose("bf16", "cpu")
+        return {"dtype": runtime.dtype, "storage": runtime.storage}
+    return {"dtype": getattr(torch, DTYPES[precision])}
+
+
+def case_load(path: Path, precision: str) -> dict:
     from nodeflow.diffusion.checkpoints import load_checkpoint
 
     read_reused_s(path)  # warm the page cache
     reused = min(read_reused_s(path) for _ in range(2))
     fresh = read_fresh_s(path)
+    loading = _loading(precision)
     before = rss_gb()
     start, cpu = time.perf_counter(), time.process_time()
-    model = load_checkpoint(path, dtype=getattr(torch, DTYPES[precision]))
+    model = load_checkpoint(path, **loading)
     took, cpu = time.perf_counter() - start, time.process_time() - cpu
     model_rss = rss_gb() - before
     del model

@@ -60,21 +60,25 @@ def _fit(tensor: torch.Tensor, shape: torch.Size) -> torch.Tensor | None:
 
 
 def fill(module: torch.nn.Module, tensors: Mapping[str, torch.Tensor], names: Mapping[str, str], used: set[str],
-         source: Path, what: str, device, dtype: torch.dtype, keep_narrow: bool = False) -> None:
+         source: Path, what: str, device, dtype: torch.dtype, keep_narrow: bool = False,
+         storage: torch.dtype | None = None) -> None:
     """Give a meta-device module its weights: parameter `k` is `tensors[names[k]]`.
 
     Every expected tensor must be present with the configured shape; the names taken are added
     to `used`. Errors name the file, the component and the file's own key. Its Linear and
     Conv2d layers get the CPU kernels of cpu_kernels.py. With `keep_narrow` and an fp32
     `dtype`, the Linear, Conv2d and Embedding layers stored in fp16 or bf16 keep the file's
-    precision and widen on use (stored_weights.py; exact, half the memory).
+    precision and widen on use (stored_weights.py; exact, half the memory). With `storage` (a
+    dtype narrower than fp32) and an fp32 `dtype`, those layers are kept narrow whatever
+    `keep_narrow` says, and the file's wider ones are stored in `storage`, rounded once.
     """
     expected = module.state_dict()
     missing = [names[k] for k in expected if names[k] not in tensors]
     if missing:
         raise CheckpointError(f"{source}: the {what} is incomplete: {len(missing)} of {len(expected)} tensors "
                               f"missing, e.g. {', '.join(missing[:3])}")
-    narrow = _narrow_layers(module, tensors, names) if keep_narrow and dtype == torch.float32 else {}
+    wanted = dtype == torch.float32 and (keep_narrow or storage is not None)
+    narrow = _narrow_layers(module, tensors, names, storage) if wanted else {}
     state = {}
     for key, meta in expected.items():
         # Read in the model's dtype (converted while read, see read_as): the readers give
@@ -97,9 +101,10 @@ def fill(module: torch.nn.Module, tensors: Mapping[str, torch.Tensor], names: Ma
 
 
 def _narrow_layers(module: torch.nn.Module, tensors: Mapping[str, torch.Tensor],
-                   names: Mapping[str, str]) -> dict[str, torch.dtype]:
+                   names: Mapping[str, str], storage: torch.dtype | None = None) -> dict[str, torch.dtype]:
     """{layer name: dtype} of the Linear, Conv2d and Embedding layers whose weight the file
-    stores in fp16 or bf16 (their bias is read in the same dtype: both widen exactly)."""
+    stores in fp16 or bf16 (their bias is read in the same dtype: both widen exactly), and with
+    `storage`, of those it stores wider, in `storage`."""
     found = {}
     for name, layer in module.named_modules():
         key = f"{name}.weight"
@@ -107,6 +112,8 @@ def _narrow_layers(module: torch.nn.Module, tensors: Mapping[str, torch.Tensor],
             stored = stored_dtype(tensors, names[key])
             if stored in (torch.float16, torch.bfloat16):
                 found[name] = stored
+            elif storage is not None and stored.is_floating_point and stored.itemsize > storage.itemsize:
+                found[name] = storage
     return found
 
 

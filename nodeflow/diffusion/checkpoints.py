@@ -150,16 +150,20 @@ def _prediction(state_dict: Mapping[str, object], arch: str, override: str | Non
 
 def load_checkpoint(path: str | os.PathLike, *, allow_pickle: bool = False, device: str | torch.device = "cpu",
                     dtype: torch.dtype = torch.float32, arch: str | None = None,
-                    prediction_type: str | None = None, configs: str | os.PathLike | None = None) -> LoadedCheckpoint:
+                    prediction_type: str | None = None, configs: str | os.PathLike | None = None,
+                    storage: torch.dtype | None = None) -> LoadedCheckpoint:
     """Load a single-file checkpoint (original layout) or a diffusers folder, offline.
 
     `arch` and `prediction_type` override detection (see `detect_architecture`); `configs`
     replaces the shipped config folder (same layout: one subfolder per architecture with
     unet/, vae/, text_encoder/[, text_encoder_2/], scheduler/) and is how tests load tiny models.
+    `storage` (with an fp32 `dtype`) stores the weights of every part's Linear, Conv2d and
+    Embedding layers in that narrower dtype where the file does not already store them narrow
+    (see `fill`).
     """
     path = Path(path)
     if path.is_dir():
-        return _load_diffusers_folder(path, allow_pickle, device, dtype, arch, prediction_type)
+        return _load_diffusers_folder(path, allow_pickle, device, dtype, arch, prediction_type, storage)
     sd = read_state_dict(path, allow_pickle=allow_pickle)
     try:
         detected = detect_architecture(sd, override=arch)
@@ -178,12 +182,12 @@ def load_checkpoint(path: str | os.PathLike, *, allow_pickle: bool = False, devi
                     **unclip.unet_fields(sd))
     unet = build_unet(unet_cfg)
     names = {k: keys.UNET_PREFIX + o for k, o in keys.unet_key_map(unet.state_dict(), unet_cfg).items()}
-    fill(unet, sd, names, used, path, "UNet", device, dtype)
+    fill(unet, sd, names, used, path, "UNet", device, dtype, storage=storage)
 
     vae_cfg = cfg("vae")
     vae = build_vae(vae_cfg)
     names = {k: keys.VAE_PREFIX + o for k, o in keys.vae_key_map(vae.state_dict(), vae_cfg).items()}
-    fill(vae, sd, names, used, path, "VAE", device, dtype, keep_narrow=True)
+    fill(vae, sd, names, used, path, "VAE", device, dtype, keep_narrow=True, storage=storage)
 
     encoders = []
     for i, prefix in enumerate(keys.TEXT_PREFIXES[family]):
@@ -191,12 +195,14 @@ def load_checkpoint(path: str | os.PathLike, *, allow_pickle: bool = False, devi
         if prefix.endswith(".model."):
             tensors = _openclip_tensors(sd, prefix, encoder, used, path)
             names = {k: k for k in encoder.state_dict()}
-            fill(encoder, tensors, names, set(), path, f"text encoder {i + 1}", device, dtype, keep_narrow=True)
+            fill(encoder, tensors, names, set(), path, f"text encoder {i + 1}", device, dtype, keep_narrow=True,
+                 storage=storage)
         else:
             # files from before transformers 4.21 lack the "text_model." level
             inner = "text_model." if any(k.startswith(prefix + "text_model.") for k in sd) else ""
             names = {k: f"{prefix}{inner}{keys.clip_core(k)}" for k in encoder.state_dict()}
-            fill(encoder, sd, names, used, path, f"text encoder {i + 1}", device, dtype, keep_narrow=True)
+            fill(encoder, sd, names, used, path, f"text encoder {i + 1}", device, dtype, keep_narrow=True,
+                 storage=storage)
         encoders.append(encoder)
     return LoadedCheckpoint(arch=arch, prediction_type=prediction, unet=unet, vae=vae, text_encoders=tuple(encoders),
                             latent_channels=unet_cfg["out_channels"], scaling_factor=vae_cfg["scaling_factor"],
@@ -217,7 +223,8 @@ def _openclip_tensors(sd, prefix, encoder, used, path) -> dict[str, torch.Tensor
     return {k: core[keys.clip_core(k)] for k in encoder.state_dict() if keys.clip_core(k) in core}
 
 
-def _load_diffusers_folder(folder: Path, allow_pickle, device, dtype, arch, prediction_type) -> LoadedCheckpoint:
+def _load_diffusers_folder(folder: Path, allow_pickle, device, dtype, arch, prediction_type,
+                           storage) -> LoadedCheckpoint:
     if not (folder / "model_index.json").is_file():
         raise CheckpointError(f"{folder}: a folder but not a diffusers model (no model_index.json)")
     unet_cfg = read_config(folder / "unet")
@@ -236,17 +243,19 @@ def _load_diffusers_folder(folder: Path, allow_pickle, device, dtype, arch, pred
 
     unet = build_unet(unet_cfg)
     sd = read_component_folder(folder / "unet", allow_pickle=allow_pickle)
-    fill(unet, sd, {k: k for k in unet.state_dict()}, set(), folder / "unet", "UNet", device, dtype)
+    fill(unet, sd, {k: k for k in unet.state_dict()}, set(), folder / "unet", "UNet", device, dtype,
+         storage=storage)
     vae_cfg = read_config(folder / "vae")
     vae = _vae_from_diffusers(read_component_folder(folder / "vae", allow_pickle=allow_pickle), vae_cfg,
-                              folder / "vae", device, dtype)
+                              folder / "vae", device, dtype, storage=storage)
     encoders = []
     for sub in ("text_encoder", "text_encoder_2")[: 2 if family == "sdxl" else 1]:
         encoder = build_text_encoder(read_config(folder / sub))
         sd = read_component_folder(folder / sub, allow_pickle=allow_pickle)
         by_core = {keys.clip_core(k): k for k in sd}  # the file's names, with or without text_model.
         names = {k: by_core.get(keys.clip_core(k), keys.clip_core(k)) for k in encoder.state_dict()}
-        fill(encoder, sd, names, set(), folder / sub, "text encoder", device, dtype, keep_narrow=True)
+        fill(encoder, sd, names, set(), folder / sub, "text encoder", device, dtype, keep_narrow=True,
+             storage=storage)
         encoders.append(encoder)
     return LoadedCheckpoint(arch=arch, prediction_type=prediction, unet=unet, vae=vae, text_encoders=tuple(encoders),
                             latent_channels=unet_cfg["out_channels"],
@@ -258,7 +267,7 @@ def _load_diffusers_folder(folder: Path, allow_pickle, device, dtype, arch, pred
 _OLD_VAE_ATTN = {".query.": ".to_q.", ".key.": ".to_k.", ".value.": ".to_v.", ".proj_attn.": ".to_out.0."}
 
 
-def _vae_from_diffusers(sd, cfg, source, device, dtype, prefix: str = ""):
+def _vae_from_diffusers(sd, cfg, source, device, dtype, prefix: str = "", storage=None):
     def current(name: str) -> str:
         for old, new in _OLD_VAE_ATTN.items():
             name = name.replace(old, new)
@@ -267,12 +276,14 @@ def _vae_from_diffusers(sd, cfg, source, device, dtype, prefix: str = ""):
     # names only: the tensors are read as they are used
     by_current = {current(k[len(prefix):]): k for k in sd if k.startswith(prefix)}
     vae = build_vae(cfg)
-    fill(vae, sd, {k: by_current.get(k, k) for k in vae.state_dict()}, set(), source, "VAE", device, dtype, keep_narrow=True)
+    fill(vae, sd, {k: by_current.get(k, k) for k in vae.state_dict()}, set(), source, "VAE", device, dtype,
+         keep_narrow=True, storage=storage)
     return vae
 
 
 def load_vae(path: str | os.PathLike, *, allow_pickle: bool = False, device: str | torch.device = "cpu",
-             dtype: torch.dtype = torch.float32, configs: str | os.PathLike | None = None) -> torch.nn.Module:
+             dtype: torch.dtype = torch.float32, configs: str | os.PathLike | None = None,
+             storage: torch.dtype | None = None) -> torch.nn.Module:
     """A standalone VAE (AutoencoderKL): a single file in original or diffusers key layout,
     with or without the "first_stage_model." prefix, or a diffusers VAE folder (config.json).
 
@@ -284,17 +295,17 @@ def load_vae(path: str | os.PathLike, *, allow_pickle: bool = False, device: str
         if not (path / "config.json").is_file():
             raise CheckpointError(f"{path}: a folder but not a diffusers VAE (no config.json)")
         return _vae_from_diffusers(read_component_folder(path, allow_pickle=allow_pickle), read_config(path),
-                                   path, device, dtype)
+                                   path, device, dtype, storage=storage)
     sd = read_state_dict(path, allow_pickle=allow_pickle)
     cfg = read_config((Path(configs) if configs is not None else CONFIG_ROOT) / "sd1" / "vae")
     prefix = keys.VAE_PREFIX if any(k.startswith(keys.VAE_PREFIX) for k in sd) else ""
     if prefix + "encoder.down.0.block.0.conv1.weight" in sd:
         vae = build_vae(cfg)
         names = {k: prefix + o for k, o in keys.vae_key_map(vae.state_dict(), cfg).items()}
-        fill(vae, sd, names, set(), path, "VAE", device, dtype, keep_narrow=True)
+        fill(vae, sd, names, set(), path, "VAE", device, dtype, keep_narrow=True, storage=storage)
         return vae
     if prefix + "encoder.down_blocks.0.resnets.0.conv1.weight" in sd:
-        return _vae_from_diffusers(sd, cfg, path, device, dtype, prefix)
+        return _vae_from_diffusers(sd, cfg, path, device, dtype, prefix, storage)
     raise CheckpointError(f"{path}: not a VAE: no encoder.down.* (original) or encoder.down_blocks.* "
                           f"(diffusers) tensors{_what_is_it(sd)}")
 

@@ -128,7 +128,7 @@ class ClipVisionRef:
         return load_clip_vision(path, **options)
 
     def load(self, ctx, runtime):
-        key = (self.KIND, self.file, runtime.device, str(runtime.dtype))
+        key = (self.KIND, self.file, runtime.device, runtime.weights)
         return ctx.models.get(key, lambda: self.read(
             self.file.path, allow_pickle=self.allow_pickle, device=runtime.load_device,
             dtype=runtime.dtype))

@@ -134,10 +134,12 @@ def _family(sd, layout: str, prefix: str, root: Path) -> str:
 
 
 def load_controlnet(path: str | os.PathLike, *, allow_pickle: bool = False, device="cpu",
-                    dtype: torch.dtype = torch.float32, configs=None, base=None):
+                    dtype: torch.dtype = torch.float32, configs=None, base=None,
+                    storage: torch.dtype | None = None):
     """(ControlNetModel or T2IAdapter in eval mode, family "sd1" | "sd2" | "sdxl"). A file with a
     ``difference`` marker holds differences from a base UNet: ``base`` (original-layout UNet
-    tensors under the control_model. prefix) is added back, as ComfyUI does."""
+    tensors under the control_model. prefix) is added back, as ComfyUI does. ``storage``: a
+    ControlNet's weights as load_checkpoint stores a UNet's."""
     path = Path(path)
     if path.is_dir():
         from diffusers import ControlNetModel
@@ -149,7 +151,8 @@ def load_controlnet(path: str | os.PathLike, *, allow_pickle: bool = False, devi
         with torch.device("meta"):
             net = ControlNetModel.from_config(config)
         sd = read_component_folder(path, allow_pickle=allow_pickle)
-        fill(net, sd, {k: k for k in net.state_dict()}, set(), path, "ControlNet", device, dtype)
+        fill(net, sd, {k: k for k in net.state_dict()}, set(), path, "ControlNet", device, dtype,
+             storage=storage)
         family = "sdxl" if config.get("addition_embed_type") == "text_time" else (
             "sd2" if config.get("use_linear_projection") else "sd1")
         return net, family
@@ -177,7 +180,7 @@ def load_controlnet(path: str | os.PathLike, *, allow_pickle: bool = False, devi
         names = {k: prefix + o for k, o in renamed.items()}
     else:
         names = {k: k for k in net.state_dict()}
-    fill(net, sd, names, set(), path, "ControlNet", device, dtype)
+    fill(net, sd, names, set(), path, "ControlNet", device, dtype, storage=storage)
     return net, family
 
 
@@ -203,7 +206,7 @@ class ControlNetRef:
     base: Any = None
 
     def load(self, ctx, runtime):
-        key = ("controlnet", self.file, self.base, runtime.device, str(runtime.dtype))
+        key = ("controlnet", self.file, self.base, runtime.device, runtime.weights)
 
         def build():
             base = None
@@ -212,7 +215,8 @@ class ControlNetRef:
                 base = {"control_model." + o: unet.state_dict()[k] for k, o in
                         keys.unet_key_map(unet.state_dict(), unet.config).items()}
             return load_controlnet(self.file.path, allow_pickle=self.allow_pickle,
-                                   device=runtime.load_device, dtype=runtime.dtype, base=base)
+                                   device=runtime.load_device, dtype=runtime.dtype, base=base,
+                                   storage=runtime.storage)
 
         return ctx.models.get(key, build)
 

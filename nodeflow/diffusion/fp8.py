@@ -30,8 +30,8 @@ def store_in_fp8(module: torch.nn.Module, weight_dtype: str) -> torch.nn.Module:
                          f"valid: {', '.join(FP8_DTYPES)}")
     dtype = FP8_DTYPES[weight_dtype]
     for layer in module.modules():
-        if type(layer) not in STORED_LAYERS:
-            continue
+        if type(layer) not in STORED_LAYERS and type(layer) not in (StoredLinear, StoredConv2d):
+            continue  # (layers stored narrow already, as in a bf16-stored run, go to fp8 too)
         cast_on_use(layer)  # same parameters, a forward that casts them
         for name, param in list(layer.named_parameters(recurse=False)):
             setattr(layer, name, torch.nn.Parameter(param.detach().to(dtype), requires_grad=False))

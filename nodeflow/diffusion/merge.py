@@ -74,7 +74,7 @@ class MergedModelRef:
 
     def load(self, ctx, runtime: Runtime):
         unet_a, checkpoint = self.a.load(ctx, runtime)
-        key = ("merged-model", self.a, self.b, self.ratio, runtime.device, str(runtime.dtype))
+        key = ("merged-model", self.a, self.b, self.ratio, runtime.device, runtime.weights)
 
         def build():
             unet_b, _ = self.b.load(ctx, runtime)
@@ -100,7 +100,7 @@ class MergedClipRef:
 
     def load(self, ctx, runtime: Runtime):
         encoders_a, arch = self.a.load(ctx, runtime)
-        key = ("merged-clip", self.a, self.b, self.ratio, runtime.device, str(runtime.dtype))
+        key = ("merged-clip", self.a, self.b, self.ratio, runtime.device, runtime.weights)
 
         def build():
             encoders_b, arch_b = self.b.load(ctx, runtime)

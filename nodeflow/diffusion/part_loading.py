@@ -90,9 +90,10 @@ def detect_unet(sd: Mapping, path: Path) -> tuple[str, dict[str, str], str]:
 
 
 def load_unet(path: str | os.PathLike, *, allow_pickle: bool = False, device="cpu",
-              dtype: torch.dtype = torch.float32, configs=None) -> LoadedCheckpoint:
+              dtype: torch.dtype = torch.float32, configs=None,
+              storage: torch.dtype | None = None) -> LoadedCheckpoint:
     """A standalone SD 1.x / 2.x / XL UNet file (original keys, with or without the
-    model.diffusion_model. prefix, or diffusers keys)."""
+    model.diffusion_model. prefix, or diffusers keys); `storage` as for load_checkpoint."""
     path = Path(path)
     sd = read_state_dict(path, allow_pickle=allow_pickle)
     arch, view, layout = detect_unet(sd, path)
@@ -108,7 +109,7 @@ def load_unet(path: str | os.PathLike, *, allow_pickle: bool = False, device="cp
         names = {k: names.get(k, keys.UNET_PREFIX + k) for k in unet.state_dict()}
     else:
         names = {k: k for k in unet.state_dict()}
-    fill(unet, sd, names, set(), path, "UNet", device, dtype)
+    fill(unet, sd, names, set(), path, "UNet", device, dtype, storage=storage)
     prediction = _prediction(sd, arch, None)
     return LoadedCheckpoint(
         arch=arch, prediction_type=prediction, unet=unet, vae=None, text_encoders=(),
@@ -135,7 +136,7 @@ def _text_layout(sd: Mapping) -> tuple[str, str, int]:
     return "", "", 0
 
 
-def _encoder(sd: Mapping, path: Path, config: dict, device, dtype) -> torch.nn.Module:
+def _encoder(sd: Mapping, path: Path, config: dict, device, dtype, storage) -> torch.nn.Module:
     layout, prefix, width = _text_layout(sd)
     encoder = build_text_encoder(config)
     if width != config["hidden_size"]:
@@ -154,11 +155,11 @@ def _encoder(sd: Mapping, path: Path, config: dict, device, dtype) -> torch.nn.M
         tensors = {k: core[keys.clip_core(k)] for k in encoder.state_dict()
                    if keys.clip_core(k) in core}
         fill(encoder, tensors, {k: k for k in encoder.state_dict()}, set(), path,
-             "text encoder", device, dtype, keep_narrow=True)
+             "text encoder", device, dtype, keep_narrow=True, storage=storage)
         return encoder
     by_core = {keys.clip_core(k[len(prefix):]): k for k in sd if k.startswith(prefix)}
     names = {k: by_core.get(keys.clip_core(k), k) for k in encoder.state_dict()}
-    fill(encoder, sd, names, set(), path, "text encoder", device, dtype, keep_narrow=True)
+    fill(encoder, sd, names, set(), path, "text encoder", device, dtype, keep_narrow=True, storage=storage)
     return encoder
 
 
@@ -171,9 +172,11 @@ def _read_text(path: Path, allow_pickle: bool) -> Mapping:
 
 def load_text_encoders(paths: list[str | os.PathLike], clip_type: str, *,
                        allow_pickle: bool = False, device="cpu",
-                       dtype: torch.dtype = torch.float32, configs=None) -> LoadedCheckpoint:
+                       dtype: torch.dtype = torch.float32, configs=None,
+                       storage: torch.dtype | None = None) -> LoadedCheckpoint:
     """Text encoders from standalone files: one CLIP-L (SD 1.x) or OpenCLIP-H (SD 2.x) for
-    ``stable_diffusion``; CLIP-L and OpenCLIP-bigG (in either order) for ``sdxl``."""
+    ``stable_diffusion``; CLIP-L and OpenCLIP-bigG (in either order) for ``sdxl``; `storage`
+    as for load_checkpoint."""
     paths = [Path(p) for p in paths]
     supported = {"stable_diffusion": 1, "sdxl": 2}
     if clip_type not in supported:
@@ -189,7 +192,7 @@ def load_text_encoders(paths: list[str | os.PathLike], clip_type: str, *,
         sd1, sd2 = (read_config(root / a / "text_encoder") for a in ("sd1", "sd2"))
         arch = "sd2" if layout == "openclip" or (width == sd2["hidden_size"] !=
                                                  sd1["hidden_size"]) else "sd1"
-        encoders = (_encoder(files[0], paths[0], sd2 if arch == "sd2" else sd1, device, dtype),)
+        encoders = (_encoder(files[0], paths[0], sd2 if arch == "sd2" else sd1, device, dtype, storage),)
     else:
         arch = "sdxl"
         small, big = (read_config(root / "sdxl" / p) for p in ("text_encoder", "text_encoder_2"))
@@ -197,8 +200,8 @@ def load_text_encoders(paths: list[str | os.PathLike], clip_type: str, *,
         widths = [_text_layout(f)[2] for f in files]
         if small["hidden_size"] != big["hidden_size"] and widths[0] == big["hidden_size"]:
             order = [1, 0]  # bigG named first
-        encoders = (_encoder(files[order[0]], paths[order[0]], small, device, dtype),
-                    _encoder(files[order[1]], paths[order[1]], big, device, dtype))
+        encoders = (_encoder(files[order[0]], paths[order[0]], small, device, dtype, storage),
+                    _encoder(files[order[1]], paths[order[1]], big, device, dtype, storage))
     return LoadedCheckpoint(
         arch=arch, prediction_type="epsilon", unet=torch.nn.Module(), vae=None,
         text_encoders=encoders, latent_channels=4, scaling_factor=0.0, scheduler_config={},

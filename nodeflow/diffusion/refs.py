@@ -59,10 +59,10 @@ class CheckpointSource:
         """The whole checkpoint (all parts), loaded once per device and precision."""
         from .checkpoints import load_checkpoint
 
-        key = ("checkpoint", self.file, runtime.device, str(runtime.dtype))
+        key = ("checkpoint", self.file, runtime.device, runtime.weights)
         return ctx.models.get(key, lambda: runtime.prepare_checkpoint(load_checkpoint(
             self.file.path, allow_pickle=self.allow_pickle, configs=self.file.config_folder(),
-            device=runtime.load_device, dtype=runtime.dtype)))
+            device=runtime.load_device, dtype=runtime.dtype, storage=runtime.storage)))
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def _patched(ctx, source: CheckpointSource, loras: tuple[LoraSpec, ...], runtime
                              source=spec.file.path)
         return patched.unet, tuple(patched.text_encoders)
 
-    key = ("lora", source.file, loras, runtime.device, str(runtime.dtype))
+    key = ("lora", source.file, loras, runtime.device, runtime.weights)
     return ctx.models.get(key, build)
 
 
@@ -147,9 +147,9 @@ class VaeRef:
             from .checkpoints import load_vae
 
             return load_vae(self.file.path, allow_pickle=self.allow_pickle,
-                            device=runtime.load_device, dtype=runtime.vae_dtype)
+                            device=runtime.load_device, dtype=runtime.vae_dtype, storage=runtime.storage)
 
-        vae = ctx.models.get(("vae", self.file, runtime.device, str(runtime.vae_dtype)), build)
+        vae = ctx.models.get(("vae", self.file, runtime.device, str(runtime.vae_dtype), runtime.storage), build)
         return place(ctx, vae, f"the VAE {Path(self.file.path).name}")
 
 
@@ -174,7 +174,7 @@ class PartSource:
     def load(self, ctx, runtime: Runtime):
         if self.cpu:
             runtime = Runtime.choose("fp32", "cpu")
-        key = ("part", self.kind, self.files, runtime.device, str(runtime.dtype),
+        key = ("part", self.kind, self.files, runtime.device, runtime.weights,
                self.weight_dtype)
 
         def build():
@@ -182,7 +182,7 @@ class PartSource:
 
             if self.kind == "unet":
                 loaded = load_unet(self.files[0].path, allow_pickle=self.allow_pickle,
-                                   device=runtime.load_device, dtype=runtime.dtype)
+                                   device=runtime.load_device, dtype=runtime.dtype, storage=runtime.storage)
                 runtime.lay_out_unet(loaded.unet)
                 if self.weight_dtype != "default":
                     from .fp8 import store_in_fp8
@@ -191,6 +191,6 @@ class PartSource:
                 return loaded
             return load_text_encoders([f.path for f in self.files], self.kind,
                                       allow_pickle=self.allow_pickle, device=runtime.load_device,
-                                      dtype=runtime.dtype)
+                                      dtype=runtime.dtype, storage=runtime.storage)
 
         return ctx.models.get(key, build)

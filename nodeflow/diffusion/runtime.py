@@ -5,6 +5,12 @@ instructions (AVX512-BF16 or AMX; about 2-3x faster than fp32 there, images chan
 bf16 on CUDA GPUs that have it (compute capability 8.0 and up), fp16 on older GPUs and MPS,
 fp32 everywhere else. `fp32` reproduces ComfyUI's CPU pixels. The VAE stays in fp32 except
 with bf16: SD VAEs overflow in fp16.
+
+`bf16` asked for on a CPU without bf16 instructions, where oneDNN emulates bf16 products (a
+Linear layer 5x and a 3x3 convolution 100x slower than at fp32 on an AVX2 EPYC), stores the
+weights in bf16 and computes in fp32, as ComfyUI's "manual cast" does where the device lacks the
+weights' dtype: half the memory of fp32 weights at about fp32's speed. A file stored in fp16
+keeps its fp16 weights (exact: its pixels are those of `fp32`).
 """
 from __future__ import annotations
 
@@ -70,6 +76,10 @@ class Runtime:
     why: str = ""  # how `auto` chose, for the run's log
     offload: str | None = None
     """Where models load under a VRAM budget (RAM); the placer moves them to ``device``."""
+    storage: torch.dtype | None = None
+    """A dtype narrower than ``dtype`` that the checkpoints' Linear, Conv2d and Embedding
+    weights are stored in (the file's own fp16 or bf16 where it has them), widened on use; None:
+    stored as computed."""
 
     @property
     def load_device(self) -> str:
@@ -85,7 +95,8 @@ class Runtime:
             precision, why = auto_precision(device)
             why = f"auto: {why}"
         elif precision == "bf16" and device == "cpu" and not cpu_has_native_bf16():
-            why = "this CPU has no bf16 matrix instructions: emulated, slower than fp32"
+            return cls(device, torch.float32, torch.float32, "this CPU has no bf16 matrix instructions: "
+                       "bf16 weights, fp32 sums", storage=torch.bfloat16)
         dtype = _DTYPES[precision]
         if device == "cpu" and dtype == torch.float16:
             raise ValueError("fp16 is not supported on the CPU; use bf16 or fp32")
@@ -105,8 +116,15 @@ class Runtime:
         placer = placer_for(ctx)
         return runtime if placer is None else replace(runtime, offload=placer.offload)
 
+    @property
+    def weights(self) -> str:
+        """The dtypes loaded models compute and store in, for model cache keys."""
+        return str(self.dtype) if self.storage is None else f"{self.dtype} stored as {self.storage}"
+
     def describe(self) -> str:
         text = f"device {self.device}, {str(self.dtype).removeprefix('torch.')}"
+        if self.storage is not None:
+            text += f" with weights stored in {str(self.storage).removeprefix('torch.')}"
         return f"{text} ({self.why})" if self.why else text
 
     def lay_out_unet(self, unet) -> None:
