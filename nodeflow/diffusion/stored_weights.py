@@ -1,11 +1,13 @@
 """Layers whose weights are stored narrower than the precision they compute in.
 
-Two uses. fp8 UNets (UNETLoader's ``weight_dtype``, fp8.py) keep a quarter of fp32's memory.
-And at fp32, the VAE and text encoders of a checkpoint stored in fp16 or bf16 keep the file's
-own precision (ComfyUI keeps its text encoders in fp16 on the CPU the same way): widening an
-fp16 value to fp32 is exact, so each call computes with exactly the weights an fp32 copy would
-hold, for half the memory (0.41 GB for SD 1.5's VAE and text encoder). The UNet stays in fp32:
-widening its weights on every step would cost about a quarter of the step.
+Three uses. fp8 UNets (UNETLoader's ``weight_dtype``, fp8.py) keep a quarter of fp32's memory.
+At fp32, the VAE and text encoders of a checkpoint stored in fp16 or bf16 keep the file's own
+precision (ComfyUI keeps its text encoders in fp16 on the CPU the same way): widening an fp16
+value to fp32 is exact, so each call computes with exactly the weights an fp32 copy would hold,
+for half the memory (0.41 GB for SD 1.5's VAE and text encoder). There the UNet stays in fp32:
+widening its weights on every step would cost about a quarter of the step on the Intel machine
+(0.4-0.6 s of a 5-8 s step on the EPYC Zen 1). And bf16 asked for on a CPU without bf16
+instructions stores every model this way, the UNet too (runtime.py).
 
 The Linear and Conv2d layers cast weight and bias to the input's dtype on each call, as
 ComfyUI's "manual cast" layers do; a text encoder's embeddings give their rows in the working

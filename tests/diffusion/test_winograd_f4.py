@@ -1,5 +1,6 @@
-"""Winograd F(4x4, 3x3) convolutions give the convolution's results (within its wider rounding),
-in the caller's memory layout, band by band, and the CPU layers take them for large maps only."""
+"""Winograd F(4x4, 3x3) convolutions: their wider rounding, padding and workspace, and the CPU
+layers take them for large maps only (test_winograd.py checks both tile sizes' results in the
+caller's layout, band by band)."""
 from __future__ import annotations
 
 import pytest
@@ -10,35 +11,7 @@ from nodeflow.diffusion import cpu_kernels, winograd, winograd_f4
 from nodeflow.diffusion.cpu_kernels import CpuConv2d
 
 from tests.diffusion.call_counts import count_calls
-
-
-def error_against_float64(got: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, bias) -> float:
-    exact = F.conv2d(x.double(), weight.double(), None if bias is None else bias.double(), padding=1)
-    return ((got.double() - exact).abs().max() / exact.abs().max()).item()
-
-
-# (batch, in, out, height, width, tiles per band): one band, bands of one tile row, several bands
-# with a shorter last one, a 4x4 image (one tile, padding on every side), non-square maps
-SHAPES = [(1, 8, 5, 8, 12, 2048), (2, 3, 4, 8, 4, 1), (1, 16, 16, 12, 12, 2), (3, 7, 9, 4, 4, 2048),
-          (2, 4, 4, 20, 8, 6), (1, 32, 24, 20, 20, 10)]
-
-
-@pytest.mark.parametrize("batch,cin,cout,height,width,band", SHAPES)
-@pytest.mark.parametrize("channels_last", [False, True])
-def test_matches_the_convolution_in_the_callers_layout(monkeypatch, batch, cin, cout, height, width, band,
-                                                       channels_last):
-    monkeypatch.setattr(winograd_f4, "TILES_PER_BAND", band)
-    torch.manual_seed(0)
-    x = torch.randn(batch, cin, height, width)
-    weight, bias = torch.randn(cout, cin, 3, 3), torch.randn(cout)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    got = winograd_f4.conv3x3(x, weight, bias)
-    assert got.shape == (batch, cout, height, width) and got.dtype == torch.float32
-    layout = torch.channels_last if channels_last else torch.contiguous_format
-    assert got.is_contiguous(memory_format=layout)
-    assert error_against_float64(got, x, weight, bias) < 1e-5
-    assert error_against_float64(winograd_f4.conv3x3(x, weight, None), x, weight, None) < 1e-5
+from tests.diffusion.test_winograd import error_against_float64
 
 
 def test_a_wide_layer_rounds_within_a_few_times_pytorchs_own_error():
