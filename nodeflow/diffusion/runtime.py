@@ -124,7 +124,7 @@ class Runtime:
     def describe(self) -> str:
         text = f"device {self.device}, {str(self.dtype).removeprefix('torch.')}"
         if self.storage is not None:
-            text += f" with weights stored in {str(self.storage).removeprefix('torch.')}"
+            text += f" with weights stored in {str(self.storage).removeprefix('torch.')} or a file's own float16"
         return f"{text} ({self.why})" if self.why else text
 
     def lay_out_unet(self, unet) -> None:

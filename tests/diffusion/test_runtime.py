@@ -39,8 +39,8 @@ def test_bf16_asked_for_on_a_cpu_without_bf16_instructions_stores_bf16_and_sums_
     monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: False)
     chosen = Runtime.choose("bf16", "cpu")
     assert (chosen.dtype, chosen.vae_dtype, chosen.storage) == (torch.float32, torch.float32, torch.bfloat16)
-    assert chosen.describe() == ("device cpu, float32 with weights stored in bfloat16 (this CPU has no bf16 "
-                                 "matrix instructions: bf16 weights, fp32 sums)")
+    assert chosen.describe() == ("device cpu, float32 with weights stored in bfloat16 or a file's own float16 "
+                                 "(this CPU has no bf16 matrix instructions: bf16 weights, fp32 sums)")
     assert chosen.weights != Runtime.choose("fp32", "cpu").weights  # models cached apart
     monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)
     assert Runtime.choose("bf16", "cpu").storage is None and Runtime.choose("auto", "cpu").storage is None
