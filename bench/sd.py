@@ -20,7 +20,11 @@ asserted:
              AutoencoderKL calls at the same precision (goal <= 1.0); bf16 only on CPUs with
              bf16 instructions (elsewhere both would time oneDNN's emulation)
   tiled      time and extra RSS of a whole tiled 2048x2048 decode (512 px tiles, 64 px overlap;
-             goal <= 3 GB); --tiled-steps N stops after N tile steps (no statistics passes)
+             goal <= 3 GB) with the images too large for RAM spilled to --work's spill/ folder,
+             as VAEDecodeTiled does (vae_segments.py), against the same decode with them not
+             kept (re-run for each GroupNorm: 20-30 minutes at 2048); --tiled-steps N stops after
+             N tile steps (no statistics passes), --tiled-size 1024 --tiled-ram-gb 0.3125 is the
+             2048 decode's plan at a quarter of its work
 In-process, so ComfyUI is not a baseline here; diffusers' own calls are. bench/server_compare.py
 runs ComfyUI beside nodeflow (bench/comfyui_install.py installs it from PyPI).
 """
@@ -202,7 +206,8 @@ def _child(args) -> None:
     elif args.case == "vae":
         out = sd_vae.case_vae_vs_diffusers(file, args.size, args.precision)
     else:
-        out = sd_vae.case_tiled_rss(file, args.size, args.precision, args.tiled_steps)
+        out = sd_vae.case_tiled_rss(file, args.size, args.precision, args.tiled_steps,
+                                    work / "spill" if args.spill else None, args.tiled_ram_gb)
     out.setdefault("peak_rss_gb", peak_rss_gb())
     print("RESULT " + json.dumps(out))
 
@@ -255,6 +260,10 @@ def main() -> None:
                         help="fresh processes per load case; the best of each time is reported")
     parser.add_argument("--tiled-steps", type=int, default=0,
                         help="tile steps of the 2048 tiled decode to run (0: all of them)")
+    parser.add_argument("--tiled-size", type=int, default=2048, help="the tiled decode's image size")
+    parser.add_argument("--tiled-ram-gb", type=float, default=None,
+                        help="largest image between steps kept in RAM (default 1.25)")
+    parser.add_argument("--spill", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--precision", default="fp32", help=argparse.SUPPRESS)
@@ -303,12 +312,22 @@ def main() -> None:
                               f"({r['decode_ratio']:.2f}x), encode {r['encode_s']:.2f} s vs "
                               f"{r['diffusers_encode_s']:.2f} s ({r['encode_ratio']:.2f}x) (goal <= 1.0)")
     if "tiled" in cases:
-        _report("tiled decode 2048 fp32", spawn("--case", "tiled", "--size", "2048",
-                                               "--tiled-steps", str(args.tiled_steps)),
-                lambda r: f"extra peak RSS {r['extra_peak_rss_gb']:.2f} GB (goal <= 3) over {r['rss_before_gb']:.2f} "
-                          f"GB, {r['steps_done']} of {r['steps_total']} tile steps in {r['seconds']:.0f} s "
-                          f"(the first tile step, after the whole-latent part, at {r['first_step_s']:.0f} s)"
-                          + ("" if r["finished"] else ", stopped early"))
+        tiled = ["--case", "tiled", "--size", str(args.tiled_size), "--tiled-steps", str(args.tiled_steps)]
+        if args.tiled_ram_gb is not None:
+            tiled += ["--tiled-ram-gb", str(args.tiled_ram_gb)]
+        results = {}
+        for label, extra in (("spilled to disk", ["--spill"]), ("not kept (baseline)", [])):
+            results[label] = r = spawn(*tiled, *extra)
+            _report(f"tiled decode {args.tiled_size} fp32, large images {label}", r,
+                    lambda r: f"extra peak RSS {r['extra_peak_rss_gb']:.2f} GB (goal <= 3) over "
+                              f"{r['rss_before_gb']:.2f} GB, {r['steps_done']} of {r['steps_total']} tile steps in "
+                              f"{r['seconds']:.0f} s (the first tile step, after the whole-latent part, at "
+                              f"{r['first_step_s']:.0f} s)" + ("" if r["finished"] else ", stopped early"))
+        spilled, kept = results.values()
+        if "failed" not in spilled and "failed" not in kept and spilled["finished"] and kept["finished"]:
+            print(f"tiled decode {args.tiled_size}: spilled {spilled['seconds'] / kept['seconds']:.2f}x the time "
+                  f"of the baseline, extra peak RSS {spilled['extra_peak_rss_gb']:.2f} against "
+                  f"{kept['extra_peak_rss_gb']:.2f} GB")
 
 
 if __name__ == "__main__":

@@ -64,14 +64,25 @@ class _Enough(Exception):
     pass
 
 
-def case_tiled_rss(path: Path, size: int, precision: str, tiles: int) -> dict:
-    """Time and extra RSS of a tiled decode (512 px tiles, 64 px overlap) over the loaded VAE.
+def case_tiled_rss(path: Path, size: int, precision: str, tiles: int, spill: Path | None = None,
+                   ram_gb: float | None = None) -> dict:
+    """Time and extra RSS of a tiled decode (512 px tiles, 64 px overlap) over the loaded VAE,
+    with the images between steps that exceed ``ram_gb`` (default: vae_segments' 1.25 GB)
+    spilled to the folder ``spill`` (as VAEDecodeTiled does into the temp folder) or, without
+    it, not kept (their steps re-run for every GroupNorm after them).
     `tiles` 0: the whole decode. With `tiles` > 0 the statistics passes are skipped (every norm
     given placeholder statistics of the right shape) and it stops after that many tile steps:
     a quick look at the memory of whole tiles, not the whole decode's time."""
     import torch
 
-    from nodeflow.diffusion import vae_norms, vae_ops
+    from nodeflow.diffusion import spill as spilling
+    from nodeflow.diffusion import vae_norms, vae_ops, vae_segments
+
+    if ram_gb is not None:
+        vae_segments.MAX_STORED_BYTES = int(ram_gb * 1024**3)
+    folder = spilling.spill_folder(spill) if spill is not None else None
+    if spill is not None and folder is None:
+        raise SystemExit(f"{spill}: not a folder on a disk, so nothing would be spilled")
 
     if tiles:
         original = vae_norms.SharedGroupNorms.__init__
@@ -95,7 +106,7 @@ def case_tiled_rss(path: Path, size: int, precision: str, tiles: int) -> dict:
             raise _Enough
 
     try:
-        vae_ops.decode_tiled(vae, latent, 512, 64, on_tile=on_tile)
+        vae_ops.decode_tiled(vae, latent, 512, 64, on_tile=on_tile, spill=folder)
         finished = True
     except _Enough:
         finished = False

@@ -6,6 +6,7 @@ raw VAE latents [B, C, H/f, W/f] (see latent.py).
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -148,11 +149,12 @@ def tile_layout(length: int, tile: int, overlap: int) -> tuple[int, list[int]]:
 
 @torch.no_grad()
 def decode_tiled(vae, latents: torch.Tensor, tile_size: int = 512, overlap: int = 64,
-                 on_tile: Callable[[int, int], None] | None = None) -> torch.Tensor:
+                 on_tile: Callable[[int, int], None] | None = None, spill: Path | None = None) -> torch.Tensor:
     """Decode in overlapping tiles (sizes in pixels). The decoder's first part (its mid
     block's attention sees the whole image) runs on the whole latent, which is small; the up
     blocks run in tiles, segment by segment, whose GroupNorms use the whole image's statistics,
-    so the result matches the full decode (vae_segments)."""
+    so the result matches the full decode (vae_segments). ``spill``: a folder from
+    spill.spill_folder for the images between steps that RAM should not hold."""
     f = downscale_factor(vae)
     hidden = _decoder_head(vae, latents.to(*_place(vae)))
     steps = decoder_steps(vae.decoder)
@@ -162,23 +164,24 @@ def decode_tiled(vae, latents: torch.Tensor, tile_size: int = 512, overlap: int 
         if on_tile is not None:
             on_tile(1, 1)
     else:
-        decoded = run_tiled_segments(hidden, steps, tuple(hidden.shape[-2:]), layout, _trimming(on_tile)).float()
+        decoded = run_tiled_segments(hidden, steps, tuple(hidden.shape[-2:]), layout, _trimming(on_tile),
+                                     spill=spill).float()
     return ((decoded + 1.0) / 2.0).clamp(0, 1).movedim(1, -1)
 
 
 @torch.no_grad()
 def encode_tiled(vae, images: torch.Tensor, tile_size: int = 512, overlap: int = 64,
                  mode: str = "mean", seed: int = 0,
-                 on_tile: Callable[[int, int], None] | None = None) -> torch.Tensor:
+                 on_tile: Callable[[int, int], None] | None = None, spill: Path | None = None) -> torch.Tensor:
     """Encode in overlapping pixel tiles through the down blocks (GroupNorms with the whole
     image's statistics), then the rest of the encoder, with its attention, on the whole
-    latent-sized map."""
+    latent-sized map. ``spill`` as for decode_tiled."""
     f = downscale_factor(vae)
     pixels = _to_vae(images, vae)
     cells = (pixels.shape[-2] // f, pixels.shape[-1] // f)
     pixels = pixels[..., :cells[0] * f, :cells[1] * f]
     layout = lambda length: tile_layout(length, max(tile_size // f, 1), max(overlap // f, 0))  # noqa: E731
-    hidden = run_tiled_segments(pixels, encoder_steps(vae.encoder), cells, layout, _trimming(on_tile))
+    hidden = run_tiled_segments(pixels, encoder_steps(vae.encoder), cells, layout, _trimming(on_tile), spill=spill)
     hidden = hidden.to(pixels.device, pixels.dtype)
     return _latent(_encoder_tail(vae, hidden), mode, seed)
 

@@ -11,18 +11,25 @@ into the whole image at that resolution (each tile gives only the region it owns
 next segment cuts fresh, overlapping tiles from it: the statistics passes re-run only the
 current segment, and the padding only reaches as far as one segment does. A segment ends
 where its output fits ``max_stored_bytes`` (high-resolution activations that would not fit are
-not stored; the segment goes on to a step whose output does), which bounds the memory.
+not stored; the segment goes on to a step whose output does), which bounds the memory. Given
+a folder on a disk, outputs too large for RAM are spilled there instead (spill.py), so that
+every step is a segment of its own and no step runs again for a later step's statistics.
 Tiles are laid out in cells of the coarsest resolution (latent cells), so they line up at
 every scale.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
 
+from .spill import SpilledImage, free_bytes
 from .vae_norms import NormGathered, SharedGroupNorms
+
+log = logging.getLogger(__name__)
 
 MAX_STORED_BYTES = 5 * 1024**3 // 4  # 1.25 GiB: a 2048x2048 SD 1.5 decode took 2.59 GB extra with it
 # (README; 3.59 GB before the heap was trimmed after every tile step)
@@ -71,18 +78,41 @@ def _probe(steps: Sequence[Step], channels: int, dtype, device) -> list[tuple[in
     return shapes
 
 
-def _segments(steps: Sequence[Step], shapes, source: torch.Tensor, max_bytes: int) -> list[list[Step]]:
-    """Steps grouped so that every stored output (all but inside a segment) fits."""
+def _segments(steps: Sequence[Step], shapes, source: torch.Tensor, max_bytes: int,
+              spill_bytes: int = 0) -> list[list[Step]]:
+    """Steps grouped so that every stored output (all but inside a segment) fits: in RAM
+    (``max_bytes``) or spilled to disk (``spill_bytes``)."""
     batch, _, height, width = source.shape
     segments, current, scale = [], [], 1.0
     for i, (step, (channels, factor)) in enumerate(zip(steps, shapes)):
         current.append(step)
         scale *= factor
         stored = batch * channels * height * scale * width * scale * source.element_size()
-        if stored <= max_bytes or i == len(steps) - 1:
+        if stored <= max(max_bytes, spill_bytes) or i == len(steps) - 1:
             segments.append(current)
             current = []
     return segments
+
+
+def _spill_allowance(folder: Path | None) -> int:
+    """The largest image that may be spilled to ``folder``: two are on disk at once (the one
+    read and the one written), and a quarter of the free space is left to others."""
+    return 0 if folder is None else free_bytes(folder) * 3 // 8
+
+
+def _new_image(shape: tuple[int, ...], dtype: torch.dtype, spill: Path | None, max_bytes: int):
+    """(tensor, its spill or None) for a segment's output: in RAM where it fits ``max_bytes``
+    or there is no spill folder or the file cannot be made (the disk filled since the plan)."""
+    nbytes = torch.Size(shape).numel() * torch.empty((), dtype=dtype).element_size()
+    if spill is None or nbytes <= max_bytes:
+        return torch.empty(shape, dtype=dtype), None
+    try:
+        image = SpilledImage(shape, dtype, spill)
+    except OSError as exc:
+        log.warning("tiled VAE: could not spill a %.2f GB image to %s (%s); keeping it in RAM",
+                    nbytes / 1024**3, spill, exc)
+        return torch.empty(shape, dtype=dtype), None
+    return image.tensor, image
 
 
 def _cuts(starts: list[int], size: int, length: int) -> list[float]:
@@ -93,26 +123,34 @@ def _cuts(starts: list[int], size: int, length: int) -> list[float]:
 def run_tiled_segments(source: torch.Tensor, steps: Sequence[Step], cells: tuple[int, int],
                        layout: Callable[[int], tuple[int, list[int]]],
                        on_tile: Callable[[int, int], None] | None = None,
-                       max_stored_bytes: int = MAX_STORED_BYTES) -> torch.Tensor:
+                       max_stored_bytes: int | None = None,
+                       spill: Path | None = None) -> torch.Tensor:
     """``steps`` applied to ``source`` [B, C, H, W] in tiles, GroupNorms with the whole image's
     statistics. ``cells`` is the (height, width) in layout cells; ``layout(length)`` gives
-    (tile length, starts) in cells. Intermediate images are kept on the CPU."""
+    (tile length, starts) in cells. Intermediate images are kept on the CPU, those larger than
+    ``max_stored_bytes`` (default MAX_STORED_BYTES) in files in ``spill`` (a folder that
+    spill.spill_folder accepted)."""
+    max_stored_bytes = MAX_STORED_BYTES if max_stored_bytes is None else max_stored_bytes
     device = source.device
     shapes = _probe(steps, source.shape[1], source.dtype, device)
-    segments = _segments(steps, shapes, source, max_stored_bytes)
+    segments = _segments(steps, shapes, source, max_stored_bytes, _spill_allowance(spill))
     (th, ys), (tw, xs) = layout(cells[0]), layout(cells[1])
     cut_y, cut_x = _cuts(ys, th, cells[0]), _cuts(xs, tw, cells[1])
     tiles = [(i, j) for i in range(len(ys)) for j in range(len(xs))]
     norm_sets = [SharedGroupNorms(*(m for step in segment for m in step.modules)) for segment in segments]
     total = sum(len(tiles) * (len(norms.norms) + 1) for norms in norm_sets)
     done = 0
-    current = source.cpu()
-    for segment, norms in zip(segments, norm_sets):
+    current, current_spill = source.cpu(), None
+    for index, (segment, norms) in enumerate(zip(segments, norm_sets)):
         scale = current.shape[-2] / cells[0]
 
         def run(i: int, j: int) -> torch.Tensor:
             y, x = round(ys[i] * scale), round(xs[j] * scale)
-            h = current[..., y:y + round(th * scale), x:x + round(tw * scale)].to(device)
+            h = current[..., y:y + round(th * scale), x:x + round(tw * scale)]
+            if current_spill is not None:
+                h = h.to(device, copy=True)
+                current_spill.drop_pages()
+            h = h.to(device)
             for step in segment:
                 h = step.run(h)
             return h
@@ -132,19 +170,24 @@ def run_tiled_segments(source: torch.Tensor, steps: Sequence[Step], cells: tuple
                         on_tile(done, total)
                 norms.pool()
             norms.gathering = False
-            out = None
+            out = out_spill = None
+            last = index == len(segments) - 1  # the result: always in RAM
             for i, j in tiles:
                 part = run(i, j)
                 out_scale = part.shape[-2] / th
                 if out is None:
-                    out = torch.empty(part.shape[:2] + (round(cells[0] * out_scale), round(cells[1] * out_scale)),
-                                      dtype=part.dtype)
+                    out, out_spill = _new_image(
+                        part.shape[:2] + (round(cells[0] * out_scale), round(cells[1] * out_scale)),
+                        part.dtype, None if last else spill, max_stored_bytes)
                 top, bottom = round(cut_y[i] * out_scale), round(cut_y[i + 1] * out_scale)
                 left, right = round(cut_x[j] * out_scale), round(cut_x[j + 1] * out_scale)
                 oy, ox = round(ys[i] * out_scale), round(xs[j] * out_scale)
                 out[..., top:bottom, left:right] = part[..., top - oy:bottom - oy, left - ox:right - ox].cpu()
+                del part
+                if out_spill is not None:
+                    out_spill.drop_pages()
                 done += 1
                 if on_tile is not None:
                     on_tile(done, total)
-        current = out
+        current, current_spill = out, out_spill
     return current

@@ -72,10 +72,12 @@ def VAEDecode(latent: Latent, vae: Vae, *, ctx) -> Image:
 def VAEEncodeTiled(image: Image, vae: Vae, tile_size: int = TILE, overlap: int = OVERLAP,
                    mode: str = Field("mean", choices=MODES),
                    seed: int = Field(0, ge=0, le=2**64 - 1), *, ctx) -> Latent:
-    """Encode a large image tile by tile, segment by segment of the encoder's down blocks (the
-    image between segments is kept whole where it fits 1.25 GB). Every tile is normalised with
-    the whole image's statistics, so the result matches VAEEncode (>= 40 dB from a 32 px
-    overlap); gathering them re-runs the tiles of a segment once per GroupNorm in it."""
+    """Encode a large image tile by tile, step by step of the encoder's down blocks (the image
+    between steps is kept whole: in RAM where it fits 1.25 GB, else in the temp folder's
+    disk). Every tile is normalised with the whole image's statistics, so the result matches
+    VAEEncode (>= 40 dB from a 32 px overlap); gathering them re-runs the tiles of a step once
+    per GroupNorm in it."""
+    from nodeflow.diffusion.spill import spill_folder
     from nodeflow.diffusion.vae_ops import encode_tiled
 
     if overlap >= tile_size:
@@ -83,18 +85,19 @@ def VAEEncodeTiled(image: Image, vae: Vae, tile_size: int = TILE, overlap: int =
     module = _vae(ctx, vae)
     _check_image(image, module)
     samples = encode_tiled(module, image, tile_size, overlap, mode, seed,
-                           on_tile=lambda i, n: ctx.progress(i, n))
+                           on_tile=lambda i, n: ctx.progress(i, n), spill=spill_folder(ctx.temp_dir))
     return _latent(samples, module)
 
 
 @node(category="latent", display_name="VAE Decode (Tiled)")
 def VAEDecodeTiled(latent: Latent, vae: Vae, tile_size: int = TILE, overlap: int = OVERLAP,
                    *, ctx) -> Image:
-    """Decode a large latent tile by tile (a 2048x2048 image in a few GB), segment by segment
-    of the decoder's up blocks (the image between segments is kept whole where it fits 1.25 GB).
-    Every tile is normalised with the whole image's statistics, so the result matches
-    VAEDecode (>= 40 dB from a 32 px overlap); gathering them re-runs the tiles of a segment
-    once per GroupNorm in it (progress counts all passes)."""
+    """Decode a large latent tile by tile (a 2048x2048 image in a few GB), step by step of the
+    decoder's up blocks (the image between steps is kept whole: in RAM where it fits 1.25 GB,
+    else in the temp folder's disk). Every tile is normalised with the whole image's
+    statistics, so the result matches VAEDecode (>= 40 dB from a 32 px overlap); gathering
+    them re-runs the tiles of a step once per GroupNorm in it (progress counts all passes)."""
+    from nodeflow.diffusion.spill import spill_folder
     from nodeflow.diffusion.vae_ops import decode_tiled
 
     if overlap >= tile_size:
@@ -102,7 +105,7 @@ def VAEDecodeTiled(latent: Latent, vae: Vae, tile_size: int = TILE, overlap: int
     module = _vae(ctx, vae)
     _check_latent(latent, module)
     return decode_tiled(module, latent.samples, tile_size, overlap,
-                        on_tile=lambda i, n: ctx.progress(i, n))
+                        on_tile=lambda i, n: ctx.progress(i, n), spill=spill_folder(ctx.temp_dir))
 
 
 class Fidelity(NamedTuple):
