@@ -65,10 +65,11 @@ def free_bytes(folder: Path) -> int:
 
 
 class SpilledImage:
-    """A tensor of ``shape`` whose memory is a deleted file in ``folder``. Raises OSError
-    (ENOSPC on a full disk) when the file cannot be made."""
+    """A tensor of ``shape`` [B, C, H, W] (channels-last in memory if asked) whose memory is a
+    deleted file in ``folder``. Raises OSError (ENOSPC on a full disk) when the file cannot be
+    made."""
 
-    def __init__(self, shape: tuple[int, ...], dtype: torch.dtype, folder: Path):
+    def __init__(self, shape: tuple[int, ...], dtype: torch.dtype, folder: Path, channels_last: bool = False):
         nbytes = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
         descriptor, name = tempfile.mkstemp(prefix="nodeflow-spill-", dir=folder)
         try:
@@ -77,7 +78,12 @@ class SpilledImage:
             self._map = mmap.mmap(descriptor, nbytes)
         finally:
             os.close(descriptor)
-        self.tensor = torch.frombuffer(self._map, dtype=dtype).view(shape)
+        flat = torch.frombuffer(self._map, dtype=dtype)
+        if channels_last:
+            batch, channels, height, width = shape
+            self.tensor = flat.view(batch, height, width, channels).permute(0, 3, 1, 2)
+        else:
+            self.tensor = flat.view(shape)
 
     def drop_pages(self) -> None:
         """Unmap the pages this process touched; their data stays in the page cache (or on disk)."""

@@ -154,16 +154,17 @@ def decode_tiled(vae, latents: torch.Tensor, tile_size: int = 512, overlap: int 
     block's attention sees the whole image) runs on the whole latent, which is small; the up
     blocks run in tiles, segment by segment, whose GroupNorms use the whole image's statistics,
     so the result matches the full decode (vae_segments). ``spill``: a folder from
-    spill.spill_folder for the images between steps that RAM should not hold."""
+    spill.spill_folder for the images between steps that RAM should not hold; with it each
+    resnet is two steps, the image between them kept too."""
     f = downscale_factor(vae)
     hidden = _decoder_head(vae, latents.to(*_place(vae)))
-    steps = decoder_steps(vae.decoder)
     layout = lambda length: tile_layout(length, max(tile_size // f, 1), overlap // f)  # noqa: E731
     if len(layout(hidden.shape[-2])[1]) * len(layout(hidden.shape[-1])[1]) == 1:
-        decoded = _chain(steps, hidden).float().cpu()
+        decoded = _chain(decoder_steps(vae.decoder), hidden).float().cpu()
         if on_tile is not None:
             on_tile(1, 1)
     else:
+        steps = decoder_steps(vae.decoder, split_resnets=spill is not None)
         decoded = run_tiled_segments(hidden, steps, tuple(hidden.shape[-2:]), layout, _trimming(on_tile),
                                      spill=spill).float()
     return ((decoded + 1.0) / 2.0).clamp(0, 1).movedim(1, -1)
@@ -181,7 +182,8 @@ def encode_tiled(vae, images: torch.Tensor, tile_size: int = 512, overlap: int =
     cells = (pixels.shape[-2] // f, pixels.shape[-1] // f)
     pixels = pixels[..., :cells[0] * f, :cells[1] * f]
     layout = lambda length: tile_layout(length, max(tile_size // f, 1), max(overlap // f, 0))  # noqa: E731
-    hidden = run_tiled_segments(pixels, encoder_steps(vae.encoder), cells, layout, _trimming(on_tile), spill=spill)
+    steps = encoder_steps(vae.encoder, split_resnets=spill is not None)
+    hidden = run_tiled_segments(pixels, steps, cells, layout, _trimming(on_tile), spill=spill)
     hidden = hidden.to(pixels.device, pixels.dtype)
     return _latent(_encoder_tail(vae, hidden), mode, seed)
 

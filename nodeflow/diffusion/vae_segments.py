@@ -25,7 +25,10 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
+from diffusers.models.resnet import ResnetBlock2D
 
+from .cpu_blocks import CpuResnetBlock2D
 from .spill import SpilledImage, free_bytes
 from .vae_norms import NormGathered, SharedGroupNorms
 
@@ -37,43 +40,84 @@ MAX_STORED_BYTES = 5 * 1024**3 // 4  # 1.25 GiB: a 2048x2048 SD 1.5 decode took 
 
 @dataclass(frozen=True)
 class Step:
-    run: Callable[[torch.Tensor], torch.Tensor]
+    run: Callable[..., torch.Tensor]
     modules: tuple[torch.nn.Module, ...]  # whose GroupNorms the step reaches
+    takes_skip: bool = False
+    """run(h, skip): ``skip`` is the input of the step before (a resnet's shortcut)."""
 
 
-def decoder_steps(decoder) -> list[Step]:
+def _splits(resnet) -> bool:
+    """A resnet whose forward, without a time embedding, is exactly the two halves below:
+    diffusers' ResnetBlock2D (or cpu_blocks' lean one) at inference, without a time embedding
+    (the VAE's) or resampling."""
+    return (type(resnet) in (ResnetBlock2D, CpuResnetBlock2D) and not resnet.training
+            and isinstance(resnet.nonlinearity, torch.nn.SiLU) and resnet.time_emb_proj is None
+            and resnet.time_embedding_norm != "scale_shift" and resnet.upsample is None and resnet.downsample is None)
+
+
+def _first_half(resnet, h: torch.Tensor) -> torch.Tensor:
+    return resnet.conv1(F.silu(resnet.norm1(h), inplace=True))  # the norm's output is new
+
+
+def _second_half(resnet, h: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+    h = resnet.conv2(F.silu(resnet.norm2(h), inplace=True))
+    shortcut = skip if resnet.conv_shortcut is None else resnet.conv_shortcut(skip)
+    h = h.add_(shortcut) if h.shape == shortcut.shape else shortcut + h
+    return h if resnet.output_scale_factor == 1 else h.div_(resnet.output_scale_factor)
+
+
+def _resnet_steps(resnet, split: bool) -> list[Step]:
+    """A resnet as one step, or (``split``) as two, so that the image between them (its first
+    convolution's output) can be kept whole and its second GroupNorm's statistics need no
+    re-run of the first convolution."""
+    if not (split and _splits(resnet)):
+        return [Step(lambda h: resnet(h, None), (resnet,))]
+    return [Step(lambda h: _first_half(resnet, h), (resnet.norm1,)),
+            Step(lambda h, skip: _second_half(resnet, h, skip), (resnet.norm2,), takes_skip=True)]
+
+
+def decoder_steps(decoder, split_resnets: bool = False) -> list[Step]:
     """The decoder after its mid block: resnets and upsamplers one by one, then the output."""
     steps = []
     for block in decoder.up_blocks:
         if getattr(block, "attentions", None) or not hasattr(block, "resnets"):
             steps.append(Step(lambda h, b=block: b(h, None), (block,)))
             continue
-        steps += [Step(lambda h, r=r: r(h, None), (r,)) for r in block.resnets]
+        steps += [step for r in block.resnets for step in _resnet_steps(r, split_resnets)]
         steps += [Step(lambda h, u=u: u(h), (u,)) for u in (block.upsamplers or ())]
     steps.append(Step(lambda h: decoder.conv_out(decoder.conv_act(decoder.conv_norm_out(h))),
                       (decoder.conv_norm_out,)))
     return steps
 
 
-def encoder_steps(encoder) -> list[Step]:
+def encoder_steps(encoder, split_resnets: bool = False) -> list[Step]:
     """The encoder before its mid block: the input convolution, resnets and downsamplers."""
     steps = [Step(encoder.conv_in, (encoder.conv_in,))]
     for block in encoder.down_blocks:
         if getattr(block, "attentions", None) or not hasattr(block, "resnets"):
             steps.append(Step(block, (block,)))
             continue
-        steps += [Step(lambda h, r=r: r(h, None), (r,)) for r in block.resnets]
+        steps += [step for r in block.resnets for step in _resnet_steps(r, split_resnets)]
         steps += [Step(d, (d,)) for d in (block.downsamplers or ())]
     return steps
+
+
+def _run_steps(steps: Sequence[Step], h: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
+    """``steps`` in turn; ``skip`` is the input of the step before the first one. A step's input
+    is kept only while the step after it takes it."""
+    for index, step in enumerate(steps):
+        keep = index + 1 < len(steps) and steps[index + 1].takes_skip
+        h, skip = (step.run(h, skip) if step.takes_skip else step.run(h)), (h if keep else None)
+    return h
 
 
 def _probe(steps: Sequence[Step], channels: int, dtype, device) -> list[tuple[int, float]]:
     """(channels, how much the step scales the size) of each step, from an 8x8 input."""
     shapes = []
-    h = torch.zeros(1, channels, 8, 8, dtype=dtype, device=device)
+    h, previous = torch.zeros(1, channels, 8, 8, dtype=dtype, device=device), None
     for step in steps:
         before = h.shape[-1]
-        h = step.run(h)
+        h, previous = (step.run(h, previous) if step.takes_skip else step.run(h)), h
         shapes.append((h.shape[1], h.shape[-1] / before))
     return shapes
 
@@ -81,37 +125,45 @@ def _probe(steps: Sequence[Step], channels: int, dtype, device) -> list[tuple[in
 def _segments(steps: Sequence[Step], shapes, source: torch.Tensor, max_bytes: int,
               spill_bytes: int = 0) -> list[list[Step]]:
     """Steps grouped so that every stored output (all but inside a segment) fits: in RAM
-    (``max_bytes``) or spilled to disk (``spill_bytes``)."""
+    (``max_bytes``) or spilled to disk (``spill_bytes``). A step that takes the input of the
+    step before it starts a segment only where that input is stored too."""
     batch, _, height, width = source.shape
     segments, current, scale = [], [], 1.0
     for i, (step, (channels, factor)) in enumerate(zip(steps, shapes)):
         current.append(step)
         scale *= factor
         stored = batch * channels * height * scale * width * scale * source.element_size()
-        if stored <= max(max_bytes, spill_bytes) or i == len(steps) - 1:
+        skip_stored = i + 1 == len(steps) or not steps[i + 1].takes_skip or len(current) == 1
+        if stored <= max(max_bytes, spill_bytes) and skip_stored or i == len(steps) - 1:
             segments.append(current)
             current = []
     return segments
 
 
 def _spill_allowance(folder: Path | None) -> int:
-    """The largest image that may be spilled to ``folder``: two are on disk at once (the one
-    read and the one written), and a quarter of the free space is left to others."""
-    return 0 if folder is None else free_bytes(folder) * 3 // 8
+    """The largest image that may be spilled to ``folder``: up to three are on disk at once (a
+    resnet's input, the image read and the one written), and a quarter of the free space is
+    left to others."""
+    return 0 if folder is None else free_bytes(folder) // 4
 
 
-def _new_image(shape: tuple[int, ...], dtype: torch.dtype, spill: Path | None, max_bytes: int):
-    """(tensor, its spill or None) for a segment's output: in RAM where it fits ``max_bytes``
-    or there is no spill folder or the file cannot be made (the disk filled since the plan)."""
-    nbytes = torch.Size(shape).numel() * torch.empty((), dtype=dtype).element_size()
+def _new_image(shape: tuple[int, ...], like: torch.Tensor, spill: Path | None, max_bytes: int):
+    """(tensor, its spill or None) for a segment's output, in the dtype and layout of the tiles
+    (``like``: channels-last on the CPU, so that neither putting tiles in nor cutting them out
+    transposes them): in RAM where it fits ``max_bytes`` or there is no spill folder or the
+    file cannot be made (the disk filled since the plan)."""
+    channels_last = like.dim() == 4 and like.is_contiguous(memory_format=torch.channels_last) \
+        and not like.is_contiguous()
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    nbytes = torch.Size(shape).numel() * like.element_size()
     if spill is None or nbytes <= max_bytes:
-        return torch.empty(shape, dtype=dtype), None
+        return torch.empty(shape, dtype=like.dtype, memory_format=layout), None
     try:
-        image = SpilledImage(shape, dtype, spill)
+        image = SpilledImage(shape, like.dtype, spill, channels_last)
     except OSError as exc:
         log.warning("tiled VAE: could not spill a %.2f GB image to %s (%s); keeping it in RAM",
                     nbytes / 1024**3, spill, exc)
-        return torch.empty(shape, dtype=dtype), None
+        return torch.empty(shape, dtype=like.dtype, memory_format=layout), None
     return image.tensor, image
 
 
@@ -131,6 +183,8 @@ def run_tiled_segments(source: torch.Tensor, steps: Sequence[Step], cells: tuple
     ``max_stored_bytes`` (default MAX_STORED_BYTES) in files in ``spill`` (a folder that
     spill.spill_folder accepted)."""
     max_stored_bytes = MAX_STORED_BYTES if max_stored_bytes is None else max_stored_bytes
+    if any(step.takes_skip for step in steps):
+        max_stored_bytes //= 2  # three images may be kept at once: a resnet's input too
     device = source.device
     shapes = _probe(steps, source.shape[1], source.dtype, device)
     segments = _segments(steps, shapes, source, max_stored_bytes, _spill_allowance(spill))
@@ -141,19 +195,23 @@ def run_tiled_segments(source: torch.Tensor, steps: Sequence[Step], cells: tuple
     total = sum(len(tiles) * (len(norms.norms) + 1) for norms in norm_sets)
     done = 0
     current, current_spill = source.cpu(), None
+    previous = previous_spill = None  # the image before current, where a segment takes it
     for index, (segment, norms) in enumerate(zip(segments, norm_sets)):
         scale = current.shape[-2] / cells[0]
+        if not segment[0].takes_skip:
+            previous = previous_spill = None
+
+        def tile(image: torch.Tensor, image_spill, i: int, j: int) -> torch.Tensor:
+            y, x = round(ys[i] * scale), round(xs[j] * scale)
+            h = image[..., y:y + round(th * scale), x:x + round(tw * scale)]
+            if image_spill is not None:
+                h = h.to(device, copy=True)
+                image_spill.drop_pages()
+            return h.to(device)
 
         def run(i: int, j: int) -> torch.Tensor:
-            y, x = round(ys[i] * scale), round(xs[j] * scale)
-            h = current[..., y:y + round(th * scale), x:x + round(tw * scale)]
-            if current_spill is not None:
-                h = h.to(device, copy=True)
-                current_spill.drop_pages()
-            h = h.to(device)
-            for step in segment:
-                h = step.run(h)
-            return h
+            skip = tile(previous, previous_spill, i, j) if segment[0].takes_skip else None
+            return _run_steps(segment, tile(current, current_spill, i, j), skip)
 
         with norms.installed():
             norms.gathering = True
@@ -178,7 +236,7 @@ def run_tiled_segments(source: torch.Tensor, steps: Sequence[Step], cells: tuple
                 if out is None:
                     out, out_spill = _new_image(
                         part.shape[:2] + (round(cells[0] * out_scale), round(cells[1] * out_scale)),
-                        part.dtype, None if last else spill, max_stored_bytes)
+                        part, None if last else spill, max_stored_bytes)
                 top, bottom = round(cut_y[i] * out_scale), round(cut_y[i + 1] * out_scale)
                 left, right = round(cut_x[j] * out_scale), round(cut_x[j + 1] * out_scale)
                 oy, ox = round(ys[i] * out_scale), round(xs[j] * out_scale)
@@ -189,5 +247,5 @@ def run_tiled_segments(source: torch.Tensor, steps: Sequence[Step], cells: tuple
                 done += 1
                 if on_tile is not None:
                     on_tile(done, total)
-        current, current_spill = out, out_spill
+        previous, previous_spill, current, current_spill = current, current_spill, out, out_spill
     return current

@@ -54,23 +54,46 @@ def test_spilled_images_give_what_images_kept_in_ram_give(tmp_path):
 
 
 def test_a_spilled_sd15_tiled_decode_and_encode_match_the_ones_in_ram(tmp_path, monkeypatch):
+    """With a spill folder each resnet is two steps; spilled or kept in RAM, the same bits."""
     vae = random_sd15_vae()
     torch.manual_seed(2)
     latent = torch.randn(1, 4, 8, 20)
     full = vae_ops.decode(vae, latent)
-    in_ram = vae_ops.decode_tiled(vae, latent, 96, 32)
+    monkeypatch.setattr(vae_segments, "MAX_STORED_BYTES", 1 << 40)
+    in_ram = vae_ops.decode_tiled(vae, latent, 96, 32, spill=tmp_path)
+    encoded_in_ram = vae_ops.encode_tiled(vae, full, 96, 32, spill=tmp_path)
     monkeypatch.setattr(vae_segments, "MAX_STORED_BYTES", 0)
     seen = []
     spilled = vae_ops.decode_tiled(vae, latent, 96, 32, on_tile=lambda d, t: seen.append(_mapped_from(tmp_path)),
                                    spill=tmp_path)
     assert any(seen)
-    assert vae_ops.psnr(spilled, full) >= 40.0
-    # in RAM the whole-resolution images fit, so every step was a segment there too
     assert torch.equal(spilled, in_ram)
-    encoded = vae_ops.encode_tiled(vae, full, 96, 32, spill=tmp_path)
-    monkeypatch.setattr(vae_segments, "MAX_STORED_BYTES", 1 << 30)
-    assert torch.equal(encoded, vae_ops.encode_tiled(vae, full, 96, 32))
+    assert vae_ops.psnr(spilled, full) >= 40.0
+    assert torch.equal(vae_ops.encode_tiled(vae, full, 96, 32, spill=tmp_path), encoded_in_ram)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_split_resnets_run_their_first_convolution_once_per_tile(tmp_path):
+    """Unsplit, a resnet's first convolution runs again in the pass that gathers its second
+    GroupNorm's statistics; split, its output is kept and it runs once per tile."""
+    vae = random_sd15_vae()
+    resnets = [r for block in vae.decoder.up_blocks for r in block.resnets]
+    calls = []
+    hooks = [r.conv1.register_forward_hook(lambda *_: calls.append(1)) for r in resnets]
+    latent = torch.randn(1, 4, 8, 20)
+    tiles = len(tile_layout(8, 12, 4)[1]) * len(tile_layout(20, 12, 4)[1])
+    try:
+        split = vae_ops.decode_tiled(vae, latent, 96, 32, spill=tmp_path)
+        split_calls, calls[:] = len(calls), []
+        whole = vae_ops.decode_tiled(vae, latent, 96, 32)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert tiles == 2
+    probe = len(resnets)  # the segment plan's probe runs every step once on a small input
+    assert split_calls == probe + len(resnets) * tiles
+    assert len(calls) == probe + 2 * len(resnets) * tiles
+    assert vae_ops.psnr(split, whole) >= 60.0
 
 
 def test_a_full_disk_keeps_the_image_in_ram_and_says_so(tmp_path, monkeypatch, caplog):
