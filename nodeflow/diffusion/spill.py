@@ -3,7 +3,7 @@
 A tiled decode at 2048 px makes full-resolution images of 2-4 GB between its steps. Kept in
 RAM they would break the pass's memory bound; not kept, each GroupNorm of the steps after the
 last kept image re-runs them from it (vae_segments): a 2048 px decode took 1368 s that way and
-448 s spilled. Spilled, such an image lives in the page cache of a file that is deleted
+446 s spilled. Spilled, such an image lives in the page cache of a file that is deleted
 as soon as it is made: the kernel writes it to disk when it needs the RAM, and the process maps
 its pages only while a tile is written or read (dropped with MADV_DONTNEED after each), so the
 process's RSS grows by a tile, not by the image.

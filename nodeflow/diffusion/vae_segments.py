@@ -13,7 +13,8 @@ current segment, and the padding only reaches as far as one segment does. A segm
 where its output fits ``max_stored_bytes`` (high-resolution activations that would not fit are
 not stored; the segment goes on to a step whose output does), which bounds the memory. Given
 a folder on a disk, outputs too large for RAM are spilled there instead (spill.py), so that
-every step is a segment of its own and no step runs again for a later step's statistics.
+every step is a segment of its own, and resnets are cut in two after their first convolution
+(whose output is then kept too): no convolution runs again for a GroupNorm's statistics.
 Tiles are laid out in cells of the coarsest resolution (latent cells), so they line up at
 every scale.
 """
