@@ -44,7 +44,8 @@ class Step:
     run: Callable[..., torch.Tensor]
     modules: tuple[torch.nn.Module, ...]  # whose GroupNorms the step reaches
     takes_skip: bool = False
-    """run(h, skip): ``skip`` is the input of the step before (a resnet's shortcut)."""
+    """run(h, skip): ``skip`` is the input of the step before (a resnet's shortcut), or a
+    function that reads it, called only once the step needs it."""
 
 
 def _splits(resnet) -> bool:
@@ -60,8 +61,9 @@ def _first_half(resnet, h: torch.Tensor) -> torch.Tensor:
     return resnet.conv1(F.silu(resnet.norm1(h), inplace=True))  # the norm's output is new
 
 
-def _second_half(resnet, h: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+def _second_half(resnet, h: torch.Tensor, skip) -> torch.Tensor:
     h = resnet.conv2(F.silu(resnet.norm2(h), inplace=True))
+    skip = skip() if callable(skip) else skip  # not read in a pass that stops at norm2
     shortcut = skip if resnet.conv_shortcut is None else resnet.conv_shortcut(skip)
     h = h.add_(shortcut) if h.shape == shortcut.shape else shortcut + h
     return h if resnet.output_scale_factor == 1 else h.div_(resnet.output_scale_factor)
@@ -103,7 +105,7 @@ def encoder_steps(encoder, split_resnets: bool = False) -> list[Step]:
     return steps
 
 
-def _run_steps(steps: Sequence[Step], h: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
+def _run_steps(steps: Sequence[Step], h: torch.Tensor, skip=None) -> torch.Tensor:
     """``steps`` in turn; ``skip`` is the input of the step before the first one. A step's input
     is kept only while the step after it takes it."""
     for index, step in enumerate(steps):
@@ -211,7 +213,7 @@ def run_tiled_segments(source: torch.Tensor, steps: Sequence[Step], cells: tuple
             return h.to(device)
 
         def run(i: int, j: int) -> torch.Tensor:
-            skip = tile(previous, previous_spill, i, j) if segment[0].takes_skip else None
+            skip = (lambda: tile(previous, previous_spill, i, j)) if segment[0].takes_skip else None
             return _run_steps(segment, tile(current, current_spill, i, j), skip)
 
         with norms.installed():
