@@ -73,8 +73,8 @@ def VAEEncodeTiled(image: Image, vae: Vae, tile_size: int = TILE, overlap: int =
                    mode: str = Field("mean", choices=MODES),
                    seed: int = Field(0, ge=0, le=2**64 - 1), *, ctx) -> Latent:
     """Encode a large image tile by tile, step by step of the encoder's down blocks (the image
-    between steps is kept whole: in RAM where it fits 1.25 GB, else in the temp folder's
-    disk). Every tile is normalised with the whole image's statistics, so the result matches
+    between steps is kept whole: in RAM up to about a GB, larger ones in a deleted file in the
+    temp folder when it is on a disk). Every tile is normalised with the whole image's statistics, so the result matches
     VAEEncode (>= 40 dB from a 32 px overlap); gathering them re-runs the tiles of a step once
     per GroupNorm in it."""
     from nodeflow.diffusion.spill import spill_folder
@@ -93,8 +93,8 @@ def VAEEncodeTiled(image: Image, vae: Vae, tile_size: int = TILE, overlap: int =
 def VAEDecodeTiled(latent: Latent, vae: Vae, tile_size: int = TILE, overlap: int = OVERLAP,
                    *, ctx) -> Image:
     """Decode a large latent tile by tile (a 2048x2048 image in a few GB), step by step of the
-    decoder's up blocks (the image between steps is kept whole: in RAM where it fits 1.25 GB,
-    else in the temp folder's disk). Every tile is normalised with the whole image's
+    decoder's up blocks (the image between steps is kept whole: in RAM up to about a GB, larger
+    ones in a deleted file in the temp folder when it is on a disk). Every tile is normalised with the whole image's
     statistics, so the result matches VAEDecode (>= 40 dB from a 32 px overlap); gathering
     them re-runs the tiles of a step once per GroupNorm in it (progress counts all passes)."""
     from nodeflow.diffusion.spill import spill_folder
