@@ -33,7 +33,8 @@ def _pool(x):
 
 
 def _mapped_from(folder: Path) -> list[str]:
-    return [line for line in Path("/proc/self/maps").read_text().splitlines() if str(folder) in line]
+    """The lines of /proc/self/maps that map files in ``folder`` (which names real paths)."""
+    return [line for line in Path("/proc/self/maps").read_text().splitlines() if str(folder.resolve()) in line]
 
 
 def test_spilled_images_give_what_images_kept_in_ram_give(tmp_path):
