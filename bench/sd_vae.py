@@ -80,7 +80,7 @@ def case_tiled_rss(path: Path, size: int, precision: str, tiles: int, spill: Pat
 
     if ram_gb is not None:
         vae_segments.MAX_STORED_BYTES = int(ram_gb * 1024**3)
-    folder = spilling.spill_folder(spill) if spill is not None else None
+    folder = spilling.spill_folder(spill)
     if spill is not None and folder is None:
         raise SystemExit(f"{spill}: not a folder on a disk, so nothing would be spilled")
 

@@ -105,12 +105,16 @@ def encoder_steps(encoder, split_resnets: bool = False) -> list[Step]:
     return steps
 
 
+def _call(step: Step, h: torch.Tensor, skip) -> torch.Tensor:
+    return step.run(h, skip) if step.takes_skip else step.run(h)
+
+
 def _run_steps(steps: Sequence[Step], h: torch.Tensor, skip=None) -> torch.Tensor:
     """``steps`` in turn; ``skip`` is the input of the step before the first one. A step's input
     is kept only while the step after it takes it."""
     for index, step in enumerate(steps):
         keep = index + 1 < len(steps) and steps[index + 1].takes_skip
-        h, skip = (step.run(h, skip) if step.takes_skip else step.run(h)), (h if keep else None)
+        h, skip = _call(step, h, skip), (h if keep else None)
     return h
 
 
@@ -120,7 +124,7 @@ def _probe(steps: Sequence[Step], channels: int, dtype, device) -> list[tuple[in
     h, previous = torch.zeros(1, channels, 8, 8, dtype=dtype, device=device), None
     for step in steps:
         before = h.shape[-1]
-        h, previous = (step.run(h, previous) if step.takes_skip else step.run(h)), h
+        h, previous = _call(step, h, previous), h
         shapes.append((h.shape[1], h.shape[-1] / before))
     return shapes
 
