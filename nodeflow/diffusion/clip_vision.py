@@ -128,7 +128,8 @@ class ClipVisionRef:
         return load_clip_vision(path, **options)
 
     def load(self, ctx, runtime):
-        key = (self.KIND, self.file, runtime.device, runtime.weights)
+        # loaded at the compute dtype whatever the storage: the key names only that
+        key = (self.KIND, self.file, runtime.device, str(runtime.dtype))
         return ctx.models.get(key, lambda: self.read(
             self.file.path, allow_pickle=self.allow_pickle, device=runtime.load_device,
             dtype=runtime.dtype))

@@ -124,7 +124,8 @@ class StyleModelRef:
     allow_pickle: bool = False
 
     def load(self, ctx, runtime) -> StyleAdapter:
-        key = ("style_model", self.file, runtime.device, runtime.weights)
+        # loaded at the compute dtype whatever the storage: the key names only that
+        key = ("style_model", self.file, runtime.device, str(runtime.dtype))
         return ctx.models.get(key, lambda: load_style_model(
             self.file.path, allow_pickle=self.allow_pickle, device=runtime.device,
             dtype=runtime.dtype))

@@ -15,7 +15,7 @@ from diffusers.models.autoencoders.vae import Decoder, DiagonalGaussianDistribut
 
 from ..engine.heap import release_free_memory
 from .stored_weights import working_dtype
-from .vae_segments import decoder_steps, encoder_steps, run_tiled_segments
+from .vae_segments import TileGrid, decoder_steps, encoder_steps, run_tiled_segments
 
 
 def downscale_factor(vae) -> int:
@@ -135,18 +135,6 @@ def decode(vae, latents: torch.Tensor) -> torch.Tensor:
     return _from_vae(_chain(decoder_steps(vae.decoder), _decoder_head(vae, z)))
 
 
-def tile_layout(length: int, tile: int, overlap: int) -> tuple[int, list[int]]:
-    """(tile length, starts) covering 0..length with as few tiles of at most `tile` as overlaps
-    of at least `overlap` allow, all of one length and spread evenly: no tile is wasted on a
-    sliver at the end (1024 in tiles of 512 overlapping by 64: three of 384, not of 512)."""
-    if length <= tile:
-        return length, [0]
-    overlap = min(overlap, tile - 1)
-    count = -(-(length - overlap) // (tile - overlap))
-    size = min(tile, -(-(length + (count - 1) * overlap) // count))
-    return size, [round(i * (length - size) / (count - 1)) for i in range(count)]
-
-
 @torch.no_grad()
 def decode_tiled(vae, latents: torch.Tensor, tile_size: int = 512, overlap: int = 64,
                  on_tile: Callable[[int, int], None] | None = None, spill: Path | None = None) -> torch.Tensor:
@@ -158,14 +146,14 @@ def decode_tiled(vae, latents: torch.Tensor, tile_size: int = 512, overlap: int 
     resnet is two steps, the image between them kept too."""
     f = downscale_factor(vae)
     hidden = _decoder_head(vae, latents.to(*_place(vae)))
-    layout = lambda length: tile_layout(length, max(tile_size // f, 1), overlap // f)  # noqa: E731
-    if len(layout(hidden.shape[-2])[1]) * len(layout(hidden.shape[-1])[1]) == 1:
+    grid = TileGrid(max(tile_size // f, 1), max(overlap // f, 0))
+    if len(grid.along(hidden.shape[-2])[1]) * len(grid.along(hidden.shape[-1])[1]) == 1:
         decoded = _chain(decoder_steps(vae.decoder), hidden).float().cpu()
         if on_tile is not None:
             on_tile(1, 1)
     else:
         steps = decoder_steps(vae.decoder, split_resnets=spill is not None)
-        decoded = run_tiled_segments(hidden, steps, tuple(hidden.shape[-2:]), layout, _trimming(on_tile),
+        decoded = run_tiled_segments(hidden, steps, tuple(hidden.shape[-2:]), grid, _trimming(on_tile),
                                      spill=spill).float()
     return ((decoded + 1.0) / 2.0).clamp(0, 1).movedim(1, -1)
 
@@ -181,9 +169,9 @@ def encode_tiled(vae, images: torch.Tensor, tile_size: int = 512, overlap: int =
     pixels = _to_vae(images, vae)
     cells = (pixels.shape[-2] // f, pixels.shape[-1] // f)
     pixels = pixels[..., :cells[0] * f, :cells[1] * f]
-    layout = lambda length: tile_layout(length, max(tile_size // f, 1), max(overlap // f, 0))  # noqa: E731
+    grid = TileGrid(max(tile_size // f, 1), max(overlap // f, 0))
     steps = encoder_steps(vae.encoder, split_resnets=spill is not None)
-    hidden = run_tiled_segments(pixels, steps, cells, layout, _trimming(on_tile), spill=spill)
+    hidden = run_tiled_segments(pixels, steps, cells, grid, _trimming(on_tile), spill=spill)
     hidden = hidden.to(pixels.device, pixels.dtype)
     return _latent(_encoder_tail(vae, hidden), mode, seed)
 

@@ -16,7 +16,8 @@ a folder on a disk, outputs too large for RAM are spilled there instead (spill.p
 every step is a segment of its own, and resnets are cut in two after their first convolution
 (whose output is then kept too): no convolution runs again for a GroupNorm's statistics.
 Tiles are laid out in cells of the coarsest resolution (latent cells), so they line up at
-every scale.
+every scale, afresh for each segment: they overlap by what the segment's convolutions reach
+(vae_reach), at most by the overlap asked for.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from diffusers.models.resnet import ResnetBlock2D
 from .cpu_blocks import CpuResnetBlock2D
 from .spill import SpilledImage, free_bytes
 from .vae_norms import NormGathered, SharedGroupNorms
+from .vae_reach import conv_reach, downsample_reach, overlap_cells, resnet_reach, segment_reach, upsample_reach
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,34 @@ class Step:
     takes_skip: bool = False
     """run(h, skip): ``skip`` is the input of the step before (a resnet's shortcut), or a
     function that reads it, called only once the step needs it."""
+    reach: int | None = None
+    """How far around a pixel the step reads, in pixels of its input (vae_reach); None: not
+    known, so tiles overlap as much as asked."""
+
+
+@dataclass(frozen=True)
+class TileGrid:
+    """Tiles of at most ``size`` layout cells, overlapping by ``overlap`` cells where a
+    segment's reach is not known and by less where less is enough."""
+    size: int
+    overlap: int
+
+    def along(self, length: int, needed: int | None = None) -> tuple[int, list[int]]:
+        """(tile length, starts) along ``length`` cells, overlapping by ``needed`` if smaller."""
+        overlap = self.overlap if needed is None else min(self.overlap, needed)
+        return tile_layout(length, self.size, overlap)
+
+
+def tile_layout(length: int, tile: int, overlap: int) -> tuple[int, list[int]]:
+    """(tile length, starts) covering 0..length with as few tiles of at most `tile` as overlaps
+    of at least `overlap` allow, all of one length and spread evenly: no tile is wasted on a
+    sliver at the end (1024 in tiles of 512 overlapping by 64: three of 384, not of 512)."""
+    if length <= tile:
+        return length, [0]
+    overlap = min(overlap, tile - 1)
+    count = -(-(length - overlap) // (tile - overlap))
+    size = min(tile, -(-(length + (count - 1) * overlap) // count))
+    return size, [round(i * (length - size) / (count - 1)) for i in range(count)]
 
 
 def _splits(resnet) -> bool:
@@ -74,9 +104,10 @@ def _resnet_steps(resnet, split: bool) -> list[Step]:
     convolution's output) can be kept whole and its second GroupNorm's statistics need no
     re-run of the first convolution."""
     if not (split and _splits(resnet)):
-        return [Step(lambda h: resnet(h, None), (resnet,))]
-    return [Step(lambda h: _first_half(resnet, h), (resnet.norm1,)),
-            Step(lambda h, skip: _second_half(resnet, h, skip), (resnet.norm2,), takes_skip=True)]
+        return [Step(lambda h: resnet(h, None), (resnet,), reach=resnet_reach(resnet))]
+    return [Step(lambda h: _first_half(resnet, h), (resnet.norm1,), reach=resnet_reach(resnet, 1)),
+            Step(lambda h, skip: _second_half(resnet, h, skip), (resnet.norm2,), takes_skip=True,
+                 reach=resnet_reach(resnet, 2))]
 
 
 def decoder_steps(decoder, split_resnets: bool = False) -> list[Step]:
@@ -87,21 +118,21 @@ def decoder_steps(decoder, split_resnets: bool = False) -> list[Step]:
             steps.append(Step(lambda h, b=block: b(h, None), (block,)))
             continue
         steps += [step for r in block.resnets for step in _resnet_steps(r, split_resnets)]
-        steps += [Step(lambda h, u=u: u(h), (u,)) for u in (block.upsamplers or ())]
+        steps += [Step(lambda h, u=u: u(h), (u,), reach=upsample_reach(u)) for u in (block.upsamplers or ())]
     steps.append(Step(lambda h: decoder.conv_out(decoder.conv_act(decoder.conv_norm_out(h))),
-                      (decoder.conv_norm_out,)))
+                      (decoder.conv_norm_out,), reach=conv_reach(decoder.conv_out)))
     return steps
 
 
 def encoder_steps(encoder, split_resnets: bool = False) -> list[Step]:
     """The encoder before its mid block: the input convolution, resnets and downsamplers."""
-    steps = [Step(encoder.conv_in, (encoder.conv_in,))]
+    steps = [Step(encoder.conv_in, (encoder.conv_in,), reach=conv_reach(encoder.conv_in))]
     for block in encoder.down_blocks:
         if getattr(block, "attentions", None) or not hasattr(block, "resnets"):
             steps.append(Step(block, (block,)))
             continue
         steps += [step for r in block.resnets for step in _resnet_steps(r, split_resnets)]
-        steps += [Step(d, (d,)) for d in (block.downsamplers or ())]
+        steps += [Step(d, (d,), reach=downsample_reach(d)) for d in (block.downsamplers or ())]
     return steps
 
 
@@ -174,19 +205,38 @@ def _new_image(shape: tuple[int, ...], like: torch.Tensor, spill: Path | None, m
     return image.tensor, image
 
 
-def _cuts(starts: list[int], size: int, length: int) -> list[float]:
-    """Where each tile's own region begins and ends (the middle of each overlap), in cells."""
-    return [0.0] + [(b + a + size) / 2 for a, b in zip(starts, starts[1:])] + [float(length)]
+def _cuts(starts: list[int], size: int, length: int) -> list[int]:
+    """Where each tile's own region begins and ends, in cells: the middle of each overlap, or
+    the whole cell before it. Whole cells are whole pixels at every resolution, so the regions
+    that place a tile's output and gather its statistics agree; a half cell at the latent's
+    resolution was rounded half to even, one way from one tile and the other way from the
+    next, and the statistics missed or counted twice a row (61 dB instead of 116)."""
+    return [0] + [(b + a + size) // 2 for a, b in zip(starts, starts[1:])] + [length]
 
 
-def run_tiled_segments(source: torch.Tensor, steps: Sequence[Step], cells: tuple[int, int],
-                       layout: Callable[[int], tuple[int, list[int]]],
+def _layouts(segments: Sequence[Sequence[Step]], shapes, cells: tuple[int, int], pixels_per_cell: float,
+             grid: TileGrid) -> list[tuple[tuple[int, list[int]], tuple[int, list[int]]]]:
+    """Each segment's tiles down and across: overlapping by what its steps reach at the
+    resolution of its input, at most by the grid's overlap."""
+    layouts, first = [], 0
+    for segment in segments:
+        factors = [factor for _, factor in shapes[first:first + len(segment)]]
+        reach = segment_reach([step.reach for step in segment], factors)
+        needed = None if reach is None else overlap_cells(reach, pixels_per_cell)
+        layouts.append((grid.along(cells[0], needed), grid.along(cells[1], needed)))
+        for factor in factors:
+            pixels_per_cell *= factor
+        first += len(segment)
+    return layouts
+
+
+def run_tiled_segments(source: torch.Tensor, steps: Sequence[Step], cells: tuple[int, int], grid: TileGrid,
                        on_tile: Callable[[int, int], None] | None = None,
                        max_stored_bytes: int | None = None,
                        spill: Path | None = None) -> torch.Tensor:
     """``steps`` applied to ``source`` [B, C, H, W] in tiles, GroupNorms with the whole image's
-    statistics. ``cells`` is the (height, width) in layout cells; ``layout(length)`` gives
-    (tile length, starts) in cells. Intermediate images are kept on the CPU, those larger than
+    statistics. ``cells`` is the (height, width) in layout cells, whose multiples the tiles of
+    ``grid`` span. Intermediate images are kept on the CPU, those larger than
     ``max_stored_bytes`` (default MAX_STORED_BYTES) in files in ``spill`` (a folder that
     spill.spill_folder accepted)."""
     max_stored_bytes = MAX_STORED_BYTES if max_stored_bytes is None else max_stored_bytes
@@ -195,16 +245,17 @@ def run_tiled_segments(source: torch.Tensor, steps: Sequence[Step], cells: tuple
     device = source.device
     shapes = _probe(steps, source.shape[1], source.dtype, device)
     segments = _segments(steps, shapes, source, max_stored_bytes, _spill_allowance(spill))
-    (th, ys), (tw, xs) = layout(cells[0]), layout(cells[1])
-    cut_y, cut_x = _cuts(ys, th, cells[0]), _cuts(xs, tw, cells[1])
-    tiles = [(i, j) for i in range(len(ys)) for j in range(len(xs))]
+    layouts = _layouts(segments, shapes, cells, source.shape[-2] / cells[0], grid)
     norm_sets = [SharedGroupNorms(*(m for step in segment for m in step.modules)) for segment in segments]
-    total = sum(len(tiles) * (len(norms.norms) + 1) for norms in norm_sets)
+    total = sum(len(ys) * len(xs) * (len(norms.norms) + 1)
+                for ((_, ys), (_, xs)), norms in zip(layouts, norm_sets))
     done = 0
     current, current_spill = source.cpu(), None
     previous = previous_spill = None  # the image before current, where a segment takes it
-    for index, (segment, norms) in enumerate(zip(segments, norm_sets)):
+    for index, (segment, norms, ((th, ys), (tw, xs))) in enumerate(zip(segments, norm_sets, layouts)):
         scale = current.shape[-2] / cells[0]
+        cut_y, cut_x = _cuts(ys, th, cells[0]), _cuts(xs, tw, cells[1])
+        tiles = [(i, j) for i in range(len(ys)) for j in range(len(xs))]
         if not segment[0].takes_skip:
             previous = previous_spill = None
 

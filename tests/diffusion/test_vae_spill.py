@@ -12,8 +12,7 @@ import pytest
 import torch
 
 from nodeflow.diffusion import spill, vae_ops, vae_segments
-from nodeflow.diffusion.vae_ops import tile_layout
-from nodeflow.diffusion.vae_segments import Step, run_tiled_segments
+from nodeflow.diffusion.vae_segments import Step, TileGrid, run_tiled_segments, tile_layout
 
 from tests.diffusion.tiny_models import random_sd15_vae
 
@@ -40,10 +39,10 @@ def _mapped_from(folder: Path) -> list[str]:
 def test_spilled_images_give_what_images_kept_in_ram_give(tmp_path):
     source = torch.rand(1, 2, 12, 10)
     steps = [Step(_up, ()), Step(_blur, ()), Step(_up, ()), Step(_pool, ())]
-    layout = lambda n: tile_layout(n, 4, 2)  # noqa: E731
-    in_ram = run_tiled_segments(source, steps, (12, 10), layout, max_stored_bytes=1 << 30)
+    grid = TileGrid(4, 2)
+    in_ram = run_tiled_segments(source, steps, (12, 10), grid, max_stored_bytes=1 << 30)
     mapped = []
-    spilled = run_tiled_segments(source, steps, (12, 10), layout, lambda d, t: mapped.append(_mapped_from(tmp_path)),
+    spilled = run_tiled_segments(source, steps, (12, 10), grid, lambda d, t: mapped.append(_mapped_from(tmp_path)),
                                  max_stored_bytes=0, spill=tmp_path)
     assert torch.equal(spilled, in_ram)
     assert max(len(m) for m in mapped) >= 1  # the images between steps were files there
@@ -104,10 +103,10 @@ def test_a_full_disk_keeps_the_image_in_ram_and_says_so(tmp_path, monkeypatch, c
     monkeypatch.setattr(spill.os, "posix_fallocate", disk_full)
     source = torch.rand(1, 2, 8, 8)
     steps = [Step(_up, ()), Step(_blur, ()), Step(_pool, ())]
-    layout = lambda n: tile_layout(n, 4, 2)  # noqa: E731
+    grid = TileGrid(4, 2)
     with caplog.at_level(logging.WARNING):
-        out = run_tiled_segments(source, steps, (8, 8), layout, max_stored_bytes=0, spill=tmp_path)
-    assert torch.equal(out, run_tiled_segments(source, steps, (8, 8), layout, max_stored_bytes=1 << 30))
+        out = run_tiled_segments(source, steps, (8, 8), grid, max_stored_bytes=0, spill=tmp_path)
+    assert torch.equal(out, run_tiled_segments(source, steps, (8, 8), grid, max_stored_bytes=1 << 30))
     assert "could not spill" in caplog.text and "No space left" in caplog.text
     assert list(tmp_path.iterdir()) == []
 

@@ -5,8 +5,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nodeflow.diffusion.vae_ops import tile_layout
-from nodeflow.diffusion.vae_segments import Step, _cuts, _probe, _segments, run_tiled_segments
+from nodeflow.diffusion.vae_segments import Step, TileGrid, _cuts, _probe, _segments, run_tiled_segments, tile_layout
 
 
 @settings(max_examples=300, deadline=None)
@@ -38,7 +37,7 @@ def test_tiles_put_back_together_give_the_whole_images_result():
     source = torch.rand(1, 3, 10, 14)
     calls = []
     out = run_tiled_segments(source, [Step(_up, ()), Step(_up, ())], (10, 14),
-                             lambda n: tile_layout(n, 4, 2), lambda done, total: calls.append((done, total)))
+                             TileGrid(4, 2), lambda done, total: calls.append((done, total)))
     assert torch.equal(out, _up(_up(source)))
     assert calls[-1][0] == calls[-1][1] == len(calls) > 1
 
@@ -46,7 +45,7 @@ def test_tiles_put_back_together_give_the_whole_images_result():
 def test_encoder_tiles_start_on_latent_cells():
     """Pixel tiles going down by 4 must start on multiples of 4, or the cells would shift."""
     source = torch.rand(1, 3, 72, 40)
-    out = run_tiled_segments(source, [Step(_pool, ())], (18, 10), lambda n: tile_layout(n, 8, 2))
+    out = run_tiled_segments(source, [Step(_pool, ())], (18, 10), TileGrid(8, 2))
     assert torch.allclose(out, _pool(source), atol=1e-6)
 
 
@@ -58,7 +57,7 @@ def test_outputs_too_large_to_store_stay_inside_a_segment():
     # after the first step 2x16x16 floats, after the second 2x32x32: only the first fits
     assert [len(s) for s in _segments(steps, shapes, source, 2 * 16 * 16 * one_float)] == [1, 2]
     assert [len(s) for s in _segments(steps, shapes, source, 0)] == [3]
-    out = run_tiled_segments(source, steps, (8, 8), lambda n: tile_layout(n, 4, 2), max_stored_bytes=0)
+    out = run_tiled_segments(source, steps, (8, 8), TileGrid(4, 2), max_stored_bytes=0)
     assert torch.allclose(out, _pool(_up(_up(source))), atol=1e-6)
 
 
@@ -96,3 +95,16 @@ def test_group_norm_with_pooled_statistics_equals_the_whole_images():
         assert torch.allclose(norm(x), torch.nn.functional.group_norm(x, 4, norm.weight, norm.bias, norm.eps),
                               atol=1e-5)
     assert "forward" not in vars(norm)  # the module is itself again
+
+
+def test_statistics_and_outputs_take_the_same_rows_where_an_overlap_is_odd():
+    """Tiles 0, 7, 14 of 10 cells overlap by 3: each one's own region must end on a whole row
+    that the statistics pass and the placed output agree on (a cut at 8.5 rounded to 8 from the
+    first tile and to 9 from the second, and the norm's statistics missed a row)."""
+    norm = torch.nn.GroupNorm(2, 4)
+    source = torch.randn(1, 4, 24, 24) * torch.linspace(0.5, 3, 24)[:, None] + 1
+    step = Step(lambda h: torch.nn.functional.avg_pool2d(norm(h), 3, stride=1, padding=1), (norm,))
+    assert tile_layout(24, 10, 3) == (10, [0, 7, 14])
+    with torch.no_grad():
+        out = run_tiled_segments(source, [step], (24, 24), TileGrid(10, 3))
+        torch.testing.assert_close(out, step.run(source), rtol=0, atol=1e-5)

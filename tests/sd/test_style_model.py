@@ -105,3 +105,25 @@ def test_what_cannot_run_says_why(executor, style_files):
     assert (node, name) == ("style", "style_model_name") and "Flux Redux" in message
     node, name, message = _failure(executor, styled(name="junk.safetensors"))
     assert (node, name) == ("style", "style_model_name") and "not a style model" in message
+
+
+@pytest.mark.parametrize("kind", ["clip_vision", "style_models"])
+def test_weights_stored_narrower_share_the_copy_loaded_at_the_same_dtype(base, style_files, kind):
+    """CLIP vision and style models load at the compute dtype whatever the checkpoints'
+    storage, so fp32 and bf16-stored fp32 (``--precision bf16`` on a CPU without bf16
+    instructions) share one copy on a server that runs both."""
+    from types import SimpleNamespace
+
+    from nodeflow.diffusion.clip_vision import ClipVisionRef
+    from nodeflow.diffusion.refs import FileIdentity
+    from nodeflow.diffusion.runtime import Runtime
+    from nodeflow.diffusion.style_model import StyleModelRef
+    from nodeflow.engine.model_cache import ModelCache
+
+    ref_type, name = {"clip_vision": (ClipVisionRef, "style-vision"), "style_models": (StyleModelRef, "tiny-style")}[kind]
+    ref = ref_type(FileIdentity.of(base / "models" / kind / f"{name}.safetensors"))
+    ctx = SimpleNamespace(models=ModelCache())
+    model = ref.load(ctx, Runtime("cpu", torch.float32, torch.float32))
+    assert ref.load(ctx, Runtime("cpu", torch.float32, torch.float32, storage=torch.bfloat16)) is model
+    assert next(model.parameters()).dtype == torch.float32
+    assert ref.load(ctx, Runtime("cpu", torch.bfloat16, torch.bfloat16)) is not model
