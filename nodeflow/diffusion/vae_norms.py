@@ -81,12 +81,17 @@ class SharedGroupNorms:
         return forward
 
     def _record(self, x: torch.Tensor, groups: int) -> None:
+        """The mean and variance of each group over the tile's own region, pooled from each
+        channel's: reducing over the pixels reads the tile in its own layout, where grouping
+        the channels first copied a channels-last tile into the plain layout (half the time)."""
         height, width = x.shape[-2:]
         top, bottom, left, right = self.owned
         own = x[..., round(top * height):round(bottom * height), round(left * width):round(right * width)]
-        grouped = own.float().reshape(x.shape[0], groups, -1)
-        variance, mean = torch.var_mean(grouped, dim=-1, correction=0)
-        self._parts.append((grouped.shape[-1], mean.double(), variance.double()))
+        variance, mean = torch.var_mean(own.float(), dim=tuple(range(2, x.dim())), correction=0)
+        mean, variance = mean.double().unflatten(1, (groups, -1)), variance.double().unflatten(1, (groups, -1))
+        group_mean = mean.mean(-1)
+        group_variance = (variance + (mean - group_mean[..., None]) ** 2).mean(-1)
+        self._parts.append((own[0, 0].numel() * mean.shape[-1], group_mean, group_variance))
 
 
 def _normalise(x: torch.Tensor, norm: torch.nn.GroupNorm, mean: torch.Tensor, variance: torch.Tensor) -> torch.Tensor:
