@@ -138,7 +138,8 @@ def decode(vae, latents: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def decode_tiled(vae, latents: torch.Tensor, tile_size: int = 512, overlap: int = 64,
                  on_tile: Callable[[int, int], None] | None = None, spill: Path | None = None) -> torch.Tensor:
-    """Decode in overlapping tiles (sizes in pixels). The decoder's first part (its mid
+    """Decode in overlapping tiles (sizes in pixels; ``overlap`` the most that tiles overlap,
+    less where the steps' reach needs less: vae_reach). The decoder's first part (its mid
     block's attention sees the whole image) runs on the whole latent, which is small; the up
     blocks run in tiles, segment by segment, whose GroupNorms use the whole image's statistics,
     so the result matches the full decode (vae_segments). ``spill``: a folder from

@@ -75,8 +75,8 @@ def VAEEncodeTiled(image: Image, vae: Vae, tile_size: int = TILE, overlap: int =
     """Encode a large image tile by tile, step by step of the encoder's down blocks (the image
     between steps is kept whole: in RAM up to about a GB, larger ones in a deleted file in the
     temp folder when it is on a disk). Every tile is normalised with the whole image's statistics, so the result matches
-    VAEEncode (>= 40 dB from a 32 px overlap); gathering them re-runs the tiles of a step once
-    per GroupNorm in it."""
+    VAEEncode (>= 40 dB from a 32 px overlap). Where the image before a step is kept, tiles
+    overlap only as far as the step's convolutions reach (``overlap`` is the most)."""
     from nodeflow.diffusion.spill import spill_folder
     from nodeflow.diffusion.vae_ops import encode_tiled
 
@@ -95,8 +95,9 @@ def VAEDecodeTiled(latent: Latent, vae: Vae, tile_size: int = TILE, overlap: int
     """Decode a large latent tile by tile (a 2048x2048 image in a few GB), step by step of the
     decoder's up blocks (the image between steps is kept whole: in RAM up to about a GB, larger
     ones in a deleted file in the temp folder when it is on a disk). Every tile is normalised with the whole image's
-    statistics, so the result matches VAEDecode (>= 40 dB from a 32 px overlap); gathering
-    them re-runs the tiles of a step once per GroupNorm in it (progress counts all passes)."""
+    statistics, so the result matches VAEDecode (>= 40 dB from a 32 px overlap; progress
+    counts the passes that gather them). Where the image before a step is kept, tiles overlap
+    only as far as the step's convolutions reach (``overlap`` is the most)."""
     from nodeflow.diffusion.spill import spill_folder
     from nodeflow.diffusion.vae_ops import decode_tiled
 

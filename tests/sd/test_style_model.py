@@ -120,7 +120,8 @@ def test_weights_stored_narrower_share_the_copy_loaded_at_the_same_dtype(base, s
     from nodeflow.diffusion.style_model import StyleModelRef
     from nodeflow.engine.model_cache import ModelCache
 
-    ref_type, name = {"clip_vision": (ClipVisionRef, "style-vision"), "style_models": (StyleModelRef, "tiny-style")}[kind]
+    ref_type, name = {"clip_vision": (ClipVisionRef, "style-vision"),
+                      "style_models": (StyleModelRef, "tiny-style")}[kind]
     ref = ref_type(FileIdentity.of(base / "models" / kind / f"{name}.safetensors"))
     ctx = SimpleNamespace(models=ModelCache())
     model = ref.load(ctx, Runtime("cpu", torch.float32, torch.float32))
