@@ -22,6 +22,7 @@ every scale, afresh for each segment: they overlap by what the segment's convolu
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -60,21 +61,24 @@ class TileGrid:
     size: int
     overlap: int
 
-    def along(self, length: int, needed: int | None = None) -> tuple[int, list[int]]:
+    def along(self, length: int, needed: int | None = None, multiple: int = 1) -> tuple[int, list[int]]:
         """(tile length, starts) along ``length`` cells, overlapping by ``needed`` if smaller."""
         overlap = self.overlap if needed is None else min(self.overlap, needed)
-        return tile_layout(length, self.size, overlap)
+        return tile_layout(length, self.size, overlap, multiple)
 
 
-def tile_layout(length: int, tile: int, overlap: int) -> tuple[int, list[int]]:
+def tile_layout(length: int, tile: int, overlap: int, multiple: int = 1) -> tuple[int, list[int]]:
     """(tile length, starts) covering 0..length with as few tiles of at most `tile` as overlaps
     of at least `overlap` allow, all of one length and spread evenly: no tile is wasted on a
-    sliver at the end (1024 in tiles of 512 overlapping by 64: three of 384, not of 512)."""
+    sliver at the end (1024 in tiles of 512 overlapping by 64: three of 384, not of 512). The
+    length is rounded up to a multiple of `multiple` where `tile` allows (more overlap)."""
     if length <= tile:
         return length, [0]
     overlap = min(overlap, tile - 1)
     count = -(-(length - overlap) // (tile - overlap))
     size = min(tile, -(-(length + (count - 1) * overlap) // count))
+    if size % multiple and size + multiple - size % multiple <= tile:
+        size += multiple - size % multiple
     return size, [round(i * (length - size) / (count - 1)) for i in range(count)]
 
 
@@ -214,6 +218,12 @@ def _cuts(starts: list[int], size: int, length: int) -> list[int]:
     return [0] + [(b + a + size) // 2 for a, b in zip(starts, starts[1:])] + [length]
 
 
+WINOGRAD_PIXELS = 4
+"""Tiles are made multiples of this many pixels where they can be: the CPU's Winograd
+convolutions (cpu_kernels.py) take sides divisible by 4 (F(4x4)) or 2 (F(2x2)) and leave
+others to PyTorch's slower direct one."""
+
+
 def _layouts(segments: Sequence[Sequence[Step]], shapes, cells: tuple[int, int], pixels_per_cell: float,
              grid: TileGrid) -> list[tuple[tuple[int, list[int]], tuple[int, list[int]]]]:
     """Each segment's tiles down and across: overlapping by what its steps reach at the
@@ -223,7 +233,8 @@ def _layouts(segments: Sequence[Sequence[Step]], shapes, cells: tuple[int, int],
         factors = [factor for _, factor in shapes[first:first + len(segment)]]
         reach = segment_reach([step.reach for step in segment], factors)
         needed = None if reach is None else overlap_cells(reach, pixels_per_cell)
-        layouts.append((grid.along(cells[0], needed), grid.along(cells[1], needed)))
+        multiple = WINOGRAD_PIXELS // math.gcd(WINOGRAD_PIXELS, round(pixels_per_cell))
+        layouts.append((grid.along(cells[0], needed, multiple), grid.along(cells[1], needed, multiple)))
         for factor in factors:
             pixels_per_cell *= factor
         first += len(segment)

@@ -63,16 +63,19 @@ def test_a_sd15_decode_in_tiles_of_least_overlap_is_the_full_decode(tmp_path):
     vae = random_sd15_vae()
     torch.manual_seed(3)
     latent = torch.randn(1, 4, 8, 20)
-    widths = []
-    last = vae.decoder.up_blocks[-1].resnets
-    hooks = [r.conv1.register_forward_hook(lambda m, args, out: widths.append(args[0].shape[-1])) for r in last]
+    widths = {0: [], 3: []}
+    hooks = [r.conv1.register_forward_hook(lambda m, args, out, n=n: widths[n].append(args[0].shape[-1]))
+             for n in widths for r in vae.decoder.up_blocks[n].resnets]
     try:
         tiled = vae_ops.decode_tiled(vae, latent, 96, 64, spill=tmp_path)
     finally:
         for hook in hooks:
             hook.remove()
     assert vae_ops.psnr(tiled, vae_ops.decode(vae, latent)) >= 60.0
-    assert sorted(set(widths[len(last):])) == [88]  # after the plan's probe: 11 cells of 8 px
+    resnets = len(vae.decoder.up_blocks[3].resnets)  # the plan's probe runs each step once first
+    assert sorted(set(widths[3][resnets:])) == [88]  # 11 cells of 8 px
+    # at the latent's scale, 11 cells widened to 12: the Winograd convolutions take sides of 4n
+    assert sorted(set(widths[0][resnets:])) == [12]
     image = torch.rand(1, 64, 160, 3)
     assert vae_ops.psnr(vae_ops.decode(vae, vae_ops.encode_tiled(vae, image, 96, 64, spill=tmp_path)),
                         vae_ops.decode(vae, vae_ops.encode(vae, image))) >= 60.0

@@ -9,10 +9,13 @@ from nodeflow.diffusion.vae_segments import Step, TileGrid, _cuts, _probe, _segm
 
 
 @settings(max_examples=300, deadline=None)
-@given(length=st.integers(1, 600), tile=st.integers(2, 200), overlap=st.integers(0, 100))
-def test_tiles_cover_overlap_and_are_as_few_as_possible(length, tile, overlap):
-    size, starts = tile_layout(length, tile, overlap)
+@given(length=st.integers(1, 600), tile=st.integers(2, 200), overlap=st.integers(0, 100),
+       multiple=st.sampled_from([1, 2, 4]))
+def test_tiles_cover_overlap_and_are_as_few_as_possible(length, tile, overlap, multiple):
+    size, starts = tile_layout(length, tile, overlap, multiple)
     assert size <= max(tile, 1) and starts[0] == 0 and starts[-1] + size == length
+    # a multiple of `multiple` (the Winograd convolutions' sides) wherever the tile allows it
+    assert len(starts) == 1 or size % multiple == 0 or size - size % multiple + multiple > tile
     assert starts == sorted(set(starts))
     want = min(overlap, tile - 1)
     assert all(a + size - b >= want for a, b in zip(starts, starts[1:]))  # every seam overlaps
@@ -23,6 +26,8 @@ def test_tiles_cover_overlap_and_are_as_few_as_possible(length, tile, overlap):
 
 def test_1024_pixels_in_512_tiles_take_three_of_384_not_three_of_512():
     assert tile_layout(128, 64, 8) == (48, [0, 40, 80])  # latent cells of a 1024 px SD image
+    assert tile_layout(256, 64, 2) == (53, [0, 51, 102, 152, 203])  # 2048 px, two cells of overlap
+    assert tile_layout(256, 64, 2, 4) == (56, [0, 50, 100, 150, 200])  # at the latent's scale
 
 
 def _up(x):
