@@ -146,7 +146,7 @@ def decode_tiled(vae, latents: torch.Tensor, tile_size: int = 512, overlap: int 
     spill.spill_folder for the images between steps that RAM should not hold; with it each
     resnet is two steps, the image between them kept too."""
     f = downscale_factor(vae)
-    hidden = _decoder_head(vae, latents.to(*_place(vae)))
+    hidden = _decoder_head(vae, _cpu_layout(latents.to(*_place(vae))))
     grid = TileGrid(max(tile_size // f, 1), max(overlap // f, 0))
     if len(grid.along(hidden.shape[-2])[1]) * len(grid.along(hidden.shape[-1])[1]) == 1:
         decoded = _chain(decoder_steps(vae.decoder), hidden).float().cpu()
