@@ -61,4 +61,7 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8188,
         print(f"nodeflow serve: cannot listen on {host}:{port}: {exc.strerror or exc}",
               file=sys.stderr)
         return 2
+    from .warm_imports import exit_if_importing
+
+    exit_if_importing(0)  # a server stopped within seconds of its start: no wait for torch
     return 0
