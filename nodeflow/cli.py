@@ -49,7 +49,7 @@ def entry() -> int:
     objects alive at its end are left out of the collection Python runs as the process exits
     (gc.freeze). With torch, diffusers and transformers imported that collection walked
     millions of objects for 1.3 s after the work was done (`nodeflow run` of the main job:
-    7.1 s -> 6.0 s; a stopped server: 1.5 s -> 0.2 s). Files and the queue are closed by then
+    7.0 s -> 5.9 s; a stopped server: 1.5 s -> 0.2 s). Files and the queue are closed by then
     and atexit handlers still run; what is skipped is the finalizers of objects caught in
     reference cycles, which Python never promised at exit. Not in ``main``: tests call it in
     their own process."""
