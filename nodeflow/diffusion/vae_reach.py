@@ -54,8 +54,9 @@ def resnet_reach(resnet, half: int | None = None) -> int | None:
     return max(first + second, shortcut)
 
 
-def _layer(block, name: str):
-    return getattr(block, "conv", None) if name == "conv" else getattr(block, "Conv2d_0", None)
+def _upsample_conv(block):
+    """The convolution diffusers' Upsample2D keeps under the attribute its ``name`` chose."""
+    return getattr(block, "conv", None) if block.name == "conv" else getattr(block, "Conv2d_0", None)
 
 
 def upsample_reach(block) -> int | None:
@@ -63,7 +64,7 @@ def upsample_reach(block) -> int | None:
     upscaled image halves over the input."""
     if not isinstance(block, Upsample2D) or block.use_conv_transpose:
         return None
-    reach = conv_reach(_layer(block, block.name)) if block.use_conv else 0
+    reach = conv_reach(_upsample_conv(block)) if block.use_conv else 0
     if reach is None or not block.interpolate:
         return reach
     return math.ceil(reach / 2)
